@@ -1,0 +1,56 @@
+"""The Pyramid application: core services, tweens, routes, and the plugins' includes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pyramid.config import Configurator
+from pyramid.tweens import EXCVIEW
+
+from devpi_core import services
+from devpi_core.bootstrap import Core, open_core
+from devpi_core.config import Settings
+from devpi_core.interfaces import BlobStore, MetadataStore
+from devpi_core.model.indexes import Indexes
+from devpi_core.model.users import Users
+from devpi_core.plugins import Plugins
+from devpi_core.security import DevpiSecurityPolicy
+from devpi_core.serverdir import ServerDir, open_serverdir
+from devpi_core.simple_pages import SimplePages
+
+if TYPE_CHECKING:
+    from pyramid.router import Router
+
+
+def make_app(plugins: Plugins, settings: Settings, serverdir: ServerDir | None = None) -> Router:
+    """Build the WSGI app for an initialised server directory.
+
+    Shut it down with ``devpi_core.services.shutdown(app.registry)``.
+    """
+    serverdir = serverdir or open_serverdir(settings.server.serverdir)
+    config = Configurator(settings={})
+    core = open_core(plugins, settings, serverdir, config.registry)
+    _register(config.registry, core)
+    config.set_security_policy(DevpiSecurityPolicy())
+    config.add_tween("devpi_core.tweens.request_tween_factory", over=EXCVIEW)
+    config.add_tween("devpi_core.tweens.sanity_tween_factory", under=EXCVIEW)
+    config.include("devpi_core.views")
+    for include in plugins.pyramid_includes():
+        config.include(include)
+    config.commit()
+    return config.make_wsgi_app()
+
+
+def _register(registry: Any, core: Core) -> None:
+    services.register(registry, Settings, core.settings)
+    services.register(registry, ServerDir, core.serverdir)
+    services.register(registry, Plugins, core.plugins)
+    services.register(registry, MetadataStore, core.store)
+    services.register(registry, BlobStore, core.blobs)
+    services.register(registry, Users, core.users)
+    services.register(registry, Indexes, core.indexes)
+    pages = SimplePages(
+        core.store, core.indexes, core.plugins, max_bytes=core.settings.server.page_cache_size
+    )
+    services.register(registry, SimplePages, pages)
+    services.on_shutdown(registry, core.close)

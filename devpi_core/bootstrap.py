@@ -1,0 +1,127 @@
+"""Turning configuration into running services: plugins, stores, users, indexes.
+
+Used by the CLI (``init``, ``serve``, ``passwd``) and by ``make_app``; no Pyramid here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from devpi_core.config import RawConfig, Settings, plugin_lists, settings_for
+from devpi_core.errors import ConfigError, StartupError
+from devpi_core.interfaces import BlobStore, MetadataStore, PasswordHasher
+from devpi_core.model.indexes import Indexes
+from devpi_core.model.users import Users
+from devpi_core.plugins import Plugins, available_entrypoints, make_pm
+from devpi_core.serverdir import ServerDir
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from devpi_core.indextypes import IndexEnv
+
+
+def load_plugins(
+    raw: RawConfig | None,
+    *,
+    modules: Iterable[tuple[str, ModuleType]] = (),
+    entrypoints: bool = True,
+) -> tuple[Plugins, Settings]:
+    """Build the plugin manager the file asks for, then validate the file against it."""
+    enabled, disabled = plugin_lists(raw)
+    modules = list(modules)
+    plugins = make_pm(modules, entrypoints=entrypoints, enabled=enabled, disabled=disabled)
+    known = [*available_entrypoints(), *(name for name, _ in modules)] if entrypoints else [
+        name for name, _ in modules
+    ]
+    return plugins, settings_for(raw, plugins, known)
+
+
+def _choose(kind: str, backends: Mapping[str, Any], name: str) -> Any:
+    if name not in backends:
+        raise ConfigError([f"storage.{kind}: unknown backend {name!r}; "
+                           f"available: {', '.join(sorted(backends)) or 'none (no storage plugin)'}"])
+    return backends[name]
+
+
+def open_stores(plugins: Plugins, settings: Settings) -> tuple[MetadataStore, BlobStore]:
+    """Build the configured metadata and blob stores."""
+    serverdir = settings.server.serverdir
+    meta = _choose("metadata", plugins.metadata_backends(), settings.storage.metadata)
+    blob = _choose("blobs", plugins.blob_backends(), settings.storage.blobs)
+    store = meta.factory(serverdir, settings.plugin(meta.section))
+    blobs = blob.factory(serverdir, settings.plugin(blob.section))
+    if not isinstance(store, MetadataStore) or not isinstance(blobs, BlobStore):
+        raise StartupError("a storage plugin returned an object of the wrong kind")
+    return store, blobs
+
+
+class _MissingHasher(PasswordHasher):
+    def _fail(self) -> None:
+        raise StartupError("no plugin provides password hashing; enable 'passwd'")
+
+    def hash(self, password: str) -> str:
+        self._fail()
+        return ""
+
+    def verify(self, password: str, pwhash: str) -> bool:
+        self._fail()
+        return False
+
+    def needs_update(self, pwhash: str) -> bool:
+        return False
+
+
+@dataclass
+class Core:
+    """The storage-level services (everything but HTTP)."""
+
+    plugins: Plugins
+    settings: Settings
+    serverdir: ServerDir
+    store: MetadataStore
+    blobs: BlobStore
+    users: Users
+    indexes: Indexes
+    env: IndexEnv
+
+    def close(self) -> None:
+        """Close the stores."""
+        self.store.close()
+
+
+def open_core(plugins: Plugins, settings: Settings, serverdir: ServerDir, registry: Any) -> Core:
+    """Open stores and build the user and index services."""
+    from devpi_core.indextypes import IndexEnv
+
+    store, blobs = open_stores(plugins, settings)
+    hasher = plugins.password_hasher(settings) or _MissingHasher()
+    users = Users(store, lambda: hasher)
+    env = IndexEnv(
+        store=store,
+        blobs=blobs,
+        tmpdir=serverdir.tmpdir,
+        registry=registry,
+        offline=settings.server.offline_mode,
+        emit=plugins.emit,
+        max_upload_size=settings.server.max_upload_size,
+    )
+    indexes = Indexes(env, plugins.index_types())
+    return Core(plugins, settings, serverdir, store, blobs, users, indexes, env)
+
+
+def initialise_data(core: Core, *, root_password: str, default_indexes: bool) -> list[str]:
+    """Create user root and the plugins' default indexes; return what was created."""
+    created = []
+    if core.users.get("root") is None:
+        core.users.create("root", {"password": root_password})
+        created.append("user root")
+    if default_indexes:
+        for fullname, config in core.plugins.default_indexes():
+            if core.indexes.get(fullname) is None:
+                user, name = fullname.split("/", 1)
+                core.indexes.create(user, name, config)
+                created.append(f"index {fullname}")
+    return created

@@ -1,0 +1,217 @@
+"""The ``devpi-core`` command: init, serve, passwd, plugins, check-config, gen-config.
+
+Errors are one line (or one line per configuration problem) and a non-zero exit status; no
+tracebacks for mistakes an operator can fix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from devpi_core import __version__, services
+from devpi_core.bootstrap import initialise_data, load_plugins, open_core
+from devpi_core.config import (
+    CONFIG_NAME,
+    RawConfig,
+    Settings,
+    find_config_file,
+    load_raw,
+    resolve_serverdir,
+)
+from devpi_core.config_reference import default_yaml, describe_plugin_settings, reference_rst
+from devpi_core.errors import ConfigError, StartupError
+from devpi_core.logsetup import configure
+from devpi_core.serverdir import ServerDir, create, is_initialised, open_serverdir
+from devpi_core.serving import run
+
+if TYPE_CHECKING:
+    from devpi_core.plugins import Plugins
+
+log = logging.getLogger("devpi_core.cli")
+EXIT_CONFIG = 2
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="devpi-core", description="A Python package index server.")
+    parser.add_argument("--version", action="version", version=f"devpi-core {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--serverdir", help="data directory (default $DEVPI_CORE_SERVERDIR or ~/.devpi-core)")
+        p.add_argument("--config", help="YAML configuration file (default $DEVPI_CORE_CONFIG "
+                                         f"or <serverdir>/{CONFIG_NAME})")
+
+    p = sub.add_parser("init", help="create a server directory with user root and default indexes")
+    common(p)
+    p.add_argument("--root-passwd", default="", help="password of user root (default: empty)")
+    p.add_argument("--no-default-indexes", action="store_true", help="do not create root/pypi")
+    p = sub.add_parser("serve", help="run the server (initialises an empty server directory)")
+    common(p)
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to listen on (default 3141; 0 picks a free one)")
+    p.add_argument("--offline-mode", action="store_true", default=None,
+                   help="never contact upstream indexes")
+    p.add_argument("--debug", action="store_true", help="log at DEBUG level")
+    p = sub.add_parser("passwd", help="set a user's password (read twice from the terminal, "
+                                      "or once from standard input)")
+    common(p)
+    p.add_argument("user")
+    p = sub.add_parser("plugins", help="list active plugins, their hooks and settings")
+    common(p)
+    p.add_argument("--reference", action="store_true", help="print the configuration reference (rst)")
+    p = sub.add_parser("check-config", help="validate a configuration file")
+    p.add_argument("file")
+    p = sub.add_parser("gen-config", help="print a commented configuration file with all defaults")
+    common(p)
+    return parser
+
+
+def _load(args: argparse.Namespace) -> tuple[Plugins, Settings]:
+    path = find_config_file(getattr(args, "config", None), getattr(args, "serverdir", None))
+    raw = load_raw(path)
+    plugins, settings = load_plugins(raw)
+    # flag > file > $DEVPI_CORE_SERVERDIR > default (the last two are applied by the loader)
+    overrides: dict[str, Any] = {key: getattr(args, key, None) for key in ("host", "port", "offline_mode")}
+    if getattr(args, "serverdir", None):
+        overrides["serverdir"] = resolve_serverdir(args.serverdir)
+    return plugins, settings.with_overrides(**overrides)
+
+
+def _ensure_serverdir(plugins: Plugins, settings: Settings, root_password: str = "",
+                      *, default_indexes: bool = True) -> tuple[ServerDir, list[str]]:
+    path = settings.server.serverdir
+    if is_initialised(path):
+        return open_serverdir(path), []
+    serverdir = create(path)
+    core = open_core(plugins, settings, serverdir, registry=None)
+    try:
+        created = initialise_data(core, root_password=root_password, default_indexes=default_indexes)
+    finally:
+        core.close()
+    config_file = Path(path, CONFIG_NAME)
+    if not config_file.exists():
+        config_file.write_text(default_yaml(plugins), encoding="utf-8")
+    return serverdir, created
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    plugins, settings = _load(args)
+    if is_initialised(settings.server.serverdir):
+        raise StartupError(f"{settings.server.serverdir} is already initialised")
+    _serverdir, created = _ensure_serverdir(
+        plugins, settings, args.root_passwd, default_indexes=not args.no_default_indexes
+    )
+    _out(f"initialised {settings.server.serverdir}: {', '.join(created)}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    plugins, settings = _load(args)
+    configure(replace(settings.logging, level="DEBUG") if args.debug else settings.logging)
+    serverdir, created = _ensure_serverdir(plugins, settings)
+    if created:
+        log.info("initialised %s: %s", settings.server.serverdir, ", ".join(created))
+    return run(plugins, settings, serverdir, announce=_out)
+
+
+def cmd_passwd(args: argparse.Namespace) -> int:
+    plugins, settings = _load(args)
+    serverdir = open_serverdir(settings.server.serverdir)
+    core = open_core(plugins, settings, serverdir, registry=None)
+    try:
+        if core.users.get(args.user) is None:
+            raise StartupError(f"no user {args.user!r} in {settings.server.serverdir}")
+        if sys.stdin.isatty():
+            password = getpass.getpass(f"new password for {args.user}: ")
+            if getpass.getpass("repeat: ") != password:
+                raise StartupError("the passwords differ; nothing changed")
+        else:
+            password = sys.stdin.readline().rstrip("\n")
+        if not password:
+            raise StartupError("empty password; nothing changed")
+        core.users.set_password(args.user, password)
+    finally:
+        core.close()
+    _out(f"password of {args.user} changed")
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    plugins, _settings = _load(args)
+    if args.reference:
+        _out(reference_rst(plugins))
+        return 0
+    for info in plugins.infos:
+        origin = "bundled" if info.bundled else f"{info.dist} {info.version}".strip()
+        _out(f"{info.name} ({origin}): {info.module}")
+        _out(f"  hooks: {', '.join(plugins.hooks_of(info.name))}")
+        for line in describe_plugin_settings(plugins, info.name):
+            _out(f"  {line}")
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    raw: RawConfig | None = load_raw(args.file)
+    load_plugins(raw)
+    _out(f"{args.file}: ok")
+    return 0
+
+
+def cmd_gen_config(args: argparse.Namespace) -> int:
+    plugins, _settings = _load(args)
+    _out(default_yaml(plugins).rstrip("\n"))
+    return 0
+
+
+COMMANDS = {
+    "init": cmd_init,
+    "serve": cmd_serve,
+    "passwd": cmd_passwd,
+    "plugins": cmd_plugins,
+    "check-config": cmd_check_config,
+    "gen-config": cmd_gen_config,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``devpi-core`` command; returns the exit status."""
+    args = _parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        for line in exc.errors:
+            _err(line)
+        return EXIT_CONFIG
+    except StartupError as exc:
+        _err(f"devpi-core: error: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    # SIGTERM ends the server like Ctrl-C: stop accepting, finish, close the stores.
+    raise KeyboardInterrupt
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

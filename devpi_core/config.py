@@ -1,0 +1,396 @@
+"""The YAML configuration: load, resolve secret references, validate, turn into dataclasses.
+
+One file names the plugin set and holds every setting. Top-level keys: ``server``, ``logging``,
+``storage`` and ``plugins``; each plugin owns ``plugins.<name>`` and declares its schema through
+``devpi_config_sections``. Every error is reported at once as ``file:line: dotted.key: message``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+import jsonschema
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError
+
+from devpi_core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from devpi_core.plugins import Plugins
+
+DEFAULT_SERVERDIR = "~/.devpi-core"
+SERVERDIR_ENV = "DEVPI_CORE_SERVERDIR"
+CONFIG_ENV = "DEVPI_CORE_CONFIG"
+CONFIG_NAME = "devpi-core.yml"
+
+SIZE_PATTERN = r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)[iI]?[bB]?\s*$"
+_SIZE_RE = re.compile(SIZE_PATTERN)
+SIZE_SCHEMA: dict[str, Any] = {
+    "anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": SIZE_PATTERN}],
+    "description": "bytes, or a number with K, M, G or T",
+}
+
+SERVER_SCHEMA: dict[str, Any] = {
+    "serverdir": {"type": "string", "minLength": 1},
+    "host": {"type": "string", "minLength": 1},
+    "port": {"type": "integer", "minimum": 0, "maximum": 65535},
+    "threads": {"type": "integer", "minimum": 1, "maximum": 1000},
+    "connection_limit": {"type": "integer", "minimum": 1},
+    "outside_url": {"type": ["string", "null"], "pattern": "^https?://"},
+    "absolute_urls": {"type": "boolean"},
+    "offline_mode": {"type": "boolean"},
+    "max_upload_size": SIZE_SCHEMA,
+    "page_cache_size": SIZE_SCHEMA,
+    "simple_max_age": {"type": "integer", "minimum": 0},
+    "restrict_modify": {"type": ["array", "null"], "items": {"type": "string"}},
+}
+SERVER_DEFAULTS: dict[str, Any] = {
+    "serverdir": None,
+    "host": "127.0.0.1",
+    "port": 3141,
+    "threads": 16,
+    "connection_limit": 200,
+    "outside_url": None,
+    "absolute_urls": False,
+    "offline_mode": False,
+    "max_upload_size": "1G",
+    "page_cache_size": "64M",
+    "simple_max_age": 60,
+    "restrict_modify": None,
+}
+SERVER_HELP = {
+    "serverdir": f"directory holding the data; default ${SERVERDIR_ENV} or {DEFAULT_SERVERDIR}",
+    "host": "address to listen on",
+    "port": "TCP port to listen on (0 picks a free one and prints it)",
+    "threads": "worker threads serving requests",
+    "connection_limit": "open connections accepted at once",
+    "outside_url": "URL clients use to reach the server, when behind a proxy",
+    "absolute_urls": "use absolute instead of relative links on simple pages",
+    "offline_mode": "never contact upstream indexes; serve only what is cached",
+    "max_upload_size": "largest accepted upload (request body)",
+    "page_cache_size": "memory for rendered simple pages",
+    "simple_max_age": "Cache-Control max-age in seconds for simple pages",
+    "restrict_modify": "only these users or :groups may create users and indexes (devpi's "
+    "--restrict-modify); null lets anyone create a user and users create their own indexes",
+}
+LOGGING_SCHEMA: dict[str, Any] = {
+    "level": {"enum": ["DEBUG", "INFO", "WARNING", "ERROR"]},
+    "format": {"enum": ["text", "json"]},
+    "access_log": {"type": "boolean"},
+    "file": {"type": ["string", "null"]},
+}
+LOGGING_DEFAULTS: dict[str, Any] = {"level": "INFO", "format": "text", "access_log": True, "file": None}
+LOGGING_HELP = {
+    "level": "lowest level logged",
+    "format": "text, or json (one object per line)",
+    "access_log": "log one line per request",
+    "file": "log to this file instead of standard error",
+}
+STORAGE_SCHEMA: dict[str, Any] = {"metadata": {"type": "string"}, "blobs": {"type": "string"}}
+STORAGE_DEFAULTS: dict[str, Any] = {"metadata": "sqlite", "blobs": "fs"}
+STORAGE_HELP = {"metadata": "metadata store backend", "blobs": "file content store backend"}
+PLUGIN_LIST_SCHEMA: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
+CORE_SECTIONS = {
+    "server": (SERVER_SCHEMA, SERVER_DEFAULTS, SERVER_HELP),
+    "logging": (LOGGING_SCHEMA, LOGGING_DEFAULTS, LOGGING_HELP),
+    "storage": (STORAGE_SCHEMA, STORAGE_DEFAULTS, STORAGE_HELP),
+}
+
+
+def parse_size(value: int | str) -> int:
+    """Turn ``1048576``, ``"64M"`` or ``"1.5G"`` into a number of bytes."""
+    if isinstance(value, int):
+        return value
+    match = _SIZE_RE.match(value)
+    if not match:
+        raise ValueError(f"not a size: {value!r}")
+    number, unit = match.groups()
+    return int(float(number) * 1024 ** " kmgt".index(unit.lower() or " "))
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """The ``server`` section."""
+
+    serverdir: str
+    host: str
+    port: int
+    threads: int
+    connection_limit: int
+    outside_url: str | None
+    absolute_urls: bool
+    offline_mode: bool
+    max_upload_size: int
+    page_cache_size: int
+    simple_max_age: int
+    restrict_modify: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    """The ``logging`` section."""
+
+    level: str
+    format: str
+    access_log: bool
+    file: str | None
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """The ``storage`` section: backend names."""
+
+    metadata: str
+    blobs: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole validated configuration."""
+
+    server: ServerSettings
+    logging: LoggingSettings
+    storage: StorageSettings
+    enabled: tuple[str, ...] = ()
+    disabled: tuple[str, ...] = ()
+    plugins: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    source: str | None = None
+
+    def plugin(self, name: str) -> Mapping[str, Any]:
+        """The settings section of plugin ``name`` with its defaults applied."""
+        return self.plugins.get(name, MappingProxyType({}))
+
+    def with_overrides(self, **server: Any) -> Settings:
+        """A copy with ``server`` settings replaced (for command-line flags); None keeps."""
+        changes = {key: value for key, value in server.items() if value is not None}
+        return replace(self, server=replace(self.server, **changes))
+
+
+# -- loading --------------------------------------------------------------------------------
+@dataclass
+class RawConfig:
+    """A parsed YAML document plus where it came from, for line numbers in errors."""
+
+    data: Any
+    source: str
+
+    def line_of(self, path: Sequence[Any]) -> str:
+        """``file:line`` of the deepest existing key along ``path``."""
+        node, line = self.data, 1
+        for key in path:
+            if isinstance(node, CommentedMap) and key in node:
+                line = node.lc.key(key)[0] + 1
+            elif isinstance(node, CommentedSeq) and isinstance(key, int) and key < len(node):
+                line = node.lc.item(key)[0] + 1
+            else:
+                break
+            node = node[key]
+        return f"{self.source}:{line}"
+
+
+def read_yaml(path: str) -> RawConfig:
+    """Parse ``path``; syntax errors become a :class:`ConfigError` with the line."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+    try:
+        data = YAML(typ="rt").load(text)
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError([f"{path}{line}: invalid YAML: {problem}"]) from None
+    if data is None:
+        data = CommentedMap()
+    if not isinstance(data, Mapping):
+        raise ConfigError([f"{path}:1: the file must hold a mapping of sections"])
+    return RawConfig(data, path)
+
+
+def resolve_secrets(raw: RawConfig) -> list[str]:
+    """Replace ``{env: NAME}`` and ``{file: PATH}`` references in place; return errors."""
+    errors: list[str] = []
+
+    def walk(node: Any, path: list[Any]) -> None:
+        items = node.items() if isinstance(node, Mapping) else enumerate(node)
+        for key, value in list(items):
+            here = [*path, key]
+            if isinstance(value, Mapping) and len(value) == 1 and next(iter(value)) in ("env", "file"):
+                kind, ref = next(iter(value.items()))
+                resolved = _resolve_one(kind, str(ref))
+                if resolved is None:
+                    errors.append(f"{raw.line_of(here)}: {_dotted(here)}: {kind} {ref!r} is not set")
+                else:
+                    node[key] = resolved
+            elif isinstance(value, (Mapping, list)):
+                walk(value, here)
+
+    walk(raw.data, [])
+    return errors
+
+
+def _resolve_one(kind: str, ref: str) -> str | None:
+    if kind == "env":
+        return os.environ.get(ref) or None
+    try:
+        return Path(ref).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+
+
+def _dotted(path: Sequence[Any]) -> str:
+    return ".".join(str(part) for part in path) or "(top)"
+
+
+def find_config_file(explicit: str | None, serverdir: str | None) -> str | None:
+    """The file to load: ``--config``, else ``$DEVPI_CORE_CONFIG``, else the serverdir's."""
+    if explicit:
+        return explicit
+    if os.environ.get(CONFIG_ENV):
+        return os.environ[CONFIG_ENV]
+    candidate = Path(resolve_serverdir(serverdir)) / CONFIG_NAME
+    return str(candidate) if candidate.is_file() else None
+
+
+def resolve_serverdir(value: str | None) -> str:
+    """``value``, else ``$DEVPI_CORE_SERVERDIR``, else ``~/.devpi-core``; made absolute."""
+    chosen = value or os.environ.get(SERVERDIR_ENV) or DEFAULT_SERVERDIR
+    return str(Path(chosen).expanduser().resolve())
+
+
+def plugin_lists(raw: RawConfig | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``plugins.enabled`` and ``plugins.disabled`` (validated for shape)."""
+    if raw is None:
+        return (), ()
+    plugins = raw.data.get("plugins") or {}
+    result = []
+    for key in ("enabled", "disabled"):
+        value = plugins.get(key, []) if isinstance(plugins, Mapping) else []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError([f"{raw.line_of(['plugins', key])}: plugins.{key}: expected a list of plugin names"])
+        result.append(tuple(value))
+    return result[0], result[1]
+
+
+def full_schema(plugins: Plugins) -> dict[str, Any]:
+    """The JSON Schema of the whole file for the active plugin set."""
+
+    def section(props: Mapping[str, Any]) -> dict[str, Any]:
+        return {"type": "object", "additionalProperties": False, "properties": dict(props)}
+
+    plugin_props: dict[str, Any] = {"enabled": PLUGIN_LIST_SCHEMA, "disabled": PLUGIN_LIST_SCHEMA}
+    for name, spec in plugins.config_sections().items():
+        plugin_props[name] = section(spec.schema)
+    props = {name: section(schema) for name, (schema, _d, _h) in CORE_SECTIONS.items()}
+    props["plugins"] = section(plugin_props)
+    return section(props)
+
+
+def validate(raw: RawConfig, plugins: Plugins, known_plugins: Sequence[str] = ()) -> list[str]:
+    """Every schema violation as ``file:line: dotted.key: message``, in file order."""
+    data = raw.data
+    ignored = [name for name in known_plugins if name not in plugins.config_sections()]
+    if ignored and isinstance(data.get("plugins"), Mapping):
+        # Sections of installed but inactive plugins are kept, not validated: turning a
+        # plugin off must not require deleting its settings.
+        data = {**data, "plugins": {k: v for k, v in data["plugins"].items() if k not in ignored}}
+    validator = jsonschema.Draft202012Validator(full_schema(plugins))
+    found = []
+    for error in validator.iter_errors(data):
+        for path, message in _describe(error):
+            found.append((raw.line_of(path), _dotted(path), message))
+    found.sort(key=lambda item: int(item[0].rsplit(":", 1)[1]))
+    return [f"{where}: {key}: {message}" for where, key, message in dict.fromkeys(found)]
+
+
+def _describe(error: jsonschema.ValidationError) -> list[tuple[list[Any], str]]:
+    path = list(error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        out = []
+        for key in error.instance:
+            if key in allowed:
+                continue
+            hint = difflib.get_close_matches(str(key), allowed, n=1)
+            suggestion = f"did you mean {hint[0]!r}?" if hint else f"expected one of: {', '.join(allowed)}"
+            out.append(([*path, key], f"unknown key; {suggestion}"))
+        return out
+    if error.validator == "type":
+        wanted = error.validator_value
+        wanted = " or ".join(wanted) if isinstance(wanted, list) else wanted
+        return [(path, f"expected {wanted}, got {error.instance!r}")]
+    if error.validator == "enum":
+        choices = ", ".join(repr(c) for c in error.validator_value)
+        return [(path, f"expected one of {choices}, got {error.instance!r}")]
+    if error.validator == "anyOf" and error.schema is SIZE_SCHEMA:
+        return [(path, f"expected a size such as 1048576 or '64M', got {error.instance!r}")]
+    return [(path, error.message)]
+
+
+def _merged(defaults: Mapping[str, Any], given: Any) -> dict[str, Any]:
+    result = dict(defaults)
+    if isinstance(given, Mapping):
+        result.update({key: _plain(value) for key, value in given.items()})
+    return result
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {key: _plain(v) for key, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def from_mapping(data: Mapping[str, Any], plugins: Plugins, source: str | None = None) -> Settings:
+    """Build :class:`Settings` from validated data, filling defaults."""
+    server = _merged(SERVER_DEFAULTS, data.get("server"))
+    server["serverdir"] = resolve_serverdir(server["serverdir"])
+    server["max_upload_size"] = parse_size(server["max_upload_size"])
+    server["page_cache_size"] = parse_size(server["page_cache_size"])
+    if server["restrict_modify"] is not None:
+        server["restrict_modify"] = tuple(server["restrict_modify"])
+    given_plugins = data.get("plugins") or {}
+    sections = {
+        name: MappingProxyType(_merged(spec.defaults, given_plugins.get(name)))
+        for name, spec in plugins.config_sections().items()
+    }
+    return Settings(
+        server=ServerSettings(**server),
+        logging=LoggingSettings(**_merged(LOGGING_DEFAULTS, data.get("logging"))),
+        storage=StorageSettings(**_merged(STORAGE_DEFAULTS, data.get("storage"))),
+        enabled=tuple(given_plugins.get("enabled", ())),
+        disabled=tuple(given_plugins.get("disabled", ())),
+        plugins=MappingProxyType(sections),
+        source=source,
+    )
+
+
+def load_raw(path: str | None) -> RawConfig | None:
+    """Read and resolve the file at ``path`` (None: no file, defaults only)."""
+    if path is None:
+        return None
+    raw = read_yaml(path)
+    errors = resolve_secrets(raw)
+    if errors:
+        raise ConfigError(errors)
+    return raw
+
+
+def settings_for(raw: RawConfig | None, plugins: Plugins, known_plugins: Sequence[str] = ()) -> Settings:
+    """Validate ``raw`` against the active plugins and build :class:`Settings`."""
+    if raw is None:
+        return from_mapping({}, plugins)
+    errors = validate(raw, plugins, known_plugins)
+    if errors:
+        raise ConfigError(errors)
+    return from_mapping(raw.data, plugins, raw.source)

@@ -1,0 +1,269 @@
+"""The whole plugin contract of devpi-core.
+
+Plugins implement these with ``devpi_core.hookimpl``. Registration hooks return frozen
+dataclasses from :mod:`devpi_core.specs`; core gathers them, refuses duplicates and validates
+configuration against them. Only ``devpi_core/plugins.py`` calls hooks.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from pyramid.request import Request
+
+    from devpi_core.config import Settings
+    from devpi_core.interfaces import PasswordHasher, SimplePolicy
+    from devpi_core.records import (
+        Credentials,
+        DeleteEvent,
+        Identity,
+        IndexEvent,
+        IndexRecord,
+        LoginToken,
+        MirrorRefreshEvent,
+        UploadEvent,
+    )
+    from devpi_core.specs import ConfigSection, IndexTypeSpec, MirrorSourceSpec, StorageBackend
+
+hookspec = pluggy.HookspecMarker("devpi_core")
+
+
+# -- config ---------------------------------------------------------------------------------
+@hookspec
+def devpi_config_sections() -> list[ConfigSection]:
+    """Declare the settings a plugin owns under ``plugins.<name>``.
+
+    Called once while the configuration is loaded, before anything else. All results are
+    collected; a section name may be declared by one plugin only.
+
+    .. versionadded:: 0.1
+    """
+
+
+# -- storage --------------------------------------------------------------------------------
+@hookspec
+def devpi_metadata_backends() -> list[StorageBackend]:
+    """Offer metadata store implementations, chosen by name with ``storage.metadata``.
+
+    Called once at start-up. All results are collected; names must be unique.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def devpi_blob_backends() -> list[StorageBackend]:
+    """Offer blob store implementations, chosen by name with ``storage.blobs``.
+
+    Called once at start-up. All results are collected; names must be unique.
+
+    .. versionadded:: 0.1
+    """
+
+
+# -- auth -----------------------------------------------------------------------------------
+@hookspec(firstresult=True)
+def devpi_get_credentials(request: Request) -> Credentials | None:
+    """Extract the credentials a request carries (a header, a client certificate, ...).
+
+    Called once per request that needs an identity. First non-None result wins; return None
+    when the request carries nothing you understand.
+
+    :param request: the Pyramid request.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec(firstresult=True)
+def devpi_authenticate(request: Request, credentials: Credentials) -> Identity | None:
+    """Turn credentials into an identity (a login token, a password, an LDAP bind, ...).
+
+    Called once per request with credentials, and by ``POST /+login``. First non-None result
+    wins; return None when these credentials are not yours or do not check out. Look users up
+    with ``devpi_core.services.users(request)``.
+
+    :param request: the Pyramid request.
+    :param credentials: what :func:`devpi_get_credentials` found.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def devpi_identity_groups(request: Request, identity: Identity) -> list[str]:
+    """Add group names to an authenticated identity; ACL entries ``:group`` match them.
+
+    Called once per authenticated request. All results are collected and merged.
+
+    :param request: the Pyramid request.
+    :param identity: the identity :func:`devpi_authenticate` returned.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec(firstresult=True)
+def devpi_password_hasher(settings: Settings) -> PasswordHasher | None:
+    """Provide the password hasher for local users.
+
+    Called once at start-up. First non-None result wins.
+
+    :param settings: the validated configuration (read your section with ``settings.plugin``).
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec(firstresult=True)
+def devpi_issue_login_token(request: Request, identity: Identity) -> LoginToken | None:
+    """Issue the signed, expiring token that ``POST /+login`` returns.
+
+    Called after a successful password check at login. First non-None result wins.
+
+    :param request: the Pyramid request.
+    :param identity: who logged in.
+
+    .. versionadded:: 0.1
+    """
+
+
+# -- index types ----------------------------------------------------------------------------
+@hookspec
+def devpi_index_types() -> list[IndexTypeSpec]:
+    """Offer index types (``stage``, ``mirror``, ...).
+
+    Called once at start-up. All results are collected; type names must be unique.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def devpi_default_indexes() -> list[tuple[str, dict[str, Any]]]:
+    """Name indexes that ``devpi-core init`` creates, as ``("user/index", config)`` pairs.
+
+    Called once by ``devpi-core init`` (not with ``--no-default-indexes``). All results are
+    collected; the owning user must be ``root``.
+
+    .. versionadded:: 0.1
+    """
+
+
+# -- mirror sources -------------------------------------------------------------------------
+@hookspec
+def devpi_mirror_sources() -> list[MirrorSourceSpec]:
+    """Offer ways to read an upstream index, chosen per mirror index by ``mirror_source``.
+
+    Called once at start-up. All results are collected; names must be unique.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def devpi_mirror_auth(mirror_url: str, www_authenticate: str | None) -> list[str]:
+    """Supply ``Authorization`` header values to try when an upstream answers 401 or 403.
+
+    Called by a mirror source after such an answer, for credential rotation or tokens obtained
+    at run time. All results are collected and tried in order.
+
+    :param mirror_url: the mirror's upstream URL, without credentials.
+    :param www_authenticate: the upstream's ``WWW-Authenticate`` header, if any.
+
+    .. versionadded:: 0.1
+    """
+
+
+# -- web ------------------------------------------------------------------------------------
+@hookspec
+def devpi_pyramid_includes() -> list[str | Callable[..., Any]]:
+    """Name Pyramid includes (dotted names or callables) that add routes, views and assets.
+
+    Called once while the app is built, after core routes exist, so plugins can add views to
+    core routes; two plugins claiming the same route and predicates are a start-up conflict.
+    All results are collected and included in plugin order.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def devpi_api_features() -> list[str]:
+    """Add feature strings to ``GET /+api`` (devpi-client gates behaviour on them).
+
+    Called per ``/+api`` request. All results are collected, deduplicated and sorted.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def devpi_metrics() -> list[tuple[str, str, float]]:
+    """Report ``(name, "counter"|"gauge", value)`` triples for ``GET /+status``.
+
+    Called per ``/+status`` request. All results are collected.
+
+    .. versionadded:: 0.1
+    """
+
+
+# -- events ---------------------------------------------------------------------------------
+@hookspec
+def devpi_on_upload(event: UploadEvent) -> None:
+    """React to a file stored on an index (webhooks, search indexing, docs unpacking).
+
+    Called after the metadata commit, in the request thread. All implementations run; an
+    exception is logged and does not fail the upload.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def devpi_on_delete(event: DeleteEvent) -> None:
+    """React to a project, version or file removed from an index.
+
+    Called after the commit. All implementations run; exceptions are logged.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def devpi_on_index_change(event: IndexEvent) -> None:
+    """React to an index created, modified or deleted.
+
+    Called after the commit. All implementations run; exceptions are logged.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def devpi_on_mirror_refresh(event: MirrorRefreshEvent) -> None:
+    """React to a mirror fetching a project page from its upstream.
+
+    Called after the cache was updated. All implementations run; exceptions are logged.
+
+    .. versionadded:: 0.1
+    """
+
+
+# -- policy ---------------------------------------------------------------------------------
+@hookspec
+def devpi_simple_policies(index: IndexRecord) -> list[SimplePolicy]:
+    """Filter what the simple pages of ``index`` show, at response time.
+
+    Called when a page of ``index`` is served. All results are collected and applied in plugin
+    order; the rendered page is cached per the policies' ``cache_key``.
+
+    :param index: the index whose page is served (the one in the URL).
+
+    .. versionadded:: 0.1
+    """

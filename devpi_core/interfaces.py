@@ -1,0 +1,156 @@
+"""Service contracts: storage, password hashing and simple-page policies.
+
+Implementations subclass these ABCs; ``devpi_core.testing.contracts`` holds test suites that every
+storage implementation runs unchanged.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Hashable, Iterator, Sequence
+    from contextlib import AbstractContextManager
+
+    from devpi_core.records import IndexRecord, Link
+
+
+class ReadTransaction(abc.ABC):
+    """A consistent view of the metadata store at ``serial``.
+
+    Keys are ``/``- and ``:``-separated strings; values are JSON-compatible data (dict, list,
+    str, int, float, bool, None). Plugins keep their data under a prefix of their own.
+    """
+
+    serial: int
+
+    @abc.abstractmethod
+    def get(self, key: str) -> Any:
+        """Return the value stored under ``key``, or None."""
+
+    @abc.abstractmethod
+    def key_serial(self, key: str) -> int | None:
+        """Return the serial of the transaction that last wrote ``key``, or None if absent."""
+
+    @abc.abstractmethod
+    def items(self, prefix: str) -> Iterator[tuple[str, Any]]:
+        """Yield ``(key, value)`` for every key starting with ``prefix``, in key order."""
+
+    def keys(self, prefix: str) -> Iterator[str]:
+        """Yield every key starting with ``prefix``, in key order."""
+        for key, _value in self.items(prefix):
+            yield key
+
+
+class WriteTransaction(ReadTransaction):
+    """A read transaction that can also change keys; commits atomically on a clean exit.
+
+    A commit that changed at least one key increments the store's serial by one; a transaction
+    that changed nothing creates no serial. An exception inside the ``with`` block rolls back.
+    """
+
+    @abc.abstractmethod
+    def set(self, key: str, value: Any) -> None:
+        """Store ``value`` under ``key``; a value equal to the stored one is not a change."""
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> bool:
+        """Remove ``key``; return whether it existed."""
+
+    @abc.abstractmethod
+    def after_commit(self, callback: Callable[[int], None]) -> None:
+        """Run ``callback(serial)`` once the transaction has committed (not on rollback)."""
+
+
+class MetadataStore(abc.ABC):
+    """Users, indexes, projects and files: small records under string keys, with a serial."""
+
+    @abc.abstractmethod
+    def read(self) -> AbstractContextManager[ReadTransaction]:
+        """Open a read transaction; reads never block on writers."""
+
+    @abc.abstractmethod
+    def write(self) -> AbstractContextManager[WriteTransaction]:
+        """Open the write transaction; one writer at a time, keep it short (no network I/O)."""
+
+    @abc.abstractmethod
+    def current_serial(self) -> int:
+        """Return the serial of the last committed change (0 for an empty store); cheap."""
+
+    def close(self) -> None:  # noqa: B027 - optional for stores that hold nothing open
+        """Release connections and files."""
+
+
+class BlobStore(abc.ABC):
+    """File contents addressed by their sha256 hex digest.
+
+    Writers stream into a temporary file (``devpi_core.blobs.BlobIngest``), verify size and hash,
+    fsync it and only then hand it over with :meth:`put_file`; metadata is committed after that,
+    so a crash leaves at most an unreferenced blob, never metadata pointing at nothing.
+    """
+
+    @abc.abstractmethod
+    def put_file(self, path: str, sha256: str) -> None:
+        """Take ownership of the complete, fsynced file at ``path`` as blob ``sha256``.
+
+        Atomic: afterwards the blob is either fully there or not at all. ``path`` no longer
+        exists afterwards. Storing an existing blob again is a no-op.
+        """
+
+    @abc.abstractmethod
+    def exists(self, sha256: str) -> bool:
+        """Return whether the blob is stored."""
+
+    @abc.abstractmethod
+    def size(self, sha256: str) -> int | None:
+        """Return the blob's size in bytes, or None if it is not stored."""
+
+    @abc.abstractmethod
+    def open(self, sha256: str) -> BinaryIO:
+        """Open the blob for reading (seekable); raise ``FileNotFoundError`` if absent."""
+
+    def local_path(self, sha256: str) -> str | None:
+        """Return a filesystem path for zero-copy serving, or None if the store has none."""
+        return None
+
+    @abc.abstractmethod
+    def delete(self, sha256: str) -> None:
+        """Remove the blob if it exists."""
+
+    @abc.abstractmethod
+    def iter_blobs(self) -> Iterator[str]:
+        """Yield the digest of every stored blob (for consistency checks and clean-up)."""
+
+
+class PasswordHasher(abc.ABC):
+    """Turns passwords into stored hashes and checks them."""
+
+    @abc.abstractmethod
+    def hash(self, password: str) -> str:
+        """Return a salted hash string for ``password``."""
+
+    @abc.abstractmethod
+    def verify(self, password: str, pwhash: str) -> bool:
+        """Return whether ``password`` matches ``pwhash``; False for unknown hash formats."""
+
+    @abc.abstractmethod
+    def needs_update(self, pwhash: str) -> bool:
+        """Return whether ``pwhash`` uses outdated parameters and should be re-hashed."""
+
+
+class SimplePolicy(abc.ABC):
+    """A response-time filter over the links of a simple page.
+
+    Policies run on the merged links before rendering; rendered pages are cached per
+    :meth:`cache_key`, so return a key that changes whenever :meth:`filter` may answer
+    differently (for a minimum release age, the current hour is enough).
+    """
+
+    @abc.abstractmethod
+    def cache_key(self, index: IndexRecord, project: str) -> Hashable:
+        """Return a hashable value identifying this policy's current behaviour."""
+
+    @abc.abstractmethod
+    def filter(self, index: IndexRecord, project: str, links: Sequence[Link]) -> Sequence[Link]:
+        """Return the links to show (a subsequence of ``links``)."""

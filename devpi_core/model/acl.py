@@ -1,0 +1,107 @@
+"""Who may do what: devpi's permission model, plus a read ACL per index.
+
+Principals of a request: ``:ANONYMOUS:`` always; when identified also ``:AUTHENTICATED:``, the
+user name and ``:<group>`` for each group. ACL lists in index configurations use the same
+spelling (``:anonymous:`` is accepted and stored upper-case).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from devpi_core.errors import Forbidden, Unauthorized
+
+if TYPE_CHECKING:
+    from devpi_core.records import Identity, IndexRecord
+
+ANONYMOUS = ":ANONYMOUS:"
+AUTHENTICATED = ":AUTHENTICATED:"
+SPECIAL = {":anonymous:": ANONYMOUS, ":authenticated:": AUTHENTICATED}
+USER_PERMISSIONS = ("user_create", "user_modify", "user_modify_password", "user_delete", "index_create")
+INDEX_PERMISSIONS = (
+    "pkg_read", "upload", "toxresult_upload", "index_modify", "index_delete", "del_entry",
+)
+
+
+def normalize_acl_entry(entry: str) -> str:
+    """``:anonymous:`` -> ``:ANONYMOUS:``; other entries unchanged."""
+    return SPECIAL.get(entry.lower(), entry)
+
+
+def principals(identity: Identity | None) -> frozenset[str]:
+    """The principals a request acts as."""
+    if identity is None:
+        return frozenset({ANONYMOUS})
+    groups = {f":{group}" for group in identity.groups}
+    return frozenset({ANONYMOUS, AUTHENTICATED, identity.username, *groups})
+
+
+def _admins(restrict_modify: Sequence[str] | None) -> set[str]:
+    return {"root"} if restrict_modify is None else set(restrict_modify)
+
+
+def user_allowed(
+    permission: str,
+    identity: Identity | None,
+    target_user: str | None,
+    restrict_modify: Sequence[str] | None,
+) -> bool:
+    """Whether ``identity`` has a user-level ``permission`` on ``target_user``."""
+    mine = principals(identity)
+    admins = _admins(restrict_modify)
+    is_admin = bool(mine & admins)
+    is_self = identity is not None and identity.username == target_user
+    if permission == "user_create":
+        return restrict_modify is None or is_admin
+    if permission == "user_modify_password" and is_self:
+        return True
+    if permission in ("user_modify", "user_modify_password", "index_create"):
+        return is_admin or (restrict_modify is None and is_self)
+    if permission == "user_delete":
+        if target_user == "root":
+            return False
+        if restrict_modify is None:
+            return is_admin or is_self
+        return is_admin and not is_self
+    raise ValueError(f"unknown user permission {permission!r}")
+
+
+def index_allowed(
+    permission: str,
+    identity: Identity | None,
+    index: IndexRecord,
+    restrict_modify: Sequence[str] | None,
+) -> bool:
+    """Whether ``identity`` has ``permission`` on ``index``."""
+    mine = principals(identity)
+    owner_and_admins = _owners(index, restrict_modify)
+    config = index.config
+    if permission == "pkg_read":
+        return _matches(mine, config.get("acl_read", [ANONYMOUS])) or bool(mine & owner_and_admins)
+    if permission == "upload":
+        return _matches(mine, config.get("acl_upload", ()))
+    if permission == "toxresult_upload":
+        return _matches(mine, config.get("acl_toxresult_upload", ()))
+    if permission in ("index_modify", "index_delete"):
+        return bool(mine & owner_and_admins)
+    if permission == "del_entry":
+        return _matches(mine, config.get("acl_upload", ())) or bool(mine & owner_and_admins)
+    raise ValueError(f"unknown index permission {permission!r}")
+
+
+def _owners(index: IndexRecord, restrict_modify: Sequence[str] | None) -> set[str]:
+    if restrict_modify is None:
+        return {index.user, "root"}
+    return set(restrict_modify)
+
+
+def _matches(mine: frozenset[str], acl: Iterable[str]) -> bool:
+    return any(normalize_acl_entry(entry) in mine for entry in acl)
+
+
+def deny(identity: Identity | None, message: str) -> Exception:
+    """401 for anonymous requests (so pip and twine retry with credentials), else 403."""
+    if identity is None:
+        return Unauthorized(message)
+    return Forbidden(message)

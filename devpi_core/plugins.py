@@ -1,0 +1,255 @@
+"""The plugin manager and the only place that calls hooks.
+
+Bundled and third-party plugins load the same way: entry points in the ``devpi_core`` group.
+Bundled ones (shipped in the devpi-core distribution) are on unless ``plugins.disabled`` names
+them; third-party ones are on when ``plugins.enabled`` names them, so installing a package never
+silently changes a running server's behaviour.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pluggy
+
+from devpi_core import hookspecs
+from devpi_core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from pyramid.request import Request
+
+    from devpi_core.config import Settings
+    from devpi_core.interfaces import PasswordHasher, SimplePolicy
+    from devpi_core.records import Credentials, Identity, IndexRecord, LoginToken
+    from devpi_core.specs import ConfigSection, IndexTypeSpec, MirrorSourceSpec, StorageBackend
+
+log = logging.getLogger(__name__)
+
+ENTRYPOINT_GROUP = "devpi_core"
+CORE_DIST = "devpi-core"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """One loaded plugin: its entry-point name, the distribution that ships it and its module."""
+
+    name: str
+    dist: str
+    version: str
+    module: str
+    bundled: bool
+
+
+def available_entrypoints() -> dict[str, tuple[metadata.EntryPoint, str, str]]:
+    """Return ``{name: (entry point, dist name, dist version)}`` for the ``devpi_core`` group."""
+    found: dict[str, tuple[metadata.EntryPoint, str, str]] = {}
+    for dist in metadata.distributions():
+        for ep in dist.entry_points:
+            if ep.group == ENTRYPOINT_GROUP and ep.name not in found:
+                found[ep.name] = (ep, dist.metadata["Name"], dist.version)
+    return found
+
+
+def select_entrypoints(
+    enabled: Sequence[str], disabled: Sequence[str]
+) -> list[tuple[metadata.EntryPoint, str, str]]:
+    """Pick the entry points to load: bundled ones minus ``disabled``, plus ``enabled``.
+
+    Raises :class:`ConfigError` naming the available plugins when a name is unknown.
+    """
+    found = available_entrypoints()
+    errors = [
+        f"plugins.{key}: unknown plugin {name!r}; available: {', '.join(sorted(found)) or 'none'}"
+        for key, names in (("enabled", enabled), ("disabled", disabled))
+        for name in names
+        if name not in found
+    ]
+    if errors:
+        raise ConfigError(errors)
+    chosen = []
+    for name, (ep, dist, version) in sorted(found.items()):
+        bundled = _is_core_dist(dist)
+        if name in disabled or not (bundled or name in enabled):
+            continue
+        chosen.append((ep, dist, version))
+    return chosen
+
+
+def _is_core_dist(dist: str) -> bool:
+    return dist.lower().replace("_", "-") == CORE_DIST
+
+
+def make_pm(
+    modules: Iterable[tuple[str, ModuleType]] = (),
+    *,
+    entrypoints: bool = True,
+    enabled: Sequence[str] = (),
+    disabled: Sequence[str] = (),
+) -> Plugins:
+    """Build the plugin manager.
+
+    ``modules`` are registered directly (tests use this with ``entrypoints=False`` to load core
+    and exactly the plugins under test); ``entrypoints`` loads the configured entry points.
+    """
+    pm = pluggy.PluginManager("devpi_core")
+    pm.add_hookspecs(hookspecs)
+    infos: list[PluginInfo] = []
+    for name in disabled:
+        pm.set_blocked(name)
+    for name, module in modules:
+        if pm.is_blocked(name):
+            continue
+        pm.register(module, name=name)
+        infos.append(PluginInfo(name, "(registered)", "", module.__name__, bundled=False))
+    if entrypoints:
+        for ep, dist, version in select_entrypoints(enabled, disabled):
+            if pm.get_plugin(ep.name) is not None:
+                continue
+            module = ep.load()
+            pm.register(module, name=ep.name)
+            infos.append(PluginInfo(ep.name, dist, version, ep.value, _is_core_dist(dist)))
+    pm.check_pending()
+    return Plugins(pm, infos)
+
+
+def _flatten(results: Iterable[Iterable[T] | None]) -> list[T]:
+    return [item for result in results if result for item in result]
+
+
+def _unique(kind: str, items: list[T], key: Callable[[T], str]) -> dict[str, T]:
+    seen: dict[str, T] = {}
+    for item in items:
+        name = key(item)
+        if name in seen:
+            raise ConfigError([f"two plugins provide the {kind} {name!r}"])
+        seen[name] = item
+    return seen
+
+
+class Plugins:
+    """Typed access to the hooks; flattens, deduplicates and validates what plugins return."""
+
+    def __init__(self, pm: pluggy.PluginManager, infos: list[PluginInfo]) -> None:
+        self.pm = pm
+        self.infos = infos
+
+    def names(self) -> list[str]:
+        """Names of the registered plugins, in registration order."""
+        return [info.name for info in self.infos]
+
+    def hooks_of(self, name: str) -> list[str]:
+        """The hook names a registered plugin implements."""
+        plugin = self.pm.get_plugin(name)
+        return sorted(
+            caller.name for caller in self.pm.get_hookcallers(plugin) or () if plugin is not None
+        )
+
+    # -- registration ----------------------------------------------------------------------
+    def config_sections(self) -> dict[str, ConfigSection]:
+        """Every plugin's configuration section, by name."""
+        return _unique(
+            "config section", _flatten(self.pm.hook.devpi_config_sections()), lambda s: s.name
+        )
+
+    def metadata_backends(self) -> dict[str, StorageBackend]:
+        """Metadata store implementations by name."""
+        items = _flatten(self.pm.hook.devpi_metadata_backends())
+        return _unique("metadata backend", items, lambda b: b.name)
+
+    def blob_backends(self) -> dict[str, StorageBackend]:
+        """Blob store implementations by name."""
+        return _unique("blob backend", _flatten(self.pm.hook.devpi_blob_backends()), lambda b: b.name)
+
+    def index_types(self) -> dict[str, IndexTypeSpec]:
+        """Index types by name."""
+        return _unique("index type", _flatten(self.pm.hook.devpi_index_types()), lambda s: s.name)
+
+    def mirror_sources(self) -> dict[str, MirrorSourceSpec]:
+        """Mirror sources by name."""
+        items = _flatten(self.pm.hook.devpi_mirror_sources())
+        return _unique("mirror source", items, lambda s: s.name)
+
+    def default_indexes(self) -> list[tuple[str, dict[str, Any]]]:
+        """Indexes ``devpi-core init`` creates."""
+        return _flatten(self.pm.hook.devpi_default_indexes())
+
+    def password_hasher(self, settings: Settings) -> PasswordHasher | None:
+        """The password hasher, if a plugin provides one."""
+        hasher: PasswordHasher | None = self.pm.hook.devpi_password_hasher(settings=settings)
+        return hasher
+
+    def pyramid_includes(self) -> list[str | Callable[..., Any]]:
+        """Pyramid includes contributed by plugins."""
+        return _flatten(self.pm.hook.devpi_pyramid_includes())
+
+    # -- per request -----------------------------------------------------------------------
+    def get_credentials(self, request: Request) -> Credentials | None:
+        """Credentials carried by ``request``."""
+        creds: Credentials | None = self.pm.hook.devpi_get_credentials(request=request)
+        return creds
+
+    def authenticate(self, request: Request, credentials: Credentials) -> Identity | None:
+        """The identity for ``credentials``, or None."""
+        identity: Identity | None = self.pm.hook.devpi_authenticate(
+            request=request, credentials=credentials
+        )
+        return identity
+
+    def identity_groups(self, request: Request, identity: Identity) -> tuple[str, ...]:
+        """Groups plugins add to ``identity``."""
+        groups = _flatten(self.pm.hook.devpi_identity_groups(request=request, identity=identity))
+        return tuple(dict.fromkeys([*identity.groups, *groups]))
+
+    def issue_login_token(self, request: Request, identity: Identity) -> LoginToken | None:
+        """A login token for ``identity``."""
+        token: LoginToken | None = self.pm.hook.devpi_issue_login_token(
+            request=request, identity=identity
+        )
+        return token
+
+    def api_features(self) -> list[str]:
+        """Feature strings for ``/+api``."""
+        return sorted(set(_flatten(self.pm.hook.devpi_api_features())))
+
+    def metrics(self) -> list[tuple[str, str, float]]:
+        """Metrics for ``/+status``."""
+        return _flatten(self.pm.hook.devpi_metrics())
+
+    def simple_policies(self, index: IndexRecord) -> list[SimplePolicy]:
+        """Response-time filters for the simple pages of ``index``."""
+        return _flatten(self.pm.hook.devpi_simple_policies(index=index))
+
+    def mirror_auth(self, mirror_url: str, www_authenticate: str | None) -> list[str]:
+        """Authorization header values to retry an upstream with."""
+        return _flatten(
+            self.pm.hook.devpi_mirror_auth(mirror_url=mirror_url, www_authenticate=www_authenticate)
+        )
+
+    # -- events ----------------------------------------------------------------------------
+    def emit(self, event: object) -> None:
+        """Fire the event hook matching ``event``'s type; implementations' errors are logged."""
+        hookname = _EVENT_HOOKS.get(type(event).__name__)
+        if hookname is None:
+            raise TypeError(f"not an event: {event!r}")
+        for impl in reversed(getattr(self.pm.hook, hookname).get_hookimpls()):
+            try:
+                impl.function(event=event)
+            except Exception:  # a plugin's bug must not fail a committed write
+                log.exception("event hook %s of plugin %s failed", hookname, impl.plugin_name)
+
+
+_EVENT_HOOKS = {
+    "UploadEvent": "devpi_on_upload",
+    "DeleteEvent": "devpi_on_delete",
+    "IndexEvent": "devpi_on_index_change",
+    "MirrorRefreshEvent": "devpi_on_mirror_refresh",
+}
+
+__all__ = ["ENTRYPOINT_GROUP", "PluginInfo", "Plugins", "make_pm", "select_entrypoints"]

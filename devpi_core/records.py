@@ -1,0 +1,135 @@
+"""Plain values that travel between core and plugins: identities, indexes, links, events."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What a request claims: a user name and a secret (a password or a login token)."""
+
+    username: str
+    secret: str
+    source: str = "basic"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a request is, after authentication."""
+
+    username: str
+    groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LoginToken:
+    """A signed, expiring token issued by ``POST /+login``."""
+
+    token: str
+    expiration: int
+
+
+@dataclass(frozen=True)
+class IndexRecord:
+    """An index as stored: ``user/name``, its type and its validated configuration.
+
+    ``serial`` is the metadata serial of the last change to the configuration.
+    """
+
+    user: str
+    name: str
+    config: Mapping[str, Any]
+    serial: int = 0
+
+    @property
+    def fullname(self) -> str:
+        """``user/name``, the way devpi spells an index."""
+        return f"{self.user}/{self.name}"
+
+    @property
+    def type(self) -> str:
+        """The index type, e.g. ``stage`` or ``mirror``."""
+        return str(self.config["type"])
+
+
+@dataclass(frozen=True)
+class Link:
+    """One file on a simple page.
+
+    ``relpath`` is the file's path from the server root without a leading slash (for example
+    ``alice/dev/+f/a66/5a45920422f9d/pkg-1.0.tar.gz``). ``core_metadata`` holds the hashes of the
+    file's METADATA when it can be served as ``<file>.metadata`` (PEP 658/714), else None.
+    """
+
+    filename: str
+    relpath: str
+    hashes: Mapping[str, str] = field(default_factory=dict)
+    requires_python: str | None = None
+    yanked: bool | str = False
+    core_metadata: Mapping[str, str] | None = None
+    size: int | None = None
+    upload_time: str | None = None
+    version: str | None = None
+
+    @property
+    def stage(self) -> str:
+        """The ``user/index`` that serves the file."""
+        user, index = self.relpath.split("/", 2)[:2]
+        return f"{user}/{index}"
+
+    @property
+    def hash_spec(self) -> str:
+        """``sha256=<hex>`` (or the best hash available) for URL fragments; "" if none."""
+        for name in ("sha256", "sha512", "sha384", "blake2b_256", "md5"):
+            if name in self.hashes:
+                return f"{name}={self.hashes[name]}"
+        return ""
+
+
+@dataclass(frozen=True)
+class UploadEvent:
+    """A file was stored on an index (after the metadata commit)."""
+
+    index: str
+    project: str
+    version: str
+    filename: str
+    rel: str
+    username: str | None
+    serial: int
+
+
+@dataclass(frozen=True)
+class DeleteEvent:
+    """A project, version or file was removed from an index (after the commit)."""
+
+    index: str
+    project: str
+    version: str | None
+    filename: str | None
+    username: str | None
+    serial: int
+
+
+@dataclass(frozen=True)
+class IndexEvent:
+    """An index was created, modified or deleted (``action`` says which)."""
+
+    index: str
+    action: str
+    config: Mapping[str, Any] | None
+    username: str | None
+    serial: int
+
+
+@dataclass(frozen=True)
+class MirrorRefreshEvent:
+    """A mirror index fetched a project page from upstream (``changed`` when links differ)."""
+
+    index: str
+    project: str
+    changed: bool
+    upstream_serial: int | None

@@ -1,0 +1,230 @@
+"""Simple pages, assembled over bases and rendered once per change.
+
+A rendered page is cached per (index, project, format, link prefix, resolution order) together
+with the token of everything that fed it: the configurations in the resolution order, each
+contributing index's :meth:`~devpi_core.indextypes.IndexType.page_token` and the policies' cache
+keys. A request at an unchanged serial, within every mirror's freshness, is answered from the
+cache without touching any index; otherwise the token is recomputed and only a changed token
+re-renders. No per-version work happens on the warm path.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from devpi_core import simple_render
+from devpi_core.errors import NotFound
+from devpi_core.model.resolve import Resolver, merge_links
+
+if TYPE_CHECKING:
+    from devpi_core.indextypes import IndexType
+    from devpi_core.interfaces import MetadataStore, SimplePolicy
+    from devpi_core.model.indexes import Indexes
+    from devpi_core.plugins import Plugins
+    from devpi_core.records import IndexRecord
+
+HTML = "html"
+JSON = "json"
+
+
+GZIP_MIN = 1024
+
+
+@dataclass
+class Page:
+    """A rendered page: body, strong ETag, and (for bodies worth it) a gzip variant."""
+
+    body: bytes
+    etag: str
+    content_type: str
+    gzipped: bytes | None = field(default=None, repr=False)
+
+    @classmethod
+    def make(cls, body: bytes, content_type: str) -> Page:
+        """Render-time construction: hash once, compress once."""
+        gz = gzip.compress(body, compresslevel=6, mtime=0) if len(body) >= GZIP_MIN else None
+        return cls(body, _etag(body), content_type, gz)
+
+    @property
+    def cost(self) -> int:
+        """Bytes of memory this page holds."""
+        return len(self.body) + len(self.gzipped or b"")
+
+
+@dataclass
+class Served:
+    """What a view needs to answer: the page, plus warnings about stale upstream data."""
+
+    page: Page
+    warnings: tuple[str, ...] = ()
+    blocked: tuple[str, ...] = ()
+
+
+@dataclass
+class _Entry:
+    token: Hashable
+    page: Page
+    serial: int
+    fresh_until: float
+    warnings: tuple[str, ...]
+    blocked: tuple[str, ...]
+
+
+class PageCache:
+    """A least-recently-used cache of rendered pages, bounded in bytes."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> _Entry | None:
+        """The entry under ``key``, marked as recently used."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+            return entry
+
+    def put(self, key: Hashable, entry: _Entry) -> None:
+        """Store ``entry``; evict the least recently used beyond the byte budget."""
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._bytes -= old.page.cost
+            if entry.page.cost > self.max_bytes:
+                return
+            self._entries[key] = entry
+            self._bytes += entry.page.cost
+            while self._bytes > self.max_bytes and self._entries:
+                _key, evicted = self._entries.popitem(last=False)
+                self._bytes -= evicted.page.cost
+
+
+
+def _etag(*parts: bytes) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part)
+    return f'"{digest.hexdigest()[:32]}"'
+
+
+class SimplePages:
+    """Builds and caches the simple pages of every index."""
+
+    def __init__(
+        self, store: MetadataStore, indexes: Indexes, plugins: Plugins, *, max_bytes: int
+    ) -> None:
+        self.store = store
+        self.indexes = indexes
+        self.plugins = plugins
+        self.resolver = Resolver(indexes)
+        self.cache = PageCache(max_bytes)
+
+    def lookup(self, fullname: str) -> IndexRecord:
+        """The index ``user/name`` (cached per serial), or a 404."""
+        gen = self.resolver.sync(self.store.current_serial())
+        record = self.resolver.record(gen, fullname)
+        if record is None:
+            raise NotFound(f"no index {fullname!r}")
+        return record
+
+    def project_page(
+        self,
+        record: IndexRecord,
+        project: str,
+        *,
+        fmt: str,
+        prefix: str,
+        reader: Hashable,
+        can_read: Callable[[IndexRecord], bool],
+    ) -> Served:
+        """The page of ``project`` on ``record`` (merged over its bases), or a 404."""
+        serial = self.store.current_serial()
+        gen = self.resolver.sync(serial)
+        order = self.resolver.order(gen, record, reader, can_read)
+        key = (record.fullname, project, fmt, prefix, tuple(r.fullname for r in order))
+        entry = self.cache.get(key)
+        if entry is not None and entry.serial == serial and time.time() < entry.fresh_until:
+            return Served(entry.page, entry.warnings, entry.blocked)
+        contributors = self.resolver.contributors(order, project)
+        if not contributors.stages:
+            raise NotFound(f"no project {project!r} on {record.fullname} or its bases")
+        policies = self.plugins.simple_policies(record)
+        token = (
+            tuple((r.fullname, r.serial) for r in order),
+            tuple(r.fullname for r in contributors.stages),
+            contributors.tokens,
+            tuple(policy.cache_key(record, project) for policy in policies),
+        )
+        warnings = tuple(
+            w for r in contributors.stages
+            if (w := self.indexes.type_of(r).page_warning(project)) is not None
+        )
+        if entry is None or entry.token != token:
+            page = self._render(record, project, contributors.stages, policies, fmt, prefix)
+        else:
+            page = entry.page
+        self.cache.put(key, _Entry(token, page, serial, contributors.fresh_until, warnings,
+                                   contributors.blocked))
+        return Served(page, warnings, contributors.blocked)
+
+    def _render(
+        self,
+        record: IndexRecord,
+        project: str,
+        stages: Sequence[IndexRecord],
+        policies: Sequence[SimplePolicy],
+        fmt: str,
+        prefix: str,
+    ) -> Page:
+        links = merge_links([self.indexes.type_of(r).links(project) for r in stages])
+        for policy in policies:
+            links = list(policy.filter(record, project, links))
+        if fmt == JSON:
+            body = simple_render.project_json(project, links, prefix)
+            ctype = simple_render.JSON_TYPE
+        else:
+            body = simple_render.project_html(f"{record.fullname}: links for {project}", links, prefix)
+            ctype = "text/html; charset=utf-8"
+        return Page.make(body, ctype)
+
+    def project_names(
+        self,
+        record: IndexRecord,
+        *,
+        reader: Hashable,
+        can_read: Callable[[IndexRecord], bool],
+    ) -> tuple[Iterator[str], str | None]:
+        """Every project name on ``record`` and its bases (each once), and an ETag if the
+        list can be identified cheaply."""
+        gen = self.resolver.sync(self.store.current_serial())
+        order = self.resolver.order(gen, record, reader, can_read)
+        types = [self.indexes.type_of(r) for r in order]
+        tokens = [t.names_token() for t in types]
+        etag = None
+        if all(token is not None for token in tokens):
+            etag = _etag(repr([(r.fullname, r.serial) for r in order]).encode(),
+                         repr(tokens).encode())
+        return _unique_names(types), etag
+
+
+def _unique_names(types: Sequence[IndexType]) -> Iterator[str]:
+    # Private lists are small; a mirror's (always last) may hold hundreds of thousands of names
+    # and is streamed, checked only against the names seen before it, never collected.
+    seen: set[str] = set()
+    for position, index_type in enumerate(types):
+        last = position == len(types) - 1
+        for name in index_type.project_names():
+            if name not in seen:
+                if not last:
+                    seen.add(name)
+                yield name

@@ -1,0 +1,120 @@
+"""Rendering simple pages: PEP 503 HTML and PEP 691 JSON (api-version 1.1, PEP 700 fields).
+
+Links are relative to the page (``prefix`` climbs back to the server root) unless the server is
+configured for absolute URLs, so the same page works behind any proxy path.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+from devpi_core.model.names import version_sort_key
+
+if TYPE_CHECKING:
+    from devpi_core.records import Link
+
+JSON_TYPE = "application/vnd.pypi.simple.v1+json"
+HTML_TYPE = "text/html"
+API_VERSION = "1.1"
+
+
+def _href(prefix: str, link: Link) -> str:
+    return f"{prefix}{link.relpath}"
+
+
+def project_html(title: str, links: Sequence[Link], prefix: str) -> bytes:
+    """The PEP 503 page of one project, with PEP 592/658/714 attributes."""
+    out = [
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta name=\"pypi:repository-version\" "
+        f"content=\"{API_VERSION}\"><title>{escape(title)}</title></head>\n"
+        f"<body><h1>{escape(title)}</h1>\n"
+    ]
+    for link in links:
+        attrs = [f'href="{escape(_href(prefix, link))}#{link.hash_spec}"' if link.hash_spec
+                 else f'href="{escape(_href(prefix, link))}"']
+        if link.requires_python:
+            attrs.append(f'data-requires-python="{escape(link.requires_python)}"')
+        if link.yanked is not False:
+            reason = "" if link.yanked is True else str(link.yanked)
+            attrs.append(f'data-yanked="{escape(reason)}"')
+        if link.core_metadata:
+            spec = _hash_spec(link.core_metadata)
+            attrs.append(f'data-core-metadata="{spec}" data-dist-info-metadata="{spec}"')
+        out.append(f"{escape(link.stage)} <a {' '.join(attrs)}>{escape(link.filename)}</a><br>\n")
+    out.append("</body>\n</html>\n")
+    return "".join(out).encode("utf-8")
+
+
+def _hash_spec(hashes: Any) -> str:
+    name = "sha256" if "sha256" in hashes else next(iter(hashes))
+    return f"{name}={hashes[name]}"
+
+
+def project_json(name: str, links: Sequence[Link], prefix: str) -> bytes:
+    """The PEP 691 page of one project (api-version 1.1: ``versions``, ``size``, ``upload-time``)."""
+    files = []
+    versions = set()
+    for link in links:
+        entry: dict[str, Any] = {
+            "filename": link.filename,
+            "url": _href(prefix, link),
+            "hashes": dict(link.hashes),
+        }
+        if link.requires_python:
+            entry["requires-python"] = link.requires_python
+        if link.yanked is not False:
+            entry["yanked"] = link.yanked
+        if link.core_metadata:
+            entry["core-metadata"] = dict(link.core_metadata)
+            entry["dist-info-metadata"] = dict(link.core_metadata)
+        if link.size is not None:
+            entry["size"] = link.size
+        if link.upload_time:
+            entry["upload-time"] = link.upload_time
+        if link.version:
+            versions.add(link.version)
+        files.append(entry)
+    page = {
+        "meta": {"api-version": API_VERSION},
+        "name": name,
+        "versions": sorted(versions, key=version_sort_key),
+        "files": files,
+    }
+    return json.dumps(page, separators=(",", ":")).encode("utf-8")
+
+
+def list_html(title: str, names: Iterable[str]) -> Iterator[bytes]:
+    """The PEP 503 project list, streamed in chunks."""
+    yield (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta name=\"pypi:repository-version\" "
+        f"content=\"{API_VERSION}\"><title>{escape(title)}</title></head>\n"
+        f"<body><h1>{escape(title)}</h1>\n"
+    ).encode()
+    for chunk in _chunks(names):
+        yield "".join(f'<a href="{escape(n)}/">{escape(n)}</a><br>\n' for n in chunk).encode()
+    yield b"</body>\n</html>\n"
+
+
+def list_json(names: Iterable[str]) -> Iterator[bytes]:
+    """The PEP 691 project list, streamed in chunks."""
+    yield b'{"meta":{"api-version":"' + API_VERSION.encode() + b'"},"projects":['
+    first = True
+    for chunk in _chunks(names):
+        body = ",".join(json.dumps({"name": n}) for n in chunk)
+        yield (body if first else "," + body).encode()
+        first = False
+    yield b"]}"
+
+
+def _chunks(names: Iterable[str], size: int = 2000) -> Iterator[list[str]]:
+    chunk: list[str] = []
+    for name in names:
+        chunk.append(name)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

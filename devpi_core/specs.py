@@ -1,0 +1,92 @@
+"""Registration objects that plugins return from hooks.
+
+Each is a frozen dataclass: a name plus what core needs to use the contribution. Core gathers
+them at start-up, refuses duplicate names (naming both plugins) and lists valid names when the
+configuration asks for an unknown one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from devpi_core.indextypes import IndexEnv, IndexType
+    from devpi_core.interfaces import BlobStore, MetadataStore, MirrorSource
+    from devpi_core.records import IndexRecord
+
+
+@dataclass(frozen=True)
+class ConfigSection:
+    """Settings a plugin owns under ``plugins.<name>`` in the YAML file.
+
+    ``schema`` is a JSON-Schema ``properties`` mapping; core wraps it in an object with
+    ``additionalProperties: false``. ``defaults`` fills keys the file leaves out. ``help`` documents
+    each key for ``devpi-core plugins`` and the generated configuration reference.
+    """
+
+    name: str
+    schema: Mapping[str, Any]
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    help: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StorageBackend:
+    """A metadata or blob store implementation, chosen by ``storage.metadata``/``storage.blobs``.
+
+    ``factory(serverdir, settings)`` builds the store; ``settings`` is the configuration section
+    named by ``section`` (the providing plugin's own, usually).
+    """
+
+    name: str
+    factory: Callable[[str, Mapping[str, Any]], MetadataStore | BlobStore]
+    description: str = ""
+    section: str = ""
+
+
+@dataclass(frozen=True)
+class IndexKey:
+    """One index configuration key of an index type.
+
+    ``kind`` drives coercion of the strings devpi-client sends: ``bool``, ``int``, ``str``,
+    ``list`` (comma string or list), ``acl`` (a list whose ``:anonymous:``-style entries are
+    upper-cased), ``names`` (a list of normalized project names, ``*`` allowed), ``choice`` (one of
+    ``choices``), ``url`` (http or https) and ``json`` (stored as given).
+    """
+
+    name: str
+    kind: str
+    default: Any = None
+    choices: tuple[str, ...] = ()
+    help: str = ""
+    secret: bool = False
+
+
+@dataclass(frozen=True)
+class IndexTypeSpec:
+    """An index type such as ``stage`` or ``mirror``.
+
+    ``factory(env, record)`` returns the object that serves one index of this type. ``keys`` are
+    the configuration keys it accepts besides ``type``; ``is_mirror`` puts its indexes at the end
+    of every resolution order and subjects them to ``mirror_whitelist``.
+    """
+
+    name: str
+    factory: Callable[[IndexEnv, IndexRecord], IndexType]
+    keys: tuple[IndexKey, ...]
+    is_mirror: bool = False
+    validate: Callable[[Mapping[str, Any]], list[str]] | None = None
+
+
+@dataclass(frozen=True)
+class MirrorSourceSpec:
+    """How a mirror index reads its upstream, chosen by the index key ``mirror_source``.
+
+    ``factory(url, settings)`` returns a :class:`~devpi_core.interfaces.MirrorSource`.
+    """
+
+    name: str
+    factory: Callable[[str, Mapping[str, Any]], MirrorSource]
+    description: str = ""

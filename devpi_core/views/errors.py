@@ -1,0 +1,70 @@
+"""The exception views: every error becomes ``{"message": ...}`` with a fitting status.
+
+The message also travels in the reason phrase, which is what twine and setuptools print.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from pyramid.httpexceptions import HTTPException
+from pyramid.response import Response
+from pyramid.view import exception_view_config, notfound_view_config
+
+from devpi_core.errors import DevpiError
+from devpi_core.logsetup import request_id
+from devpi_core.web import json_response
+
+if TYPE_CHECKING:
+    from pyramid.request import Request
+
+log = logging.getLogger(__name__)
+
+
+def _reason(message: str) -> str:
+    # One line of latin-1 text, short enough for any client to show.
+    line = " ".join(message.split())[:200]
+    return line.encode("latin-1", "replace").decode("latin-1")
+
+
+def error_response(request: Request, status: int, message: str) -> Response:
+    """JSON ``{"message": ...}`` unless the client prefers plain text or HTML."""
+    offers = request.accept.acceptable_offers(["application/json", "text/plain", "text/html"])
+    if offers and offers[0][0] != "application/json" and "json" not in (request.accept.header_value or ""):
+        response = Response(message + "\n", content_type="text/plain", charset="utf-8")
+    else:
+        response = json_response({"message": message})
+    response.status = f"{status} {_reason(message)}"
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Basic realm="pypi"'
+    return response
+
+
+@exception_view_config(DevpiError)
+def devpi_error(exc: DevpiError, request: Request) -> Response:
+    """Errors raised by core and plugins."""
+    if exc.status >= 500:
+        log.warning("%s %s: %s", request.method, request.path, exc.message)
+    return error_response(request, exc.status, exc.message)
+
+
+@notfound_view_config()
+def not_found(request: Request) -> Response:
+    """No route matched (or no view for this method)."""
+    return error_response(request, 404, f"not found: {request.path}")
+
+
+@exception_view_config(HTTPException)
+def http_exception(exc: HTTPException, request: Request) -> Response:
+    """Pyramid's own HTTP errors (method not allowed, ...)."""
+    if exc.code is not None and exc.code < 400:
+        return exc
+    return error_response(request, exc.code or 500, exc.detail or exc.title)
+
+
+@exception_view_config(Exception)
+def unexpected(exc: Exception, request: Request) -> Response:
+    """A bug: logged with the request id; the client sees only the id."""
+    log.error("unhandled error in %s %s", request.method, request.path, exc_info=exc)
+    return error_response(request, 500, f"internal server error (request id {request_id.get()})")

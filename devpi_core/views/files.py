@@ -1,0 +1,197 @@
+"""Release files: ``GET``/``HEAD``/``DELETE /<user>/<index>/+f/...`` (and ``+e/`` for mirrors).
+
+Stored files are streamed from the blob store with ETag, Last-Modified, immutable caching and
+single ``Range`` requests; a mirror's uncached file streams while it is being cached.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+from email.utils import formatdate
+from typing import TYPE_CHECKING, BinaryIO
+
+from pyramid.response import FileIter, Response
+from pyramid.view import view_config
+
+from devpi_core import services
+from devpi_core.errors import Forbidden, NotFound
+from devpi_core.records import DeleteEvent
+from devpi_core.web import (
+    api_reply,
+    flag,
+    identity,
+    index_from_url,
+    require_index_permission,
+    wants_json,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from pyramid.request import Request
+
+    from devpi_core.indextypes import FileRef, FileStream, IndexType
+    from devpi_core.interfaces import BlobStore
+    from devpi_core.records import IndexRecord
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+BLOCK = 1 << 18
+IMMUTABLE = "public, max-age=365000000, immutable"
+
+
+def _file_ref(request: Request) -> tuple[IndexRecord, IndexType, FileRef]:
+    record = index_from_url(request)
+    prefix = request.matched_route.name.split("_")[-1]  # "f" or "e"
+    relpath = f"{record.fullname}/+{prefix}/{request.matchdict['relpath']}"
+    itype = services.indexes(request).type_of(record)
+    ref = itype.get_file(relpath)
+    if ref is None:
+        raise NotFound(f"no such file: {relpath}")
+    return record, itype, ref
+
+
+def content_type_of(filename: str) -> str:
+    """A content type for a release file name."""
+    if filename.endswith(".whl"):
+        return "application/zip"
+    if filename.endswith(".metadata"):
+        return "text/plain"
+    guessed, _encoding = mimetypes.guess_type(filename)
+    return guessed or "application/octet-stream"
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None | bool:
+    """``(start, stop)`` for a satisfiable single range, None for none, False if unsatisfiable."""
+    if not header:
+        return None
+    match = _RANGE.match(header.strip())
+    if match is None or match.groups() == ("", ""):
+        return None  # multiple or malformed ranges: ignore, send everything (RFC 9110)
+    first, last = match.groups()
+    if first == "":
+        length = int(last)
+        if length == 0:
+            return False
+        return max(0, size - length), size
+    start = int(first)
+    stop = size if last == "" else min(int(last) + 1, size)
+    if start >= size or stop <= start:
+        return False
+    return start, stop
+
+
+def _limited(f: BinaryIO, start: int, stop: int) -> Iterator[bytes]:
+    try:
+        f.seek(start)
+        remaining = stop - start
+        while remaining > 0:
+            chunk = f.read(min(BLOCK, remaining))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+            yield chunk
+    finally:
+        f.close()
+
+
+def blob_response(request: Request, blobs: BlobStore, ref: FileRef) -> Response:
+    """Serve a stored blob with validators and Range support."""
+    assert ref.sha256 is not None
+    size = blobs.size(ref.sha256)
+    if size is None:
+        raise NotFound(f"no such file: {ref.relpath}")
+    response = Response(content_type=content_type_of(ref.filename), charset=None)
+    etag = f'"{ref.sha256}"'
+    response.headers.update({"ETag": etag, "Accept-Ranges": "bytes", "Cache-Control": IMMUTABLE})
+    if ref.last_modified:
+        response.headers["Last-Modified"] = formatdate(ref.last_modified, usegmt=True)
+    if etag in request.if_none_match:
+        response.status = 304
+        return response
+    wanted = parse_range(request.headers.get("Range"), size)
+    if_range = request.headers.get("If-Range")
+    if wanted is not None and if_range and if_range != etag:
+        wanted = None
+    if wanted is False:
+        response.status = 416
+        response.headers["Content-Range"] = f"bytes */{size}"
+        return response
+    if request.method == "HEAD":
+        response.content_length = size
+        return response
+    f = blobs.open(ref.sha256)
+    if isinstance(wanted, tuple):
+        start, stop = wanted
+        response.status = 206
+        response.headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
+        response.app_iter = _limited(f, start, stop)
+        response.content_length = stop - start
+        return response
+    wrapper = request.environ.get("wsgi.file_wrapper")
+    response.app_iter = wrapper(f, BLOCK) if wrapper else FileIter(f, BLOCK)
+    response.content_length = size
+    return response
+
+
+def stream_response(request: Request, ref: FileRef, stream: FileStream) -> Response:
+    """Serve a file while it is fetched from upstream (no Range: it is not complete yet)."""
+    response = Response(content_type=stream.content_type or content_type_of(ref.filename), charset=None)
+    response.headers["X-Accel-Buffering"] = "no"
+    if stream.last_modified:
+        response.headers["Last-Modified"] = formatdate(stream.last_modified, usegmt=True)
+    if stream.size is not None:
+        response.content_length = stream.size
+    if request.method == "HEAD":
+        stream.close()
+        return response
+    response.app_iter = _ClosingIter(stream)
+    return response
+
+
+class _ClosingIter:
+    """WSGI iterable that tells the stream when the client is done (or gone)."""
+
+    def __init__(self, stream: FileStream) -> None:
+        self.stream = stream
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.stream.chunks)
+
+    def close(self) -> None:
+        self.stream.close()
+
+
+@view_config(route_name="file_f", request_method=("GET", "HEAD"))
+@view_config(route_name="file_e", request_method=("GET", "HEAD"))
+def get_file(request: Request) -> Response:
+    """A release file, or its metadata as JSON for ``Accept: application/json``."""
+    record, itype, ref = _file_ref(request)
+    if wants_json(request):
+        return api_reply(request, "releasefilemeta", dict(ref.meta))
+    require_index_permission(request, "pkg_read", record)
+    blobs = services.blob_store(request)
+    if ref.sha256 is not None and blobs.exists(ref.sha256):
+        return blob_response(request, blobs, ref)
+    stream = itype.open_uncached(ref)
+    if stream is None:
+        raise NotFound(f"file {ref.relpath} is not available")
+    return stream_response(request, ref, stream)
+
+
+@view_config(route_name="file_f", request_method="DELETE")
+@view_config(route_name="file_e", request_method="DELETE")
+def delete_file(request: Request) -> Response:
+    """Remove one file (``?force`` needed on non-volatile indexes)."""
+    record, itype, ref = _file_ref(request)
+    require_index_permission(request, "del_entry", record)
+    if record.config.get("volatile") is False and not flag(request, "force"):
+        raise Forbidden(f"{record.fullname} is non-volatile; add ?force to delete")
+    who = identity(request)
+    itype.delete_file(ref, username=who.username if who else None)
+    serial = services.metadata_store(request).current_serial()
+    services.plugins(request).emit(
+        DeleteEvent(record.fullname, ref.project, ref.version, ref.filename,
+                    who.username if who else None, serial)
+    )
+    return api_reply(request, message=f"deleted {ref.relpath}")

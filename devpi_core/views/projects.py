@@ -1,0 +1,167 @@
+"""Project and version JSON (``/<user>/<index>/<project>[/<version>]``) and their deletion."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from pyramid.httpexceptions import HTTPFound
+from pyramid.view import view_config
+
+from devpi_core import services
+from devpi_core.errors import BadRequest, Forbidden, NotFound
+from devpi_core.model.names import normalize
+from devpi_core.records import DeleteEvent
+from devpi_core.views.simple import reader, pages, project_page_response, wants_simple_list
+from devpi_core.web import (
+    absolute,
+    api_reply,
+    flag,
+    identity,
+    index_from_url,
+    readable_index,
+    require_index_permission,
+    require_json_accept,
+    server_url,
+)
+
+if TYPE_CHECKING:
+    from pyramid.request import Request
+    from pyramid.response import Response
+
+    from devpi_core.records import IndexRecord
+
+
+def _project_name(request: Request) -> str:
+    name = request.matchdict["project"]
+    if not name.isascii():
+        raise BadRequest(f"invalid project name {name!r}")
+    return name
+
+
+def public_verdata(request: Request, verdata: Mapping[str, Any]) -> dict[str, Any]:
+    """Version data with ``+links`` made absolute (``href``, ``for_href``)."""
+    result = {key: value for key, value in verdata.items() if key != "+links"}
+    links = []
+    for link in verdata.get("+links", ()):
+        entry = {key: value for key, value in link.items() if key not in ("relpath", "for_relpath")}
+        entry["href"] = absolute(request, link["relpath"])
+        if link.get("for_relpath"):
+            entry["for_href"] = absolute(request, link["for_relpath"])
+        links.append(entry)
+    result["+links"] = links
+    return result
+
+
+def _contributing(request: Request, record: IndexRecord, project: str) -> list[IndexRecord]:
+    if "ignore_bases" in request.GET:
+        itype = services.indexes(request).type_of(record)
+        return [record] if itype.page_token(project) is not None else []
+    principals, can_read = reader(request)
+    service = pages(request)
+    gen = service.resolver.sync(services.metadata_store(request).current_serial())
+    order = service.resolver.order(gen, record, principals, can_read)
+    return list(service.resolver.contributors(order, project).stages)
+
+
+def _all_versions(request: Request, record: IndexRecord, project: str) -> list[tuple[str, dict[str, Any]]]:
+    """``(index, {version: verdata})`` for each contributing index, in resolution order."""
+    indexes = services.indexes(request)
+    return [
+        (stage.fullname, dict(indexes.type_of(stage).versions(project)))
+        for stage in _contributing(request, record, project)
+    ]
+
+
+def _redirect_if_not_normalized(request: Request, name: str, rest: str = "") -> Response | None:
+    normalized = normalize(name)
+    if name == normalized:
+        return None
+    user, index = request.matchdict["user"], request.matchdict["index"]
+    return HTTPFound(location=f"{server_url(request)}/{user}/{index}/{normalized}{rest}")
+
+
+@view_config(route_name="project", request_method=("GET", "HEAD"))
+def get_project(request: Request) -> Response:
+    """``{version: verdata}`` merged over bases; installers get the simple page here."""
+    name = _project_name(request)
+    record = readable_index(request)
+    if wants_simple_list(request):
+        return project_page_response(request, record, normalize(name))
+    redirect = _redirect_if_not_normalized(request, name)
+    if redirect is not None:
+        return redirect
+    require_json_accept(request)
+    merged: dict[str, Any] = {}
+    for _stage, versions in _all_versions(request, record, name):
+        for version, verdata in versions.items():
+            merged.setdefault(version, public_verdata(request, verdata))
+    if not merged:
+        raise NotFound(f"no project {name!r} on {record.fullname}")
+    return api_reply(request, "projectconfig", merged)
+
+
+@view_config(route_name="version", request_method=("GET", "HEAD"))
+def get_version(request: Request) -> Response:
+    """Version data of the first index having it, later ones under ``+shadowing``."""
+    name = _project_name(request)
+    version = request.matchdict["version"]
+    record = readable_index(request)
+    redirect = _redirect_if_not_normalized(request, name, f"/{version}")
+    if redirect is not None:
+        return redirect
+    found = [
+        public_verdata(request, versions[version])
+        for _stage, versions in _all_versions(request, record, name)
+        if version in versions
+    ]
+    if not found:
+        raise NotFound(f"no version {version!r} of {name!r} on {record.fullname}")
+    result = found[0]
+    if len(found) > 1:
+        result["+shadowing"] = found[1:]
+    return api_reply(request, "versiondata", result)
+
+
+def _deletable(request: Request) -> IndexRecord:
+    record = index_from_url(request)
+    require_index_permission(request, "del_entry", record)
+    if record.config.get("volatile") is False and not flag(request, "force"):
+        raise Forbidden(f"{record.fullname} is non-volatile; add ?force to delete")
+    return record
+
+
+def _emit_delete(request: Request, record: IndexRecord, project: str, version: str | None) -> None:
+    who = identity(request)
+    serial = services.metadata_store(request).current_serial()
+    event = DeleteEvent(record.fullname, project, version, None, who.username if who else None, serial)
+    services.plugins(request).emit(event)
+
+
+@view_config(route_name="project", request_method="DELETE")
+def delete_project(request: Request) -> Response:
+    """Remove a project and all its files from this index."""
+    record = _deletable(request)
+    project = normalize(_project_name(request))
+    itype = services.indexes(request).type_of(record)
+    if not itype.has_project(project):
+        raise NotFound(f"no project {project!r} on {record.fullname}")
+    who = identity(request)
+    itype.delete_project(project, username=who.username if who else None)
+    _emit_delete(request, record, project, None)
+    return api_reply(request, message=f"project {project!r} deleted")
+
+
+@view_config(route_name="version", request_method="DELETE")
+def delete_version(request: Request) -> Response:
+    """Remove one version and its files from this index."""
+    record = _deletable(request)
+    project = normalize(_project_name(request))
+    version = request.matchdict["version"]
+    itype = services.indexes(request).type_of(record)
+    if version not in itype.versions(project):
+        raise NotFound(f"no version {version!r} of {project!r} on {record.fullname}")
+    who = identity(request)
+    itype.delete_version(project, version, username=who.username if who else None)
+    _emit_delete(request, record, project, version)
+    return api_reply(request, message=f"project {project!r} version {version!r} deleted")

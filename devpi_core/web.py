@@ -1,0 +1,166 @@
+"""Helpers for views, in core and in plugins: replies, request parsing, access checks, URLs."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+from pyramid.response import Response
+
+from devpi_core import services
+from devpi_core.errors import BadRequest, NotFound, UnsupportedMediaType
+from devpi_core.model import acl
+
+if TYPE_CHECKING:
+    from pyramid.request import Request
+
+    from devpi_core.records import Identity, IndexRecord
+
+MAX_JSON_BODY = 16 * 1024 * 1024
+INSTALLER_UA = re.compile(r"([^ ]* )*(distribute|setuptools|pip|pex|uv)/.*")
+JSON_TYPE = "application/json"
+
+
+# -- replies --------------------------------------------------------------------------------
+def api_reply(
+    request: Request,
+    result_type: str | None = None,
+    result: Any = None,
+    *,
+    message: str | None = None,
+    status: int = 200,
+) -> Response:
+    """devpi's JSON envelope: ``type`` and ``result`` together, ``message`` when given."""
+    body: dict[str, Any] = {}
+    if result_type is not None:
+        body["type"] = result_type
+        body["result"] = result
+    if message:
+        body["message"] = message
+    return json_response(body, status=status)
+
+
+def json_response(data: Any, *, status: int = 200) -> Response:
+    """``data`` as indented JSON with a trailing newline, the way devpi answers."""
+    text = json.dumps(data, indent=2) + "\n"
+    return Response(text.encode("utf-8"), status=status, content_type=JSON_TYPE, charset="utf-8")
+
+
+# -- request parsing ------------------------------------------------------------------------
+def json_body(request: Request) -> Any:
+    """The request body parsed as JSON, or a 400 saying why it is not."""
+    length = request.content_length
+    if length is not None and length > MAX_JSON_BODY:
+        raise BadRequest(f"JSON body larger than {MAX_JSON_BODY} bytes")
+    try:
+        raw = request.body_file.read(MAX_JSON_BODY + 1)
+    except OSError:
+        raise BadRequest("could not read the request body") from None
+    if len(raw) > MAX_JSON_BODY:
+        raise BadRequest(f"JSON body larger than {MAX_JSON_BODY} bytes")
+    if not raw.strip():
+        raise BadRequest("expected a JSON body, got nothing")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"malformed JSON body: {exc}") from None
+
+
+def json_object(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object, or a 400."""
+    data = json_body(request)
+    if not isinstance(data, dict):
+        raise BadRequest(f"expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def wants_json(request: Request) -> bool:
+    """Whether the client asked for JSON (devpi: the Accept header contains it)."""
+    return JSON_TYPE in (request.headers.get("Accept") or "")
+
+
+def require_json_accept(request: Request) -> None:
+    """devpi answers project JSON only to ``Accept: application/json``; 415 otherwise."""
+    if not wants_json(request):
+        raise UnsupportedMediaType("this resource is JSON; send 'Accept: application/json'")
+
+
+def is_installer(request: Request) -> bool:
+    """Whether the User-Agent is pip, uv, setuptools or another installer."""
+    return bool(INSTALLER_UA.match(request.user_agent or ""))
+
+
+def flag(request: Request, name: str) -> bool:
+    """Whether query parameter ``name`` is present (any value, as devpi reads ``?force``)."""
+    return name in request.GET
+
+
+# -- identity and access --------------------------------------------------------------------
+def identity(request: Request) -> Identity | None:
+    """Who the request is (None for anonymous)."""
+    found: Identity | None = request.identity
+    return found
+
+
+def restrict_modify(request: Request) -> tuple[str, ...] | None:
+    """The configured ``restrict_modify`` principals."""
+    return services.settings(request).server.restrict_modify
+
+
+def require_user_permission(request: Request, permission: str, target_user: str | None) -> None:
+    """Raise 401/403 unless the request has ``permission`` on ``target_user``."""
+    who = identity(request)
+    if not acl.user_allowed(permission, who, target_user, restrict_modify(request)):
+        raise acl.deny(who, f"no permission to {permission.replace('_', ' ')} {target_user or ''}".strip())
+
+
+def can(request: Request, permission: str, record: IndexRecord) -> bool:
+    """Whether the request has ``permission`` on index ``record``."""
+    return acl.index_allowed(permission, identity(request), record, restrict_modify(request))
+
+
+def require_index_permission(request: Request, permission: str, record: IndexRecord) -> None:
+    """Raise 401/403 unless the request has ``permission`` on ``record``."""
+    if not can(request, permission, record):
+        raise acl.deny(identity(request), f"no permission to {_VERBS.get(permission, permission)} "
+                                          f"{record.fullname}")
+
+
+_VERBS = {
+    "pkg_read": "read", "upload": "upload to", "toxresult_upload": "upload tox results to",
+    "index_modify": "modify", "index_delete": "delete", "del_entry": "delete from",
+}
+
+
+def index_from_url(request: Request) -> IndexRecord:
+    """The index named by the ``user``/``index`` URL parts, or a 404."""
+    user = request.matchdict["user"]
+    name = request.matchdict["index"]
+    record = services.indexes(request).get(f"{user}/{name}")
+    if record is None:
+        if services.users(request).get(user) is None:
+            raise NotFound(f"no user {user!r}")
+        raise NotFound(f"no index {user}/{name}")
+    return record
+
+
+def readable_index(request: Request) -> IndexRecord:
+    """The index from the URL, checked for read access (``acl_read``)."""
+    record = index_from_url(request)
+    require_index_permission(request, "pkg_read", record)
+    return record
+
+
+# -- URLs -----------------------------------------------------------------------------------
+def server_url(request: Request) -> str:
+    """The server's root URL as clients see it (``X-Outside-Url`` or ``outside_url`` win)."""
+    outside = request.headers.get("X-Outside-Url") or services.settings(request).server.outside_url
+    if outside:
+        return outside.rstrip("/")
+    return str(request.application_url).rstrip("/")
+
+
+def absolute(request: Request, relpath: str) -> str:
+    """The absolute URL of ``relpath`` (a path from the server root)."""
+    return f"{server_url(request)}/{relpath.lstrip('/')}"

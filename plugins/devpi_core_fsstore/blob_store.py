@@ -1,0 +1,77 @@
+"""File contents on the local filesystem, addressed by sha256: ``<root>/ab/cd/<sha256>``."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from devpi_core.errors import StartupError
+from devpi_core.interfaces import BlobStore
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _checked(sha256: str) -> str:
+    # Digests come from our own hashing, but a path must never be built from anything else.
+    if not _HEX64.match(sha256):
+        raise ValueError(f"not a sha256 hex digest: {sha256!r}")
+    return sha256
+
+
+class FileBlobStore(BlobStore):
+    """Blobs as files; ``put_file`` is a rename, so the temp dir must be on the same filesystem."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        try:
+            os.makedirs(root, exist_ok=True)
+        except OSError as exc:
+            raise StartupError(f"cannot create {root}: {exc.strerror}") from None
+
+    def _path(self, sha256: str) -> str:
+        digest = _checked(sha256)
+        return os.path.join(self.root, digest[:2], digest[2:4], digest)
+
+    def put_file(self, path: str, sha256: str) -> None:
+        final = self._path(sha256)
+        if os.path.exists(final):
+            os.unlink(path)
+            return
+        directory = os.path.dirname(final)
+        os.makedirs(directory, exist_ok=True)
+        os.chmod(path, 0o644)
+        os.replace(path, final)
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)  # make the rename itself durable
+        finally:
+            os.close(fd)
+
+    def exists(self, sha256: str) -> bool:
+        return os.path.exists(self._path(sha256))
+
+    def size(self, sha256: str) -> int | None:
+        try:
+            return os.stat(self._path(sha256)).st_size
+        except FileNotFoundError:
+            return None
+
+    def open(self, sha256: str) -> BinaryIO:
+        return open(self._path(sha256), "rb")  # noqa: SIM115 - the caller closes it
+
+    def local_path(self, sha256: str) -> str | None:
+        return self._path(sha256)
+
+    def delete(self, sha256: str) -> None:
+        try:
+            os.unlink(self._path(sha256))
+        except FileNotFoundError:
+            pass
+
+    def iter_blobs(self) -> Iterator[str]:
+        for dirpath, _dirs, files in os.walk(self.root):
+            for name in files:
+                if _HEX64.match(name):
+                    yield name

@@ -1,0 +1,208 @@
+"""The metadata store on SQLite: one ``kv`` table, WAL mode, one writer, snapshot reads.
+
+Each key row holds its JSON value and the serial of the transaction that last wrote it; the
+``meta`` row ``serial`` is the changelog serial, incremented once per committing transaction
+that changed something. ``changelog`` keeps which keys each serial touched (bounded), so other
+processes sharing the file can tell what changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from devpi_core.errors import StartupError
+from devpi_core.interfaces import MetadataStore, ReadTransaction, WriteTransaction
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, serial INTEGER NOT NULL)
+    WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta (name, value) VALUES ('serial', 0);
+CREATE TABLE IF NOT EXISTS changelog (serial INTEGER PRIMARY KEY, at REAL NOT NULL,
+    keys TEXT NOT NULL);
+"""
+CHANGELOG_KEEP = 10000
+# Upper bound for prefix scans: no key character sorts after U+10FFFF.
+_MAX_CHAR = "\U0010ffff"
+POOL_SIZE = 32
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+
+
+class _Read(ReadTransaction):
+    def __init__(self, conn: sqlite3.Connection, serial: int) -> None:
+        self.conn = conn
+        self.serial = serial
+
+    def get(self, key: str) -> Any:
+        row = self.conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def key_serial(self, key: str) -> int | None:
+        row = self.conn.execute("SELECT serial FROM kv WHERE key = ?", (key,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def items(self, prefix: str) -> Iterator[tuple[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT key, value FROM kv WHERE key >= ? AND key < ? ORDER BY key",
+            (prefix, prefix + _MAX_CHAR),
+        )
+        for key, value in rows:
+            yield key, json.loads(value)
+
+    def keys(self, prefix: str) -> Iterator[str]:
+        rows = self.conn.execute(
+            "SELECT key FROM kv WHERE key >= ? AND key < ? ORDER BY key",
+            (prefix, prefix + _MAX_CHAR),
+        )
+        for (key,) in rows:
+            yield key
+
+
+class _Write(_Read, WriteTransaction):
+    def __init__(self, conn: sqlite3.Connection, serial: int) -> None:
+        super().__init__(conn, serial)
+        self.new_serial = serial + 1
+        self.changed: list[str] = []
+        self.callbacks: list[Callable[[int], None]] = []
+
+    def set(self, key: str, value: Any) -> None:
+        text = _dumps(value)
+        row = self.conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+        if row is not None and row[0] == text:
+            return
+        self.conn.execute(
+            "INSERT INTO kv (key, value, serial) VALUES (?, ?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value, serial = excluded.serial",
+            (key, text, self.new_serial),
+        )
+        self.changed.append(key)
+
+    def delete(self, key: str) -> bool:
+        deleted = self.conn.execute("DELETE FROM kv WHERE key = ?", (key,)).rowcount > 0
+        if deleted:
+            self.changed.append(key)
+        return deleted
+
+    def after_commit(self, callback: Callable[[int], None]) -> None:
+        self.callbacks.append(callback)
+
+
+class SQLiteStore(MetadataStore):
+    """Metadata in one SQLite file; safe for threads, and for processes sharing the file."""
+
+    def __init__(self, path: str, *, synchronous: str = "normal") -> None:
+        self.path = path
+        self.synchronous = synchronous.upper()
+        self._pool: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
+        self._all: list[sqlite3.Connection] = []
+        self._write_lock = threading.Lock()
+        self._pool_lock = threading.Lock()
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            conn = self._connect()
+            conn.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise StartupError(f"cannot open the metadata database {path}: {exc}") from None
+        self._pool.put(conn)
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        conn.execute("PRAGMA busy_timeout=30000")
+        with self._pool_lock:
+            self._all.append(conn)
+        return conn
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        try:
+            conn = self._pool.get_nowait()
+        except queue.Empty:
+            conn = self._connect()
+        try:
+            yield conn
+        finally:
+            if self._pool.qsize() < POOL_SIZE:
+                self._pool.put(conn)
+            else:
+                conn.close()
+
+    @staticmethod
+    def _serial(conn: sqlite3.Connection) -> int:
+        return int(conn.execute("SELECT value FROM meta WHERE name = 'serial'").fetchone()[0])
+
+    def current_serial(self) -> int:
+        with self._connection() as conn:
+            return self._serial(conn)
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[ReadTransaction]:
+        with self._connection() as conn:
+            conn.execute("BEGIN")
+            try:
+                yield _Read(conn, self._serial(conn))
+            finally:
+                conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[WriteTransaction]:
+        with self._write_lock, self._connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            tx = _Write(conn, self._serial(conn))
+            try:
+                yield tx
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            if not tx.changed:
+                conn.execute("ROLLBACK")
+                return
+            self._commit(conn, tx)
+            # Still under the writer lock: see devpi_core.model.blobrefs.
+            for callback in tx.callbacks:
+                callback(tx.new_serial)
+
+    def _commit(self, conn: sqlite3.Connection, tx: _Write) -> None:
+        try:
+            conn.execute("UPDATE meta SET value = ? WHERE name = 'serial'", (tx.new_serial,))
+            conn.execute(
+                "INSERT INTO changelog (serial, at, keys) VALUES (?, ?, ?)",
+                (tx.new_serial, time.time(), _dumps(sorted(set(tx.changed)))),
+            )
+            if tx.new_serial % 1000 == 0:
+                conn.execute("DELETE FROM changelog WHERE serial <= ?",
+                             (tx.new_serial - CHANGELOG_KEEP,))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def changed_keys(self, since: int) -> list[str] | None:
+        """Keys written after serial ``since``; None if the changelog no longer reaches back."""
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT serial, keys FROM changelog WHERE serial > ? ORDER BY serial", (since,)
+            ).fetchall()
+            current = self._serial(conn)
+        if current > since and (not rows or rows[0][0] != since + 1):
+            return None
+        return sorted({key for _serial, keys in rows for key in json.loads(keys)})
+
+    def close(self) -> None:
+        with self._pool_lock:
+            for conn in self._all:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+            self._all.clear()

@@ -1,0 +1,3 @@
+"""The ``mirror`` index type and the ``simple`` mirror source (being built)."""
+
+from __future__ import annotations

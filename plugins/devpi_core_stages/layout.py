@@ -1,0 +1,50 @@
+"""Where a stage keeps its data in the metadata store (all keys under ``stage:<user>/<index>:``).
+
+``p:<project>``            ``{"name": display name, "changes": n}``; rewritten on every change of the
+                           project, so its key serial is the project page's token
+``v:<project>:<version>``  ``{"metadata": {...}, "files": {filename: file record}, "yanked": ...}``
+``f:<filename>``           ``[project, version]``: finds a file from its URL
+``names``                  ``{"changes": n}``: rewritten whenever a project appears or disappears
+"""
+
+from __future__ import annotations
+
+
+def prefix(index: str) -> str:
+    """Every key of index ``user/name``."""
+    return f"stage:{index}:"
+
+
+def project_key(index: str, project: str) -> str:
+    """The project record."""
+    return f"stage:{index}:p:{project}"
+
+
+def projects_prefix(index: str) -> str:
+    """All project records of an index."""
+    return f"stage:{index}:p:"
+
+
+def version_key(index: str, project: str, version: str) -> str:
+    """One version's record."""
+    return f"stage:{index}:v:{project}:{version}"
+
+
+def versions_prefix(index: str, project: str) -> str:
+    """All version records of a project (``:`` cannot occur in project names)."""
+    return f"stage:{index}:v:{project}:"
+
+
+def file_key(index: str, filename: str) -> str:
+    """The filename lookup entry."""
+    return f"stage:{index}:f:{filename}"
+
+
+def names_key(index: str) -> str:
+    """Changes whenever the set of projects changes."""
+    return f"stage:{index}:names"
+
+
+def hashdir_relpath(index: str, sha256: str, filename: str) -> str:
+    """devpi's file URL path: ``user/index/+f/<3 hex>/<13 hex>/<filename>``."""
+    return f"{index}/+f/{sha256[:3]}/{sha256[3:16]}/{filename}"

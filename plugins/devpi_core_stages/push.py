@@ -1,0 +1,197 @@
+"""Push: copy a release to another index on this server, or upload it to another server."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import requests
+
+from devpi_core import services
+from devpi_core.blobs import BlobIngest
+from devpi_core.errors import BadRequest, NotFound, UpstreamUnavailable
+from devpi_core.model.names import normalize
+from devpi_core.model.indexes import split_fullname
+from devpi_core.web import api_reply, identity, require_index_permission
+
+from devpi_core_stages.stage import DOCZIP, RELEASE, TOXRESULT, StageIndex, log_entry
+from devpi_core_stages.upload import stage_of
+
+if TYPE_CHECKING:
+    from pyramid.request import Request
+    from pyramid.response import Response
+
+    from devpi_core.indextypes import FileRef, IndexType
+    from devpi_core.records import IndexRecord
+
+log = logging.getLogger(__name__)
+KNOWN = {"name", "version", "targetindex", "posturl", "username", "password",
+         "register_project", "no_docs", "only_docs"}
+TIMEOUT = 60
+
+
+def _release_links(request: Request, source: IndexType, name: str, version: str,
+                   body: Mapping[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    project = normalize(name)
+    verdata = source.versions(project).get(version)
+    if verdata is None:
+        raise BadRequest(f"no version {version!r} of {name!r} on {source.name}")
+    if body.get("no_docs") and body.get("only_docs"):
+        raise BadRequest("no_docs and only_docs exclude each other")
+    links = list(verdata.get("+links", ()))
+    if body.get("no_docs"):
+        links = [link for link in links if link["rel"] != DOCZIP]
+    if body.get("only_docs"):
+        links = [link for link in links if link["rel"] == DOCZIP]
+    if not links:
+        raise NotFound(f"no release/files found for {name} {version}")
+    return dict(verdata), links
+
+
+def _content(request: Request, source: IndexType, relpath: str) -> FileRef:
+    """The file at ``relpath``, fetched into the blob store first if it is not there."""
+    ref = source.get_file(relpath)
+    if ref is None:
+        raise NotFound(f"no such file {relpath}")
+    blobs = services.blob_store(request)
+    if ref.sha256 and blobs.exists(ref.sha256):
+        return ref
+    stream = source.open_uncached(ref)
+    if stream is None:
+        raise UpstreamUnavailable(f"cannot fetch {relpath}")
+    try:
+        with BlobIngest(blobs, services.serverdir(request).tmpdir) as blob:
+            blob.write_from(stream.chunks)
+            blob.commit()
+    finally:
+        stream.close()
+    fetched = source.get_file(relpath)
+    return fetched or ref
+
+
+def push(request: Request, record: IndexRecord, body: Mapping[str, Any]) -> Response:
+    """Dispatch an internal (``targetindex``) or external (``posturl``) push."""
+    unknown = sorted(set(body) - KNOWN)
+    if unknown:
+        raise BadRequest(f"unknown additional options: {', '.join(unknown)}")
+    name, version = body.get("name"), body.get("version")
+    if not isinstance(name, str) or not isinstance(version, str) or not name or not version:
+        raise BadRequest("push needs 'name' and 'version'")
+    source = services.indexes(request).type_of(record)
+    verdata, links = _release_links(request, source, name, version, body)
+    if "targetindex" in body:
+        rows = _push_internal(request, source, str(body["targetindex"]), verdata, links)
+        return api_reply(request, "actionlog", rows)
+    if "posturl" in body:
+        rows, ok = _push_external(request, source, body, verdata, links)
+        return api_reply(request, "actionlog", rows, status=200 if ok else 502)
+    raise BadRequest("push needs 'targetindex' or 'posturl'")
+
+
+def _push_internal(request: Request, source: IndexType, target_name: str,
+                   verdata: dict[str, Any], links: list[dict[str, Any]]) -> list[list[Any]]:
+    user, index = split_fullname(target_name)
+    target_record = services.indexes(request).get(f"{user}/{index}")
+    if target_record is None:
+        raise NotFound(f"no index {target_name!r}")
+    target = stage_of(request, target_record)
+    require_index_permission(request, "upload", target_record)
+    who = identity(request)
+    username = who.username if who else None
+    name, version = str(verdata.get("name") or ""), str(verdata.get("version") or "")
+    project = normalize(name)
+    metadata = {k: v for k, v in verdata.items() if not k.startswith("+") and k != "yanked"}
+    refs = [(link, _content(request, source, link["relpath"])) for link in links]
+    rows: list[list[Any]] = [[200, "register", name, version, "->", target.name]]
+    with target.env.store.write() as tx:
+        target.set_metadata(tx, project, version, metadata, display_name=name)
+        for link, ref in sorted(refs, key=lambda item: item[0]["rel"] == TOXRESULT):
+            rec = _copied_record(source, target, link, ref, username)
+            target.add_file(tx, project, version, rec, overwrite_who=username)
+            rows.append(_row(link["rel"], rec, name, version, target.name))
+    return rows
+
+
+def _copied_record(source: IndexType, target: StageIndex, link: Mapping[str, Any], ref: FileRef,
+                   who: str | None) -> dict[str, Any]:
+    assert ref.sha256 is not None
+    hashdir = f"{target.name}/+f/{ref.sha256[:3]}/{ref.sha256[3:16]}"
+    log_entries = [e for e in link.get("log", ()) if e.get("what") != "overwrite"]
+    log_entries.append(log_entry("push", who, target.name, src=source.name))
+    rec: dict[str, Any] = {
+        "filename": ref.filename, "rel": link["rel"], "size": ref.size,
+        "upload_time": ref.meta.get("upload_time") or ref.meta.get("last_modified"),
+        "last_modified": ref.last_modified, "sha256": ref.sha256,
+        "hashes": {"sha256": ref.sha256}, "relpath": f"{hashdir}/{ref.filename}", "log": log_entries,
+    }
+    if isinstance(source, StageIndex):
+        original = (source.version_record(ref.project, ref.version or "") or {}).get("files", {})
+        src_rec = original.get(ref.filename, {})
+        for key in ("requires_python", "core_metadata", "upload_time"):
+            if src_rec.get(key):
+                rec[key] = src_rec[key]
+        if src_rec.get("for_relpath"):
+            release = src_rec["for_relpath"].rsplit("/", 1)[-1]
+            release_sha = original.get(release, {}).get("sha256", "")
+            rec["for_relpath"] = f"{target.name}/+f/{release_sha[:3]}/{release_sha[3:16]}/{release}"
+            rec["relpath"] = f"{rec['for_relpath'].rsplit('/', 1)[0]}/{ref.filename}"
+    return rec
+
+
+def _row(rel: str, rec: Mapping[str, Any], name: str, version: str, target: str) -> list[Any]:
+    if rel == RELEASE:
+        return [200, "store_releasefile", rec["relpath"]]
+    if rel == TOXRESULT:
+        return [200, "store_toxresult", rec["relpath"]]
+    return [200, "store_doczip", name, version, "->", target]
+
+
+def _push_external(request: Request, source: IndexType, body: Mapping[str, Any],
+                   verdata: dict[str, Any], links: list[dict[str, Any]]) -> tuple[list[list[Any]], bool]:
+    posturl = str(body["posturl"])
+    if not posturl.startswith(("http://", "https://")):
+        raise BadRequest("posturl must be an http or https URL")
+    auth = (str(body.get("username", "")), str(body.get("password", "")))
+    metadata = {k: v for k, v in verdata.items() if not k.startswith("+") and k != "yanked"}
+    name, version = metadata.get("name", ""), metadata.get("version", "")
+    rows: list[list[Any]] = []
+    status = 200
+    blobs = services.blob_store(request)
+    with requests.Session() as session:
+        if body.get("register_project"):
+            status = _post(session, posturl, auth, {":action": "submit", **metadata}, None, rows,
+                           ["register", name, version])
+        for link in links:
+            if link["rel"] == TOXRESULT:
+                continue
+            ref = _content(request, source, link["relpath"])
+            assert ref.sha256 is not None
+            with blobs.open(ref.sha256) as f:
+                if link["rel"] == DOCZIP:
+                    fields = {":action": "doc_upload", "name": name, "version": version}
+                    status = _post(session, posturl, auth, fields, (f"{name}.zip", f), rows,
+                                   ["docfile", name])
+                else:
+                    fields = {":action": "file_upload", **metadata, "protocol_version": "1",
+                              "sha256_digest": ref.sha256,
+                              "filetype": "bdist_wheel" if ref.filename.endswith(".whl") else "sdist",
+                              "pyversion": "py3" if ref.filename.endswith(".whl") else "source"}
+                    status = _post(session, posturl, auth, fields, (ref.filename, f), rows,
+                                   ["upload", ref.relpath])
+    return rows, status in (200, 201)
+
+
+def _post(session: requests.Session, url: str, auth: tuple[str, str], fields: Mapping[str, Any],
+          file: tuple[str, Any] | None, rows: list[list[Any]], row: list[Any]) -> int:
+    data = [(k, v) for k, value in fields.items() for v in (value if isinstance(value, list) else [value])
+            if v not in (None, "")]
+    try:
+        response = session.post(url, data=data, auth=auth, timeout=TIMEOUT,
+                                files={"content": file} if file else None)
+    except requests.RequestException as exc:
+        log.warning("push to %s failed: %s", url, exc)
+        rows.append([-1, f"exception on {row[0]}", str(exc)])
+        return -1
+    rows.append([response.status_code, *row, response.reason])
+    return response.status_code
