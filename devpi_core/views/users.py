@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from pyramid.view import view_config
 
 from devpi_core import services
 from devpi_core.errors import BadRequest
 from devpi_core.model.names import check_name
-from devpi_core.model.users import public_view
+from devpi_core.model.users import PUBLIC_KEYS, public_view
 from devpi_core.records import Identity, IndexEvent
 from devpi_core.web import api_reply, identity, json_object, require_user_permission
 
@@ -52,10 +53,9 @@ def modify_user(request: Request) -> Response:
     """Change a user's password or public fields; a new password also returns a new token."""
     name = request.matchdict["user"]
     body = json_object(request)
-    only_password = set(body) <= {"password"}
-    permission = "user_modify_password" if only_password else "user_modify"
     users = services.users(request)
-    users.require(name)
+    record = users.require(name)
+    permission = "user_modify_password" if _only_password(body, record) else "user_modify"
     require_user_permission(request, permission, name)
     if not users.modify(name, body):
         return api_reply(request, message="user updated")
@@ -64,6 +64,19 @@ def modify_user(request: Request) -> Response:
         return api_reply(request, message="user updated")
     result = {"password": token.token, "expiration": token.expiration}
     return api_reply(request, "userpassword", result, message="user updated, new proxy auth")
+
+
+def _only_password(body: Mapping[str, Any], record: Mapping[str, Any]) -> bool:
+    """Whether a PATCH changes nothing but the password.
+
+    devpi-client's ``passwd`` sends the whole userconfig back with the new password; keys that
+    are ignored on PATCH or equal to the stored value do not count as changes.
+    """
+    changes = {
+        key for key, value in body.items()
+        if key in PUBLIC_KEYS and value != record.get(key) and not (value in (None, "") and key not in record)
+    }
+    return "password" in body and not changes and "pwhash" not in body
 
 
 @view_config(route_name="user", request_method="DELETE")
