@@ -148,11 +148,12 @@ class StageIndex(IndexType):
 
     # -- writing ---------------------------------------------------------------------------
     def set_metadata(self, tx: WriteTransaction, project: str, version: str,
-                     metadata: Mapping[str, Any], *, display_name: str) -> None:
-        """Create or update a version's metadata (keeps its files)."""
+                     metadata: Mapping[str, Any], *, display_name: str, replace: bool = False) -> None:
+        """Create or update a version's metadata (keeps its files); ``replace`` drops the old."""
         key = layout.version_key(self.name, project, version)
         record = dict(tx.get(key) or {"metadata": {}, "files": {}})
-        record["metadata"] = {**record.get("metadata", {}), **metadata}
+        old = {} if replace else record.get("metadata", {})
+        record["metadata"] = {**old, **metadata}
         tx.set(key, record)
         if tx.get(layout.project_key(self.name, project)) is None:
             _touch(tx, layout.names_key(self.name))

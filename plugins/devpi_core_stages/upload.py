@@ -3,6 +3,8 @@ doc_upload (twine, ``setup.py upload``, devpi-client, uv publish)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -10,12 +12,13 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from devpi_core import services
 from devpi_core.blobs import BlobIngest
-from devpi_core.errors import BadRequest, NotFound, PayloadTooLarge
+from devpi_core.errors import BadRequest, NotFound
 from devpi_core.model.names import (
     check_filename,
     check_project,
     check_version,
     filename_version_matches,
+    normalize,
     version_sort_key,
 )
 from devpi_core.records import UploadEvent
@@ -23,6 +26,7 @@ from devpi_core.records import UploadEvent
 from devpi_core_stages import archives, layout
 from devpi_core_stages.docs import check_doczip
 from devpi_core_stages.stage import DOCZIP, RELEASE, StageIndex, log_entry
+from devpi_core_stages.storing import NewBlobs
 
 if TYPE_CHECKING:
     from pyramid.request import Request
@@ -35,11 +39,10 @@ METADATA_KEYS = (
     "requires_external", "requires_python", "description_content_type", "provides_extras",
     "dynamic", "license_expression", "license_file",
 )
-LIST_KEYS = frozenset((
-    "platform", "classifiers", "supported_platform", "provides", "requires", "obsoletes",
-    "project_urls", "provides_dist", "obsoletes_dist", "requires_dist", "requires_external",
-    "provides_extras", "dynamic", "license_file",
-))
+LIST_KEYS = archives.MULTI_KEYS
+IDENTICAL = "Upload of identical file to non volatile index."
+# digests an uploader may send along (twine, devpi-client); checked when present
+FORM_DIGESTS = {"sha256_digest": "sha256", "md5_digest": "md5", "blake2_256_digest": "blake2b"}
 
 
 @dataclass
@@ -55,16 +58,31 @@ def utc_iso(seconds: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int(seconds % 1 * 1e6):06d}Z"
 
 
-def form_metadata(form: Mapping[str, Any]) -> dict[str, Any]:
-    """devpi's metadata keys from an upload form; ``UNKNOWN`` means empty."""
+def form_metadata(form: Mapping[str, Any], *, only_given: bool = False) -> dict[str, Any]:
+    """devpi's metadata keys from an upload form; ``UNKNOWN`` means empty.
+
+    ``only_given`` leaves out keys the form does not have (instead of defaulting them).
+    """
     metadata: dict[str, Any] = {}
     for key in METADATA_KEYS:
+        if only_given and key not in form:
+            continue
         if key in LIST_KEYS:
-            values = [v for v in form.getall(key) if isinstance(v, str) and v != "UNKNOWN"]  # type: ignore[attr-defined]
+            values = [v for v in form.getall(key) if isinstance(v, str) and v and v != "UNKNOWN"]  # type: ignore[attr-defined]
             metadata[key] = values
         else:
             value = form.get(key, "")
             metadata[key] = "" if not isinstance(value, str) or value == "UNKNOWN" else value
+    return metadata
+
+
+def fill_from_archive(metadata: dict[str, Any], raw: bytes | None) -> dict[str, Any]:
+    """Fill keys the form left empty from the archive's METADATA or PKG-INFO."""
+    if not raw:
+        return metadata
+    for key, value in archives.metadata_fields(raw).items():
+        if key in METADATA_KEYS and key not in ("name", "version") and not metadata.get(key):
+            metadata[key] = value
     return metadata
 
 
@@ -93,11 +111,16 @@ def validated_name_version(form: Mapping[str, Any], *, need_version: bool = True
 
 
 def content_field(form: Mapping[str, Any]) -> tuple[str, BinaryIO]:
-    """The uploaded file's name and stream, or a 400."""
+    """The uploaded file's name and stream, or a 400 (a name with a path in it is refused)."""
     content = form.get("content")
-    if content is None or not hasattr(content, "file") or not getattr(content, "filename", None):
-        raise BadRequest("missing file field 'content'")
-    return str(content.filename).replace("\\", "/").rsplit("/", 1)[-1], content.file
+    if content is None or not hasattr(content, "file"):
+        raise BadRequest("content file field not found")
+    filename = str(getattr(content, "filename", None) or "")
+    if not filename:
+        raise BadRequest("the content file field has no filename")
+    if "/" in filename or "\\" in filename or filename in (".", ".."):
+        raise BadRequest(f"invalid filename {filename!r}: no paths allowed")
+    return filename, content.file
 
 
 def ingest(request: Request, stream: BinaryIO) -> BlobIngest:
@@ -106,59 +129,73 @@ def ingest(request: Request, stream: BinaryIO) -> BlobIngest:
     blob = BlobIngest(services.blob_store(request), env.tmpdir, limit=env.max_upload_size)
     try:
         blob.write_from(stream)
-    except PayloadTooLarge:
+    except BaseException:
         blob.discard()
         raise
     return blob
 
 
+def check_form_digests(form: Mapping[str, Any], blob: BlobIngest, filename: str) -> None:
+    """Refuse an upload whose content does not match the digests the client sent."""
+    for field, algorithm in FORM_DIGESTS.items():
+        expected = form.get(field)
+        if not isinstance(expected, str) or not expected:
+            continue
+        if algorithm == "sha256":
+            actual = blob.sha256
+        else:
+            with blob.reader() as f:
+                hasher = hashlib.blake2b(digest_size=32) if algorithm == "blake2b" else hashlib.md5()  # noqa: S324
+                for chunk in iter(lambda: f.read(1 << 18), b""):
+                    hasher.update(chunk)
+            actual = hasher.hexdigest()
+        if not hmac.compare_digest(actual, expected.strip().lower()):
+            raise BadRequest(f"{field} of {filename} does not match the uploaded content "
+                             "(corrupted in transit?)")
+
+
+def _check_release_filename(filename: str, display: str, version: str) -> None:
+    check_filename(filename)
+    if not filename_version_matches(filename, display, version):
+        if not normalize(filename).startswith(normalize(display)):
+            raise BadRequest(f"filename {filename!r} does not match project name {display!r}")
+        raise BadRequest(f"filename {filename!r} does not contain version {version!r}")
+
+
 def file_upload(request: Request, stage: StageIndex, form: Mapping[str, Any], who: str | None) -> Outcome:
     """Store a release file, creating or updating its version's metadata."""
-    display, project, version = validated_name_version(form, need_version=False)
+    display, project, version = validated_name_version(form)
     filename, stream = content_field(form)
-    check_filename(filename)
-    if not version:
-        raise BadRequest("invalid metadata: missing 'version'")
-    if not filename_version_matches(filename, display, version):
-        raise BadRequest(f"filename {filename!r} does not match project {display!r} version {version!r}")
+    _check_release_filename(filename, display, version)
+    new = NewBlobs(stage.env)
     with ingest(request, stream) as blob:
+        check_form_digests(form, blob, filename)
         with blob.reader() as f:
             archives.check_archive(filename, f)
-            raw_metadata = archives.wheel_metadata(filename, f)
-        metadata = form_metadata(form)
+            raw = archives.archive_metadata(filename, f)
         now = time.time()
         rec: dict[str, Any] = {
             "filename": filename, "rel": RELEASE, "size": blob.size,
             "upload_time": utc_iso(now), "last_modified": now,
-            "requires_python": metadata.get("requires_python") or None,
             "log": [log_entry("upload", who, stage.name)],
         }
-        core = _store_metadata(request, raw_metadata) if raw_metadata else None
-        if core is not None:
-            rec["core_metadata"] = core
-            if not rec["requires_python"]:
-                rec["requires_python"] = archives.metadata_fields(raw_metadata or b"").get("requires_python")
-        sha256 = blob.commit()
-    rec.update(sha256=sha256, hashes={"sha256": sha256},
+        sha256 = new.commit(blob)
+    full = fill_from_archive(form_metadata(form), raw)
+    if raw and filename.lower().endswith(".whl"):
+        rec["core_metadata"] = {"sha256": new.put_bytes(raw)}
+    rec.update(sha256=sha256, hashes={"sha256": sha256}, requires_python=full["requires_python"] or None,
                relpath=layout.hashdir_relpath(stage.name, sha256, filename))
-    with stage.env.store.write() as tx:
+    with new.transaction() as tx:
         existing = tx.get(layout.version_key(stage.name, project, version))
-        merged = metadata if existing is None else {k: v for k, v in metadata.items() if v not in ("", [])}
-        stage.set_metadata(tx, project, version, {**merged, "name": display, "version": version},
+        # a first upload registers everything; later ones update only what the form carries
+        given = full if existing is None else fill_from_archive(form_metadata(form, only_given=True), raw)
+        stage.set_metadata(tx, project, version, {**given, "name": display, "version": version},
                            display_name=display)
         stored = stage.add_file(tx, project, version, rec, overwrite_who=who)
     if not stored:
-        return Outcome(False, "Upload of identical file to non volatile index.")
-    _emit(request, stage, project, version, filename, RELEASE, who)
+        return Outcome(False, IDENTICAL if stage.record.config.get("volatile") is False else "OK")
+    _emit(stage, project, version, filename, RELEASE, who)
     return Outcome(True)
-
-
-def _store_metadata(request: Request, raw: bytes) -> dict[str, str]:
-    env = services.indexes(request).env
-    with BlobIngest(services.blob_store(request), env.tmpdir) as blob:
-        blob.write(raw)
-        digest = blob.commit()
-    return {"sha256": digest}
 
 
 def submit(request: Request, stage: StageIndex, form: Mapping[str, Any], who: str | None) -> Outcome:
@@ -166,7 +203,7 @@ def submit(request: Request, stage: StageIndex, form: Mapping[str, Any], who: st
     display, project, version = validated_name_version(form)
     metadata = {**form_metadata(form), "name": display, "version": version}
     with stage.env.store.write() as tx:
-        stage.set_metadata(tx, project, version, metadata, display_name=display)
+        stage.set_metadata(tx, project, version, metadata, display_name=display, replace=True)
     return Outcome(True)
 
 
@@ -180,31 +217,32 @@ def doc_upload(request: Request, stage: StageIndex, form: Mapping[str, Any], who
             raise BadRequest(f"no version of {display!r} on {stage.name} to attach docs to")
         version = versions[-1]
     filename = f"{project}-{version}.doc.zip"
+    new = NewBlobs(stage.env)
     with ingest(request, stream) as blob:
         with blob.reader() as f:
             check_doczip(f)
         now = time.time()
-        sha256 = blob.commit()
         size = blob.size
+        sha256 = new.commit(blob)
     rec = {
         "filename": filename, "rel": DOCZIP, "size": size, "upload_time": utc_iso(now),
         "last_modified": now, "sha256": sha256, "hashes": {"sha256": sha256},
         "relpath": layout.hashdir_relpath(stage.name, sha256, filename),
         "log": [log_entry("upload", who, stage.name)],
     }
-    with stage.env.store.write() as tx:
+    with new.transaction() as tx:
         if tx.get(layout.version_key(stage.name, project, version)) is None:
             stage.set_metadata(tx, project, version, {"name": display, "version": version},
                                display_name=display)
         stored = stage.add_file(tx, project, version, rec, overwrite_who=who)
     if not stored:
-        return Outcome(False, "Upload of identical file to non volatile index.")
-    _emit(request, stage, project, version, filename, DOCZIP, who)
+        return Outcome(False, IDENTICAL if stage.record.config.get("volatile") is False else "OK")
+    _emit(stage, project, version, filename, DOCZIP, who)
     return Outcome(True)
 
 
-def _emit(request: Request, stage: StageIndex, project: str, version: str, filename: str,
-          rel: str, who: str | None) -> None:
+def _emit(stage: StageIndex, project: str, version: str, filename: str, rel: str,
+          who: str | None) -> None:
     serial = stage.env.store.current_serial()
     stage.env.emit(UploadEvent(stage.name, project, version, filename, rel, who, serial))
 
