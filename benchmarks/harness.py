@@ -197,7 +197,8 @@ def hello_world(threads: int = 16) -> tuple[str, subprocess.Popen[bytes]]:
     code = (
         "from pyramid.config import Configurator\n"
         "from pyramid.response import Response\n"
-        "import waitress\n"
+        "import logging, waitress\n"
+        "logging.basicConfig(level=logging.ERROR)\n"
         "def hello(request):\n"
         "    return Response(b'hello world', content_type='text/plain')\n"
         "with Configurator() as config:\n"

@@ -7,12 +7,25 @@ import logging
 import sys
 import time
 from contextvars import ContextVar
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from devpi_core.config import LoggingSettings
 
 request_id: ContextVar[str] = ContextVar("devpi_core_request_id", default="-")
+
+
+def logged_path(environ: Mapping[str, Any]) -> str:
+    """The request's path and query for logs: works for undecodable URLs, cut at 500 chars."""
+    # PATH_INFO is latin-1 text by PEP 3333; re-quoting never fails, unlike decoding as UTF-8.
+    raw = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+    path = quote(raw.encode("latin-1", "replace"), safe="/:@!$&'()*+,;=~")
+    query = environ.get("QUERY_STRING", "")
+    text = f"{path}?{query}" if query else path
+    return text if len(text) <= 500 else text[:500] + "..."
 
 
 class RequestIdFilter(logging.Filter):

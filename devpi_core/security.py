@@ -15,11 +15,25 @@ if TYPE_CHECKING:
     from pyramid.request import Request
 
 
+IDENTITY_KEY = "devpi_core.identity"
+_UNSET = object()
+
+
 class DevpiSecurityPolicy:
-    """Asks ``devpi_get_credentials`` and ``devpi_authenticate``; adds plugin groups."""
+    """Asks ``devpi_get_credentials`` and ``devpi_authenticate``; adds plugin groups.
+
+    The identity is computed once per request and kept in the WSGI environ (Pyramid's
+    ``request.identity`` would otherwise ask the policy on every access).
+    """
 
     def identity(self, request: Request) -> Identity | None:
         """The request's identity, or None (bad or expired credentials are anonymous)."""
+        found = request.environ.get(IDENTITY_KEY, _UNSET)
+        if found is _UNSET:
+            found = request.environ[IDENTITY_KEY] = self._compute(request)
+        return found  # type: ignore[return-value]
+
+    def _compute(self, request: Request) -> Identity | None:
         plugins = services.plugins(request)
         credentials = plugins.get_credentials(request)
         if credentials is None:

@@ -15,13 +15,13 @@ import hashlib
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from devpi_core import simple_render
 from devpi_core.errors import NotFound
-from devpi_core.model.resolve import Resolver, merge_links
+from devpi_core.model.resolve import Reader, Resolver, merge_links
 
 if TYPE_CHECKING:
     from devpi_core.indextypes import IndexType
@@ -60,11 +60,12 @@ class Page:
 
 @dataclass
 class Served:
-    """What a view needs to answer: the page, plus warnings about stale upstream data."""
+    """What a view needs to answer: the page, warnings about stale upstream data, the serial."""
 
     page: Page
     warnings: tuple[str, ...] = ()
     blocked: tuple[str, ...] = ()
+    serial: int = 0
 
 
 @dataclass
@@ -129,9 +130,9 @@ class SimplePages:
         self.resolver = Resolver(indexes)
         self.cache = PageCache(max_bytes)
 
-    def lookup(self, fullname: str) -> IndexRecord:
+    def lookup(self, fullname: str, serial: int | None = None) -> IndexRecord:
         """The index ``user/name`` (cached per serial), or a 404."""
-        gen = self.resolver.sync(self.store.current_serial())
+        gen = self.resolver.sync(self.store.current_serial() if serial is None else serial)
         record = self.resolver.record(gen, fullname)
         if record is None:
             raise NotFound(f"no index {fullname!r}")
@@ -144,17 +145,21 @@ class SimplePages:
         *,
         fmt: str,
         prefix: str,
-        reader: Hashable,
-        can_read: Callable[[IndexRecord], bool],
+        reader: Reader,
+        serial: int | None = None,
     ) -> Served:
-        """The page of ``project`` on ``record`` (merged over its bases), or a 404."""
-        serial = self.store.current_serial()
+        """The page of ``project`` on ``record`` (merged over its bases), or a 404.
+
+        ``serial`` is the store's current serial if the caller just read it.
+        """
+        if serial is None:
+            serial = self.store.current_serial()
         gen = self.resolver.sync(serial)
-        order = self.resolver.order(gen, record, reader, can_read)
+        order = self.resolver.order(gen, record, reader)
         key = (record.fullname, project, fmt, prefix, tuple(r.fullname for r in order))
         entry = self.cache.get(key)
         if entry is not None and entry.serial == serial and time.time() < entry.fresh_until:
-            return Served(entry.page, entry.warnings, entry.blocked)
+            return Served(entry.page, entry.warnings, entry.blocked, serial)
         contributors = self.resolver.contributors(order, project)
         if not contributors.stages:
             raise NotFound(f"no project {project!r} on {record.fullname} or its bases")
@@ -175,7 +180,7 @@ class SimplePages:
             page = entry.page
         self.cache.put(key, _Entry(token, page, serial, contributors.fresh_until, warnings,
                                    contributors.blocked))
-        return Served(page, warnings, contributors.blocked)
+        return Served(page, warnings, contributors.blocked, serial)
 
     def _render(
         self,
@@ -201,13 +206,12 @@ class SimplePages:
         self,
         record: IndexRecord,
         *,
-        reader: Hashable,
-        can_read: Callable[[IndexRecord], bool],
+        reader: Reader,
     ) -> tuple[Iterator[str], str | None]:
         """Every project name on ``record`` and its bases (each once), and an ETag if the
         list can be identified cheaply."""
         gen = self.resolver.sync(self.store.current_serial())
-        order = self.resolver.order(gen, record, reader, can_read)
+        order = self.resolver.order(gen, record, reader)
         types = [self.indexes.type_of(r) for r in order]
         tokens = [t.names_token() for t in types]
         etag = None

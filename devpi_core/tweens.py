@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import logging
 import re
+import itertools
+import secrets
 import time
-import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from devpi_core import __version__, services
 from devpi_core.errors import BadRequest
-from devpi_core.logsetup import request_id
+from devpi_core.logsetup import logged_path, request_id
+from devpi_core.security import IDENTITY_KEY
 
 if TYPE_CHECKING:
     from pyramid.registry import Registry
@@ -20,6 +22,8 @@ if TYPE_CHECKING:
     from pyramid.response import Response
 
 access_log = logging.getLogger("devpi_core.access")
+# A read-only view that already read the serial leaves it here for the X-DEVPI-SERIAL header.
+SERIAL_KEY = "devpi_core.serial"
 _GOOD_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 Handler = Callable[["Request"], "Response"]
 
@@ -36,16 +40,21 @@ def request_tween_factory(handler: Handler, registry: Registry) -> Handler:
         ("X-DEVPI-PRIMARY-UUID", node),
     ]
 
+    # unique across processes and restarts, cheap per request
+    prefix = secrets.token_hex(4) + "-"
+    counter = itertools.count(1)
+
     def tween(request: Request) -> Response:
-        given = request.headers.get("X-Request-ID", "")
-        rid = given if _GOOD_ID.match(given) else uuid.uuid4().hex[:16]
+        given = request.environ.get("HTTP_X_REQUEST_ID", "")
+        rid = given if given and _GOOD_ID.match(given) else f"{prefix}{next(counter):x}"
         token = request_id.set(rid)
         start = time.perf_counter()
         try:
             response = handler(request)
             headers = response.headerlist
             headers.extend(fixed)
-            headers.append(("X-DEVPI-SERIAL", str(store.current_serial())))
+            serial = request.environ.get(SERIAL_KEY)
+            headers.append(("X-DEVPI-SERIAL", str(store.current_serial() if serial is None else serial)))
             headers.append(("X-Request-ID", rid))
             if access_log.isEnabledFor(logging.INFO):
                 _log_access(request, response, time.perf_counter() - start)
@@ -58,12 +67,12 @@ def request_tween_factory(handler: Handler, registry: Registry) -> Handler:
 
 def _log_access(request: Request, response: Response, seconds: float) -> None:
     # Only an identity that the request already computed: never authenticate just to log.
-    found = request.__dict__.get("identity")
+    found = request.environ.get(IDENTITY_KEY)
     user = found.username if found is not None else "-"
     access_log.info(
         '%s %s %s %s %.1fms %s',
         request.method,
-        request.path_qs if len(request.path_qs) < 500 else request.path_qs[:500] + "...",
+        logged_path(request.environ),
         response.status_code,
         response.content_length if response.content_length is not None else "-",
         seconds * 1000,
@@ -71,21 +80,30 @@ def _log_access(request: Request, response: Response, seconds: float) -> None:
     )
 
 
+def check_path(raw: str) -> None:
+    """Raise a 400 for a WSGI ``PATH_INFO`` that is not UTF-8, holds NUL or ``.``/``..``."""
+    try:
+        path = raw.encode("latin-1").decode("utf-8")
+    except (UnicodeDecodeError, UnicodeEncodeError):
+        raise BadRequest("the URL is not valid UTF-8") from None
+    if "%" in path:
+        path = unquote(path)
+    if "\x00" in path:
+        raise BadRequest("NUL byte in URL")
+    if "/." in path and any(segment in (".", "..") for segment in path.split("/")):
+        raise BadRequest("'.' and '..' are not allowed in URLs")
+
+
 def sanity_tween_factory(handler: Handler, registry: Registry) -> Handler:
     """Under the exception view: undecodable or traversing URLs become a 400."""
 
     def tween(request: Request) -> Response:
-        try:
-            path = request.path_info
-            request.GET  # noqa: B018 - decoding the query is the check
-        except UnicodeDecodeError:
-            raise BadRequest("the URL is not valid UTF-8") from None
-        raw = request.environ.get("PATH_INFO", "")
-        if "\x00" in path or "\x00" in raw:
-            raise BadRequest("NUL byte in URL")
-        for segment in unquote(path).split("/"):
-            if segment in (".", ".."):
-                raise BadRequest("'.' and '..' are not allowed in URLs")
+        check_path(request.environ.get("PATH_INFO", ""))
+        if request.environ.get("QUERY_STRING"):
+            try:
+                request.GET  # noqa: B018 - decoding the query is the check
+            except UnicodeDecodeError:
+                raise BadRequest("the query string is not valid UTF-8") from None
         return handler(request)
 
     return tween

@@ -117,6 +117,8 @@ def require_user_permission(request: Request, permission: str, target_user: str 
 
 def can(request: Request, permission: str, record: IndexRecord) -> bool:
     """Whether the request has ``permission`` on index ``record``."""
+    if permission == "pkg_read" and acl.is_public(record):
+        return True  # no need to authenticate the request
     return acl.index_allowed(permission, identity(request), record, restrict_modify(request))
 
 

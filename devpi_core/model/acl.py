@@ -78,7 +78,7 @@ def index_allowed(
     owner_and_admins = _owners(index, restrict_modify)
     config = index.config
     if permission == "pkg_read":
-        return _matches(mine, config.get("acl_read", [ANONYMOUS])) or bool(mine & owner_and_admins)
+        return is_public(index) or _matches(mine, config["acl_read"]) or bool(mine & owner_and_admins)
     if permission == "upload":
         return _matches(mine, config.get("acl_upload", ()))
     if permission == "toxresult_upload":
@@ -88,6 +88,11 @@ def index_allowed(
     if permission == "del_entry":
         return _matches(mine, config.get("acl_upload", ())) or bool(mine & owner_and_admins)
     raise ValueError(f"unknown index permission {permission!r}")
+
+
+def is_public(index: IndexRecord) -> bool:
+    """Whether anyone may read ``index`` (the default): no identity is needed to serve it."""
+    return ANONYMOUS in index.config.get("acl_read", (ANONYMOUS,))
 
 
 def _owners(index: IndexRecord, restrict_modify: Sequence[str] | None) -> set[str]:

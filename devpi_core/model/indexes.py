@@ -195,7 +195,7 @@ class Indexes:
 
     # -- resolution ------------------------------------------------------------------------
     def resolution_order(
-        self, record: IndexRecord, can_read: Callable[[IndexRecord], bool] = lambda r: True
+        self, record: IndexRecord, can_read: Callable[[IndexRecord], bool] | None = None
     ) -> list[IndexRecord]:
         """devpi's stage resolution order: breadth-first over ``bases`` in listed order,
         each index once, missing or unreadable bases skipped, mirrors moved to the end."""
@@ -213,7 +213,7 @@ class Indexes:
                     if found is None:
                         log.warning("index %s: base %s does not exist", current.fullname, base)
                         continue
-                    if not can_read(found):
+                    if can_read is not None and not can_read(found):
                         continue
                     order.append(found)
                     queue.append(found)

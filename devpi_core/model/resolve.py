@@ -7,17 +7,28 @@ serial read; any write drops these caches.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from devpi_core.errors import UpstreamUnavailable
+from devpi_core.model.acl import is_public
 
 if TYPE_CHECKING:
     from devpi_core.model.indexes import Indexes
     from devpi_core.records import IndexRecord, Link
 
 log = logging.getLogger(__name__)
+
+
+class Reader(Protocol):
+    """Who reads: a cache key for their view of the indexes, and a read check."""
+
+    def key(self) -> Hashable:
+        """Equal for readers that may read the same indexes."""
+
+    def can_read(self, record: IndexRecord) -> bool:
+        """Whether the reader may read ``record``."""
 
 
 @dataclass(frozen=True)
@@ -66,18 +77,23 @@ class Resolver:
             record = gen.records[fullname] = self.indexes.get(fullname)
             return record
 
-    def order(
-        self,
-        gen: _Generation,
-        record: IndexRecord,
-        key: Hashable,
-        can_read: Callable[[IndexRecord], bool],
-    ) -> tuple[IndexRecord, ...]:
-        """The resolution order of ``record`` as seen by a reader identified by ``key``."""
-        cache_key = (record.fullname, key)
-        found = gen.orders.get(cache_key)
+    def order(self, gen: _Generation, record: IndexRecord, reader: Reader) -> tuple[IndexRecord, ...]:
+        """The resolution order of ``record`` as ``reader`` may see it.
+
+        When every index in the full order is public (the default) the reader's identity is
+        never needed, so anonymous and authenticated readers share one cached order.
+        """
+        public = gen.orders.get((record.fullname, None))
+        if public is None:
+            public = gen.orders[(record.fullname, None)] = tuple(
+                self.indexes.resolution_order(record)
+            )
+        if all(is_public(r) for r in public):
+            return public
+        key = (record.fullname, reader.key())
+        found = gen.orders.get(key)
         if found is None:
-            found = gen.orders[cache_key] = tuple(self.indexes.resolution_order(record, can_read))
+            found = gen.orders[key] = tuple(self.indexes.resolution_order(record, reader.can_read))
         return found
 
     def contributors(self, order: Sequence[IndexRecord], project: str) -> Contributors:

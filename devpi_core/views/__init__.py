@@ -7,8 +7,11 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pyramid.config import Configurator
 
-# (name, pattern) in matching order; user and index names never start with "+".
+# (name, pattern) in matching order; user and index names never start with "+", so the
+# patterns exclude each other and the busiest (simple pages, files) can be tried first.
 ROUTES = (
+    ("simple_project", "/{user}/{index}/+simple/{project}{slash:/?}"),
+    ("file_f", "/{user}/{index}/+f/{relpath:.+}"),
     ("api", "/+api"),
     ("login", "/+login"),
     ("status", "/+status"),
@@ -18,8 +21,6 @@ ROUTES = (
     ("index_api", "/{user}/{index}/+api"),
     ("simple_list", "/{user}/{index}/+simple{slash:/?}"),
     ("simple_refresh", "/{user}/{index}/+simple/{project}/refresh"),
-    ("simple_project", "/{user}/{index}/+simple/{project}{slash:/?}"),
-    ("file_f", "/{user}/{index}/+f/{relpath:.+}"),
     ("file_e", "/{user}/{index}/+e/{relpath:.+}"),
     ("index", "/{user}/{index}{slash:/?}"),
     ("project", "/{user}/{index}/{project}{slash:/?}"),

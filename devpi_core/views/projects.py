@@ -12,7 +12,7 @@ from devpi_core import services
 from devpi_core.errors import BadRequest, Forbidden, NotFound
 from devpi_core.model.names import normalize
 from devpi_core.records import DeleteEvent
-from devpi_core.views.simple import reader, pages, project_page_response, wants_simple_list
+from devpi_core.views.simple import RequestReader, pages, project_page_response, wants_simple_list
 from devpi_core.web import (
     absolute,
     api_reply,
@@ -57,10 +57,9 @@ def _contributing(request: Request, record: IndexRecord, project: str) -> list[I
     if "ignore_bases" in request.GET:
         itype = services.indexes(request).type_of(record)
         return [record] if itype.page_token(project) is not None else []
-    principals, can_read = reader(request)
     service = pages(request)
     gen = service.resolver.sync(services.metadata_store(request).current_serial())
-    order = service.resolver.order(gen, record, principals, can_read)
+    order = service.resolver.order(gen, record, RequestReader(request))
     return list(service.resolver.contributors(order, project).stages)
 
 

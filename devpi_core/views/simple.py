@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pyramid.httpexceptions import HTTPFound
@@ -14,6 +13,7 @@ from devpi_core.errors import BadRequest
 from devpi_core.model import acl
 from devpi_core.model.names import normalize
 from devpi_core.simple_pages import HTML, JSON, Served, SimplePages
+from devpi_core.tweens import SERIAL_KEY
 from devpi_core.web import identity, is_installer, require_index_permission, restrict_modify, server_url
 
 if TYPE_CHECKING:
@@ -31,8 +31,24 @@ def pages(request: Request) -> SimplePages:
     return services.lookup(request.registry, SimplePages)
 
 
+_NEGOTIATED: dict[str, tuple[str, str]] = {}
+
+
 def negotiate(request: Request) -> tuple[str, str]:
-    """``(format, content type)`` for the request's Accept header (HTML if nothing fits)."""
+    """``(format, content type)`` for the request's Accept header (HTML if nothing fits).
+
+    Installers send a handful of distinct Accept headers; the answer for each is remembered.
+    """
+    header = request.headers.get("Accept", "")
+    found = _NEGOTIATED.get(header)
+    if found is None:
+        found = _negotiate(request)
+        if len(_NEGOTIATED) < 1000:
+            _NEGOTIATED[header] = found
+    return found
+
+
+def _negotiate(request: Request) -> tuple[str, str]:
     offers = request.accept.acceptable_offers([*HTML_OFFERS, *JSON_OFFERS])
     if not offers:
         return HTML, "text/html; charset=utf-8"
@@ -46,7 +62,7 @@ def negotiate(request: Request) -> tuple[str, str]:
 
 def wants_simple_list(request: Request) -> bool:
     """Whether a GET of an index URL is an installer or PEP 691 client asking for the list."""
-    return is_installer(request) or negotiate(request)[0] == JSON
+    return negotiate(request)[0] == JSON or is_installer(request)
 
 
 def link_prefix(request: Request) -> str:
@@ -56,51 +72,58 @@ def link_prefix(request: Request) -> str:
     return "../" * (request.path_info.count("/") - 1)
 
 
-def reader(request: Request) -> tuple[frozenset[str], Callable[[IndexRecord], bool]]:
-    """The principals of the request and a check whether it may read an index."""
-    who = identity(request)
-    restrict = restrict_modify(request)
+class RequestReader:
+    """The request as a reader of indexes; authenticates only when an index is not public."""
 
-    def can_read(record: IndexRecord) -> bool:
-        return acl.index_allowed("pkg_read", who, record, restrict)
+    def __init__(self, request: Request) -> None:
+        self.request = request
 
-    return acl.principals(who), can_read
+    def key(self) -> frozenset[str]:
+        """The request's principals."""
+        return acl.principals(identity(self.request))
+
+    def can_read(self, record: IndexRecord) -> bool:
+        """``acl_read`` of ``record`` (plus owner and admins)."""
+        if acl.is_public(record):
+            return True
+        return acl.index_allowed("pkg_read", identity(self.request), record, restrict_modify(self.request))
 
 
-def _index(request: Request) -> IndexRecord:
+def _index(request: Request, serial: int | None = None) -> IndexRecord:
     fullname = f"{request.matchdict['user']}/{request.matchdict['index']}"
-    record = pages(request).lookup(fullname)
+    record = pages(request).lookup(fullname, serial)
     require_index_permission(request, "pkg_read", record)
     return record
 
 
 def _respond(request: Request, served: Served, content_type: str) -> Response:
     page = served.page
-    response = Response(content_type=content_type.split(";")[0], charset="utf-8" if "charset" in content_type else None)
-    response.headers["ETag"] = page.etag
-    response.headers["Vary"] = "Accept, Accept-Encoding"
     max_age = services.settings(request).server.simple_max_age
-    response.headers["Cache-Control"] = "no-cache" if served.warnings else f"max-age={max_age}"
-    for warning in served.warnings:
-        response.headers.add("Warning", f'110 devpi-core "{warning}"')
+    headers = [
+        ("Content-Type", content_type),
+        ("ETag", page.etag),
+        ("Vary", "Accept, Accept-Encoding"),
+        ("Cache-Control", "no-cache" if served.warnings else f"max-age={max_age}"),
+    ]
+    headers += [("Warning", f'110 devpi-core "{warning}"') for warning in served.warnings]
+    request.environ[SERIAL_KEY] = served.serial
     if page.etag in request.if_none_match:
-        response.status = 304
-        return response
-    if page.gzipped is not None and "gzip" in request.accept_encoding:
-        response.body = page.gzipped
-        response.headers["Content-Encoding"] = "gzip"
-    else:
-        response.body = page.body
-    return response
+        return Response(status=304, headerlist=headers)
+    body = page.body
+    if page.gzipped is not None and "gzip" in request.headers.get("Accept-Encoding", ""):
+        body = page.gzipped
+        headers.append(("Content-Encoding", "gzip"))
+    headers.append(("Content-Length", str(len(body))))
+    return Response(body=body, headerlist=headers)
 
 
-def project_page_response(request: Request, record: IndexRecord, project: str) -> Response:
+def project_page_response(request: Request, record: IndexRecord, project: str,
+                          serial: int | None = None) -> Response:
     """The simple page of ``project`` on ``record``, negotiated, cached, with ETag and gzip."""
     fmt, content_type = negotiate(request)
-    principals, can_read = reader(request)
     served = pages(request).project_page(
-        record, project, fmt=fmt, prefix=link_prefix(request), reader=principals,
-        can_read=can_read,
+        record, project, fmt=fmt, prefix=link_prefix(request), reader=RequestReader(request),
+        serial=serial,
     )
     return _respond(request, served, content_type)
 
@@ -108,8 +131,7 @@ def project_page_response(request: Request, record: IndexRecord, project: str) -
 def project_list_response(request: Request, record: IndexRecord) -> Response:
     """Every project on ``record`` and its bases, streamed."""
     fmt, content_type = negotiate(request)
-    principals, can_read = reader(request)
-    names, etag = pages(request).project_names(record, reader=principals, can_read=can_read)
+    names, etag = pages(request).project_names(record, reader=RequestReader(request))
     response = Response(content_type=content_type.split(";")[0])
     if fmt == JSON:
         response.app_iter = simple_render.list_json(names)
@@ -145,11 +167,11 @@ def simple_project(request: Request) -> Response:
     """``/<user>/<index>/+simple/<project>/``; other spellings redirect for browsers."""
     name = _checked_project(request)
     normalized = normalize(name)
-    installer = wants_simple_list(request)
-    if not installer and (name != normalized or not request.path_info.endswith("/")):
+    if (name != normalized or not request.path_info.endswith("/")) and not wants_simple_list(request):
         user, index = request.matchdict["user"], request.matchdict["index"]
         return HTTPFound(location=f"{server_url(request)}/{user}/{index}/+simple/{normalized}/")
-    return project_page_response(request, _index(request), normalized)
+    serial = services.metadata_store(request).current_serial()
+    return project_page_response(request, _index(request, serial), normalized, serial)
 
 
 @view_config(route_name="simple_refresh", request_method="POST")
@@ -157,8 +179,7 @@ def simple_refresh(request: Request) -> Response:
     """Revalidate a project in every mirror the index uses, then show its page."""
     record = _index(request)
     project = normalize(_checked_project(request))
-    principals, can_read = reader(request)
     indexes = services.indexes(request)
-    for stage in indexes.resolution_order(record, can_read):
+    for stage in indexes.resolution_order(record, RequestReader(request).can_read):
         indexes.type_of(stage).refresh(project)
     return HTTPFound(location=f"{server_url(request)}/{record.fullname}/+simple/{project}/")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import queue
 import sqlite3
 import threading
 import time
@@ -104,7 +103,8 @@ class SQLiteStore(MetadataStore):
     def __init__(self, path: str, *, synchronous: str = "normal") -> None:
         self.path = path
         self.synchronous = synchronous.upper()
-        self._pool: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
+        # list.append/pop are atomic: a lock-free pool, cheaper than queue.Queue per request
+        self._pool: list[sqlite3.Connection] = []
         self._all: list[sqlite3.Connection] = []
         self._write_lock = threading.Lock()
         self._pool_lock = threading.Lock()
@@ -114,7 +114,7 @@ class SQLiteStore(MetadataStore):
             conn.executescript(SCHEMA)
         except sqlite3.Error as exc:
             raise StartupError(f"cannot open the metadata database {path}: {exc}") from None
-        self._pool.put(conn)
+        self._pool.append(conn)
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -128,14 +128,14 @@ class SQLiteStore(MetadataStore):
     @contextlib.contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
         try:
-            conn = self._pool.get_nowait()
-        except queue.Empty:
+            conn = self._pool.pop()
+        except IndexError:
             conn = self._connect()
         try:
             yield conn
         finally:
-            if self._pool.qsize() < POOL_SIZE:
-                self._pool.put(conn)
+            if len(self._pool) < POOL_SIZE:
+                self._pool.append(conn)
             else:
                 conn.close()
 
@@ -144,8 +144,14 @@ class SQLiteStore(MetadataStore):
         return int(conn.execute("SELECT value FROM meta WHERE name = 'serial'").fetchone()[0])
 
     def current_serial(self) -> int:
-        with self._connection() as conn:
+        try:
+            conn = self._pool.pop()
+        except IndexError:
+            conn = self._connect()
+        try:
             return self._serial(conn)
+        finally:
+            self._pool.append(conn)
 
     @contextlib.contextmanager
     def read(self) -> Iterator[ReadTransaction]:
