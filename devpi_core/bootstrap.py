@@ -5,7 +5,7 @@ Used by the CLI (``init``, ``serve``, ``passwd``) and by ``make_app``; no Pyrami
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -18,25 +18,41 @@ from devpi_core.plugins import Plugins, available_entrypoints, make_pm
 from devpi_core.serverdir import ServerDir
 
 if TYPE_CHECKING:
-    from types import ModuleType
-
     from devpi_core.indextypes import IndexEnv
 
 
 def load_plugins(
     raw: RawConfig | None,
     *,
-    modules: Iterable[tuple[str, ModuleType]] = (),
+    modules: Iterable[tuple[str, object]] = (),
     entrypoints: bool = True,
 ) -> tuple[Plugins, Settings]:
     """Build the plugin manager the file asks for, then validate the file against it."""
     enabled, disabled = plugin_lists(raw)
     modules = list(modules)
+    known = [name for name, _ in modules]
+    if entrypoints:
+        known += available_entrypoints()
+        _check_plugin_names(raw, {"enabled": enabled, "disabled": disabled}, known)
     plugins = make_pm(modules, entrypoints=entrypoints, enabled=enabled, disabled=disabled)
-    known = [*available_entrypoints(), *(name for name, _ in modules)] if entrypoints else [
-        name for name, _ in modules
-    ]
     return plugins, settings_for(raw, plugins, known)
+
+
+def _check_plugin_names(
+    raw: RawConfig | None, lists: Mapping[str, Sequence[str]], known: Sequence[str]
+) -> None:
+    if raw is None:
+        return
+    available = ", ".join(sorted(known)) or "none"
+    errors = [
+        f"{raw.line_of(['plugins', key, position])}: plugins.{key}: unknown plugin {name!r}; "
+        f"available: {available}"
+        for key, names in lists.items()
+        for position, name in enumerate(names)
+        if name not in known
+    ]
+    if errors:
+        raise ConfigError(errors)
 
 
 def _choose(kind: str, backends: Mapping[str, Any], name: str) -> Any:

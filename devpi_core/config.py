@@ -228,7 +228,8 @@ def resolve_secrets(raw: RawConfig) -> list[str]:
                 kind, ref = next(iter(value.items()))
                 resolved = _resolve_one(kind, str(ref))
                 if resolved is None:
-                    errors.append(f"{raw.line_of(here)}: {_dotted(here)}: {kind} {ref!r} is not set")
+                    problem = "is not set" if kind == "env" else "cannot be read"
+                    errors.append(f"{raw.line_of(here)}: {_dotted(here)}: {kind} {ref!r} {problem}")
                 else:
                     node[key] = resolved
             elif isinstance(value, (Mapping, list)):

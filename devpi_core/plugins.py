@@ -20,8 +20,6 @@ from devpi_core import hookspecs
 from devpi_core.errors import ConfigError
 
 if TYPE_CHECKING:
-    from types import ModuleType
-
     from pyramid.request import Request
 
     from devpi_core.config import Settings
@@ -87,7 +85,7 @@ def _is_core_dist(dist: str) -> bool:
 
 
 def make_pm(
-    modules: Iterable[tuple[str, ModuleType]] = (),
+    modules: Iterable[tuple[str, object]] = (),
     *,
     entrypoints: bool = True,
     enabled: Sequence[str] = (),
@@ -95,8 +93,9 @@ def make_pm(
 ) -> Plugins:
     """Build the plugin manager.
 
-    ``modules`` are registered directly (tests use this with ``entrypoints=False`` to load core
-    and exactly the plugins under test); ``entrypoints`` loads the configured entry points.
+    ``modules`` are registered directly: modules, or objects whose methods carry ``hookimpl``
+    (tests use this with ``entrypoints=False`` to load core and exactly the plugins under test);
+    ``entrypoints`` loads the configured entry points.
     """
     pm = pluggy.PluginManager("devpi_core")
     pm.add_hookspecs(hookspecs)
@@ -107,7 +106,8 @@ def make_pm(
         if pm.is_blocked(name):
             continue
         pm.register(module, name=name)
-        infos.append(PluginInfo(name, "(registered)", "", module.__name__, bundled=False))
+        origin = getattr(module, "__name__", None) or type(module).__qualname__
+        infos.append(PluginInfo(name, "(registered)", "", origin, bundled=False))
     if entrypoints:
         for ep, dist, version in select_entrypoints(enabled, disabled):
             if pm.get_plugin(ep.name) is not None:

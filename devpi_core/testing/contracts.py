@@ -156,6 +156,96 @@ class MetadataStoreContract:
         with metadata_store.read() as tx:
             assert dict(tx.items("u:")) == {"u:ümlaut": {"t": "naïve ☃"}}
 
+    def test_values_of_every_json_type(self, metadata_store: MetadataStore) -> None:
+        values = {"f": False, "z": 0, "e": "", "l": [], "d": {}, "x": 1.5, "n": [None, True, -3]}
+        with metadata_store.write() as tx:
+            for key, value in values.items():
+                tx.set(f"v:{key}", value)
+        with metadata_store.read() as tx:
+            assert {key[2:]: value for key, value in tx.items("v:")} == values
+
+    def test_non_json_values_are_refused(self, metadata_store: MetadataStore) -> None:
+        with pytest.raises(TypeError), metadata_store.write() as tx:
+            tx.set("ok", 1)
+            tx.set("bad", {1, 2})
+        with metadata_store.read() as tx:
+            assert tx.get("ok") is None
+        assert metadata_store.current_serial() == 0
+
+    def test_large_values(self, metadata_store: MetadataStore) -> None:
+        big = {"text": "x" * (2 << 20), "list": list(range(50_000)), "deep": {"a": {"b": {"c": ["d"]}}}}
+        with metadata_store.write() as tx:
+            tx.set("big", big)
+        with metadata_store.read() as tx:
+            assert tx.get("big") == big
+
+    def test_many_keys(self, metadata_store: MetadataStore) -> None:
+        names = [f"m:{i:05d}" for i in range(3000)]
+        with metadata_store.write() as tx:
+            for name in reversed(names):
+                tx.set(name, {"n": name})
+        with metadata_store.write() as tx:
+            for name in names[::2]:
+                assert tx.delete(name)
+        assert metadata_store.current_serial() == 2
+        with metadata_store.read() as tx:
+            assert list(tx.keys("m:")) == names[1::2]
+            assert [value["n"] for _key, value in tx.items("m:00")] == names[1:1000:2]
+            assert len(list(tx.keys(""))) == 1500
+
+    def test_delete_then_set_in_one_transaction(self, metadata_store: MetadataStore) -> None:
+        with metadata_store.write() as tx:
+            tx.set("k", "first")
+        with metadata_store.write() as tx:
+            assert tx.delete("k") is True
+            assert tx.key_serial("k") is None
+            tx.set("k", "second")
+        with metadata_store.read() as tx:
+            assert (tx.get("k"), tx.key_serial("k")) == ("second", 2)
+
+    def test_deleted_key_is_gone(self, metadata_store: MetadataStore) -> None:
+        with metadata_store.write() as tx:
+            tx.set("k", 1)
+        with metadata_store.write() as tx:
+            tx.delete("k")
+        assert metadata_store.current_serial() == 2
+        with metadata_store.read() as tx:
+            assert (tx.get("k"), tx.key_serial("k"), list(tx.keys("k"))) == (None, None, [])
+
+    def test_after_commit_order_and_visibility(self, metadata_store: MetadataStore) -> None:
+        seen: list[tuple[str, int, Any, int]] = []
+
+        def callback(label: str) -> Any:
+            def run(serial: int) -> None:
+                with metadata_store.read() as tx:
+                    seen.append((label, serial, tx.get("k"), metadata_store.current_serial()))
+            return run
+
+        with metadata_store.write() as tx:
+            tx.set("k", "committed")
+            tx.after_commit(callback("first"))
+            tx.after_commit(callback("second"))
+            assert seen == []
+        # In registration order, after the commit: readers already see the change.
+        assert seen == [("first", 1, "committed", 1), ("second", 1, "committed", 1)]
+
+    def test_transaction_without_changes_runs_no_callbacks(
+        self, metadata_store: MetadataStore
+    ) -> None:
+        seen: list[int] = []
+        with metadata_store.write() as tx:
+            tx.get("nothing")
+            tx.after_commit(seen.append)
+        assert seen == []
+        assert metadata_store.current_serial() == 0
+
+    def test_read_serial_matches_current_serial(self, metadata_store: MetadataStore) -> None:
+        for value in range(3):
+            with metadata_store.write() as tx:
+                tx.set("k", value)
+            with metadata_store.read() as tx:
+                assert tx.serial == metadata_store.current_serial() == value + 1
+
 
 def _ingest(blobs: BlobStore, tmpdir: str, data: bytes) -> str:
     with BlobIngest(blobs, tmpdir) as ingest:
@@ -215,3 +305,55 @@ class BlobStoreContract:
         if path is not None:
             with open(path, "rb") as f:
                 assert f.read() == b"local"
+
+    def test_empty_blob(self, blob_store: BlobStore, blob_tmpdir: str) -> None:
+        digest = _ingest(blob_store, blob_tmpdir, b"")
+        assert digest == hashlib.sha256(b"").hexdigest()
+        assert blob_store.size(digest) == 0
+        with blob_store.open(digest) as f:
+            assert f.read() == b""
+
+    def test_large_blob_streams_in_chunks(self, blob_store: BlobStore, blob_tmpdir: str) -> None:
+        chunk = os.urandom(1 << 16)
+        expected = hashlib.sha256()
+        with BlobIngest(blob_store, blob_tmpdir) as ingest:
+            for i in range(128):  # 8 MiB
+                piece = bytes([i]) + chunk[1:]
+                expected.update(piece)
+                ingest.write(piece)
+            digest = ingest.commit()
+        assert digest == expected.hexdigest()
+        assert blob_store.size(digest) == 128 << 16
+        check = hashlib.sha256()
+        with blob_store.open(digest) as f:
+            while piece := f.read(100_000):
+                check.update(piece)
+            f.seek(-3, os.SEEK_END)
+            assert f.read() == chunk[-3:]
+        assert check.hexdigest() == digest
+
+    def test_many_blobs(self, blob_store: BlobStore, blob_tmpdir: str) -> None:
+        digests = {_ingest(blob_store, blob_tmpdir, f"blob {i}".encode()) for i in range(100)}
+        assert len(digests) == 100
+        assert set(blob_store.iter_blobs()) == digests
+        assert all(blob_store.exists(d) for d in digests)
+
+    def test_concurrent_ingest_of_the_same_content(
+        self, blob_store: BlobStore, blob_tmpdir: str
+    ) -> None:
+        data = b"same content" * 10_000
+        results: list[str] = []
+
+        def store() -> None:
+            results.append(_ingest(blob_store, blob_tmpdir, data))
+
+        threads = [threading.Thread(target=store) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert set(results) == {hashlib.sha256(data).hexdigest()}
+        assert list(blob_store.iter_blobs()) == results[:1]
+        with blob_store.open(results[0]) as f:
+            assert f.read() == data
+        assert os.listdir(blob_tmpdir) == []

@@ -19,6 +19,7 @@ from devpi_core import hookimpl
 from devpi_core.interfaces import BlobStore, MetadataStore, ReadTransaction, WriteTransaction
 from devpi_core.specs import StorageBackend
 
+
 def _freeze(value: Any) -> Any:
     # A JSON round trip gives callers their own copy and rejects what SQLite could not store.
     return json.loads(json.dumps(value))

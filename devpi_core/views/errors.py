@@ -13,7 +13,7 @@ from pyramid.response import Response
 from pyramid.view import exception_view_config, notfound_view_config
 
 from devpi_core.errors import DevpiError
-from devpi_core.logsetup import request_id
+from devpi_core.logsetup import logged_path, request_id
 from devpi_core.web import json_response
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ def error_response(request: Request, status: int, message: str) -> Response:
 def devpi_error(exc: DevpiError, request: Request) -> Response:
     """Errors raised by core and plugins."""
     if exc.status >= 500:
-        log.warning("%s %s: %s", request.method, request.path, exc.message)
+        log.warning("%s %s: %s", request.method, logged_path(request.environ), exc.message)
     return error_response(request, exc.status, exc.message)
 
 
@@ -66,5 +66,7 @@ def http_exception(exc: HTTPException, request: Request) -> Response:
 @exception_view_config(Exception)
 def unexpected(exc: Exception, request: Request) -> Response:
     """A bug: logged with the request id; the client sees only the id."""
-    log.error("unhandled error in %s %s", request.method, request.path, exc_info=exc)
+    log.error(
+        "unhandled error in %s %s", request.method, logged_path(request.environ), exc_info=exc
+    )
     return error_response(request, 500, f"internal server error (request id {request_id.get()})")

@@ -1,0 +1,168 @@
+"""What the SQLite store does beyond the contract: WAL, the changelog, crashes, shared files."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+
+import pytest
+
+from devpi_core.errors import StartupError
+from devpi_core_fsstore import sqlite_store
+from devpi_core_fsstore.sqlite_store import SQLiteStore
+
+
+@pytest.fixture
+def path(tmp_path):
+    return str(tmp_path / "metadata.sqlite")
+
+
+@pytest.fixture
+def store(path):
+    store = SQLiteStore(path)
+    yield store
+    store.close()
+
+
+def pragma(store, name):
+    with store.read() as tx:
+        return tx.conn.execute(f"PRAGMA {name}").fetchone()[0]
+
+
+def test_wal_mode_and_synchronous_setting(path):
+    normal = SQLiteStore(path)
+    full = SQLiteStore(path, synchronous="full")
+    try:
+        assert pragma(normal, "journal_mode") == "wal"
+        assert pragma(normal, "synchronous") == 1
+        assert pragma(full, "synchronous") == 2
+    finally:
+        normal.close()
+        full.close()
+    # WAL is a property of the file: a plain connection sees it too
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+
+
+def test_changelog_records_the_keys_of_each_serial(store):
+    with store.write() as tx:
+        tx.set("a", 1)
+        tx.set("b", 1)
+    with store.write() as tx:
+        tx.set("b", 2)
+        tx.delete("a")
+    with store.write() as tx:
+        tx.set("c", 1)
+    assert store.changed_keys(0) == ["a", "b", "c"]
+    assert store.changed_keys(1) == ["a", "b", "c"]
+    assert store.changed_keys(2) == ["c"]
+    assert store.changed_keys(3) == []
+
+
+def test_changelog_is_bounded_and_says_when_it_no_longer_reaches_back(store, monkeypatch):
+    monkeypatch.setattr(sqlite_store, "CHANGELOG_KEEP", 10)
+    for i in range(1000):
+        with store.write() as tx:
+            tx.set("counter", i)
+    assert store.current_serial() == 1000
+    assert store.changed_keys(995) == ["counter"]
+    assert store.changed_keys(0) is None  # trimmed: a reader must reload everything
+
+
+def test_data_survives_reopening(path):
+    first = SQLiteStore(path)
+    with first.write() as tx:
+        tx.set("user:alice", {"email": "a@example.com"})
+    first.close()
+    second = SQLiteStore(path)
+    try:
+        assert second.current_serial() == 1
+        with second.read() as tx:
+            assert tx.get("user:alice") == {"email": "a@example.com"}
+    finally:
+        second.close()
+
+
+def test_two_stores_on_one_file_share_serials(path):
+    # Several processes may open the same file; writes are serialised by SQLite itself.
+    one, two = SQLiteStore(path), SQLiteStore(path)
+
+    def bump(store):
+        for _ in range(25):
+            with store.write() as tx:
+                tx.set("counter", (tx.get("counter") or 0) + 1)
+
+    try:
+        threads = [threading.Thread(target=bump, args=(s,)) for s in (one, two, one, two)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert one.current_serial() == two.current_serial() == 100
+        with two.read() as tx:
+            assert tx.get("counter") == 100
+        assert one.changed_keys(99) == ["counter"]
+    finally:
+        one.close()
+        two.close()
+
+
+CRASHING_WRITER = textwrap.dedent("""
+    import os, signal, sys
+    from devpi_core_fsstore.sqlite_store import SQLiteStore
+    store = SQLiteStore(sys.argv[1])
+    with store.write() as tx:
+        tx.set("committed", 1)
+    with store.write() as tx:
+        for i in range(500):
+            tx.set(f"half:{i:03d}", "x" * 1000)
+        tx.set("committed", 2)
+        os.kill(os.getpid(), signal.SIGKILL)
+""")
+
+
+def test_a_killed_writer_leaves_no_half_written_transaction(path):
+    result = subprocess.run([sys.executable, "-c", CRASHING_WRITER, path], timeout=60,
+                            capture_output=True, check=False)
+    assert result.returncode == -signal.SIGKILL
+    store = SQLiteStore(path)
+    try:
+        assert store.current_serial() == 1
+        with store.read() as tx:
+            assert tx.get("committed") == 1
+            assert list(tx.keys("half:")) == []
+        with store.write() as tx:  # and the file takes writes again
+            tx.set("committed", 3)
+        assert store.current_serial() == 2
+    finally:
+        store.close()
+
+
+def test_unopenable_database_is_a_startup_error(tmp_path):
+    (tmp_path / "db").mkdir()
+    with pytest.raises(StartupError, match="cannot open the metadata database"):
+        SQLiteStore(str(tmp_path / "db"))
+
+
+def test_many_concurrent_readers_beyond_the_pool(store):
+    with store.write() as tx:
+        tx.set("k", "v")
+    barrier = threading.Barrier(sqlite_store.POOL_SIZE + 8)
+    results = []
+
+    def read():
+        with store.read() as tx:
+            barrier.wait(timeout=30)  # all hold a connection at once
+            results.append(tx.get("k"))
+
+    threads = [threading.Thread(target=read) for _ in range(barrier.parties)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == ["v"] * barrier.parties
