@@ -35,7 +35,12 @@ def error_response(request: Request, status: int, message: str) -> Response:
         response = Response(message + "\n", content_type="text/plain", charset="utf-8")
     else:
         response = json_response({"message": message})
-    response.status = f"{status} {_reason(message)}"
+    if "json" in (request.accept.header_value or ""):
+        # devpi-client prints "<code> <reason>: <message>"; a standard reason (as devpi-server
+        # sends) keeps the message from being shown twice.
+        response.status_int = status
+    else:
+        response.status = f"{status} {_reason(message)}"
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Basic realm="pypi"'
     return response
