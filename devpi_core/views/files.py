@@ -106,7 +106,7 @@ def blob_response(request: Request, blobs: BlobStore, ref: FileRef) -> Response:
     response.headers.update({"ETag": etag, "Accept-Ranges": "bytes", "Cache-Control": IMMUTABLE})
     if ref.last_modified:
         response.headers["Last-Modified"] = formatdate(ref.last_modified, usegmt=True)
-    if etag in request.if_none_match:
+    if ref.sha256 in request.if_none_match:
         response.status = 304
         return response
     wanted = parse_range(request.headers.get("Range"), size)

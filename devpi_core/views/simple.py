@@ -107,7 +107,7 @@ def _respond(request: Request, served: Served, content_type: str) -> Response:
     ]
     headers += [("Warning", f'110 devpi-core "{warning}"') for warning in served.warnings]
     request.environ[SERIAL_KEY] = served.serial
-    if page.etag in request.if_none_match:
+    if page.etag.strip("\"") in request.if_none_match:
         return Response(status=304, headerlist=headers)
     body = page.body
     if page.gzipped is not None and "gzip" in request.headers.get("Accept-Encoding", ""):
@@ -141,7 +141,7 @@ def project_list_response(request: Request, record: IndexRecord) -> Response:
     response.headers["Vary"] = "Accept, Accept-Encoding"
     if etag is not None:
         response.headers["ETag"] = etag
-        if etag in request.if_none_match:
+        if etag.strip("\"") in request.if_none_match:
             response.status = 304
             response.app_iter = []
     return response

@@ -131,7 +131,7 @@ def doc_view(request: Request) -> Response:
     if ref is None or ref.sha256 is None:
         raise NotFound(f"no documentation for {project} {version}")
     etag = f'"{ref.sha256}"'
-    if etag in request.if_none_match:
+    if ref.sha256 in request.if_none_match:
         return Response(status=304, headers={"ETag": etag})
     with services.blob_store(request).open(ref.sha256) as f:
         content, content_type = docs.read_member(f, request.matchdict["relpath"] or "")
