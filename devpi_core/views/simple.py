@@ -108,7 +108,7 @@ def _respond(request: Request, served: Served, content_type: str) -> Response:
     headers += [("Warning", f'110 devpi-core "{warning}"') for warning in served.warnings]
     request.environ[SERIAL_KEY] = served.serial
     if page.etag.strip("\"") in request.if_none_match:
-        return Response(status=304, headerlist=headers)
+        return Response(status=304, headerlist=[h for h in headers if h[0] != "Content-Type"])
     body = page.body
     if page.gzipped is not None and "gzip" in request.headers.get("Accept-Encoding", ""):
         body = page.gzipped
@@ -144,6 +144,7 @@ def project_list_response(request: Request, record: IndexRecord) -> Response:
         if etag.strip("\"") in request.if_none_match:
             response.status = 304
             response.app_iter = []
+            del response.headers["Content-Type"]
     return response
 
 
