@@ -128,16 +128,28 @@ def open_core(plugins: Plugins, settings: Settings, serverdir: ServerDir, regist
     return Core(plugins, settings, serverdir, store, blobs, users, indexes, env)
 
 
-def initialise_data(core: Core, *, root_password: str, default_indexes: bool) -> list[str]:
-    """Create user root and the plugins' default indexes; return what was created."""
+def initialise_data(
+    users: Users,
+    indexes: Indexes,
+    *,
+    plugins: Plugins,
+    settings: Settings,
+    root_password: str,
+    default_indexes: bool,
+) -> list[str]:
+    """Create user root and the plugins' default indexes; return what was created.
+
+    Idempotent: what exists is left alone. Run it on the stores that will serve (an in-memory
+    store forgets everything a separate, closed core wrote).
+    """
     created = []
-    if core.users.get("root") is None:
-        core.users.create("root", {"password": root_password})
+    if users.get("root") is None:
+        users.create("root", {"password": root_password})
         created.append("user root")
     if default_indexes:
-        for fullname, config in core.plugins.default_indexes():
-            if core.indexes.get(fullname) is None:
+        for fullname, config in plugins.default_indexes():
+            if indexes.get(fullname) is None:
                 user, name = fullname.split("/", 1)
-                core.indexes.create(user, name, config)
+                indexes.create(user, name, config)
                 created.append(f"index {fullname}")
     return created

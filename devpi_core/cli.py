@@ -95,30 +95,30 @@ def _load(args: argparse.Namespace) -> tuple[Plugins, Settings]:
     return plugins, settings.with_overrides(**overrides)
 
 
-def _ensure_serverdir(plugins: Plugins, settings: Settings, root_password: str = "",
-                      *, default_indexes: bool = True) -> tuple[ServerDir, list[str]]:
+def _create_serverdir(plugins: Plugins, settings: Settings) -> ServerDir:
+    """The server directory, created with a commented configuration file if it is new."""
     path = settings.server.serverdir
     if is_initialised(path):
-        return open_serverdir(path), []
+        return open_serverdir(path)
     serverdir = create(path)
-    core = open_core(plugins, settings, serverdir, registry=None)
-    try:
-        created = initialise_data(core, root_password=root_password, default_indexes=default_indexes)
-    finally:
-        core.close()
     config_file = Path(path, CONFIG_NAME)
     if not config_file.exists():
         config_file.write_text(default_yaml(plugins), encoding="utf-8")
-    return serverdir, created
+    return serverdir
 
 
 def cmd_init(args: argparse.Namespace) -> int:
     plugins, settings = _load(args)
     if is_initialised(settings.server.serverdir):
         raise StartupError(f"{settings.server.serverdir} is already initialised")
-    _serverdir, created = _ensure_serverdir(
-        plugins, settings, args.root_passwd, default_indexes=not args.no_default_indexes
-    )
+    serverdir = _create_serverdir(plugins, settings)
+    core = open_core(plugins, settings, serverdir, registry=None)
+    try:
+        created = initialise_data(core.users, core.indexes, plugins=plugins, settings=settings,
+                                  root_password=args.root_passwd,
+                                  default_indexes=not args.no_default_indexes)
+    finally:
+        core.close()
     _out(f"initialised {settings.server.serverdir}: {', '.join(created)}")
     return 0
 
@@ -126,9 +126,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     plugins, settings = _load(args)
     configure(replace(settings.logging, level="DEBUG") if args.debug else settings.logging)
-    serverdir, created = _ensure_serverdir(plugins, settings)
-    if created:
-        log.info("initialised %s: %s", settings.server.serverdir, ", ".join(created))
+    serverdir = _create_serverdir(plugins, settings)
     return run(plugins, settings, serverdir, announce=_out)
 
 

@@ -5,16 +5,20 @@ from __future__ import annotations
 import errno
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import waitress
 
 from devpi_core import __version__, services
 from devpi_core.app import make_app
+from devpi_core.bootstrap import initialise_data
 from devpi_core.errors import StartupError
 
 if TYPE_CHECKING:
-    from devpi_core.config import Settings
+    from pyramid.registry import Registry
+    from pyramid.router import Router
+
+    from devpi_core.config import ServerSettings, Settings
     from devpi_core.plugins import Plugins
     from devpi_core.serverdir import ServerDir
 
@@ -23,40 +27,73 @@ log = logging.getLogger(__name__)
 BODY_SLACK = 1 << 20
 
 
+def initialise_if_empty(registry: Registry) -> list[str]:
+    """On a store without user root (a new server directory): create root and default indexes."""
+    users = services.users(registry)
+    if users.get("root") is not None:
+        return []
+    return initialise_data(users, services.indexes(registry), plugins=services.plugins(registry),
+                           settings=services.settings(registry), root_password="",
+                           default_indexes=True)
+
+
 def run(plugins: Plugins, settings: Settings, serverdir: ServerDir, *, announce: Callable[[str], None]) -> int:
-    """Serve until interrupted; in-flight requests get up to 5 s, then the stores close."""
+    """Serve until Ctrl-C or SIGTERM; in-flight requests get up to 5 s, then the stores close."""
     app = make_app(plugins, settings, serverdir)
-    server_settings = settings.server
     try:
-        server = waitress.create_server(
+        created = initialise_if_empty(app.registry)
+        if created:
+            log.info("initialised %s: %s", settings.server.serverdir, ", ".join(created))
+        server = _listen(app, settings.server)
+        try:
+            host = settings.server.host
+            url = f"http://{f'[{host}]' if ':' in host else host}:{server.effective_port}/"
+            announce(f"devpi-core {__version__} serving {settings.server.serverdir} on {url}")
+            announce(f"  {client_setup(settings.server.outside_url or url, example_index(app.registry))}")
+            # waitress turns Ctrl-C (and SIGTERM, see cli) into a return after its workers finish
+            server.run()
+            log.info("shutting down")
+        finally:
+            server.close()
+    finally:
+        services.shutdown(app.registry)
+    announce("devpi-core stopped")
+    return 0
+
+
+def _listen(app: Router, server: ServerSettings) -> Any:
+    try:
+        return waitress.create_server(
             app,
-            host=server_settings.host,
-            port=server_settings.port,
-            threads=server_settings.threads,
-            connection_limit=server_settings.connection_limit,
-            max_request_body_size=server_settings.max_upload_size + BODY_SLACK,
+            host=server.host,
+            port=server.port,
+            threads=server.threads,
+            connection_limit=server.connection_limit,
+            max_request_body_size=server.max_upload_size + BODY_SLACK,
             ident="devpi-core",
             clear_untrusted_proxy_headers=True,
         )
     except OSError as exc:
-        services.shutdown(app.registry)
         if exc.errno == errno.EADDRINUSE:
-            raise StartupError(f"port {server_settings.port} on {server_settings.host} is in use; "
+            raise StartupError(f"port {server.port} on {server.host} is in use; "
                                "stop the other server or choose another --port") from None
-        raise StartupError(f"cannot listen on {server_settings.host}:{server_settings.port}: "
-                           f"{exc.strerror}") from None
-    host = server_settings.host if ":" not in server_settings.host else f"[{server_settings.host}]"
-    url = f"http://{host}:{server.effective_port}/"
-    example = "root/pypi" if services.indexes(app.registry).get("root/pypi") else "USER/INDEX"
-    announce(f"devpi-core {__version__} serving {server_settings.serverdir} on {url}")
-    announce(f"  pip install --index-url {url}{example}/+simple/ NAME")
-    announce(f"  uv pip install --index-url {url}{example}/+simple/ NAME")
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        log.info("shutting down")
-    finally:
-        server.close()
-        services.shutdown(app.registry)
-    announce("devpi-core stopped")
-    return 0
+        raise StartupError(f"cannot listen on {server.host}:{server.port}: {exc.strerror}; "
+                           "choose another --host or --port") from None
+
+
+def example_index(registry: Registry) -> str | None:
+    """The index to suggest to pip and uv: ``root/pypi`` if it exists, else the first one."""
+    indexes = services.indexes(registry)
+    if indexes.get("root/pypi") is not None:
+        return "root/pypi"
+    for user in services.users(registry).names():
+        names = sorted(indexes.of_user(user))
+        if names:
+            return f"{user}/{names[0]}"
+    return None
+
+
+def client_setup(root_url: str, index: str | None) -> str:
+    """The one line that points pip and uv at ``index`` on the server at ``root_url``."""
+    simple = f"{root_url.rstrip('/')}/{index or 'USER/INDEX'}/+simple/"
+    return f"export PIP_INDEX_URL={simple} UV_DEFAULT_INDEX={simple}"

@@ -26,9 +26,9 @@ from ruamel.yaml import YAML
 
 from devpi_core import services
 from devpi_core.app import make_app as build_app
-from devpi_core.bootstrap import initialise_data, load_plugins, open_core
+from devpi_core.bootstrap import initialise_data, load_plugins
 from devpi_core.config import load_raw
-from devpi_core.serverdir import create, open_serverdir
+from devpi_core.serverdir import create
 from devpi_core.testing.client import Client
 
 # Cheap password hashing for tests; production defaults are deliberately slow.
@@ -138,14 +138,12 @@ def make_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppFactory]:
         raw = load_raw(str(write_config(base / "config.yml", server_config(config))))
         plugins, settings = load_plugins(raw, modules=modules, entrypoints=entrypoints)
         settings = settings.with_overrides(serverdir=str(serverdir))
-        created = create(str(serverdir))
-        core = open_core(plugins, settings, created, registry=None)
-        try:
-            initialise_data(core, root_password=root_password, default_indexes=default_indexes)
-        finally:
-            core.close()
-        app = build_app(plugins, settings, open_serverdir(str(serverdir)))
+        app = build_app(plugins, settings, create(str(serverdir)))
         registries.append(app.registry)
+        # on the app's own stores: an in-memory store starts empty in every process
+        initialise_data(services.users(app.registry), services.indexes(app.registry),
+                        plugins=plugins, settings=settings, root_password=root_password,
+                        default_indexes=default_indexes)
         return Client(webtest.TestApp(app, extra_environ={"REMOTE_ADDR": "127.0.0.1"}))
 
     yield factory
