@@ -39,7 +39,7 @@ from devpi_core.config import load_raw, parse_size
 from devpi_core.config_reference import reference_rst
 from devpi_core.serverdir import open_serverdir
 from devpi_core.testing.dists import DistSpec, make_wheel
-from devpi_core.testing.plugin import server_config, write_config
+from devpi_core.testing.plugin import bin_path, server_config, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -238,6 +238,32 @@ def test_nginx_accepts_what_the_server_accepts():
     assert "proxy_set_header X-Outside-Url $scheme://$http_host;" in conf
     assert "proxy_buffering off;" in conf
     assert re.search(r"gzip_types [^;]*application/vnd\.pypi\.simple\.v1\+json", conf)
+
+
+@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed")
+def test_nginx_accepts_the_configuration(tmp_path):
+    main = tmp_path / "nginx.conf"
+    main.write_text(
+        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
+        f"http {{\n  access_log off;\n  include {NGINX};\n}}\n",
+        encoding="utf-8",
+    )
+    result = subprocess.run([shutil.which("nginx") or "nginx", "-t", "-q", "-p", str(tmp_path), "-c", str(main)],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+def test_systemd_accepts_the_unit(tmp_path):
+    # verify also checks that ExecStart's program exists: point it at this devpi-core
+    unit = tmp_path / "devpi-core.service"
+    exec_start = shlex.split(_unit()["ExecStart"][0])[0]
+    unit.write_text(SYSTEMD.read_text(encoding="utf-8").replace(exec_start, bin_path("devpi-core")),
+                    encoding="utf-8")
+    result = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True,
+                            timeout=30, cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stdout + result.stderr == ""
 
 
 def _unit() -> dict[str, list[str]]:
