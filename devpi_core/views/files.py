@@ -11,6 +11,7 @@ import re
 from email.utils import formatdate
 from typing import TYPE_CHECKING, BinaryIO
 
+from pyramid.httpexceptions import HTTPFound
 from pyramid.response import FileIter, Response
 from pyramid.view import view_config
 
@@ -40,8 +41,10 @@ BLOCK = 1 << 18
 IMMUTABLE = "public, max-age=365000000, immutable"
 
 
-def _file_ref(request: Request) -> tuple[IndexRecord, IndexType, FileRef]:
+def _file_ref(request: Request, permission: str) -> tuple[IndexRecord, IndexType, FileRef]:
+    # the permission is checked before the lookup, so unreadable indexes reveal no file names
     record = index_from_url(request)
+    require_index_permission(request, permission, record)
     prefix = request.matched_route.name.split("_")[-1]  # "f" or "e"
     relpath = f"{record.fullname}/+{prefix}/{request.matchdict['relpath']}"
     itype = services.indexes(request).type_of(record)
@@ -166,16 +169,17 @@ class _ClosingIter:
 @view_config(route_name="file_e", request_method=("GET", "HEAD"))
 def get_file(request: Request) -> Response:
     """A release file, or its metadata as JSON for ``Accept: application/json``."""
-    record, itype, ref = _file_ref(request)
+    _record, itype, ref = _file_ref(request, "pkg_read")
     if wants_json(request):
         return api_reply(request, "releasefilemeta", dict(ref.meta))
-    require_index_permission(request, "pkg_read", record)
     blobs = services.blob_store(request)
     if ref.sha256 is not None and blobs.exists(ref.sha256):
         return blob_response(request, blobs, ref)
     stream = itype.open_uncached(ref)
     if stream is None:
         raise NotFound(f"file {ref.relpath} is not available")
+    if stream.redirect is not None:
+        return HTTPFound(location=stream.redirect)
     return stream_response(request, ref, stream)
 
 
@@ -183,8 +187,7 @@ def get_file(request: Request) -> Response:
 @view_config(route_name="file_e", request_method="DELETE")
 def delete_file(request: Request) -> Response:
     """Remove one file (``?force`` needed on non-volatile indexes)."""
-    record, itype, ref = _file_ref(request)
-    require_index_permission(request, "del_entry", record)
+    record, itype, ref = _file_ref(request, "del_entry")
     if record.config.get("volatile") is False and not flag(request, "force"):
         raise Forbidden(f"{record.fullname} is non-volatile; add ?force to delete")
     who = identity(request)
