@@ -177,13 +177,22 @@ class DevpiUser:
 
 
 def setup_user(devpi: DevpiCLI, url: str, *, index: str = "dev", **index_config: str) -> DevpiUser:
-    """``devpi use URL``, ``user -c``, ``login``, ``index -c`` and ``use`` for a fresh user."""
+    """A fresh user with an index, which ``devpi`` uses and is logged in to.
+
+    The user and index are created through the JSON API (the CLI commands for that have their
+    own tests); ``devpi use`` and ``devpi login`` run as the user would type them.
+    """
     name = unique("u")
-    devpi("use", url)
-    devpi("user", "-c", name, f"password={PASSWORD}", f"email={name}@example.com")
+    api = ServerAPI(url, (name, PASSWORD))
+    try:
+        created = api.request("PUT", name, json={"password": PASSWORD, "email": f"{name}@example.com"})
+        assert created.status_code == 201, created.text
+        created = api.request("PUT", f"{name}/{index}", json=index_config)
+        assert created.status_code == 200, created.text
+    finally:
+        api.close()
+    devpi("use", f"{url}/{name}/{index}")
     devpi("login", name, "--password", PASSWORD)
-    devpi("index", "-c", index, *(f"{k}={v}" for k, v in index_config.items()))
-    devpi("use", f"{name}/{index}")
     return DevpiUser(devpi, url, name, index)
 
 
