@@ -79,6 +79,10 @@ class BlobIngest:
         for chunk in stream:
             self.write(chunk)
 
+    def flush(self) -> None:
+        """Make everything written so far visible to readers of :attr:`path`."""
+        self._file.flush()
+
     @property
     def sha256(self) -> str:
         """Hex digest of what was written so far."""

@@ -147,7 +147,7 @@ def initialise_data(
         users.create("root", {"password": root_password})
         created.append("user root")
     if default_indexes:
-        for fullname, config in plugins.default_indexes():
+        for fullname, config in plugins.default_indexes(settings):
             if indexes.get(fullname) is None:
                 user, name = fullname.split("/", 1)
                 indexes.create(user, name, config)

@@ -145,11 +145,13 @@ def devpi_index_types() -> list[IndexTypeSpec]:
 
 
 @hookspec
-def devpi_default_indexes() -> list[tuple[str, dict[str, Any]]]:
+def devpi_default_indexes(settings: Settings) -> list[tuple[str, dict[str, Any]]]:
     """Name indexes that ``devpi-core init`` creates, as ``("user/index", config)`` pairs.
 
     Called once by ``devpi-core init`` (not with ``--no-default-indexes``). All results are
     collected; the owning user must be ``root``.
+
+    :param settings: the validated configuration (a plugin may read its own section).
 
     .. versionadded:: 0.1
     """

@@ -60,7 +60,8 @@ class FileRef:
 class FileStream:
     """Content that is not in the blob store yet, streamed as it arrives (a mirror's first fetch).
 
-    ``chunks`` yields the bytes; ``close`` is called when the client is done or gone.
+    ``chunks`` yields the bytes; ``close`` is called when the client is done or gone. A
+    ``redirect`` URL sends the client there instead (a mirror with ``mirror_use_external_urls``).
     """
 
     chunks: Iterator[bytes]
@@ -68,6 +69,7 @@ class FileStream:
     content_type: str | None = None
     last_modified: float | None = None
     close: Callable[[], None] = lambda: None
+    redirect: str | None = None
 
 
 class IndexType(abc.ABC):

@@ -1,4 +1,4 @@
-"""Service contracts: storage, password hashing and simple-page policies.
+"""Service contracts: storage, password hashing, mirror sources and simple-page policies.
 
 Implementations subclass these ABCs; ``devpi_core.testing.contracts`` holds test suites that every
 storage implementation runs unchanged.
@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Hashable, Iterator, Sequence
     from contextlib import AbstractContextManager
 
-    from devpi_core.records import IndexRecord, Link
+    from devpi_core.records import IndexRecord, Link, UpstreamNames, UpstreamPage, UpstreamStream
 
 
 class ReadTransaction(abc.ABC):
@@ -137,6 +137,42 @@ class PasswordHasher(abc.ABC):
     @abc.abstractmethod
     def needs_update(self, pwhash: str) -> bool:
         """Return whether ``pwhash`` uses outdated parameters and should be re-hashed."""
+
+
+class MirrorSource(abc.ABC):
+    """Reads one upstream index for one mirror index (``mirror_source`` chooses the kind).
+
+    Built by the factory of a :class:`~devpi_core.specs.MirrorSourceSpec` with the index's
+    :class:`~devpi_core.specs.MirrorSourceOptions`. A source only talks to its upstream: the
+    mirror index type decides freshness, caching, single-flight and stale-if-error. Every call
+    is bounded by the options' time-outs and may run in any thread, concurrently. Failures are
+    raised as :class:`devpi_core.errors.UpstreamUnavailable` (502, or status 504 for a
+    time-out) with a message naming what failed; a missing file is
+    :class:`devpi_core.errors.NotFound`.
+    """
+
+    @abc.abstractmethod
+    def get_page(self, project: str, *, etag: str | None = None) -> UpstreamPage:
+        """Fetch the page of the normalized ``project``.
+
+        With ``etag`` the request is conditional and may answer ``not_modified``. Only files
+        of ``project`` with absolute ``http(s)`` URLs are reported; credentials never appear
+        in URLs.
+        """
+
+    @abc.abstractmethod
+    def get_names(self, *, etag: str | None = None) -> UpstreamNames:
+        """Fetch the upstream's project list as a stream of normalized names.
+
+        The list may hold hundreds of thousands of names: never collect it in memory.
+        """
+
+    @abc.abstractmethod
+    def open_file(self, url: str) -> UpstreamStream:
+        """Start reading the file at ``url`` (one of the URLs :meth:`get_page` reported)."""
+
+    def close(self) -> None:  # noqa: B027 - optional for sources that hold nothing open
+        """Release connections; called when the index changes or the server stops."""
 
 
 class SimplePolicy(abc.ABC):

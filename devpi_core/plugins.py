@@ -176,9 +176,9 @@ class Plugins:
         items = _flatten(self.pm.hook.devpi_mirror_sources())
         return _unique("mirror source", items, lambda s: s.name)
 
-    def default_indexes(self) -> list[tuple[str, dict[str, Any]]]:
+    def default_indexes(self, settings: Settings) -> list[tuple[str, dict[str, Any]]]:
         """Indexes ``devpi-core init`` creates."""
-        return _flatten(self.pm.hook.devpi_default_indexes())
+        return _flatten(self.pm.hook.devpi_default_indexes(settings=settings))
 
     def password_hasher(self, settings: Settings) -> PasswordHasher | None:
         """The password hasher, if a plugin provides one."""

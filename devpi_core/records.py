@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -133,3 +133,56 @@ class MirrorRefreshEvent:
     project: str
     changed: bool
     upstream_serial: int | None
+
+
+@dataclass(frozen=True)
+class UpstreamFile:
+    """One file on an upstream project page, as a mirror source read it.
+
+    ``url`` is absolute and carries no credentials; ``hashes`` maps hashlib names to lowercase
+    hex digests; ``core_metadata`` holds the hashes of ``<url>.metadata`` (PEP 658/714) when the
+    upstream advertises it.
+    """
+
+    filename: str
+    url: str
+    hashes: Mapping[str, str] = field(default_factory=dict)
+    requires_python: str | None = None
+    yanked: bool | str = False
+    core_metadata: Mapping[str, str] | None = None
+    size: int | None = None
+    upload_time: str | None = None
+
+
+@dataclass(frozen=True)
+class UpstreamPage:
+    """What an upstream answered for one project page.
+
+    ``status`` is ``"ok"`` (``files`` hold the page), ``"not_modified"`` (the ETag sent still
+    matches) or ``"not_found"``. ``serial`` is the upstream's ``X-PyPI-Last-Serial`` (None if it
+    sent none).
+    """
+
+    status: str
+    files: tuple[UpstreamFile, ...] = ()
+    serial: int | None = None
+    etag: str | None = None
+
+
+@dataclass
+class UpstreamNames:
+    """An upstream's project list: ``names`` streams normalized names (None: not modified)."""
+
+    names: Iterator[str] | None
+    etag: str | None = None
+
+
+@dataclass
+class UpstreamStream:
+    """A file being read from an upstream; ``close`` releases the connection."""
+
+    chunks: Iterator[bytes]
+    size: int | None
+    content_type: str | None = None
+    last_modified: float | None = None
+    close: Callable[[], None] = lambda: None

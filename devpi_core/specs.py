@@ -81,12 +81,35 @@ class IndexTypeSpec:
 
 
 @dataclass(frozen=True)
+class MirrorSourceOptions:
+    """What a mirror source is built with, for one mirror index.
+
+    ``url`` is the index's ``mirror_url`` (never with credentials); ``credentials`` are the
+    ``(username, password)`` configured for the index, sent only to the host of ``url``.
+    ``timeout`` bounds every page request (connect and each read), ``list_timeout`` the project
+    list, ``file_timeout`` connecting to and each read of a file. ``extra_authorization`` returns
+    ``Authorization`` values to retry with after a 401/403 (the ``devpi_mirror_auth`` hook),
+    given the upstream's ``WWW-Authenticate``. ``settings`` is the mirror plugin's section.
+    """
+
+    index: str
+    url: str
+    credentials: tuple[str, str] | None = None
+    timeout: float = 5.0
+    list_timeout: float = 30.0
+    file_timeout: float = 30.0
+    user_agent: str = "devpi-core"
+    extra_authorization: Callable[[str | None], list[str]] = lambda _www_authenticate: []
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class MirrorSourceSpec:
     """How a mirror index reads its upstream, chosen by the index key ``mirror_source``.
 
-    ``factory(url, settings)`` returns a :class:`~devpi_core.interfaces.MirrorSource`.
+    ``factory(options)`` returns a :class:`~devpi_core.interfaces.MirrorSource` for one index.
     """
 
     name: str
-    factory: Callable[[str, Mapping[str, Any]], MirrorSource]
+    factory: Callable[[MirrorSourceOptions], MirrorSource]
     description: str = ""

@@ -1,3 +1,61 @@
-"""The ``mirror`` index type and the ``simple`` mirror source (being built)."""
+"""The ``mirror`` index type and the ``simple`` mirror source: root/pypi, a robust PyPI cache.
+
+Hook implementations only; the work happens in the modules they name.
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from devpi_core import hookimpl
+from devpi_core.specs import ConfigSection, IndexTypeSpec, MirrorSourceSpec
+
+from devpi_core_mirror.index import MirrorIndex
+from devpi_core_mirror.settings import (
+    CONFIG_SECTION,
+    MIRROR_KEYS,
+    SECTION,
+    MirrorSettings,
+    default_upstream_url,
+    validate_index,
+    web_url_fmt,
+)
+from devpi_core_mirror.source import SimpleSource
+
+if TYPE_CHECKING:
+    from devpi_core.config import Settings
+
+
+@hookimpl
+def devpi_config_sections() -> list[ConfigSection]:
+    """``plugins.mirror``: time-outs, default expiry, credentials, root/pypi on init."""
+    return [CONFIG_SECTION]
+
+
+@hookimpl
+def devpi_index_types() -> list[IndexTypeSpec]:
+    """The ``mirror`` type."""
+    return [IndexTypeSpec("mirror", MirrorIndex, MIRROR_KEYS, is_mirror=True, validate=validate_index)]
+
+
+@hookimpl
+def devpi_mirror_sources() -> list[MirrorSourceSpec]:
+    """The ``simple`` source: PEP 691 JSON, PEP 503 HTML."""
+    return [MirrorSourceSpec("simple", SimpleSource, "an upstream speaking the Simple API (PEP 503/691)")]
+
+
+@hookimpl
+def devpi_default_indexes(settings: Settings) -> list[tuple[str, dict[str, Any]]]:
+    """root/pypi, mirroring the installed pip's default index (unless switched off)."""
+    mirror = MirrorSettings.from_mapping(settings.plugin(SECTION))
+    if not mirror.init_root_pypi:
+        return []
+    url = mirror.default_url or default_upstream_url()
+    return [("root/pypi", {"type": "mirror", "volatile": False, "title": "PyPI", "mirror_url": url,
+                           "mirror_web_url_fmt": web_url_fmt(url)})]
+
+
+@hookimpl
+def devpi_pyramid_includes() -> list[str]:
+    """The mirror service (state shared by requests, shutdown, metrics)."""
+    return ["devpi_core_mirror.service"]

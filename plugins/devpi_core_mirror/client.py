@@ -1,0 +1,178 @@
+"""HTTP to an upstream: one pooled ``requests`` session, time-outs on every call, credentials
+only for the upstream's own host, 401/403 retries through the ``devpi_mirror_auth`` hook, and a
+breaker that stops waiting on an upstream that keeps failing to answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from devpi_core import __version__
+from devpi_core.errors import UpstreamUnavailable
+
+if TYPE_CHECKING:
+    from devpi_core.specs import MirrorSourceOptions
+
+log = logging.getLogger(__name__)
+CHUNK = 256 * 1024
+BREAKER_THRESHOLD = 3
+BREAKER_OPEN = 10.0
+
+
+def user_agent() -> str:
+    """``devpi-core/<version> (requests/<v>; py<v>; <system>)``."""
+    return (f"devpi-core/{__version__} (requests/{requests.__version__}; "
+            f"py{platform.python_version()}; {platform.system()})")
+
+
+def origin(url: str) -> tuple[str, str]:
+    """``(scheme, host:port)`` of ``url``: credentials go only where this matches."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return parts.scheme, f"{(parts.hostname or '').lower()}:{port}"
+
+
+class Breaker:
+    """Counts consecutive failures to reach an upstream; after a few, fail fast for a while.
+
+    A down or black-holed upstream then costs one time-out, not one per request, while the
+    mirror keeps serving what it has cached.
+    """
+
+    def __init__(self, threshold: int = BREAKER_THRESHOLD, open_for: float = BREAKER_OPEN) -> None:
+        self.threshold = threshold
+        self.open_for = open_for
+        self.failures = 0
+        self.open_until = 0.0
+        self.last_error = ""
+        self._lock = threading.Lock()
+
+    def check(self, what: str) -> None:
+        """Raise at once while the breaker is open."""
+        if time.monotonic() < self.open_until:
+            raise UpstreamUnavailable(f"upstream unreachable ({self.last_error}); not asking for "
+                                      f"{what} again for a few seconds")
+
+    def failed(self, message: str) -> None:
+        """Record a failure to get any answer."""
+        with self._lock:
+            self.failures += 1
+            self.last_error = message
+            if self.failures >= self.threshold:
+                if self.open_until <= time.monotonic():
+                    log.warning("upstream unreachable %s times in a row (%s); failing fast for %.0f s",
+                                self.failures, message, self.open_for)
+                self.open_until = time.monotonic() + self.open_for
+
+    def succeeded(self) -> None:
+        """Record an answer (any HTTP status)."""
+        if self.failures:
+            with self._lock:
+                self.failures = 0
+                self.open_until = 0.0
+
+
+class UpstreamClient:
+    """GET requests to one upstream for one mirror index."""
+
+    def __init__(self, options: MirrorSourceOptions, session: requests.Session | None = None) -> None:
+        self.options = options
+        self.session = session or _new_session()
+        self.origin = origin(options.url)
+        self.breaker = Breaker()
+        self.requests = 0
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self.session.close()
+
+    def get(self, url: str, *, headers: Mapping[str, str], timeout: float,
+            stream: bool = True) -> requests.Response:
+        """GET ``url``; transport failures become :class:`UpstreamUnavailable` (504 on time-out).
+
+        On 401/403 the values of the ``devpi_mirror_auth`` hook are tried in turn.
+        """
+        self.breaker.check(url)
+        response = self._send(url, headers, timeout, stream, None)
+        if response.status_code in (401, 403):
+            for value in self.options.extra_authorization(response.headers.get("WWW-Authenticate")):
+                retry = self._send(url, headers, timeout, stream, value)
+                if retry.status_code not in (401, 403):
+                    response.close()
+                    return retry
+                retry.close()
+        return response
+
+    def _send(self, url: str, headers: Mapping[str, str], timeout: float, stream: bool,
+              authorization: str | None) -> requests.Response:
+        hdrs = {"User-Agent": self.options.user_agent, **headers}
+        same_origin = origin(url) == self.origin
+        if authorization is not None and same_origin:
+            hdrs["Authorization"] = authorization
+        auth = self.options.credentials if same_origin and authorization is None else None
+        self.requests += 1
+        try:
+            response = self.session.get(url, headers=hdrs, timeout=(timeout, timeout), stream=stream,
+                                        auth=auth, allow_redirects=True)
+        except requests.Timeout:
+            self.breaker.failed(f"time-out after {timeout:g} s")
+            raise UpstreamUnavailable(f"upstream did not answer within {timeout:g} s: {url}",
+                                      status=504) from None
+        except requests.RequestException as exc:
+            self.breaker.failed(type(exc).__name__)
+            raise UpstreamUnavailable(f"cannot reach upstream for {url}: {_reason(exc)}") from None
+        self.breaker.succeeded()
+        return response
+
+
+def read_limited(response: requests.Response, limit: int, deadline: float) -> bytes:
+    """The whole (decoded) body, refusing more than ``limit`` bytes or running past ``deadline``."""
+    parts = []
+    total = 0
+    for chunk in iter_body(response):
+        total += len(chunk)
+        if total > limit:
+            raise UpstreamUnavailable(f"upstream answer for {response.url} exceeds {limit} bytes")
+        if time.monotonic() > deadline:
+            raise UpstreamUnavailable(f"upstream answer for {response.url} took too long", status=504)
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def iter_body(response: requests.Response, chunk_size: int = CHUNK) -> Iterator[bytes]:
+    """Chunks of the body; a broken or truncated transfer becomes :class:`UpstreamUnavailable`."""
+    try:
+        yield from response.iter_content(chunk_size)
+    except requests.Timeout:
+        raise UpstreamUnavailable(f"upstream stopped sending {response.url}", status=504) from None
+    except (requests.RequestException, OSError) as exc:
+        raise UpstreamUnavailable(f"upstream transfer of {response.url} broke off: "
+                                  f"{_reason(exc)}") from None
+
+
+def _reason(exc: BaseException) -> str:
+    # requests nests the interesting part (refused, reset, name resolution) a few levels down
+    text = str(exc)
+    for marker in ("Connection refused", "Connection reset", "Name or service not known",
+                   "IncompleteRead", "Read timed out"):
+        if marker in text:
+            return marker
+    return type(exc).__name__
+
+
+def _new_session() -> requests.Session:
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+

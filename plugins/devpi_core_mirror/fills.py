@@ -1,0 +1,220 @@
+"""First downloads of mirrored files: one upstream transfer per file, however many clients ask.
+
+A :class:`Fill` runs in its own thread: it streams the upstream body into a temp file while
+hashing it, checks size and hashes, and only then hands the file to the blob store and records
+the reference. Clients never read the upstream connection: each one tails the growing temp
+file, so a client that disconnects does not disturb the fill, and late joiners start from byte
+zero. Small files (``verify_before_send``) are held back until they are verified, so a bad hash
+is a clean 502; larger ones stream, and a client sees the transfer break off if it fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, BinaryIO
+
+from devpi_core.blobs import CHUNK, BlobIngest, HashMismatch
+from devpi_core.errors import DevpiError, UpstreamUnavailable
+from devpi_core.indextypes import FileStream
+
+if TYPE_CHECKING:
+    from devpi_core.interfaces import BlobStore, MirrorSource
+
+    from devpi_core_mirror.metrics import Counters
+
+log = logging.getLogger(__name__)
+CONNECTING, STREAMING, VERIFIED, DONE, FAILED = "connecting", "streaming", "verified", "done", "failed"
+Committer = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class FileJob:
+    """What to fetch and what it must turn out to be."""
+
+    key: str
+    url: str
+    filename: str
+    hashes: Mapping[str, str] = field(default_factory=dict)
+    size: int | None = None
+
+
+class Fill:
+    """One upstream download; see the module docstring."""
+
+    def __init__(self, job: FileJob, *, source: MirrorSource, blobs: BlobStore, tmpdir: str,
+                 commit: Committer, counters: Counters, stop: threading.Event) -> None:
+        self.job = job
+        self.source = source
+        self.blobs = blobs
+        self.tmpdir = tmpdir
+        self.commit = commit
+        self.counters = counters
+        self.stop = stop
+        self.cond = threading.Condition()
+        self.state = CONNECTING
+        self.error: DevpiError | None = None
+        self.written = 0
+        self.size: int | None = job.size
+        self.path = ""
+        self.sha256: str | None = None
+        self.content_type: str | None = None
+        self.last_modified: float | None = None
+
+    # -- the download (own thread) ---------------------------------------------------------
+    def run(self) -> None:
+        """Fetch, verify, commit; every outcome ends in ``done`` or ``failed``."""
+        try:
+            self._download()
+        except DevpiError as exc:
+            self._finish(FAILED, exc)
+        except Exception as exc:  # a bug or a disk problem must still release the waiters
+            log.exception("caching %s failed", self.job.url)
+            self._finish(FAILED, UpstreamUnavailable(f"caching {self.job.filename} failed: {exc}"))
+
+    def _download(self) -> None:
+        self.counters.add("upstream_file_requests")
+        stream = self.source.open_file(self.job.url)
+        try:
+            with BlobIngest(self.blobs, self.tmpdir) as ingest:
+                for name in self.job.hashes:
+                    ingest.also_hash(name)
+                with self.cond:
+                    self.path = ingest.path
+                    self.size = stream.size if stream.size is not None else self.job.size
+                    self.content_type, self.last_modified = stream.content_type, stream.last_modified
+                    self.state = STREAMING
+                    self.cond.notify_all()
+                for chunk in stream.chunks:
+                    if self.stop.is_set():
+                        raise UpstreamUnavailable("the server is shutting down")
+                    ingest.write(chunk)
+                    ingest.flush()
+                    with self.cond:
+                        self.written += len(chunk)
+                        self.cond.notify_all()
+                self._verify(ingest, stream.size)
+                self.sha256 = ingest.commit()
+        finally:
+            stream.close()
+        self.commit(self.sha256)
+        self.counters.add("files_cached")
+        self.counters.add("bytes_cached", self.written)
+        self._finish(DONE, None)
+
+    def _verify(self, ingest: BlobIngest, announced: int | None) -> None:
+        try:
+            ingest.check(size=announced, hashes=dict(self.job.hashes))
+            if self.job.size is not None and announced is None:
+                ingest.check(size=self.job.size)
+        except HashMismatch as exc:
+            self.counters.add("upstream_errors")
+            log.warning("upstream sent bad content for %s: %s", self.job.url, exc.message)
+            raise UpstreamUnavailable(f"upstream sent bad content for {self.job.filename} "
+                                      f"({exc.message}); nothing was cached") from None
+        with self.cond:
+            self.state = VERIFIED
+            self.cond.notify_all()
+
+    def _finish(self, state: str, error: DevpiError | None) -> None:
+        with self.cond:
+            self.state = state
+            self.error = error
+            self.cond.notify_all()
+
+    # -- clients ---------------------------------------------------------------------------
+    def wait(self, states: tuple[str, ...], timeout: float) -> str:
+        """Wait until the fill reaches one of ``states``, fails, or ``timeout`` passes."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while self.state not in (*states, FAILED, DONE):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self.cond.wait(remaining)
+            return self.state
+
+    def reader(self, open_blob: Callable[[str], BinaryIO], idle_timeout: float) -> FileStream:
+        """A stream of the whole file for one client (raises if the fill failed)."""
+        # past STREAMING the temp file is being handed to the blob store: wait for DONE then
+        self.wait((STREAMING,), idle_timeout)
+        with self.cond:
+            state, error = self.state, self.error
+            # opened under the lock: the temp file is only moved after the state left STREAMING
+            handle = open(self.path, "rb") if state == STREAMING else None  # noqa: SIM115
+        if state == FAILED:
+            assert error is not None
+            raise error
+        if handle is None:
+            if self.sha256 is None or state != DONE:
+                raise UpstreamUnavailable(f"{self.job.filename} is still being stored; retry")
+            handle = open_blob(self.sha256)
+        return FileStream(self._tail(handle, idle_timeout), self.size, self.content_type,
+                          self.last_modified, close=handle.close)
+
+    def _tail(self, handle: BinaryIO, idle_timeout: float) -> Iterator[bytes]:
+        position = 0
+        try:
+            while True:
+                with self.cond:
+                    if self.written <= position and self.state in (STREAMING, CONNECTING):
+                        self.cond.wait(idle_timeout)
+                    available, state, error = self.written, self.state, self.error
+                if state == FAILED and error is not None:
+                    raise error  # the client sees the transfer break off; nothing was cached
+                if state == DONE and available <= position:
+                    chunk = handle.read(CHUNK)  # committed: read whatever is left
+                    if not chunk:
+                        return
+                    position += len(chunk)
+                    yield chunk
+                    continue
+                if available > position:
+                    chunk = handle.read(min(CHUNK, available - position))
+                    position += len(chunk)
+                    yield chunk
+                elif state == VERIFIED and available <= position:
+                    return
+        finally:
+            handle.close()
+
+
+class Fills:
+    """The fills under way in one process, by file key."""
+
+    def __init__(self) -> None:
+        self._active: dict[str, Fill] = {}
+        self._lock = threading.Lock()
+        self.stop = threading.Event()
+
+    def get(self, job: FileJob, make: Callable[[FileJob], Fill]) -> Fill:
+        """The fill for ``job.key``, started if none is under way."""
+        with self._lock:
+            fill = self._active.get(job.key)
+            if fill is not None and fill.state not in (DONE, FAILED):
+                return fill
+            fill = make(job)
+            self._active[job.key] = fill
+        thread = threading.Thread(target=self._run, args=(fill,), name=f"fill-{job.filename}",
+                                  daemon=True)
+        thread.start()
+        return fill
+
+    def _run(self, fill: Fill) -> None:
+        try:
+            fill.run()
+        finally:
+            with self._lock:
+                if self._active.get(fill.job.key) is fill:
+                    del self._active[fill.job.key]
+
+    def running(self) -> int:
+        """How many fills are under way."""
+        return len(self._active)
+
+    def shutdown(self) -> None:
+        """Make running fills stop at their next chunk."""
+        self.stop.set()

@@ -1,0 +1,212 @@
+"""The ``mirror`` index type: a consistent, self-updating cache of an upstream index."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from typing import Any
+
+from devpi_core.errors import NotFound
+from devpi_core.indextypes import FileRef, FileStream, IndexEnv, IndexType
+from devpi_core.interfaces import ReadTransaction, WriteTransaction
+from devpi_core.model.blobrefs import add_ref, drop_ref
+from devpi_core.model.names import project_candidates
+from devpi_core.records import IndexRecord, Link, UpstreamFile
+
+from devpi_core_mirror import layout
+from devpi_core_mirror.fills import STREAMING, FileJob, Fill
+from devpi_core_mirror.pages import version_of
+from devpi_core_mirror.service import MirrorService
+
+METADATA = ".metadata"
+
+
+def hash_spec(hashes: Mapping[str, str]) -> str:
+    """``sha256=<hex>`` (or the first hash) for URL fragments and devpi's ``hash_spec``."""
+    if "sha256" in hashes:
+        return f"sha256={hashes['sha256']}"
+    return next((f"{name}={value}" for name, value in hashes.items()), "")
+
+
+class MirrorIndex(IndexType):
+    """Serves one mirror index; the state lives in :class:`MirrorService` and the store."""
+
+    def __init__(self, env: IndexEnv, record: IndexRecord) -> None:
+        super().__init__(env, record)
+        self.service = MirrorService.of(env)
+        self.rt = self.service.runtime(env, record)
+
+    # -- simple pages ----------------------------------------------------------------------
+    def project_names(self) -> Iterable[str]:
+        return self.rt.names.names()
+
+    def names_token(self) -> Hashable | None:
+        return self.rt.names.token()
+
+    def has_project(self, project: str) -> bool:
+        return self.rt.pages.state(project).token is not None
+
+    def page_token(self, project: str) -> Hashable | None:
+        return self.rt.pages.token(project)
+
+    def fresh_until(self, project: str) -> float:
+        if self.env.offline:
+            return float("inf")
+        return self.rt.pages.state(project).fresh_until
+
+    def page_warning(self, project: str) -> str | None:
+        return self.rt.pages.warning(project)
+
+    def links(self, project: str) -> Sequence[Link]:
+        links = [self._link(project, f) for f in self.rt.pages.page(project).files]
+        if self.env.offline:
+            links = [link for link in links if self._is_cached(link.filename, link.hashes)]
+        return links
+
+    def _link(self, project: str, f: UpstreamFile) -> Link:
+        core = f.core_metadata if f.core_metadata and "sha256" in f.core_metadata else None
+        return Link(filename=f.filename, relpath=layout.relpath(self.name, f), hashes=f.hashes,
+                    requires_python=f.requires_python, yanked=f.yanked, core_metadata=core,
+                    size=f.size, upload_time=f.upload_time, version=version_of(f.filename, project))
+
+    def _cached_sha(self, filename: str, hashes: Mapping[str, str],
+                    tx: ReadTransaction | None = None) -> str | None:
+        sha = hashes.get("sha256")
+        if sha is None:
+            if tx is None:
+                with self.env.store.read() as rtx:
+                    value = rtx.get(layout.external_key(self.name, filename))
+            else:
+                value = tx.get(layout.external_key(self.name, filename))
+            sha = value["sha256"] if value else None
+        return sha
+
+    def _is_cached(self, filename: str, hashes: Mapping[str, str]) -> bool:
+        sha = self._cached_sha(filename, hashes)
+        return sha is not None and self.env.blobs.exists(sha)
+
+    # -- project and version JSON ----------------------------------------------------------
+    def versions(self, project: str) -> Mapping[str, Mapping[str, Any]]:
+        result: dict[str, dict[str, Any]] = {}
+        for f in self.rt.pages.page(project).files:
+            version = version_of(f.filename, project)
+            if version is None:
+                continue
+            verdata = result.setdefault(version, {"name": project, "version": version, "+links": []})
+            if f.requires_python:
+                verdata.setdefault("requires_python", f.requires_python)
+            if f.yanked is not False:
+                verdata["yanked"] = f.yanked
+            verdata["+links"].append({"rel": "releasefile", "relpath": layout.relpath(self.name, f),
+                                      "hashes": dict(f.hashes), "hash_spec": hash_spec(f.hashes)})
+        return result
+
+    # -- files -----------------------------------------------------------------------------
+    def get_file(self, relpath: str) -> FileRef | None:
+        filename = relpath.rsplit("/", 1)[-1]
+        target = filename.removesuffix(METADATA)
+        for project in dict.fromkeys(project_candidates(target)):
+            if not project or not self.rt.pages.is_known(project):
+                continue
+            f = self.rt.pages.page(project).by_name.get(target)
+            if f is None:
+                continue
+            base = layout.relpath(self.name, f)
+            if relpath == base:
+                return self._file_ref(relpath, project, f)
+            if relpath == base + METADATA and f.core_metadata:
+                return self._metadata_ref(relpath, project, f)
+            return None
+        return None
+
+    def _file_ref(self, relpath: str, project: str, f: UpstreamFile) -> FileRef:
+        version = version_of(f.filename, project)
+        meta = {"hash_spec": hash_spec(f.hashes), "hashes": dict(f.hashes), "url": f.url,
+                "project": project, "version": version, "size": f.size}
+        return FileRef(relpath, f.filename, project, version, self._cached_sha(f.filename, f.hashes),
+                       dict(f.hashes), size=f.size, meta=meta)
+
+    def _metadata_ref(self, relpath: str, project: str, f: UpstreamFile) -> FileRef:
+        assert f.core_metadata is not None
+        filename = f.filename + METADATA
+        hashes = dict(f.core_metadata)
+        meta = {"hash_spec": hash_spec(hashes), "hashes": hashes, "url": f.url + METADATA,
+                "project": project, "version": version_of(f.filename, project)}
+        return FileRef(relpath, filename, project, meta["version"], self._cached_sha(filename, hashes),
+                       hashes, meta=meta, rel="metadata")
+
+    def open_uncached(self, ref: FileRef) -> FileStream | None:
+        if self.env.offline:
+            raise NotFound(f"{ref.filename} is not cached, and the server is in offline mode")
+        url = str(ref.meta["url"])
+        if self.record.config.get("mirror_use_external_urls"):
+            return FileStream(iter(()), None, redirect=url)
+        source = self.rt.require_source()
+        settings = self.service.settings
+        hashes = {k: v for k, v in ref.hashes.items() if k in hashlib.algorithms_available}
+        job = FileJob(ref.relpath, url, ref.filename, hashes, ref.size)
+        fill = self.service.fills.get(job, lambda j: Fill(
+            j, source=source, blobs=self.env.blobs, tmpdir=self.env.tmpdir,
+            commit=lambda sha: self._committed(ref, sha), counters=self.service.counters,
+            stop=self.service.fills.stop))
+        fill.wait((STREAMING,), settings.file_timeout)
+        if fill.size is not None and fill.size <= settings.verify_before_send:
+            fill.wait((), settings.file_timeout * 4)  # until verified and stored, or failed
+        return fill.reader(self.env.blobs.open, settings.file_timeout)
+
+    def _committed(self, ref: FileRef, sha256: str) -> None:
+        with self.env.store.write() as tx:
+            add_ref(tx, self.env.blobs, sha256, layout.blob_owner(self.name, ref.filename))
+            if ref.sha256 is None:
+                tx.set(layout.external_key(self.name, ref.filename), {"sha256": sha256})
+
+    def refresh(self, project: str) -> None:
+        self.rt.pages.refresh(project)
+
+    # -- deleting cached content -----------------------------------------------------------
+    def _uncache(self, tx: WriteTransaction, files: Iterable[UpstreamFile]) -> None:
+        for f in files:
+            entries = [(f.filename, f.hashes)]
+            if f.core_metadata:
+                entries.append((f.filename + METADATA, f.core_metadata))
+            for filename, hashes in entries:
+                sha = self._cached_sha(filename, hashes, tx)
+                if sha is not None and self.env.blobs.exists(sha):
+                    drop_ref(tx, self.env.blobs, sha, layout.blob_owner(self.name, filename))
+                tx.delete(layout.external_key(self.name, filename))
+
+    def delete_project(self, project: str, *, username: str | None) -> None:
+        files = self.rt.pages.page(project).files
+        with self.env.store.write() as tx:
+            self._uncache(tx, files)
+            tx.delete(layout.page_key(self.name, project))
+            tx.delete(layout.state_key(self.name, project))
+            known = tx.get(layout.known_key(self.name)) or {}
+            tx.set(layout.known_key(self.name), {"changes": int(known.get("changes", 0)) + 1})
+        self.rt.pages.forget(project)
+
+    def delete_version(self, project: str, version: str, *, username: str | None) -> None:
+        files = [f for f in self.rt.pages.page(project).files if version_of(f.filename, project) == version]
+        if not files:
+            raise NotFound(f"no version {version!r} of {project!r} on {self.name}")
+        with self.env.store.write() as tx:
+            self._uncache(tx, files)
+
+    def delete_file(self, ref: FileRef, *, username: str | None) -> None:
+        f = self.rt.pages.page(ref.project).by_name.get(ref.filename.removesuffix(METADATA))
+        if f is None:
+            raise NotFound(f"no such file: {ref.relpath}")
+        with self.env.store.write() as tx:
+            self._uncache(tx, [f])
+
+    def delete_all(self, tx: WriteTransaction) -> None:
+        start = len(layout.pages_prefix(self.name))
+        for key, value in list(tx.items(layout.pages_prefix(self.name))):
+            self._uncache(tx, layout.decode_files(value["files"]))
+            self.rt.pages.forget(key[start:])
+        names = tx.get(layout.names_key(self.name))
+        if names:
+            drop_ref(tx, self.env.blobs, names["sha256"], self.rt.names.owner)
+        for key in list(tx.keys(layout.prefix(self.name))):
+            tx.delete(key)
+        tx.after_commit(lambda _serial: self.service.drop(self.name))

@@ -1,0 +1,117 @@
+"""Where a mirror keeps its state in the metadata store, and its file URL paths.
+
+All keys live under ``mirror:<user>/<index>:``:
+
+``p:<project>``   ``{"files": [[filename, url, hashes, requires_python, yanked, core_metadata,
+                  size, upload_time], ...]}``: the cached page; rewritten only when the files
+                  change, so its key serial is the page token
+``s:<project>``   ``{"serial": n, "etag": str, "at": fetched_at}``: freshness (changes on
+                  every successful contact, without touching ``p:``)
+``e:<filename>``  ``{"sha256": hex}``: the content of a cached file the upstream gave no sha256 for
+``known``         ``{"changes": n}``: rewritten whenever a project is cached for the first time
+``names``         ``{"sha256": hex, "etag": str, "at": t, "count": n}``: the stored upstream
+                  project list (a gzip blob of one normalized name per line)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from devpi_core.records import UpstreamFile
+
+_UNSAFE = re.compile(r"[^a-zA-Z0-9_.-]")
+
+
+def prefix(index: str) -> str:
+    """Every key of a mirror index."""
+    return f"mirror:{index}:"
+
+
+def page_key(index: str, project: str) -> str:
+    """The cached page of a project."""
+    return f"mirror:{index}:p:{project}"
+
+
+def pages_prefix(index: str) -> str:
+    """All cached pages."""
+    return f"mirror:{index}:p:"
+
+
+def state_key(index: str, project: str) -> str:
+    """Freshness of a project's page."""
+    return f"mirror:{index}:s:{project}"
+
+
+def external_key(index: str, filename: str) -> str:
+    """The sha256 of a cached file that the upstream gave no sha256 for."""
+    return f"mirror:{index}:e:{filename}"
+
+
+def known_key(index: str) -> str:
+    """Changes whenever the set of cached projects grows."""
+    return f"mirror:{index}:known"
+
+
+def names_key(index: str) -> str:
+    """The stored upstream project list."""
+    return f"mirror:{index}:names"
+
+
+def blob_owner(index: str, filename: str) -> str:
+    """The owner name of a cached file's blob reference."""
+    return f"{index}/{filename}"
+
+
+# -- file paths -----------------------------------------------------------------------------
+def relpath(index: str, f: UpstreamFile) -> str:
+    """``+f/<3 hex>/<13 hex>/<name>`` by sha256, else ``+e/<upstream dir>/<name>`` (devpi)."""
+    sha = f.hashes.get("sha256")
+    if sha:
+        return f"{index}/+f/{sha[:3]}/{sha[3:16]}/{f.filename}"
+    return f"{index}/+e/{external_dir(f.url)}/{f.filename}"
+
+
+def external_dir(url: str) -> str:
+    """devpi's directory for a hash-less link: scheme, host and path joined by ``_``."""
+    parts = urlsplit(url)
+    dirs = [d for d in parts.path.split("/")[:-1] if d]
+    return _UNSAFE.sub("_", "_".join([parts.scheme, parts.netloc, *dirs]))
+
+
+# -- the stored form of a page --------------------------------------------------------------
+def encode_files(files: Sequence[UpstreamFile]) -> list[list[Any]]:
+    """A compact JSON form of a page's files."""
+    return [
+        [f.filename, f.url, dict(f.hashes), f.requires_python, f.yanked,
+         dict(f.core_metadata) if f.core_metadata else None, f.size, f.upload_time]
+        for f in files
+    ]
+
+
+def decode_files(rows: Sequence[Sequence[Any]]) -> list[UpstreamFile]:
+    """The files of a stored page."""
+    return [
+        UpstreamFile(filename=row[0], url=row[1], hashes=row[2], requires_python=row[3],
+                     yanked=row[4], core_metadata=row[5], size=row[6], upload_time=row[7])
+        for row in rows
+    ]
+
+
+def page_record(files: Sequence[UpstreamFile]) -> dict[str, Any]:
+    """The value of a ``p:`` key."""
+    return {"files": encode_files(files)}
+
+
+def state_record(serial: int | None, etag: str | None, at: float) -> dict[str, Any]:
+    """The value of an ``s:`` key."""
+    return {"serial": serial, "etag": etag, "at": round(at, 3)}
+
+
+def read_state(value: Mapping[str, Any] | None) -> tuple[int | None, str | None, float]:
+    """``(serial, etag, fetched_at)`` from an ``s:`` value (all empty if None)."""
+    if not value:
+        return None, None, 0.0
+    return value.get("serial"), value.get("etag"), float(value.get("at") or 0.0)

@@ -1,0 +1,194 @@
+"""The upstream project list of a mirror index: fetched lazily, stored compactly, streamed.
+
+The list (hundreds of thousands of names) is never held in memory: it streams from the upstream
+through a gzip writer into the blob store (one normalized name per line), and streams back out
+when ``+simple/`` is served. Only a request for the list itself ever waits for the upstream;
+an outdated list is refreshed in the background while the stored one is served.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import logging
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from devpi_core.blobs import BlobIngest
+from devpi_core.errors import DevpiError, UpstreamUnavailable
+from devpi_core.model.blobrefs import add_ref, drop_ref
+
+from devpi_core_mirror import layout
+from devpi_core_mirror.cache import SingleFlight
+
+if TYPE_CHECKING:
+    from collections.abc import Hashable
+
+    from devpi_core.indextypes import IndexEnv
+    from devpi_core.interfaces import MirrorSource
+
+    from devpi_core_mirror.metrics import Counters
+    from devpi_core_mirror.settings import MirrorSettings
+
+log = logging.getLogger(__name__)
+BATCH = 2000
+
+
+class ProjectList:
+    """Project names of one mirror index; ``source`` and ``config`` are set by the runtime."""
+
+    def __init__(self, index: str, env: IndexEnv, settings: MirrorSettings, counters: Counters) -> None:
+        self.index = index
+        self.env = env
+        self.settings = settings
+        self.counters = counters
+        self.source: MirrorSource | None = None
+        self.config: Mapping[str, Any] = {}
+        self._flight: SingleFlight[None] = SingleFlight()
+        self._background: threading.Thread | None = None
+
+    @property
+    def owner(self) -> str:
+        """The blob reference owner of the stored list."""
+        return f"{self.index}/+names"
+
+    def _uses_upstream(self) -> bool:
+        return not (self.env.offline or self.config.get("mirror_no_project_list") or self.source is None)
+
+    def info(self) -> dict[str, Any] | None:
+        """The stored list's record (None if none is stored)."""
+        with self.env.store.read() as tx:
+            value = tx.get(layout.names_key(self.index))
+        return dict(value) if value else None
+
+    def local_names(self) -> list[str]:
+        """Projects this index has cached pages for."""
+        start = len(layout.pages_prefix(self.index))
+        with self.env.store.read() as tx:
+            return [key[start:] for key in tx.keys(layout.pages_prefix(self.index))]
+
+    def token(self) -> Hashable | None:
+        """Changes when the stored list or the cached projects change; None: not cacheable."""
+        with self.env.store.read() as tx:
+            names = tx.key_serial(layout.names_key(self.index))
+            known = tx.key_serial(layout.known_key(self.index)) or 0
+        if self._uses_upstream() and names is None:
+            return None
+        return (names if self._uses_upstream() else None, known)
+
+    def names(self) -> Iterator[str]:
+        """Every project name: the stored upstream list plus cached projects not on it."""
+        local = self.local_names()
+        if not self._uses_upstream():
+            return iter(local)
+        info = self.info()
+        if info is None or not self.env.blobs.exists(info["sha256"]):
+            try:
+                self._flight.do("names", self._fetch)
+            except DevpiError as exc:
+                log.warning("%s: cannot fetch the upstream project list (%s); listing the %s "
+                            "cached projects", self.index, exc.message, len(local))
+                return iter(local)
+            info = self.info()
+            if info is None:
+                return iter(local)
+        elif time.time() > info.get("at", 0) + self._expiry():
+            self._refresh_in_background()
+        return _merged(local, self._stored(info["sha256"]))
+
+    def _expiry(self) -> float:
+        value = self.config.get("mirror_cache_expiry")
+        return float(self.settings.cache_expiry if value is None else value)
+
+    def _stored(self, sha256: str) -> Iterator[str]:
+        with self.env.blobs.open(sha256) as raw, gzip.open(raw, "rt", encoding="utf-8") as lines:
+            for line in lines:
+                name = line.rstrip("\n")
+                if name:
+                    yield name
+
+    def _refresh_in_background(self) -> None:
+        if self._background is not None and self._background.is_alive():
+            return
+        self._background = threading.Thread(target=self._refresh_quietly, daemon=True,
+                                            name=f"names-{self.index}")
+        self._background.start()
+
+    def _refresh_quietly(self) -> None:
+        try:
+            self._flight.do("names", self._fetch)
+        except DevpiError as exc:
+            log.warning("%s: refreshing the upstream project list failed: %s", self.index, exc.message)
+
+    def _fetch(self) -> None:
+        if self.source is None:
+            raise UpstreamUnavailable(f"{self.index} has no usable upstream")
+        old = self.info()
+        etag = old.get("etag") if old and self.env.blobs.exists(old["sha256"]) else None
+        self.counters.add("upstream_list_requests")
+        try:
+            result = self.source.get_names(etag=etag)
+            if result.names is None:
+                self._store(old["sha256"] if old else "", etag, int(old.get("count", 0)) if old else 0)
+                return
+            with BlobIngest(self.env.blobs, self.env.tmpdir) as ingest:
+                count = _write_gzip(ingest, result.names)
+                sha256 = ingest.commit()
+        except DevpiError:
+            self.counters.add("upstream_errors")
+            raise
+        self._store(sha256, result.etag, count)
+        log.info("%s: stored the upstream project list (%s names)", self.index, count)
+
+    def _store(self, sha256: str, etag: str | None, count: int) -> None:
+        with self.env.store.write() as tx:
+            old = tx.get(layout.names_key(self.index))
+            if old and old["sha256"] != sha256:
+                drop_ref(tx, self.env.blobs, old["sha256"], self.owner)
+            add_ref(tx, self.env.blobs, sha256, self.owner)
+            tx.set(layout.names_key(self.index),
+                   {"sha256": sha256, "etag": etag, "at": round(time.time(), 3), "count": count})
+
+
+def _write_gzip(sink: BlobIngest, names: Iterable[str]) -> int:
+    count = 0
+    batch: list[str] = []
+    with gzip.GzipFile(fileobj=_Sink(sink), mode="wb", compresslevel=6, mtime=0) as gz:
+        for name in names:
+            batch.append(name)
+            if len(batch) >= BATCH:
+                gz.write(("\n".join(batch) + "\n").encode())
+                count += len(batch)
+                batch = []
+        if batch:
+            gz.write(("\n".join(batch) + "\n").encode())
+            count += len(batch)
+    return count
+
+
+class _Sink(io.RawIOBase):
+    """A writable file object over a :class:`BlobIngest`, for gzip."""
+
+    def __init__(self, ingest: BlobIngest) -> None:
+        self.ingest = ingest
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        chunk = bytes(data)
+        self.ingest.write(chunk)
+        return len(chunk)
+
+
+def _merged(local: list[str], stored: Iterator[str]) -> Iterator[str]:
+    # cached projects normally are on the upstream list too; the few that are not come first
+    local_set = set(local)
+    seen: set[str] = set()
+    for name in stored:
+        if name in local_set:
+            seen.add(name)
+        yield name
+    yield from (name for name in local if name not in seen)

@@ -1,0 +1,198 @@
+"""The cached project pages of one mirror index: fetch once, revalidate when stale, one upstream
+request per project at a time, and the cached copy when the upstream fails (stale-if-error).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from devpi_core.errors import UpstreamUnavailable
+from devpi_core.records import MirrorRefreshEvent, UpstreamFile
+
+from devpi_core_mirror import layout
+from devpi_core_mirror.cache import MISSING, STALE, STORE, Outcome, PageState, SingleFlight, decide
+
+if TYPE_CHECKING:
+    from devpi_core.indextypes import IndexEnv
+    from devpi_core.interfaces import MirrorSource
+
+    from devpi_core_mirror.metrics import Counters
+    from devpi_core_mirror.settings import MirrorSettings
+
+log = logging.getLogger(__name__)
+PARSED_PAGES = 16
+MAX_STATES = 100_000
+
+
+@dataclass(frozen=True)
+class CachedPage:
+    """A stored page, decoded once per token: the files in upstream order and by name."""
+
+    token: int | None
+    files: tuple[UpstreamFile, ...]
+    by_name: Mapping[str, UpstreamFile]
+
+
+class ProjectPages:
+    """Pages of one mirror index; ``source`` and ``config`` are kept current by the runtime."""
+
+    def __init__(self, index: str, env: IndexEnv, settings: MirrorSettings, counters: Counters) -> None:
+        self.index = index
+        self.env = env
+        self.settings = settings
+        self.counters = counters
+        self.source: MirrorSource | None = None
+        self.config: Mapping[str, Any] = {}
+        self._states: dict[str, PageState] = {}
+        self._flights: SingleFlight[None] = SingleFlight()
+        self._parsed: OrderedDict[tuple[str, int | None], CachedPage] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def expiry(self) -> float:
+        """Seconds a fetched page counts as fresh (the index's, else the server default)."""
+        value = self.config.get("mirror_cache_expiry")
+        return float(self.settings.cache_expiry if value is None else value)
+
+    # -- state -----------------------------------------------------------------------------
+    def state(self, project: str) -> PageState:
+        """What is known about ``project`` (read from the store on first use)."""
+        found = self._states.get(project)
+        if found is not None:
+            return found
+        with self.env.store.read() as tx:
+            token = tx.key_serial(layout.page_key(self.index, project))
+            serial, etag, at = layout.read_state(tx.get(layout.state_key(self.index, project)))
+        fresh_until = at + self.expiry if token is not None else 0.0
+        loaded = PageState(token, serial, etag, at, fresh_until)
+        with self._lock:
+            if len(self._states) >= MAX_STATES:
+                self._states.clear()  # they reload from the store on demand
+            return self._states.setdefault(project, loaded)
+
+    def is_known(self, project: str) -> bool:
+        """Whether a page of ``project`` is cached (without remembering names that are not)."""
+        found = self._states.get(project)
+        if found is not None:
+            return found.token is not None
+        with self.env.store.read() as tx:
+            known = tx.key_serial(layout.page_key(self.index, project)) is not None
+        return known and self.state(project).token is not None
+
+    def forget(self, project: str) -> None:
+        """Drop what this process knows about ``project`` (after it was deleted)."""
+        with self._lock:
+            self._states.pop(project, None)
+
+    # -- reading ---------------------------------------------------------------------------
+    def token(self, project: str) -> int | None:
+        """The page token, fetching or revalidating first when needed (see module docstring)."""
+        state = self.state(project)
+        now = time.time()
+        if self.env.offline or state.is_fresh(now):
+            if state.token is not None:
+                self.counters.add("page_cache_hits")
+            return state.token
+        if state.is_missing(now):
+            return None
+        self._flights.do(project, lambda: self._fetch(project))
+        return self.state(project).token
+
+    def warning(self, project: str) -> str | None:
+        """Why a stale copy is being served, or None."""
+        state = self._states.get(project)
+        if state is None or state.stale_reason is None:
+            return None
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(state.fetched_at))
+        return f"serving the copy cached at {when}: {state.stale_reason}"
+
+    def page(self, project: str) -> CachedPage:
+        """The stored files of ``project`` (decoded once per token)."""
+        key = (project, self.state(project).token)
+        with self._lock:
+            hit = self._parsed.get(key)
+            if hit is not None:
+                self._parsed.move_to_end(key)
+                return hit
+        with self.env.store.read() as tx:
+            value = tx.get(layout.page_key(self.index, project))
+            token = tx.key_serial(layout.page_key(self.index, project))
+        files = tuple(layout.decode_files(value["files"])) if value else ()
+        cached = CachedPage(token, files, {f.filename: f for f in files})
+        with self._lock:
+            self._parsed[(project, token)] = cached
+            while len(self._parsed) > PARSED_PAGES:
+                self._parsed.popitem(last=False)
+        return cached
+
+    def refresh(self, project: str) -> None:
+        """Ask the upstream now, unconditionally (``POST .../refresh``)."""
+        state = self.state(project)
+        state.fresh_until = state.missing_until = 0.0
+        state.etag = None
+        if self.env.offline:
+            return
+        try:
+            self.token(project)
+        except UpstreamUnavailable as exc:
+            log.warning("%s: refreshing %s failed: %s", self.index, project, exc.message)
+
+    # -- fetching --------------------------------------------------------------------------
+    def _fetch(self, project: str) -> None:
+        state = self.state(project)
+        if state.is_fresh(time.time()):
+            return  # another request fetched it while this one queued
+        if self.source is None:
+            raise UpstreamUnavailable(f"{self.index} has no usable upstream")
+        self.counters.add("upstream_page_requests")
+        try:
+            page = self.source.get_page(project, etag=state.etag if state.token is not None else None)
+        except UpstreamUnavailable as exc:
+            self.counters.add("upstream_errors")
+            if state.token is None:
+                raise
+            self._go_stale(project, state, exc.message)
+            return
+        outcome = decide(state, page, ignore_serial=bool(self.config.get("mirror_ignore_serial_header")))
+        if outcome.action == MISSING:
+            state.missing_until = time.time() + self.settings.missing_expiry
+        elif outcome.action == STALE:
+            self.counters.add("upstream_errors")
+            self._go_stale(project, state, outcome.reason)
+        else:
+            self._save(project, state, outcome)
+
+    def _go_stale(self, project: str, state: PageState, reason: str) -> None:
+        if state.stale_reason is None:
+            log.warning("%s: upstream failed for %s (%s); serving the cached page", self.index,
+                        project, reason)
+        state.stale_reason = reason
+        state.fresh_until = time.time() + self.settings.error_retry
+        self.counters.add("stale_served")
+
+    def _save(self, project: str, state: PageState, outcome: Outcome) -> None:
+        now = time.time()
+        page_key = layout.page_key(self.index, project)
+        with self.env.store.write() as tx:
+            if outcome.action == STORE:
+                is_new = tx.key_serial(page_key) is None
+                tx.set(page_key, layout.page_record(outcome.files))
+                if is_new:
+                    known = tx.get(layout.known_key(self.index)) or {}
+                    tx.set(layout.known_key(self.index), {"changes": int(known.get("changes", 0)) + 1})
+            tx.set(layout.state_key(self.index, project), layout.state_record(outcome.serial, outcome.etag, now))
+        with self.env.store.read() as tx:
+            token = tx.key_serial(page_key)
+        changed = token != state.token
+        if state.stale_reason is not None:
+            log.warning("%s: upstream answers again for %s", self.index, project)
+        state.token, state.serial, state.etag = token, outcome.serial, outcome.etag
+        state.fetched_at, state.fresh_until = now, now + self.expiry
+        state.stale_reason, state.missing_until = None, 0.0
+        self.env.emit(MirrorRefreshEvent(self.index, project, changed, outcome.serial))

@@ -1,0 +1,166 @@
+"""The mirror service of a running server: per-index runtime state that outlives the index type
+objects (which core rebuilds on every configuration change), the file fills under way, the
+counters, and the upstream sources.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from devpi_core import hookimpl, services
+from devpi_core.errors import UpstreamUnavailable
+from devpi_core.specs import MirrorSourceOptions
+
+from devpi_core_mirror.client import user_agent
+from devpi_core_mirror.fills import Fills
+from devpi_core_mirror.metrics import Counters
+from devpi_core_mirror.names import ProjectList
+from devpi_core_mirror.project_cache import ProjectPages
+from devpi_core_mirror.settings import SECTION, MirrorSettings
+
+if TYPE_CHECKING:
+    from pyramid.config import Configurator
+
+    from devpi_core.indextypes import IndexEnv
+    from devpi_core.interfaces import MirrorSource
+    from devpi_core.records import IndexRecord
+    from devpi_core.specs import MirrorSourceSpec
+
+log = logging.getLogger(__name__)
+AuthLookup = Callable[[str, "str | None"], list[str]]
+
+
+class IndexRuntime:
+    """What one mirror index keeps between requests: its pages, its list, its source."""
+
+    def __init__(self, index: str, env: IndexEnv, settings: MirrorSettings, counters: Counters) -> None:
+        self.index = index
+        self.pages = ProjectPages(index, env, settings, counters)
+        self.names = ProjectList(index, env, settings, counters)
+        self.source: MirrorSource | None = None
+        self.source_error = ""
+        self._source_key: tuple[Any, ...] | None = None
+
+    def configure(self, config: Mapping[str, Any], make: Callable[[], MirrorSource]) -> None:
+        """Follow a configuration change; a new upstream gets a new source."""
+        key = (config.get("mirror_url"), config.get("mirror_source", "simple"))
+        if key != self._source_key:
+            self.close()
+            try:
+                self.source, self.source_error = make(), ""
+            except UpstreamUnavailable as exc:
+                self.source, self.source_error = None, exc.message
+            self._source_key = key
+        self.pages.config = self.names.config = config
+        self.pages.source = self.names.source = self.source
+
+    def require_source(self) -> MirrorSource:
+        """The source, or a 502 saying why there is none."""
+        if self.source is None:
+            raise UpstreamUnavailable(self.source_error or f"{self.index} has no usable upstream")
+        return self.source
+
+    def close(self) -> None:
+        """Close the upstream connections."""
+        if self.source is not None:
+            self.source.close()
+            self.source = None
+
+
+class MirrorService:
+    """Registered in the Pyramid registry by this plugin's include."""
+
+    def __init__(self, settings: MirrorSettings, raw_settings: Mapping[str, Any],
+                 sources: Mapping[str, MirrorSourceSpec], auth: AuthLookup) -> None:
+        self.settings = settings
+        self.raw_settings = raw_settings
+        self.sources = dict(sources)
+        self.auth = auth
+        self.counters = Counters()
+        self.fills = Fills()
+        self._runtimes: dict[str, IndexRuntime] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def of(cls, env: IndexEnv) -> MirrorService:
+        """The service of the server ``env`` belongs to (a bare one outside a server)."""
+        if env.registry is not None:
+            return services.lookup(env.registry, MirrorService)
+        return cls(MirrorSettings.from_mapping({}), {}, {}, lambda _url, _www: [])
+
+    def runtime(self, env: IndexEnv, record: IndexRecord) -> IndexRuntime:
+        """The runtime of ``record``'s index, configured for its current configuration."""
+        with self._lock:
+            found = self._runtimes.get(record.fullname)
+            if found is None:
+                found = IndexRuntime(record.fullname, env, self.settings, self.counters)
+                self._runtimes[record.fullname] = found
+            found.configure(record.config, lambda: self._make_source(record))
+        return found
+
+    def drop(self, fullname: str) -> None:
+        """Forget a deleted index."""
+        with self._lock:
+            runtime = self._runtimes.pop(fullname, None)
+        if runtime is not None:
+            runtime.close()
+
+    def _make_source(self, record: IndexRecord) -> MirrorSource:
+        name = record.config.get("mirror_source", "simple")
+        spec = self.sources.get(name)
+        if spec is None:
+            raise UpstreamUnavailable(f"{record.fullname}: mirror_source {name!r} is not available; "
+                                      f"available: {', '.join(sorted(self.sources)) or 'none'}")
+        url = str(record.config["mirror_url"])
+        options = MirrorSourceOptions(
+            index=record.fullname,
+            url=url,
+            credentials=self.settings.credentials.get(record.fullname),
+            timeout=self.settings.timeout,
+            list_timeout=self.settings.list_timeout,
+            file_timeout=self.settings.file_timeout,
+            user_agent=user_agent(),
+            extra_authorization=lambda www: self.auth(url, www),
+            settings=self.raw_settings,
+        )
+        return spec.factory(options)
+
+    def close(self) -> None:
+        """Stop fills and close every source (server shutdown)."""
+        self.fills.shutdown()
+        with self._lock:
+            runtimes = list(self._runtimes.values())
+            self._runtimes.clear()
+        for runtime in runtimes:
+            runtime.close()
+
+
+class _MetricsReporter:
+    """Answers ``devpi_metrics`` for one server (registered as a plugin object at start-up)."""
+
+    def __init__(self, service: MirrorService) -> None:
+        self.service = service
+
+    @hookimpl
+    def devpi_metrics(self) -> list[tuple[str, str, float]]:
+        """The counters of this server's mirrors."""
+        return [*self.service.counters.report(),
+                ("devpi_mirror_fills_running", "gauge", float(self.service.fills.running()))]
+
+
+def includeme(config: Configurator) -> None:
+    """Register the mirror service and its shutdown; report its counters in ``/+status``."""
+    registry = config.registry
+    plugins = services.plugins(registry)
+    raw = services.settings(registry).plugin(SECTION)
+    service = MirrorService(MirrorSettings.from_mapping(raw), raw, plugins.mirror_sources(),
+                            plugins.mirror_auth)
+    services.register(registry, MirrorService, service)
+    reporter = _MetricsReporter(service)
+    name = f"mirror-metrics-{id(service)}"
+    plugins.pm.register(reporter, name=name)
+    services.on_shutdown(registry, service.close)
+    services.on_shutdown(registry, lambda: plugins.pm.unregister(name=name))
