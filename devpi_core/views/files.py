@@ -104,7 +104,8 @@ def blob_response(request: Request, blobs: BlobStore, ref: FileRef) -> Response:
     size = blobs.size(ref.sha256)
     if size is None:
         raise NotFound(f"no such file: {ref.relpath}")
-    response = Response(content_type=content_type_of(ref.filename), charset=None)
+    content_type = "application/json" if ref.rel == "toxresult" else content_type_of(ref.filename)
+    response = Response(content_type=content_type, charset=None)
     etag = f'"{ref.sha256}"'
     response.headers.update({"ETag": etag, "Accept-Ranges": "bytes", "Cache-Control": IMMUTABLE})
     if ref.last_modified:

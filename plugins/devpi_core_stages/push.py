@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import requests
 
 from devpi_core import services
 from devpi_core.blobs import BlobIngest
-from devpi_core.errors import BadRequest, NotFound, UpstreamUnavailable
+from devpi_core.errors import BadRequest, NotFound, Unauthorized, UpstreamUnavailable
 from devpi_core.model.names import normalize
 from devpi_core.model.indexes import split_fullname
-from devpi_core.web import api_reply, identity, require_index_permission
+from devpi_core.web import api_reply, can, identity
 
 from devpi_core_stages.stage import DOCZIP, RELEASE, TOXRESULT, StageIndex, log_entry
+from devpi_core_stages.storing import NewBlobs
 from devpi_core_stages.upload import stage_of
 
 if TYPE_CHECKING:
@@ -49,8 +51,9 @@ def _release_links(request: Request, source: IndexType, name: str, version: str,
     return dict(verdata), links
 
 
-def _content(request: Request, source: IndexType, relpath: str) -> FileRef:
-    """The file at ``relpath``, fetched into the blob store first if it is not there."""
+def _content(request: Request, source: IndexType, relpath: str, new: NewBlobs | None = None) -> FileRef:
+    """The file at ``relpath``, fetched into the blob store first if it is not there (a mirror
+    file never downloaded); ``new`` records that blob so a failed push removes it again."""
     ref = source.get_file(relpath)
     if ref is None:
         raise NotFound(f"no such file {relpath}")
@@ -63,11 +66,15 @@ def _content(request: Request, source: IndexType, relpath: str) -> FileRef:
     try:
         with BlobIngest(blobs, services.serverdir(request).tmpdir) as blob:
             blob.write_from(stream.chunks)
-            blob.commit()
+            if ref.size is not None or ref.hashes:
+                blob.check(size=ref.size, hashes=dict(ref.hashes))
+            digest = new.commit(blob) if new is not None else blob.commit()
     finally:
         stream.close()
-    fetched = source.get_file(relpath)
-    return fetched or ref
+    fetched = source.get_file(relpath) or ref
+    if fetched.sha256 != digest:
+        fetched = replace(fetched, sha256=digest)
+    return fetched
 
 
 def push(request: Request, record: IndexRecord, body: Mapping[str, Any]) -> Response:
@@ -96,15 +103,17 @@ def _push_internal(request: Request, source: IndexType, target_name: str,
     if target_record is None:
         raise NotFound(f"no index {target_name!r}")
     target = stage_of(request, target_record)
-    require_index_permission(request, "upload", target_record)
     who = identity(request)
     username = who.username if who else None
+    if not can(request, "upload", target_record):
+        raise Unauthorized(f"user {username!r} cannot upload to {target_name!r}")
     name, version = str(verdata.get("name") or ""), str(verdata.get("version") or "")
     project = normalize(name)
     metadata = {k: v for k, v in verdata.items() if not k.startswith("+") and k != "yanked"}
-    refs = [(link, _content(request, source, link["relpath"])) for link in links]
+    new = NewBlobs(target.env)
+    refs = [(link, _content(request, source, link["relpath"], new)) for link in links]
     rows: list[list[Any]] = [[200, "register", name, version, "->", target.name]]
-    with target.env.store.write() as tx:
+    with new.transaction() as tx:
         target.set_metadata(tx, project, version, metadata, display_name=name)
         for link, ref in sorted(refs, key=lambda item: item[0]["rel"] == TOXRESULT):
             rec = _copied_record(source, target, link, ref, username)
@@ -156,13 +165,16 @@ def _push_external(request: Request, source: IndexType, body: Mapping[str, Any],
     metadata = {k: v for k, v in verdata.items() if not k.startswith("+") and k != "yanked"}
     name, version = metadata.get("name", ""), metadata.get("version", "")
     rows: list[list[Any]] = []
-    status = 200
     blobs = services.blob_store(request)
     with requests.Session() as session:
         if body.get("register_project"):
             status = _post(session, posturl, auth, {":action": "submit", **metadata}, None, rows,
                            ["register", name, version])
-        for link in links:
+            if status not in (200, 201, 410):
+                return rows, False
+        # release files first, then docs (devpi-server's order; an index may want the release
+        # to exist before its documentation)
+        for link in sorted(links, key=lambda link: link["rel"] == DOCZIP):
             if link["rel"] == TOXRESULT:
                 continue
             ref = _content(request, source, link["relpath"])
@@ -179,7 +191,7 @@ def _push_external(request: Request, source: IndexType, body: Mapping[str, Any],
                               "pyversion": "py3" if ref.filename.endswith(".whl") else "source"}
                     status = _post(session, posturl, auth, fields, (ref.filename, f), rows,
                                    ["upload", ref.relpath])
-    return rows, status in (200, 201)
+    return rows, bool(rows) and rows[-1][0] in (200, 201)
 
 
 def _post(session: requests.Session, url: str, auth: tuple[str, str], fields: Mapping[str, Any],
@@ -193,5 +205,7 @@ def _post(session: requests.Session, url: str, auth: tuple[str, str], fields: Ma
         log.warning("push to %s failed: %s", url, exc)
         rows.append([-1, f"exception on {row[0]}", str(exc)])
         return -1
-    rows.append([response.status_code, *row, response.reason])
+    # devpi's rows: the answer's text only when it failed
+    text = "" if response.status_code in (200, 201) else (response.text or response.reason or "")[:2000]
+    rows.append([response.status_code, *row, text] if row[0] == "upload" else [response.status_code, *row])
     return response.status_code

@@ -6,12 +6,11 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from devpi_core import services
-from devpi_core.blobs import BlobIngest
 from devpi_core.errors import Forbidden
 
 from devpi_core_stages import layout
 from devpi_core_stages.stage import TOXRESULT, StageIndex, log_entry
+from devpi_core_stages.storing import NewBlobs
 from devpi_core_stages.upload import utc_iso
 
 if TYPE_CHECKING:
@@ -29,13 +28,11 @@ def forbidden() -> Forbidden:
 def store(request: Request, stage: StageIndex, ref: FileRef, data: Any, who: str | None) -> str:
     """Store ``data`` for release file ``ref``; return the tox result's path."""
     body = json.dumps(data).encode()
-    env = stage.env
-    with BlobIngest(services.blob_store(request), env.tmpdir) as blob:
-        blob.write(body)
-        sha256 = blob.commit()
+    new = NewBlobs(stage.env)
+    sha256 = new.put_bytes(body)
     stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime())
     hashdir = ref.relpath.rsplit("/", 1)[0]
-    with env.store.write() as tx:
+    with new.transaction() as tx:
         record = tx.get(layout.version_key(stage.name, ref.project, ref.version or "")) or {}
         taken = set(record.get("files", {}))
         n = 0

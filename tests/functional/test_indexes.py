@@ -71,7 +71,7 @@ def test_create_index_rejects_bad_config(alice, config, message):
     alice.get("/alice/dev", status=404)
 
 
-@pytest.mark.parametrize("name", ["a b", "x:y", "semi;colon", "q%3Fmark", "%2Bplus"])
+@pytest.mark.parametrize("name", ["a b", "x:y", "semi;colon", "q%3Fmark"])
 def test_invalid_index_names_are_400(alice, name):
     response = alice.request("PUT", f"/alice/{name}", {}, status=400)
     assert "invalid index name" in response.json["message"]
