@@ -15,18 +15,27 @@ import subprocess
 import sys
 import textwrap
 import uuid
-from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
-from devpi_core.testing.plugin import ServerProcess, bin_path, clean_env, server_config, write_config
+from devpi_core.testing.plugin import (
+    ServerProcess,
+    bin_path,
+    clean_env,
+    server_config,
+    write_config,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
 
 DEFAULT_TIMEOUT = 60.0
-PASSWORD = "secret-123"  # 8+ characters: devpi passwd asks for confirmation below that
+# Test users' password; 8+ characters, else devpi passwd asks for confirmation.
+PASSWORD = "secret-123"  # noqa: S105 - a fixed test password, never a real secret
 
 
 def unique(prefix: str) -> str:
@@ -49,8 +58,10 @@ class DevpiResult:
         return self.stdout + self.stderr
 
     def __str__(self) -> str:
-        return (f"$ devpi {' '.join(self.args)}\n[exit {self.returncode}]\n"
-                f"--- stdout\n{self.stdout}--- stderr\n{self.stderr}")
+        return (
+            f"$ devpi {' '.join(self.args)}\n[exit {self.returncode}]\n"
+            f"--- stdout\n{self.stdout}--- stderr\n{self.stderr}"
+        )
 
 
 @dataclass
@@ -76,8 +87,15 @@ class DevpiCLI:
         env.update(extra)
         return env
 
-    def run(self, *args: str, code: int | None = 0, stdin: str | None = None, cwd: Path | None = None,
-            timeout: float | None = None, env: Mapping[str, str] | None = None) -> DevpiResult:
+    def run(
+        self,
+        *args: str,
+        code: int | None = 0,
+        stdin: str | None = None,
+        cwd: Path | None = None,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> DevpiResult:
         """Run ``devpi --clientdir DIR ARGS``; assert the exit status unless ``code`` is None.
 
         The process gets its own session (no controlling terminal), so password prompts read
@@ -85,9 +103,15 @@ class DevpiCLI:
         """
         command = [bin_path("devpi"), "--clientdir", str(self.clientdir), *args]
         completed = subprocess.run(
-            command, input=stdin if stdin is not None else "", capture_output=True, text=True,
-            cwd=cwd, env=self.environ(**dict(env or {})), timeout=timeout or self.timeout,
-            start_new_session=True, check=False,
+            command,
+            input=stdin if stdin is not None else "",
+            capture_output=True,
+            text=True,
+            cwd=cwd,
+            env=self.environ(**dict(env or {})),
+            timeout=timeout or self.timeout,
+            start_new_session=True,
+            check=False,
         )
         result = DevpiResult(tuple(args), completed.returncode, completed.stdout, completed.stderr)
         if code is not None and result.returncode != code:
@@ -122,8 +146,15 @@ class ServerAPI:
         """``method`` on ``path`` (from the server root) with ``Accept: application/json``."""
         headers = {"Accept": "application/json", **kwargs.pop("headers", {})}
         url = path if path.startswith("http") else f"{self.url}/{path.lstrip('/')}"
-        return self.session.request(method, url, headers=headers, auth=self.auth, timeout=30,
-                                    allow_redirects=False, **kwargs)
+        return self.session.request(
+            method,
+            url,
+            headers=headers,
+            auth=self.auth,
+            timeout=30,
+            allow_redirects=False,
+            **kwargs,
+        )
 
     def get(self, path: str, **kwargs: Any) -> requests.Response:
         """GET ``path``."""
@@ -145,10 +176,14 @@ class ServerAPI:
 
 
 @contextmanager
-def running_server(base: Path, config: Mapping[str, Any] | None = None, *extra: str) -> Iterator[ServerProcess]:
+def running_server(
+    base: Path, config: Mapping[str, Any] | None = None, *extra: str
+) -> Iterator[ServerProcess]:
     """A ``devpi-core serve`` on 127.0.0.1 (any free port) with its data under ``base``."""
     base.mkdir(parents=True, exist_ok=True)
-    server = ServerProcess(base / "serverdir", write_config(base / "config.yml", server_config(config)))
+    server = ServerProcess(
+        base / "serverdir", write_config(base / "config.yml", server_config(config))
+    )
     server.start(*extra)
     try:
         yield server
@@ -185,7 +220,9 @@ def setup_user(devpi: DevpiCLI, url: str, *, index: str = "dev", **index_config:
     name = unique("u")
     api = ServerAPI(url, (name, PASSWORD))
     try:
-        created = api.request("PUT", name, json={"password": PASSWORD, "email": f"{name}@example.com"})
+        created = api.request(
+            "PUT", name, json={"password": PASSWORD, "email": f"{name}@example.com"}
+        )
         assert created.status_code == 201, created.text
         created = api.request("PUT", f"{name}/{index}", json=index_config)
         assert created.status_code == 200, created.text
@@ -196,8 +233,9 @@ def setup_user(devpi: DevpiCLI, url: str, *, index: str = "dev", **index_config:
     return DevpiUser(devpi, url, name, index)
 
 
-def write_project(directory: Path, name: str, version: str, *, docs: bool = False,
-                  tox_command: str | None = None) -> Path:
+def write_project(
+    directory: Path, name: str, version: str, *, docs: bool = False, tox_command: str | None = None
+) -> Path:
     """A setuptools project without dependencies that builds offline (``--no-isolation``).
 
     ``docs`` adds a Sphinx ``doc/`` directory (for ``--with-docs``); ``tox_command`` adds a
@@ -220,24 +258,29 @@ def write_project(directory: Path, name: str, version: str, *, docs: bool = Fals
     if docs:
         (directory / "doc").mkdir(exist_ok=True)
         (directory / "doc" / "conf.py").write_text(f"project = {name!r}\nhtml_theme = 'basic'\n")
-        (directory / "doc" / "index.rst").write_text(textwrap.dedent(f"""\
+        (directory / "doc" / "index.rst").write_text(
+            textwrap.dedent(f"""\
             {name}
-            {'=' * len(name)}
+            {"=" * len(name)}
 
             Documentation of {name} {version}.
-            """))
+            """)
+        )
     return directory
 
 
 def run_checked(args: list[str], *, cwd: Path | None = None, timeout: float = 120) -> str:
     """Run a tool from the venv (``python -m build``...) in a clean env; return its output."""
-    completed = subprocess.run(args, cwd=cwd, env=clean_env(), capture_output=True, text=True,
-                               timeout=timeout, check=False)
+    completed = subprocess.run(
+        args, cwd=cwd, env=clean_env(), capture_output=True, text=True, timeout=timeout, check=False
+    )
     assert completed.returncode == 0, f"{args}: {completed.stdout}{completed.stderr}"
     return completed.stdout
 
 
 def build_dists(project: Path, outdir: Path) -> list[Path]:
     """``python -m build --no-isolation`` of ``project`` into ``outdir``; the built files."""
-    run_checked([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(outdir), str(project)])
+    run_checked(
+        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(outdir), str(project)]
+    )
     return sorted(outdir.iterdir())

@@ -186,7 +186,11 @@ class StageIndex(IndexType):
             rec["log"] = [*old.get("log", []), *rec.get("log", []),
                           log_entry("overwrite", overwrite_who, self.name, count=count)]
             drop_ref(tx, self.env.blobs, old["sha256"], f"{self.name}/{filename}")
-            self._drop_metadata_ref(tx, old, filename)
+            # A rebuilt wheel often has the same METADATA: dropping that ref here would delete
+            # the blob after commit although the new record below refers to it again.
+            old_core = (old.get("core_metadata") or {}).get("sha256")
+            if old_core != (rec.get("core_metadata") or {}).get("sha256"):
+                self._drop_metadata_ref(tx, old, filename)
         add_ref(tx, self.env.blobs, rec["sha256"], f"{self.name}/{filename}")
         if rec.get("core_metadata"):
             add_ref(tx, self.env.blobs, rec["core_metadata"]["sha256"], f"{self.name}/{filename}.metadata")

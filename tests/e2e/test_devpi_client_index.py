@@ -40,8 +40,15 @@ def _shown(output: str) -> dict[str, str]:
 
 def test_create_with_bases_volatile_and_acl(user, devpi, api):
     devpi("index", "-c", "base")
-    result = devpi("index", "-c", "prod", f"bases={user.name}/base,{user.fullindex}", "volatile=False",
-                   f"acl_upload={user.name},:anonymous:", "title=Production")
+    result = devpi(
+        "index",
+        "-c",
+        "prod",
+        f"bases={user.name}/base,{user.fullindex}",
+        "volatile=False",
+        f"acl_upload={user.name},:anonymous:",
+        "title=Production",
+    )
     shown = _shown(result.stdout)
     assert f"{user.url}/{user.name}/prod?no_projects=:" in result.stdout
     assert shown["type"] == "stage"
@@ -50,7 +57,11 @@ def test_create_with_bases_volatile_and_acl(user, devpi, api):
     assert shown["acl_upload"] == f"{user.name},:ANONYMOUS:"
     assert shown["title"] == "Production"
     # devpi prints type, bases, volatile and acl_upload first, the rest sorted
-    keys = [line.strip().split("=", 1)[0] for line in result.stdout.splitlines() if line.startswith("  ")]
+    keys = [
+        line.strip().split("=", 1)[0]
+        for line in result.stdout.splitlines()
+        if line.startswith("  ")
+    ]
     assert keys[:4] == ["type", "bases", "volatile", "acl_upload"]
     assert keys[4:] == sorted(keys[4:])
     config = api.result(f"{user.name}/prod")
@@ -73,7 +84,9 @@ def test_create_with_unknown_base_fails(user, devpi, api):
 
 def test_create_with_unknown_key_fails(user, devpi):
     result = devpi("index", "-c", "odd", "colour=blue", code=1)
-    assert "400 Bad Request: indexconfig got unexpected keyword arguments: colour=blue" in result.out
+    assert (
+        "400 Bad Request: indexconfig got unexpected keyword arguments: colour=blue" in result.out
+    )
 
 
 def test_create_under_another_user_is_forbidden(server, user, devpi, tmp_path):
@@ -142,7 +155,10 @@ def test_acl_upload_lets_another_user_upload(server, user, devpi, tmp_path, api)
     devpi("index", "dev", f"acl_upload+={friend.name}")
     result = friend.devpi("upload", "--index", user.fullindex, str(wheel))
     assert f"file_upload of {wheel.name} to {server.url}/{user.fullindex}/" in result.out
-    assert api.result(f"{user.fullindex}/shared-pkg")["1.0"]["+links"][0]["log"][0]["who"] == friend.name
+    assert (
+        api.result(f"{user.fullindex}/shared-pkg")["1.0"]["+links"][0]["log"][0]["who"]
+        == friend.name
+    )
 
 
 def test_list_own_and_other_users_indexes(user, devpi, api):

@@ -12,7 +12,14 @@ import zipfile
 
 import pytest
 
-from devpi_core.testing.devpiclient import DevpiCLI, ServerAPI, build_dists, running_server, setup_user, write_project
+from devpi_core.testing.devpiclient import (
+    DevpiCLI,
+    ServerAPI,
+    build_dists,
+    running_server,
+    setup_user,
+    write_project,
+)
 from devpi_core.testing.dists import DistSpec, make_wheel
 
 pytestmark = pytest.mark.e2e
@@ -52,7 +59,9 @@ def api(server):
 
 def _files(api, fullindex, project, version, rel="releasefile"):
     verdata = api.result(f"{fullindex}/{project}/{version}")
-    return sorted(link["href"].rsplit("/", 1)[-1] for link in verdata["+links"] if link["rel"] == rel)
+    return sorted(
+        link["href"].rsplit("/", 1)[-1] for link in verdata["+links"] if link["rel"] == rel
+    )
 
 
 def _doczip(entries: dict[str, bytes]) -> bytes:
@@ -68,23 +77,33 @@ def test_upload_builds_sdist_and_wheel(user, devpi, api, tmp_path):
     project = write_project(tmp_path / "proj", "hello-build", "1.0")
     result = devpi("upload", "--no-isolation", cwd=project, timeout=180)
     assert "-m build --no-isolation" in result.out
-    assert f"built: dist/hello-build-1.0.tar.gz" in result.out or "hello-build-1.0.tar.gz" in result.out
+    assert (
+        "built: dist/hello-build-1.0.tar.gz" in result.out or "hello-build-1.0.tar.gz" in result.out
+    )
     for name in ("hello-build-1.0.tar.gz", "hello_build-1.0-py3-none-any.whl"):
         assert f"file_upload of {name} to {user.url}/{user.fullindex}/" in result.out
     assert _files(api, user.fullindex, "hello-build", "1.0") == [
-        "hello-build-1.0.tar.gz", "hello_build-1.0-py3-none-any.whl"]
+        "hello-build-1.0.tar.gz",
+        "hello_build-1.0-py3-none-any.whl",
+    ]
     verdata = api.result(f"{user.fullindex}/hello-build/1.0")
     assert verdata["summary"] == "hello-build for devpi-client tests"
     assert verdata["author"] == "Tester"
     assert api.result(user.fullindex)["projects"] == ["hello-build"]
 
 
-@pytest.mark.parametrize(("options", "expected", "warning"), [
-    (["--sdist"], ["formats-pkg-1.0.tar.gz"], None),
-    (["--wheel"], ["formats_pkg-1.0-py3-none-any.whl"], None),
-    (["--formats", "bdist_wheel"], ["formats_pkg-1.0-py3-none-any.whl"],
-     "The --formats option is deprecated, replace it with --wheel"),
-])
+@pytest.mark.parametrize(
+    ("options", "expected", "warning"),
+    [
+        (["--sdist"], ["formats-pkg-1.0.tar.gz"], None),
+        (["--wheel"], ["formats_pkg-1.0-py3-none-any.whl"], None),
+        (
+            ["--formats", "bdist_wheel"],
+            ["formats_pkg-1.0-py3-none-any.whl"],
+            "The --formats option is deprecated, replace it with --wheel",
+        ),
+    ],
+)
 def test_upload_formats(user, devpi, api, tmp_path, options, expected, warning):
     project = write_project(tmp_path / "proj", "formats-pkg", "1.0")
     result = devpi("upload", "--no-isolation", *options, cwd=project, timeout=180)
@@ -98,10 +117,15 @@ def test_upload_with_docs_serves_them_unpacked(user, devpi, api, tmp_path):
     result = devpi("upload", "--no-isolation", "--with-docs", cwd=project, timeout=180)
     assert "sphinx-build -E doc build" in result.out
     assert f"doc_upload of doc-pkg-1.0.doc.zip to {user.url}/{user.fullindex}/" in result.out
-    assert _files(api, user.fullindex, "doc-pkg", "1.0") == ["doc-pkg-1.0.tar.gz", "doc_pkg-1.0-py3-none-any.whl"]
+    assert _files(api, user.fullindex, "doc-pkg", "1.0") == [
+        "doc-pkg-1.0.tar.gz",
+        "doc_pkg-1.0-py3-none-any.whl",
+    ]
     assert _files(api, user.fullindex, "doc-pkg", "1.0", rel="doczip") == ["doc-pkg-1.0.doc.zip"]
     for version in ("1.0", "latest", "stable"):
-        page = api.get(f"{user.fullindex}/doc-pkg/{version}/+doc/index.html", headers={"Accept": "text/html"})
+        page = api.get(
+            f"{user.fullindex}/doc-pkg/{version}/+doc/index.html", headers={"Accept": "text/html"}
+        )
         assert page.status_code == 200, version
         assert page.headers["Content-Type"].startswith("text/html")
         assert "Documentation of doc-pkg 1.0." in page.text
@@ -117,8 +141,13 @@ def test_upload_only_docs(user, devpi, api, tmp_path):
     assert "file_upload" not in result.out
     assert f"doc_upload of onlydoc-pkg-2.0.doc.zip to {user.url}/{user.fullindex}/" in result.out
     assert _files(api, user.fullindex, "onlydoc-pkg", "2.0") == []
-    assert _files(api, user.fullindex, "onlydoc-pkg", "2.0", rel="doczip") == ["onlydoc-pkg-2.0.doc.zip"]
-    assert "Documentation of onlydoc-pkg 2.0." in api.get(f"{user.fullindex}/onlydoc-pkg/2.0/+doc/").text
+    assert _files(api, user.fullindex, "onlydoc-pkg", "2.0", rel="doczip") == [
+        "onlydoc-pkg-2.0.doc.zip"
+    ]
+    assert (
+        "Documentation of onlydoc-pkg 2.0."
+        in api.get(f"{user.fullindex}/onlydoc-pkg/2.0/+doc/").text
+    )
 
 
 # -- uploading existing files ---------------------------------------------------------------
@@ -126,7 +155,10 @@ def test_upload_existing_files(user, devpi, api, built):
     paths = [str(built / "built-pkg-1.0.tar.gz"), str(built / "built_pkg-1.0-py3-none-any.whl")]
     result = devpi("upload", *paths)
     assert f"file_upload of built-pkg-1.0.tar.gz to {user.url}/{user.fullindex}/" in result.out
-    assert _files(api, user.fullindex, "built-pkg", "1.0") == ["built-pkg-1.0.tar.gz", "built_pkg-1.0-py3-none-any.whl"]
+    assert _files(api, user.fullindex, "built-pkg", "1.0") == [
+        "built-pkg-1.0.tar.gz",
+        "built_pkg-1.0-py3-none-any.whl",
+    ]
     # the stored files are byte-identical with the uploaded ones
     link = api.result(f"{user.fullindex}/built-pkg/1.0")["+links"][0]
     content = api.get(link["href"], headers={"Accept": "*/*"}).content
@@ -149,7 +181,10 @@ def test_upload_directory_without_from_dir_fails(user, devpi, built):
 
 def test_upload_dry_run_changes_nothing(user, devpi, api, built):
     result = devpi("upload", "--dry-run", str(built / "built_pkg-2.0-py3-none-any.whl"))
-    assert f"skipped: file_upload of built_pkg-2.0-py3-none-any.whl to {user.url}/{user.fullindex}/" in result.out
+    assert (
+        f"skipped: file_upload of built_pkg-2.0-py3-none-any.whl to {user.url}/{user.fullindex}/"
+        in result.out
+    )
     assert api.result(user.fullindex)["projects"] == []
 
 
@@ -221,11 +256,14 @@ def test_upload_doc_tarball_is_repackaged(user, devpi, api, tmp_path):
     assert "from a tarball" in api.get(f"{user.fullindex}/tarred/1.0/+doc/index.html").text
 
 
-@pytest.mark.parametrize(("entries", "message"), [
-    ({"../escape.html": b"x"}, "unsafe path in documentation zip"),
-    ({"/etc/absolute.html": b"x"}, "unsafe path in documentation zip"),
-    ({"index.html": b"ok", "bomb.bin": b"\0" * (4 << 20)}, "compressed suspiciously well"),
-])
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        ({"../escape.html": b"x"}, "unsafe path in documentation zip"),
+        ({"/etc/absolute.html": b"x"}, "unsafe path in documentation zip"),
+        ({"index.html": b"ok", "bomb.bin": b"\0" * (4 << 20)}, "compressed suspiciously well"),
+    ],
+)
 def test_unsafe_doczip_is_refused(user, devpi, api, tmp_path, entries, message):
     devpi("upload", str(make_wheel(DistSpec("unsafe-docs", "1.0")).write(tmp_path)))
     path = tmp_path / "unsafe-docs-1.0.doc.zip"

@@ -10,16 +10,28 @@ import base64
 import hashlib
 import hmac
 import json
-import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
+from devpi_core.testing.devpiclient import (
+    PASSWORD,
+    DevpiCLI,
+    ServerAPI,
+    running_server,
+    setup_user,
+    unique,
+)
 from devpi_core.testing.dists import DistSpec, make_wheel
-from devpi_core.testing.devpiclient import PASSWORD, DevpiCLI, ServerAPI, running_server, setup_user, unique
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = pytest.mark.e2e
-FEATURES = "supported features: push-no-docs, push-only-docs, push-register-project, server-keyvalue-parsing"
+FEATURES = (
+    "supported features: push-no-docs, push-only-docs, push-register-project, "
+    "server-keyvalue-parsing"
+)
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +79,10 @@ def test_use_user_index_and_urls(server, devpi):
     devpi("use", server.url)
     devpi("use", user.fullindex)
     result = devpi("use", "--urls")
-    assert f"current devpi index: {server.url}/{user.fullindex} (logged in as {user.name})" in result.out
+    assert (
+        f"current devpi index: {server.url}/{user.fullindex} (logged in as {user.name})"
+        in result.out
+    )
     assert f"simpleindex: {server.url}/{user.fullindex}/+simple/" in result.out
     assert f"pypisubmit: {server.url}/{user.fullindex}/" in result.out
     assert f"login: {server.url}/+login" in result.out
@@ -179,7 +194,10 @@ def test_passwd_changes_password_and_old_token_dies(server, devpi, api):
     result = devpi("passwd", stdin=f"{new}\n{new}\n")
     assert f"/{user.name} changing password: ********" in result.out
     assert f"user modified: {user.name}" in result.out
-    assert ServerAPI(server.url, (user.name, new)).result("+api")["authstatus"][:2] == ["ok", user.name]
+    assert ServerAPI(server.url, (user.name, new)).result("+api")["authstatus"][:2] == [
+        "ok",
+        user.name,
+    ]
     assert ServerAPI(server.url, (user.name, PASSWORD)).result("+api")["authstatus"][0] == "noauth"
     assert ServerAPI(server.url, old_token).result("+api")["authstatus"][0] == "noauth"
     result = devpi("login", user.name, "--password", new)
@@ -190,12 +208,17 @@ def test_passwd_changes_password_and_old_token_dies(server, devpi, api):
 def test_login_and_logout(server, devpi):
     user = setup_user(devpi, server.url)
     result = devpi("login", user.name, "--password", PASSWORD)
-    assert (f"logged in '{user.name}' at '{server.url}/{user.fullindex}', "
-            "credentials valid for 10.00 hours") in result.out
+    assert (
+        f"logged in '{user.name}' at '{server.url}/{user.fullindex}', "
+        "credentials valid for 10.00 hours"
+    ) in result.out
     token_user, token = devpi.token()
     assert token_user == user.name
     assert token != PASSWORD
-    assert ServerAPI(server.url, (user.name, token)).result("+api")["authstatus"][:2] == ["ok", user.name]
+    assert ServerAPI(server.url, (user.name, token)).result("+api")["authstatus"][:2] == [
+        "ok",
+        user.name,
+    ]
     assert "login information deleted" in devpi("logout").out
     assert devpi.token() is None
     assert "(not logged in)" in devpi("use").out
@@ -222,19 +245,29 @@ def test_commands_needing_login_say_so(server, devpi):
     devpi("logout")
     assert "you need to be logged in" in devpi("index", "-c", f"{user.name}/more", code=1).out
     assert "you need to be logged in" in devpi("index", f"{user.name}/dev", "title=x", code=1).out
-    assert "you need to be logged in" in devpi("index", "--delete", user.fullindex, "-y", code=1).out
+    assert (
+        "you need to be logged in" in devpi("index", "--delete", user.fullindex, "-y", code=1).out
+    )
 
 
 def _backdate(serverdir: Path, token: str, seconds: int) -> str:
     """The same login token, issued ``seconds`` earlier (signed with the server's secret)."""
     payload, _dot, _sig = token.partition(".")
-    username, issued, fingerprint = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    new_payload = base64.urlsafe_b64encode(
-        json.dumps([username, issued - seconds, fingerprint]).encode()).rstrip(b"=").decode()
+    username, issued, fingerprint = json.loads(
+        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    )
+    new_payload = (
+        base64.urlsafe_b64encode(json.dumps([username, issued - seconds, fingerprint]).encode())
+        .rstrip(b"=")
+        .decode()
+    )
     secret = (serverdir / ".secret").read_bytes()
     key = hmac.new(secret, b"devpi-core login token v1", hashlib.sha256).digest()
-    signature = base64.urlsafe_b64encode(
-        hmac.new(key, new_payload.encode(), hashlib.sha256).digest()).rstrip(b"=").decode()
+    signature = (
+        base64.urlsafe_b64encode(hmac.new(key, new_payload.encode(), hashlib.sha256).digest())
+        .rstrip(b"=")
+        .decode()
+    )
     return f"{new_payload}.{signature}"
 
 
@@ -242,12 +275,20 @@ def test_expired_login_is_dropped_like_devpi_does(server, devpi):
     user = setup_user(devpi, server.url)
     _name, token = devpi.token()
     expired = _backdate(server.serverdir, token, 11 * 3600)
-    assert ServerAPI(server.url, (user.name, _backdate(server.serverdir, token, 60))).result(
-        "+api")["authstatus"][0] == "ok", "re-signing must produce a valid token"
+    assert (
+        ServerAPI(server.url, (user.name, _backdate(server.serverdir, token, 60))).result("+api")[
+            "authstatus"
+        ][0]
+        == "ok"
+    ), "re-signing must produce a valid token"
     auth_file = devpi.clientdir / "auth.json"
     auth_file.write_text(auth_file.read_text().replace(token, expired))
     # an expired token is simply no identity: the server answers as to anonymous
-    assert ServerAPI(server.url, (user.name, expired)).result("+api")["authstatus"] == ["noauth", "", []]
+    assert ServerAPI(server.url, (user.name, expired)).result("+api")["authstatus"] == [
+        "noauth",
+        "",
+        [],
+    ]
     result = devpi("use")
     assert f"current devpi index: {server.url}/{user.fullindex} (not logged in)" in result.out
     assert devpi.token() is None
@@ -260,7 +301,9 @@ def test_expired_token_upload_is_refused(server, devpi, tmp_path):
     user = setup_user(devpi, server.url)
     _name, token = devpi.token()
     auth_file = devpi.clientdir / "auth.json"
-    auth_file.write_text(auth_file.read_text().replace(token, _backdate(server.serverdir, token, 11 * 3600)))
+    auth_file.write_text(
+        auth_file.read_text().replace(token, _backdate(server.serverdir, token, 11 * 3600))
+    )
     wheel = tmp_path / "late-1.0-py3-none-any.whl"
     make_wheel(DistSpec("late", "1.0")).write(tmp_path)
     result = devpi("upload", str(wheel), code=1)
