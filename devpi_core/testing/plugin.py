@@ -30,6 +30,7 @@ from devpi_core.bootstrap import initialise_data, load_plugins
 from devpi_core.config import load_raw
 from devpi_core.serverdir import create
 from devpi_core.testing.client import Client
+from devpi_core.testing.upstream import FakeUpstream
 
 # Cheap password hashing for tests; production defaults are deliberately slow.
 FAST_HASHING = {"argon2_time_cost": 1, "argon2_memory_cost": 8, "argon2_parallelism": 1}
@@ -155,6 +156,13 @@ def make_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppFactory]:
 def client(make_app: AppFactory) -> Client:
     """A fresh app with the bundled plugins, as an anonymous client."""
     return make_app()
+
+
+@pytest.fixture
+def fake_upstream() -> Iterator[FakeUpstream]:
+    """A fake upstream simple index on 127.0.0.1 (see :mod:`devpi_core.testing.upstream`)."""
+    with FakeUpstream() as upstream:
+        yield upstream
 
 
 # -- real server processes ------------------------------------------------------------------

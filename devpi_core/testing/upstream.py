@@ -26,6 +26,7 @@ from html import escape
 from typing import Any
 
 import waitress.server
+from waitress import wasyncore
 from webob import Request, Response
 
 from devpi_core.model.names import normalize
@@ -114,6 +115,7 @@ class FakeUpstream:
         self._state = _State()
         self._lock = threading.Lock()
         self._server: Any = None
+        self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self.port = 0
 
@@ -125,17 +127,28 @@ class FakeUpstream:
             clear_untrusted_proxy_headers=True,
         )
         self.port = int(self._server.effective_port)
-        self._thread = threading.Thread(target=self._server.run, name="fake-upstream", daemon=True)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._serve, args=(self._server, self._stopping),
+                                        name="fake-upstream", daemon=True)
         self._thread.start()
         return self
+
+    @staticmethod
+    def _serve(server: Any, stopping: threading.Event) -> None:
+        # waitress' own run() has no stop; poll until told, then close everything in this
+        # thread, dropping open keep-alive connections too, so "down" means down
+        while not stopping.is_set():
+            wasyncore.loop(timeout=0.05, map=server._map, use_poll=True, count=1)
+        server.close()
+        wasyncore.close_all(server._map)
+        server.task_dispatcher.shutdown(timeout=5)
 
     def stop(self) -> None:
         """Stop listening: connections are refused until :meth:`start` (upstream down)."""
         if self.faults.hold is not None:
             self.faults.hold.set()
-        if self._server is not None:
-            self._server.close()
-            self._server = None
+        self._stopping.set()
+        self._server = None
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None

@@ -1,0 +1,73 @@
+"""Fixtures for the mirror plugin's tests: an app with ``root/fake`` mirroring a fake upstream."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin
+
+import pytest
+
+from devpi_core.testing.client import Client
+from devpi_core.testing.dists import Dist, DistSpec, make_sdist, make_wheel
+from devpi_core.testing.upstream import FakeUpstream
+
+
+@dataclass
+class Mirror:
+    """A client of an app whose ``root/fake`` mirrors ``upstream``."""
+
+    client: Client
+    upstream: FakeUpstream
+    index: str = "root/fake"
+
+    def page(self, project: str, *, json_api: bool = True, status: int = 200, **headers: str) -> Any:
+        """The project page on the mirror (decoded JSON by default)."""
+        response = self.client.simple(self.index, project, json_api=json_api, status=status, **headers)
+        return response.json if json_api and status == 200 else response
+
+    def file_url(self, project: str, filename: str) -> str:
+        """The server path of ``filename`` as its page links it."""
+        page = self.page(project)
+        url = next(f["url"] for f in page["files"] if f["filename"] == filename)
+        return urljoin(f"/{self.index}/+simple/{project}/", url)
+
+    def download(self, project: str, filename: str, *, status: int = 200) -> Any:
+        """GET the file through the mirror."""
+        return self.client.app.get(self.file_url(project, filename), status=status, expect_errors=True)
+
+    @property
+    def registry(self) -> Any:
+        """The app's Pyramid registry."""
+        return self.client.app.app.registry
+
+
+def wheel(name: str, version: str, **spec: Any) -> Dist:
+    """A generated wheel."""
+    return make_wheel(DistSpec(name, version, **spec))
+
+
+def sdist(name: str, version: str) -> Dist:
+    """A generated sdist."""
+    return make_sdist(DistSpec(name, version))
+
+
+@pytest.fixture
+def make_mirror(make_app, fake_upstream):
+    """``make_mirror(config=None, **index_config)`` -> :class:`Mirror` (root logged in)."""
+
+    def factory(config: dict[str, Any] | None = None, *, upstream: FakeUpstream | None = None,
+                **index_config: Any) -> Mirror:
+        upstream = upstream or fake_upstream
+        client = make_app(config)
+        client.login("root", "")
+        client.create_index("root/fake", type="mirror", mirror_url=upstream.url, **index_config)
+        return Mirror(client, upstream)
+
+    return factory
+
+
+@pytest.fixture
+def mirror(make_mirror):
+    """``root/fake`` on a fresh app."""
+    return make_mirror()

@@ -1,0 +1,177 @@
+"""Mirror pages through the app: what is kept from upstream, caching, revalidation, refresh."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+
+from devpi_core import services
+from devpi_core_mirror.service import MirrorService
+from devpi_core_mirror.tests.conftest import sdist, wheel
+
+
+def test_json_page_keeps_every_upstream_field(mirror):
+    w = wheel("hello", "1.0", requires_python=">=3.8")
+    mirror.upstream.add("hello", w, requires_python=">=3.8", yanked="broken",
+                        upload_time="2024-02-03T04:05:06.000000Z")
+    mirror.upstream.add("hello", sdist("hello", "0.9"))
+    page = mirror.page("hello")
+    files = {f["filename"]: f for f in page["files"]}
+    entry = files[w.filename]
+    assert entry["hashes"] == {"sha256": w.sha256}
+    assert entry["requires-python"] == ">=3.8"
+    assert entry["yanked"] == "broken"
+    assert entry["size"] == len(w.content)
+    assert entry["upload-time"] == "2024-02-03T04:05:06.000000Z"
+    assert entry["core-metadata"] == {"sha256": hashlib.sha256(w.metadata).hexdigest()}
+    assert entry["url"].startswith("../../../../root/fake/+f/")
+    assert "core-metadata" not in files["hello-0.9.tar.gz"]
+    assert page["versions"] == ["0.9", "1.0"]
+
+
+def test_html_upstream_is_read_too(make_mirror, fake_upstream):
+    fake_upstream.json_pages = False
+    m = make_mirror()
+    w = wheel("hello", "1.0")
+    fake_upstream.add("hello", w, requires_python="<4,>=3.8", yanked=True)
+    html = m.page("hello", json_api=False).text
+    anchor = re.search(r"<a ([^>]*)>hello-1.0-py3-none-any.whl</a>", html).group(1)
+    assert f"#sha256={w.sha256}" in anchor
+    assert 'data-requires-python="&lt;4,&gt;=3.8"' in anchor
+    assert 'data-yanked=""' in anchor
+    assert "data-core-metadata=" in anchor
+    assert m.download("hello", w.filename).body == w.content
+
+
+def test_second_request_is_served_from_cache(mirror):
+    mirror.upstream.add("hello", wheel("hello", "1.0"))
+    first = mirror.page("hello")
+    mirror.upstream.clear()
+    assert mirror.page("hello") == first
+    assert mirror.page("hello", json_api=False).status_int == 200
+    assert mirror.upstream.count() == 0
+
+
+def test_expired_page_is_revalidated_with_its_etag(make_mirror, fake_upstream):
+    m = make_mirror(mirror_cache_expiry=0)
+    fake_upstream.add("hello", wheel("hello", "1.0"))
+    m.page("hello")
+    m.page("hello")
+    seen = fake_upstream.seen("/simple/hello/")
+    assert len(seen) == 2
+    assert "If-None-Match" not in seen[0].headers
+    assert seen[1].headers["If-None-Match"].startswith('"')
+    fake_upstream.add("hello", wheel("hello", "2.0"))
+    assert [f["filename"] for f in m.page("hello")["files"]][-1] == "hello-2.0-py3-none-any.whl"
+
+
+def test_unchanged_revalidation_keeps_the_page_token(make_mirror, fake_upstream):
+    m = make_mirror(mirror_cache_expiry=0)
+    fake_upstream.add("hello", wheel("hello", "1.0"))
+    etag = m.page("hello", json_api=False).headers["ETag"]
+    fake_upstream.touch("hello")  # new serial, same files
+    again = m.page("hello", json_api=False)
+    assert again.headers["ETag"] == etag
+    assert again.body
+
+
+def test_refresh_forces_an_upstream_request(mirror):
+    mirror.upstream.add("hello", wheel("hello", "1.0"))
+    mirror.page("hello")
+    mirror.upstream.add("hello", wheel("hello", "1.1"))
+    assert len(mirror.page("hello")["files"]) == 1  # still fresh
+    response = mirror.client.app.post("/root/fake/+simple/hello/refresh")
+    assert response.status_int == 302
+    assert len(mirror.page("hello")["files"]) == 2
+    assert mirror.upstream.count("/simple/hello/") == 2
+
+
+def test_names_are_normalized_before_asking_upstream(mirror):
+    mirror.upstream.add("Hello.World", wheel("Hello.World", "1.0"))
+    page = mirror.page("Hello_World")
+    assert page["name"] == "hello-world"
+    assert [r.path for r in mirror.upstream.seen("/simple/")] == ["/simple/hello-world/"]
+
+
+def test_unknown_project_is_404_and_remembered(mirror):
+    mirror.page("nothere", status=404)
+    mirror.page("nothere", status=404)
+    assert mirror.upstream.count("/simple/nothere/") == 1
+
+
+def test_project_list_is_fetched_once_and_streamed(mirror):
+    for name in ("alpha", "beta", "gamma"):
+        mirror.upstream.add(name, wheel(name, "1.0"))
+    listing = mirror.client.simple("root/fake", json_api=True).json
+    assert [p["name"] for p in listing["projects"]] == ["alpha", "beta", "gamma"]
+    again = mirror.client.simple("root/fake").text
+    assert 'href="alpha/"' in again
+    assert mirror.upstream.count("/simple/") == 1
+    config = mirror.client.get_json("/root/fake")["result"]
+    assert sorted(config["projects"]) == ["alpha", "beta", "gamma"]
+
+
+def test_no_project_list_lists_cached_projects(make_mirror, fake_upstream):
+    m = make_mirror(mirror_no_project_list=True)
+    fake_upstream.add("alpha", wheel("alpha", "1.0"))
+    fake_upstream.add("beta", wheel("beta", "1.0"))
+    m.page("beta")
+    listing = m.client.simple("root/fake", json_api=True).json
+    assert [p["name"] for p in listing["projects"]] == ["beta"]
+    assert fake_upstream.count("/simple/") == 1  # only beta's page
+
+
+def test_project_and_version_json(mirror):
+    w = wheel("hello", "1.0")
+    mirror.upstream.add("hello", w, requires_python=">=3.8")
+    data = mirror.client.get_json("/root/fake/hello")["result"]
+    link = data["1.0"]["+links"][0]
+    assert link["href"].endswith(f"/root/fake/+f/{w.sha256[:3]}/{w.sha256[3:16]}/{w.filename}")
+    assert link["hash_spec"] == f"sha256={w.sha256}"
+    assert data["1.0"]["requires_python"] == ">=3.8"
+    version = mirror.client.get_json("/root/fake/hello/1.0")["result"]
+    assert version["version"] == "1.0"
+
+
+def test_file_metadata_json(mirror):
+    w = wheel("hello", "1.0")
+    mirror.upstream.add("hello", w)
+    meta = mirror.client.get_json(mirror.file_url("hello", w.filename))["result"]
+    assert meta["hash_spec"] == f"sha256={w.sha256}"
+    assert meta["url"].startswith(mirror.upstream.root)
+
+
+def test_hashless_links_get_e_paths_and_are_checked_after_download(mirror):
+    w = wheel("hello", "1.0")
+    mirror.upstream.add("hello", w, hashed=False)
+    url = mirror.file_url("hello", w.filename)
+    assert "/root/fake/+e/http_127.0.0.1_" in url
+    assert mirror.client.app.get(url).body == w.content
+    mirror.upstream.clear()
+    assert mirror.client.app.get(url).body == w.content
+    assert mirror.upstream.count() == 0
+
+
+def test_metrics_in_status(mirror):
+    mirror.upstream.add("hello", wheel("hello", "1.0"))
+    mirror.page("hello")
+    mirror.page("hello")
+    metrics = {name: value for name, _kind, value in mirror.client.get_json("/+status")["result"]["metrics"]}
+    assert metrics["devpi_mirror_upstream_page_requests"] == 1
+    assert metrics["devpi_mirror_page_cache_hits"] >= 1
+
+
+def test_freshness_survives_a_new_process_state(mirror):
+    # a restart loses the in-memory state; the persisted fetched-at keeps pages fresh
+    mirror.upstream.add("hello", wheel("hello", "1.0"))
+    mirror.page("hello")
+    indexes = services.indexes(mirror.registry)
+    runtime = mirror.registry[MirrorService].runtime(indexes.env, indexes.get("root/fake"))
+    runtime.pages.forget("hello")
+    state = runtime.pages.state("hello")
+    assert state.token is not None
+    assert state.fresh_until > time.time() + 1000
+    mirror.upstream.clear()
+    mirror.page("hello")
+    assert mirror.upstream.count() == 0
