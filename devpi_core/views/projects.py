@@ -94,7 +94,13 @@ def get_project(request: Request) -> Response:
     merged: dict[str, Any] = {}
     for _stage, versions in _all_versions(request, record, name):
         for version, verdata in versions.items():
-            merged.setdefault(version, public_verdata(request, verdata))
+            # as devpi-server: the same version on a later index is listed under +shadowing
+            # (devpi list shows those files too)
+            public = public_verdata(request, verdata)
+            if version in merged:
+                merged[version].setdefault("+shadowing", []).append(public)
+            else:
+                merged[version] = public
     if not merged:
         raise NotFound(f"no project {name!r} on {record.fullname}")
     return api_reply(request, "projectconfig", merged)
