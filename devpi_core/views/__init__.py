@@ -7,24 +7,28 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pyramid.config import Configurator
 
-# (name, pattern) in matching order; user and index names never start with "+", so the
-# patterns exclude each other and the busiest (simple pages, files) can be tried first.
+# User, index and project names never start with "+": the patterns say so, which leaves every
+# "+" segment free for core and plugin routes ("/+hello", "/{user}/{index}/+hello") whatever
+# order they are added in, and lets the busiest (simple pages, files) be tried first.
+_U = "{user:[^+/][^/]*}"
+_I = "{index:[^+/][^/]*}"
+_P = "{project:[^+/][^/]*}"
 ROUTES = (
-    ("simple_project", "/{user}/{index}/+simple/{project}{slash:/?}"),
-    ("file_f", "/{user}/{index}/+f/{relpath:.+}"),
+    ("simple_project", f"/{_U}/{_I}/+simple/{{project}}{{slash:/?}}"),
+    ("file_f", f"/{_U}/{_I}/+f/{{relpath:.+}}"),
     ("api", "/+api"),
     ("login", "/+login"),
     ("status", "/+status"),
     ("root", "/"),
-    ("user_api", "/{user}/+api"),
-    ("user", "/{user}{slash:/?}"),
-    ("index_api", "/{user}/{index}/+api"),
-    ("simple_list", "/{user}/{index}/+simple{slash:/?}"),
-    ("simple_refresh", "/{user}/{index}/+simple/{project}/refresh"),
-    ("file_e", "/{user}/{index}/+e/{relpath:.+}"),
-    ("index", "/{user}/{index}{slash:/?}"),
-    ("project", "/{user}/{index}/{project}{slash:/?}"),
-    ("version", "/{user}/{index}/{project}/{version}{slash:/?}"),
+    ("user_api", f"/{_U}/+api"),
+    ("user", f"/{_U}{{slash:/?}}"),
+    ("index_api", f"/{_U}/{_I}/+api"),
+    ("simple_list", f"/{_U}/{_I}/+simple{{slash:/?}}"),
+    ("simple_refresh", f"/{_U}/{_I}/+simple/{{project}}/refresh"),
+    ("file_e", f"/{_U}/{_I}/+e/{{relpath:.+}}"),
+    ("index", f"/{_U}/{_I}{{slash:/?}}"),
+    ("project", f"/{_U}/{_I}/{_P}{{slash:/?}}"),
+    ("version", f"/{_U}/{_I}/{_P}/{{version}}{{slash:/?}}"),
 )
 
 
