@@ -43,7 +43,8 @@ class Faults:
 
     ``status`` answers every request with that HTTP status; ``delay`` sleeps that many seconds
     before answering; ``truncate`` sends files shorter than their Content-Length; ``wrong_hash``
-    serves different bytes than the page advertises (same length); ``serial_backwards`` reports
+    serves different bytes than the page advertises (same length); ``wrong_length`` announces
+    (and sends) 100 bytes fewer than the file has; ``serial_backwards`` reports
     a serial lower than every one sent before; ``malformed`` (``"json"`` or ``"html"``) serves
     garbage pages in that format; ``hold`` blocks answers until the event is set.
     """
@@ -52,6 +53,7 @@ class Faults:
     delay: float = 0.0
     truncate: bool = False
     wrong_hash: bool = False
+    wrong_length: bool = False
     serial_backwards: bool = False
     malformed: str | None = None
     hold: threading.Event | None = None
@@ -368,8 +370,8 @@ class FakeUpstream:
             content = bytes(b ^ 0xFF for b in content[:64]) + content[64:]
         response = Response(content_type="application/octet-stream", charset=None)
         response.headers["Last-Modified"] = "Mon, 01 Jan 2024 00:00:00 GMT"
-        response.content_length = len(content)
-        response.app_iter = _chunked(content, truncate=faults.truncate)
+        response.app_iter = _chunked(content, truncate=faults.truncate)  # resets content_length
+        response.content_length = len(content) - 100 if faults.wrong_length else len(content)
         return response
 
 

@@ -107,9 +107,8 @@ class Fill:
 
     def _verify(self, ingest: BlobIngest, announced: int | None) -> None:
         try:
+            ingest.check(size=self.job.size)
             ingest.check(size=announced, hashes=dict(self.job.hashes))
-            if self.job.size is not None and announced is None:
-                ingest.check(size=self.job.size)
         except HashMismatch as exc:
             self.counters.add("upstream_errors")
             log.warning("upstream sent bad content for %s: %s", self.job.url, exc.message)
