@@ -10,6 +10,7 @@ from devpi_core.errors import Conflict, NotFound
 from devpi_core.indextypes import FileRef, IndexType
 from devpi_core.interfaces import ReadTransaction, WriteTransaction
 from devpi_core.model.blobrefs import add_ref, drop_ref
+from devpi_core.model.indexes import index_key
 from devpi_core.model.names import version_sort_key
 from devpi_core.records import Link
 
@@ -150,6 +151,7 @@ class StageIndex(IndexType):
     def set_metadata(self, tx: WriteTransaction, project: str, version: str,
                      metadata: Mapping[str, Any], *, display_name: str, replace: bool = False) -> None:
         """Create or update a version's metadata (keeps its files); ``replace`` drops the old."""
+        self._live_config(tx)
         key = layout.version_key(self.name, project, version)
         record = dict(tx.get(key) or {"metadata": {}, "files": {}})
         old = {} if replace else record.get("metadata", {})
@@ -166,11 +168,12 @@ class StageIndex(IndexType):
         Raises 409 for different content under an existing name on a non-volatile index.
         """
         filename = rec["filename"]
+        volatile = self._live_config(tx).get("volatile") is not False
         where = tx.get(layout.file_key(self.name, filename))
         if where is not None and (where[0], where[1]) != (project, version):
             old_record = tx.get(layout.version_key(self.name, where[0], where[1])) or {}
             old = old_record.get("files", {}).get(filename)
-            if old is not None and self.record.config.get("volatile") is False:
+            if old is not None and not volatile:
                 raise Conflict(f"{filename} already exists in non-volatile index")
             self._remove_file(tx, where[0], where[1], filename)
         key = layout.version_key(self.name, project, version)
@@ -180,7 +183,7 @@ class StageIndex(IndexType):
         if old is not None:
             if old["sha256"] == rec["sha256"]:
                 return False
-            if self.record.config.get("volatile") is False:
+            if not volatile:
                 raise Conflict(f"{filename} already exists in non-volatile index")
             count = sum(1 for entry in old.get("log", []) if entry["what"] == "overwrite") + 1
             rec["log"] = [*old.get("log", []), *rec.get("log", []),
@@ -200,6 +203,14 @@ class StageIndex(IndexType):
         tx.set(layout.file_key(self.name, filename), [project, version])
         _touch(tx, layout.project_key(self.name, project))
         return True
+
+    def _live_config(self, tx: ReadTransaction) -> Mapping[str, Any]:
+        """The index configuration as of ``tx``: a write racing with a PATCH or a deletion of
+        the index sees the committed state, never a cached one."""
+        config = tx.get(index_key(self.name))
+        if config is None:
+            raise NotFound(f"index {self.name} was deleted")
+        return dict(config)
 
     def _drop_metadata_ref(self, tx: WriteTransaction, rec: Mapping[str, Any], filename: str) -> None:
         if rec.get("core_metadata"):
