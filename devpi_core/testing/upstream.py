@@ -44,7 +44,8 @@ class Faults:
     ``status`` answers every request with that HTTP status; ``delay`` sleeps that many seconds
     before answering; ``truncate`` sends files shorter than their Content-Length; ``wrong_hash``
     serves different bytes than the page advertises (same length); ``wrong_length`` announces
-    (and sends) 100 bytes fewer than the file has; ``serial_backwards`` reports
+    (and sends) 100 bytes fewer than the file has; ``slow_body`` pauses that long between the
+    64 KiB chunks of a file; ``serial_backwards`` reports
     a serial lower than every one sent before; ``malformed`` (``"json"`` or ``"html"``) serves
     garbage pages in that format; ``hold`` blocks answers until the event is set.
     """
@@ -54,6 +55,7 @@ class Faults:
     truncate: bool = False
     wrong_hash: bool = False
     wrong_length: bool = False
+    slow_body: float = 0.0
     serial_backwards: bool = False
     malformed: str | None = None
     hold: threading.Event | None = None
@@ -370,12 +372,14 @@ class FakeUpstream:
             content = bytes(b ^ 0xFF for b in content[:64]) + content[64:]
         response = Response(content_type="application/octet-stream", charset=None)
         response.headers["Last-Modified"] = "Mon, 01 Jan 2024 00:00:00 GMT"
-        response.app_iter = _chunked(content, truncate=faults.truncate)  # resets content_length
+        response.app_iter = _chunked(content, truncate=faults.truncate, pause=faults.slow_body)
         response.content_length = len(content) - 100 if faults.wrong_length else len(content)
         return response
 
 
-def _chunked(content: bytes, *, truncate: bool, size: int = 64 * 1024) -> Iterator[bytes]:
+def _chunked(content: bytes, *, truncate: bool, pause: float, size: int = 64 * 1024) -> Iterator[bytes]:
     end = len(content) // 2 if truncate else len(content)
     for start in range(0, end, size):
+        if pause and start:
+            time.sleep(pause)
         yield content[start:min(start + size, end)]

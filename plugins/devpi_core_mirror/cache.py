@@ -91,9 +91,10 @@ class _Call(Generic[T]):
 class SingleFlight(Generic[T]):
     """At most one call per key at a time; callers arriving meanwhile share its outcome."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_wait: Callable[[int], None] = lambda _delta: None) -> None:
         self._calls: dict[Hashable, _Call[T]] = {}
         self._lock = threading.Lock()
+        self._on_wait = on_wait
 
     def do(self, key: Hashable, fn: Callable[[], T]) -> T:
         """Run ``fn`` unless a call for ``key`` is under way; either way return its result."""
@@ -112,7 +113,11 @@ class SingleFlight(Generic[T]):
                     del self._calls[key]
                 call.done.set()
         else:
-            call.done.wait()
+            self._on_wait(1)
+            try:
+                call.done.wait()
+            finally:
+                self._on_wait(-1)
         if call.error is not None:
             raise call.error
         return call.result  # type: ignore[return-value]

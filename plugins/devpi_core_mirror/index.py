@@ -149,9 +149,14 @@ class MirrorIndex(IndexType):
             j, source=source, blobs=self.env.blobs, tmpdir=self.env.tmpdir,
             commit=lambda sha: self._committed(ref, sha), counters=self.service.counters,
             stop=self.service.fills.stop))
-        fill.wait((STREAMING,), settings.file_timeout)
-        if fill.size is not None and fill.size <= settings.verify_before_send:
-            fill.wait((), settings.file_timeout * 4)  # until verified and stored, or failed
+        counters = self.service.counters
+        counters.add("waiting")
+        try:
+            fill.wait((STREAMING,), settings.file_timeout)
+            if fill.size is not None and fill.size <= settings.verify_before_send:
+                fill.wait((), settings.file_timeout * 4)  # until verified and stored, or failed
+        finally:
+            counters.add("waiting", -1)
         return fill.reader(self.env.blobs.open, settings.file_timeout)
 
     def _committed(self, ref: FileRef, sha256: str) -> None:

@@ -18,6 +18,7 @@ class Counters:
     page_cache_hits: int = 0
     files_cached: int = 0
     bytes_cached: int = 0
+    waiting: int = 0  # a gauge: requests waiting for a page or file another request fetches
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, name: str, amount: int = 1) -> None:
@@ -26,6 +27,10 @@ class Counters:
             setattr(self, name, getattr(self, name) + amount)
 
     def report(self) -> list[tuple[str, str, float]]:
-        """``(name, "counter", value)`` triples, names prefixed with ``devpi_mirror_``."""
-        return [(f"devpi_mirror_{f.name}", "counter", float(getattr(self, f.name)))
+        """``(name, kind, value)`` triples, names prefixed with ``devpi_mirror_``."""
+        return [(f"devpi_mirror_{f.name}", "gauge" if f.name in GAUGES else "counter",
+                 float(getattr(self, f.name)))
                 for f in fields(self) if not f.name.startswith("_")]
+
+
+GAUGES = ("waiting",)

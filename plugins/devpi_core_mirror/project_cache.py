@@ -50,7 +50,7 @@ class ProjectPages:
         self.source: MirrorSource | None = None
         self.config: Mapping[str, Any] = {}
         self._states: dict[str, PageState] = {}
-        self._flights: SingleFlight[None] = SingleFlight()
+        self._flights: SingleFlight[None] = SingleFlight(lambda n: counters.add("waiting", n))
         self._parsed: OrderedDict[tuple[str, int | None], CachedPage] = OrderedDict()
         self._lock = threading.Lock()
 
