@@ -39,7 +39,7 @@ SIZE_SCHEMA: dict[str, Any] = {
 }
 
 SERVER_SCHEMA: dict[str, Any] = {
-    "serverdir": {"type": "string", "minLength": 1},
+    "serverdir": {"type": ["string", "null"], "minLength": 1},
     "host": {"type": "string", "minLength": 1},
     "port": {"type": "integer", "minimum": 0, "maximum": 65535},
     "threads": {"type": "integer", "minimum": 1, "maximum": 1000},

@@ -41,19 +41,21 @@ def run(plugins: Plugins, settings: Settings, serverdir: ServerDir, *, announce:
     """Serve until Ctrl-C or SIGTERM; in-flight requests get up to 5 s, then the stores close."""
     app = make_app(plugins, settings, serverdir)
     try:
-        created = initialise_if_empty(app.registry)
-        if created:
-            log.info("initialised %s: %s", settings.server.serverdir, ", ".join(created))
         server = _listen(app, settings.server)
         try:
+            created = initialise_if_empty(app.registry)
+            if created:
+                log.info("initialised %s: %s", settings.server.serverdir, ", ".join(created))
             host = settings.server.host
             url = f"http://{f'[{host}]' if ':' in host else host}:{server.effective_port}/"
             announce(f"devpi-core {__version__} serving {settings.server.serverdir} on {url}")
             announce(f"  {client_setup(settings.server.outside_url or url, example_index(app.registry))}")
             # waitress turns Ctrl-C (and SIGTERM, see cli) into a return after its workers finish
             server.run()
-            log.info("shutting down")
+        except KeyboardInterrupt:
+            pass  # before the loop ran: nothing in flight, the same clean stop
         finally:
+            log.info("shutting down")
             server.close()
     finally:
         services.shutdown(app.registry)

@@ -168,37 +168,73 @@ def fake_upstream() -> Iterator[FakeUpstream]:
 # -- real server processes ------------------------------------------------------------------
 @dataclass
 class ServerProcess:
-    """A ``devpi-core serve`` subprocess on 127.0.0.1 with a free port."""
+    """A ``devpi-core serve`` subprocess on 127.0.0.1 with a free port.
+
+    ``command`` replaces the ``devpi-core`` executable (e.g. ``[python, "-m", "devpi_core"]`` of
+    another environment). Output (standard output and error) is collected in ``output`` as it
+    arrives; :meth:`wait_for` blocks until a line matches.
+    """
 
     serverdir: Path
     config: Path
     process: subprocess.Popen[str] | None = None
     url: str = ""
     output: list[str] = field(default_factory=list)
+    command: list[str] | None = None
+    env: dict[str, str] | None = None
+    _arrived: threading.Condition = field(default_factory=threading.Condition, repr=False)
+    _pump: threading.Thread | None = field(default=None, repr=False)
 
     def start(self, *extra: str, timeout: float = 30) -> ServerProcess:
         """Start and wait until the server announces its URL."""
-        args = [bin_path("devpi-core"), "serve", "--serverdir", str(self.serverdir),
+        args = [*(self.command or [bin_path("devpi-core")]), "serve", "--serverdir", str(self.serverdir),
                 "--config", str(self.config), "--port", "0", *extra]
         self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                        env=clean_env())
+                                        env=self.env or clean_env())
+        first = len(self.output)  # a restart must not find the last run's announcement
+        self._pump = threading.Thread(target=self._follow, args=(self.process,), daemon=True)
+        self._pump.start()
+        try:
+            match = self.wait_for(r"serving .* on (http://\S+/)", timeout=timeout, start=first)
+        except AssertionError:
+            self.stop()
+            raise RuntimeError("server did not start:\n" + self.log()) from None
+        self.url = match.group(1).rstrip("/")
+        return self
+
+    def _follow(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            with self._arrived:
+                self.output.append(line)
+                self._arrived.notify_all()
+        with self._arrived:
+            self._arrived.notify_all()
+
+    def wait_for(self, pattern: str, *, timeout: float = 30, start: int = 0) -> re.Match[str]:
+        """The first output line from index ``start`` on that matches ``pattern``; waits for it.
+
+        Fails (AssertionError with the output) after ``timeout`` seconds or when the process
+        ended without printing it.
+        """
+        regex = re.compile(pattern)
         deadline = time.monotonic() + timeout
-        assert self.process.stdout is not None
-        while time.monotonic() < deadline:
-            line = self.process.stdout.readline()
-            if not line:
-                break
-            self.output.append(line)
-            match = re.search(r"serving .* on (http://\S+/)", line)
-            if match:
-                self.url = match.group(1).rstrip("/")
-                _drain(self.process, self.output)
-                return self
-        self.stop()
-        raise RuntimeError("server did not start:\n" + "".join(self.output))
+        seen = start
+        with self._arrived:
+            while True:
+                for line in self.output[seen:]:
+                    found = regex.search(line)
+                    if found:
+                        return found
+                seen = max(seen, len(self.output))
+                ended = self._pump is None or not self._pump.is_alive()
+                remaining = deadline - time.monotonic()
+                if ended or remaining <= 0:
+                    raise AssertionError(f"no output line matches {pattern!r}:\n{self.log()}")
+                self._arrived.wait(remaining)
 
     def stop(self, sig: int | None = None) -> int | None:
-        """Stop (SIGTERM by default) and wait; returns the exit status."""
+        """Stop (SIGTERM by default) and wait; returns the exit status; output is complete."""
         if self.process is None:
             return None
         if self.process.poll() is None:
@@ -211,22 +247,16 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self._pump is not None:
+            self._pump.join(timeout=10)
         code = self.process.returncode
         self.process = None
         return code
 
     def log(self) -> str:
         """Everything the server printed so far."""
-        return "".join(self.output)
-
-
-def _drain(process: subprocess.Popen[str], sink: list[str]) -> None:
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            sink.append(line)
-
-    threading.Thread(target=pump, daemon=True).start()
+        with self._arrived:
+            return "".join(self.output)
 
 
 ServerFactory = Callable[..., ServerProcess]
@@ -234,13 +264,18 @@ ServerFactory = Callable[..., ServerProcess]
 
 @pytest.fixture
 def devpi_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerFactory]:
-    """Start real servers: ``devpi_server(config=None, *extra_args)`` -> :class:`ServerProcess`."""
+    """Start real servers: ``devpi_server(config=None, *extra_args)`` -> :class:`ServerProcess`.
+
+    Keywords: ``serverdir`` (reuse one), ``start=False`` (only prepare), ``command`` (run
+    another installation, e.g. ``[venv_python, "-m", "devpi_core"]``).
+    """
     started: list[ServerProcess] = []
 
     def factory(config: Mapping[str, Any] | None = None, *extra: str, serverdir: Path | None = None,
-                start: bool = True) -> ServerProcess:
+                start: bool = True, command: list[str] | None = None) -> ServerProcess:
         base = tmp_path_factory.mktemp("server")
-        handle = ServerProcess(serverdir or base / "serverdir", write_config(base / "config.yml", server_config(config)))
+        handle = ServerProcess(serverdir or base / "serverdir",
+                               write_config(base / "config.yml", server_config(config)), command=command)
         started.append(handle)
         return handle.start(*extra) if start else handle
 
