@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,7 +98,8 @@ def ensure_peer_venv() -> Path:
 
 
 def start_devpi_core(workdir: Path, *, config: str = "", port: int | None = None,
-                     serverdir: Path | None = None, extra: Sequence[str] = ()) -> Server:
+                     serverdir: Path | None = None, extra: Sequence[str] = (),
+                     env: Mapping[str, str] | None = None) -> Server:
     """``devpi-core serve`` with its own server directory (initialised on first start)."""
     port = port or free_port()
     serverdir = serverdir or workdir / "core-serverdir"
@@ -108,14 +109,16 @@ def start_devpi_core(workdir: Path, *, config: str = "", port: int | None = None
     args = [str(CORE_BIN / "devpi-core"), "serve", "--serverdir", str(serverdir), "--config",
             str(config_file), "--port", str(port), *extra]
     start = time.monotonic()
-    process = subprocess.Popen(args, stdout=log.open("ab"), stderr=subprocess.STDOUT, env=clean_env())
+    process = subprocess.Popen(args, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+                               env=clean_env(**(env or {})))
     url = f"http://127.0.0.1:{port}"
     wait_http(url + "/+api")
     return Server("devpi-core", url, process, serverdir, log, time.monotonic() - start)
 
 
 def start_devpi_server(workdir: Path, *, port: int | None = None, serverdir: Path | None = None,
-                       root_pypi: bool = False, extra: Sequence[str] = ()) -> Server:
+                       root_pypi: bool = False, extra: Sequence[str] = (),
+                       env: Mapping[str, str] | None = None) -> Server:
     """devpi-server 6.x from the index, as the peers in PEERS.md ran it."""
     peer_bin = ensure_peer_venv()
     port = port or free_port()
@@ -133,7 +136,8 @@ def start_devpi_server(workdir: Path, *, port: int | None = None, serverdir: Pat
     args = [str(peer_bin / "devpi-server"), "--serverdir", str(serverdir), "--host", "127.0.0.1",
             "--port", str(port), "--secretfile", str(secret), *extra]
     start = time.monotonic()
-    process = subprocess.Popen(args, stdout=log.open("ab"), stderr=subprocess.STDOUT, env=clean_env())
+    process = subprocess.Popen(args, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+                               env=clean_env(**(env or {})))
     url = f"http://127.0.0.1:{port}"
     wait_http(url + "/+api", timeout=300)
     return Server("devpi-server", url, process, serverdir, log, time.monotonic() - start)
@@ -189,6 +193,17 @@ def wrk(url: str, *, seconds: int = 10, connections: int = 8, threads: int = 2,
         non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
         raw=out,
     )
+
+
+def rotate_script(directory: Path, paths: Sequence[str]) -> Path:
+    """A wrk Lua script that requests ``paths`` in turn (each wrk thread rotates on its own)."""
+    listed = ", ".join(f'"{path}"' for path in paths)
+    script = directory / "rotate.lua"
+    script.write_text(
+        f"local paths = {{{listed}}}\nlocal i = 0\n"
+        "request = function()\n  i = i + 1\n  return wrk.format(\"GET\", paths[(i % #paths) + 1])\nend\n"
+    )
+    return script
 
 
 def hello_world(threads: int = 16) -> tuple[str, subprocess.Popen[bytes]]:
