@@ -15,7 +15,15 @@ from typing import Any
 
 from devpi_core import hookimpl, services
 from devpi_core.interfaces import SimplePolicy
-from devpi_core.records import DeleteEvent, Identity, IndexEvent, IndexRecord, Link, UploadEvent
+from devpi_core.records import (
+    DeleteEvent,
+    Identity,
+    IndexEvent,
+    IndexRecord,
+    Link,
+    MirrorRefreshEvent,
+    UploadEvent,
+)
 from devpi_core.specs import ConfigSection
 
 SCHEMA = {
@@ -45,7 +53,7 @@ class Recorder:
     """Records events and applies its settings; register with ``modules=[("recorder", r)]``."""
 
     def __init__(self) -> None:
-        self.events: list[UploadEvent | DeleteEvent | IndexEvent] = []
+        self.events: list[UploadEvent | DeleteEvent | IndexEvent | MirrorRefreshEvent] = []
         self.settings: dict[str, Any] = dict(DEFAULTS)
         self.policy_calls: list[str] = []
 
@@ -88,6 +96,10 @@ class Recorder:
 
     @hookimpl
     def devpi_on_index_change(self, event: IndexEvent) -> None:
+        self._record(event)
+
+    @hookimpl
+    def devpi_on_mirror_refresh(self, event: MirrorRefreshEvent) -> None:
         self._record(event)
 
     @hookimpl

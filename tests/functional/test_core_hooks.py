@@ -1,7 +1,8 @@
 """The hooks no bundled plugin implements, exercised through HTTP with a test plugin.
 
-Events (upload, delete, index change), identity groups, a deny-list simple policy, metrics and
-API features; see ``recording_plugin.py``. Mirror hooks are tested with the mirror plugin.
+Events (upload, delete, index change, mirror refresh), identity groups, a deny-list simple
+policy, metrics and API features; see ``recording_plugin.py``. The mirror plugin's own hooks are
+tested with the mirror plugin.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import logging
 import pytest
 from recording_plugin import Recorder
 
-from devpi_core.records import DeleteEvent, IndexEvent, UploadEvent
+from devpi_core.records import DeleteEvent, IndexEvent, MirrorRefreshEvent, UploadEvent
 from devpi_core.testing.dists import DistSpec, make_wheel
 
 
@@ -70,6 +71,16 @@ def test_events_for_index_changes_uploads_and_deletes(app_with, recorder):
         "IndexEvent", "IndexEvent", "UploadEvent", "DeleteEvent", "UploadEvent", "UploadEvent",
         "DeleteEvent", "DeleteEvent", "IndexEvent",
     ]
+
+
+def test_a_mirror_fetching_a_page_reports_it(app_with, recorder, fake_upstream):
+    client = app_with()
+    fake_upstream.add("hello", make_wheel(DistSpec("hello", "1.0")))
+    client.login("root", "")
+    client.create_index("root/upstream", type="mirror", mirror_url=fake_upstream.url)
+    assert len(client.simple_filenames("root/upstream", "hello")) == 1
+    (event,) = recorder.of_type(MirrorRefreshEvent)
+    assert (event.index, event.project, event.changed) == ("root/upstream", "hello", True)
 
 
 def test_deleting_a_user_reports_each_of_their_indexes(app_with, recorder):
