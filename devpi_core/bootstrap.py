@@ -5,6 +5,7 @@ Used by the CLI (``init``, ``serve``, ``passwd``) and by ``make_app``; no Pyrami
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,32 +28,61 @@ def load_plugins(
     modules: Iterable[tuple[str, object]] = (),
     entrypoints: bool = True,
 ) -> tuple[Plugins, Settings]:
-    """Build the plugin manager the file asks for, then validate the file against it."""
+    """Build the plugin manager the file asks for, then validate the file against it.
+
+    Every problem is reported at once, in file order: unknown plugin names, schema violations
+    and storage backends no active plugin provides.
+    """
     enabled, disabled = plugin_lists(raw)
     modules = list(modules)
     known = [name for name, _ in modules]
+    errors: list[str] = []
     if entrypoints:
         known += available_entrypoints()
-        _check_plugin_names(raw, {"enabled": enabled, "disabled": disabled}, known)
+        errors += _unknown_plugins(raw, {"enabled": enabled, "disabled": disabled}, known)
+        enabled = tuple(name for name in enabled if name in known)
+        disabled = tuple(name for name in disabled if name in known)
     plugins = make_pm(modules, entrypoints=entrypoints, enabled=enabled, disabled=disabled)
-    return plugins, settings_for(raw, plugins, known)
+    try:
+        settings = settings_for(raw, plugins, known)
+    except ConfigError as exc:
+        errors += exc.errors
+    else:
+        errors += _unknown_backends(raw, plugins, settings)
+    if errors:
+        raise ConfigError(sorted(errors, key=_line_number))
+    return plugins, settings
 
 
-def _check_plugin_names(
+def _line_number(error: str) -> int:
+    match = re.match(r"^.*?:(\d+): ", error)
+    return int(match.group(1)) if match else 0
+
+
+def _unknown_plugins(
     raw: RawConfig | None, lists: Mapping[str, Sequence[str]], known: Sequence[str]
-) -> None:
+) -> list[str]:
     if raw is None:
-        return
+        return []
     available = ", ".join(sorted(known)) or "none"
-    errors = [
+    return [
         f"{raw.line_of(['plugins', key, position])}: plugins.{key}: unknown plugin {name!r}; "
         f"available: {available}"
         for key, names in lists.items()
         for position, name in enumerate(names)
         if name not in known
     ]
-    if errors:
-        raise ConfigError(errors)
+
+
+def _unknown_backends(raw: RawConfig | None, plugins: Plugins, settings: Settings) -> list[str]:
+    errors = []
+    for kind, backends in (("metadata", plugins.metadata_backends()), ("blobs", plugins.blob_backends())):
+        name = getattr(settings.storage, kind)
+        if name not in backends:
+            where = f"{raw.line_of(['storage', kind])}: " if raw is not None else ""
+            errors.append(f"{where}storage.{kind}: unknown backend {name!r}; "
+                          f"available: {', '.join(sorted(backends)) or 'none (no storage plugin)'}")
+    return errors
 
 
 def _choose(kind: str, backends: Mapping[str, Any], name: str) -> Any:

@@ -145,17 +145,14 @@ def test_check_config_reports_every_error_with_status_2(tmp_path):
     assert result.returncode == 2
     assert result.stdout == ""
     assert "Traceback" not in result.stderr
-    assert result.stderr.splitlines() == [
-        f"{bad}:7: plugins.disabled: unknown plugin 'fstore'; available: fsstore, mirror, passwd, stages",
-    ]
-    bad.write_text("server:\n  port: '80'\n  threds: 4\nplugins:\n  passwd:\n    login_token_expiry: soon\n")
-    result = devpi_core("check-config", str(bad), home=tmp_path)
-    assert result.returncode == 2
-    assert result.stderr.splitlines() == [
+    errors = result.stderr.splitlines()
+    assert errors[:3] == [
         f"{bad}:2: server.port: expected integer, got '80'",
         f"{bad}:3: server.threds: unknown key; did you mean 'threads'?",
         f"{bad}:6: plugins.passwd.login_token_expiry: expected integer, got 'soon'",
     ]
+    assert errors[3].startswith(f"{bad}:7: plugins.disabled: unknown plugin 'fstore'; available: fsstore, ")
+    assert len(errors) == 4
 
 
 def test_check_config_of_a_missing_file(tmp_path):

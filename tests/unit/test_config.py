@@ -118,12 +118,34 @@ def test_missing_file_is_a_config_error(tmp_path):
 
 
 def test_unknown_plugin_name_has_a_line_and_the_available_names(tmp_path):
-    path = write(tmp_path, "plugins:\n  disabled:\n    - fsstore\n    - fstore\n  enabled: [nothere]\n")
+    path = write(tmp_path, "plugins:\n  disabled:\n    - stages\n    - stagez\n  enabled: [nothere]\n")
     found = errors_of(path)
     assert len(found) == 2
-    assert found[0].startswith(f"{path}:5: plugins.enabled: unknown plugin 'nothere'; available: ")
-    assert found[1].startswith(f"{path}:4: plugins.disabled: unknown plugin 'fstore'; available: ")
-    assert "fsstore" in found[1] and "passwd" in found[1]
+    assert found[0].startswith(f"{path}:4: plugins.disabled: unknown plugin 'stagez'; available: ")
+    assert found[1].startswith(f"{path}:5: plugins.enabled: unknown plugin 'nothere'; available: ")
+    assert "fsstore" in found[0] and "passwd" in found[0]
+
+
+def test_plugin_names_and_settings_are_reported_together_in_file_order(tmp_path):
+    path = write(tmp_path, "server:\n  port: x\nplugins:\n  enabled: [nothere]\nlogging:\n  level: 1\n")
+    found = errors_of(path)
+    assert [error.split(": ")[1] for error in found] == ["server.port", "plugins.enabled", "logging.level"]
+
+
+def test_storage_backends_must_exist(tmp_path):
+    path = write(tmp_path, "storage:\n  metadata: postgres\n  blobs: s3\n")
+    assert errors_of(path) == [
+        f"{path}:2: storage.metadata: unknown backend 'postgres'; available: sqlite",
+        f"{path}:3: storage.blobs: unknown backend 's3'; available: fs",
+    ]
+
+
+def test_disabling_the_only_storage_plugin_is_reported(tmp_path):
+    path = write(tmp_path, "plugins:\n  disabled: [fsstore]\n")
+    assert errors_of(path) == [
+        f"{path}:1: storage.metadata: unknown backend 'sqlite'; available: none (no storage plugin)",
+        f"{path}:1: storage.blobs: unknown backend 'fs'; available: none (no storage plugin)",
+    ]
 
 
 def test_plugin_lists_must_be_lists_of_names(tmp_path):
