@@ -171,3 +171,17 @@ def test_devpi_upload_of_built_files(server, tmp_path):
     result = run([devpi, "upload", str(path)], home=home, **env)
     assert wheel.filename in result.stdout
     assert filenames(server, "alice/dev", "devpiup") == [wheel.filename]
+
+
+def test_uv_publish(server, tmp_path):
+    spec = DistSpec("uvpub", "1.0", summary="published by uv")
+    wheel, sdist = make_wheel(spec), make_sdist(spec)
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    paths = [wheel.write(dist), sdist.write(dist)]
+    run([bin_path("uv"), "publish", "--publish-url", f"{server.url}/alice/dev/", "--username", "alice",
+         "--password", "123", *paths], home=tmp_path)
+    assert filenames(server, "alice/dev", "uvpub") == sorted([wheel.filename, sdist.filename])
+    data = requests.get(f"{server.url}/alice/dev/uvpub/1.0", headers={"Accept": "application/json"},
+                        timeout=10).json()["result"]
+    assert data["summary"] == "published by uv"
