@@ -135,7 +135,7 @@ class MirrorRefreshEvent:
     upstream_serial: int | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class UpstreamFile:
     """One file on an upstream project page, as a mirror source read it.
 

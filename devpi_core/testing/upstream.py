@@ -67,7 +67,7 @@ class Faults:
 
 
 @dataclass
-class UpstreamFile:
+class FakeFile:
     """A file the fake upstream serves, and how its page describes it."""
 
     project: str
@@ -95,7 +95,7 @@ class Seen:
 
 @dataclass
 class _State:
-    files: dict[str, list[UpstreamFile]] = field(default_factory=dict)
+    files: dict[str, list[FakeFile]] = field(default_factory=dict)
     extra_links: dict[str, list[str]] = field(default_factory=dict)
     serials: dict[str, int] = field(default_factory=dict)
     serial: int = 0
@@ -174,9 +174,9 @@ class FakeUpstream:
         return f"{self.root}/simple/"
 
     # -- content ---------------------------------------------------------------------------
-    def add(self, project: str, dist: Dist, **options: Any) -> UpstreamFile:
-        """Serve ``dist`` on the page of ``project``; options as in :class:`UpstreamFile`."""
-        entry = UpstreamFile(normalize(project), dist, **options)
+    def add(self, project: str, dist: Dist, **options: Any) -> FakeFile:
+        """Serve ``dist`` on the page of ``project``; options as in :class:`FakeFile`."""
+        entry = FakeFile(normalize(project), dist, **options)
         if entry.metadata is None:  # like the public index: PEP 658 metadata for wheels only
             entry.metadata = dist.filename.endswith(".whl")
         with self._lock:
@@ -205,7 +205,7 @@ class FakeUpstream:
         self._state.serial += 1
         self._state.serials[project] = self._state.serial
 
-    def file_url(self, entry: UpstreamFile) -> str:
+    def file_url(self, entry: FakeFile) -> str:
         """The absolute URL of a file."""
         host = self.files_host or "127.0.0.1"
         return f"http://{host}:{self.port}/files/{entry.key}/{entry.dist.filename}"
@@ -316,7 +316,7 @@ class FakeUpstream:
             return self._finish(request, body, JSON_TYPE, serial)
         return self._finish(request, self._html_page(project, files, extra), "text/html", serial)
 
-    def _json_page(self, project: str, files: list[UpstreamFile], extra: list[str], serial: int) -> bytes:
+    def _json_page(self, project: str, files: list[FakeFile], extra: list[str], serial: int) -> bytes:
         entries = []
         for f in files:
             entry: dict[str, Any] = {
@@ -340,7 +340,7 @@ class FakeUpstream:
                 "versions": [], "files": entries}
         return json.dumps(page).encode()
 
-    def _html_page(self, project: str, files: list[UpstreamFile], extra: list[str]) -> bytes:
+    def _html_page(self, project: str, files: list[FakeFile], extra: list[str]) -> bytes:
         out = [f"<!DOCTYPE html><html><head><title>Links for {project}</title></head><body>"]
         for f in files:
             href = f"/files/{f.key}/{f.dist.filename}" if not self.files_host else self.file_url(f)

@@ -20,10 +20,11 @@ from devpi_core_mirror.settings import (
     validate_index,
     web_url_fmt,
 )
-from devpi_core_mirror.source import SimpleSource
 
 if TYPE_CHECKING:
     from devpi_core.config import Settings
+    from devpi_core.interfaces import MirrorSource
+    from devpi_core.specs import MirrorSourceOptions
 
 
 @hookimpl
@@ -41,7 +42,14 @@ def devpi_index_types() -> list[IndexTypeSpec]:
 @hookimpl
 def devpi_mirror_sources() -> list[MirrorSourceSpec]:
     """The ``simple`` source: PEP 691 JSON, PEP 503 HTML."""
-    return [MirrorSourceSpec("simple", SimpleSource, "an upstream speaking the Simple API (PEP 503/691)")]
+    return [MirrorSourceSpec("simple", simple_source, "an upstream speaking the Simple API (PEP 503/691)")]
+
+
+def simple_source(options: MirrorSourceOptions) -> MirrorSource:
+    """Build the ``simple`` source (``requests`` is imported here, on first use, not at start-up)."""
+    from devpi_core_mirror.source import SimpleSource  # noqa: PLC0415
+
+    return SimpleSource(options)
 
 
 @hookimpl

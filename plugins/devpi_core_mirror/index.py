@@ -58,7 +58,10 @@ class MirrorIndex(IndexType):
         return self.rt.pages.warning(project)
 
     def links(self, project: str) -> Sequence[Link]:
-        links = [self._link(project, f) for f in self.rt.pages.page(project).files]
+        page = self.rt.pages.page(project)
+        links: list[Link] | None = page.derived.get(self.name)
+        if links is None:  # built once per page version (HTML and JSON renders share them)
+            links = page.derived[self.name] = [self._link(project, f) for f in page.files]
         if self.env.offline:
             links = [link for link in links if self._is_cached(link.filename, link.hashes)]
         return links
@@ -75,9 +78,9 @@ class MirrorIndex(IndexType):
         if sha is None:
             if tx is None:
                 with self.env.store.read() as rtx:
-                    value = rtx.get(layout.external_key(self.name, filename))
+                    value = rtx.get(layout.file_key(self.name, filename))
             else:
-                value = tx.get(layout.external_key(self.name, filename))
+                value = tx.get(layout.file_key(self.name, filename))
             sha = value["sha256"] if value else None
         return sha
 
@@ -104,6 +107,13 @@ class MirrorIndex(IndexType):
     # -- files -----------------------------------------------------------------------------
     def get_file(self, relpath: str) -> FileRef | None:
         filename = relpath.rsplit("/", 1)[-1]
+        with self.env.store.read() as tx:
+            record = tx.get(layout.file_key(self.name, filename))
+        if record is not None and record["relpath"] == relpath:  # cached before: no page lookup
+            meta = {"hash_spec": hash_spec(record["hashes"]), "hashes": record["hashes"],
+                    "url": record["url"], "project": record["project"], "version": record["version"]}
+            return FileRef(relpath, filename, record["project"], record["version"], record["sha256"],
+                           record["hashes"], size=record["size"], meta=meta, rel=record["rel"])
         target = filename.removesuffix(METADATA)
         for project in dict.fromkeys(project_candidates(target)):
             if not project or not self.rt.pages.is_known(project):
@@ -160,10 +170,12 @@ class MirrorIndex(IndexType):
         return fill.reader(self.env.blobs.open, settings.file_timeout)
 
     def _committed(self, ref: FileRef, sha256: str) -> None:
+        record = {"relpath": ref.relpath, "project": ref.project, "version": ref.version,
+                  "url": ref.meta["url"], "hashes": dict(ref.hashes), "size": ref.size,
+                  "rel": ref.rel, "sha256": sha256}
         with self.env.store.write() as tx:
             add_ref(tx, self.env.blobs, sha256, layout.blob_owner(self.name, ref.filename))
-            if ref.sha256 is None:
-                tx.set(layout.external_key(self.name, ref.filename), {"sha256": sha256})
+            tx.set(layout.file_key(self.name, ref.filename), record)
 
     def refresh(self, project: str) -> None:
         self.rt.pages.refresh(project)
@@ -178,7 +190,7 @@ class MirrorIndex(IndexType):
                 sha = self._cached_sha(filename, hashes, tx)
                 if sha is not None and self.env.blobs.exists(sha):
                     drop_ref(tx, self.env.blobs, sha, layout.blob_owner(self.name, filename))
-                tx.delete(layout.external_key(self.name, filename))
+                tx.delete(layout.file_key(self.name, filename))
 
     def delete_project(self, project: str, *, username: str | None) -> None:
         files = self.rt.pages.page(project).files

@@ -7,7 +7,9 @@ All keys live under ``mirror:<user>/<index>:``:
                   change, so its key serial is the page token
 ``s:<project>``   ``{"serial": n, "etag": str, "at": fetched_at}``: freshness (changes on
                   every successful contact, without touching ``p:``)
-``e:<filename>``  ``{"sha256": hex}``: the content of a cached file the upstream gave no sha256 for
+``f:<filename>``  ``{"relpath", "project", "version", "url", "hashes", "size", "rel", "sha256"}``:
+                  a cached file (or ``<file>.metadata``), so serving it needs no page lookup;
+                  ``sha256`` names its blob even when the upstream gave no sha256
 ``known``         ``{"changes": n}``: rewritten whenever a project is cached for the first time
 ``names``         ``{"sha256": hex, "etag": str, "at": t, "count": n}``: the stored upstream
                   project list (a gzip blob of one normalized name per line)
@@ -45,9 +47,9 @@ def state_key(index: str, project: str) -> str:
     return f"mirror:{index}:s:{project}"
 
 
-def external_key(index: str, filename: str) -> str:
-    """The sha256 of a cached file that the upstream gave no sha256 for."""
-    return f"mirror:{index}:e:{filename}"
+def file_key(index: str, filename: str) -> str:
+    """The record of a cached file."""
+    return f"mirror:{index}:f:{filename}"
 
 
 def known_key(index: str) -> str:

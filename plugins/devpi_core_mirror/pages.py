@@ -43,6 +43,8 @@ def is_archive_of(filename: str, project: str) -> bool:
     if (not filename or len(filename) > 255 or filename.startswith(".")
             or _BAD_FILENAME.search(filename) or strip_suffix(filename) is None):
         return False
+    if filename.endswith(".whl"):
+        return normalize(filename.split("-", 1)[0]) == project
     return project in project_candidates(filename)
 
 
@@ -60,8 +62,13 @@ def version_of(filename: str, project: str) -> str | None:
     return None
 
 
+_PLAIN_URL = re.compile(r"^https?://[A-Za-z0-9.:\[\]-]+/[^\s#@]*$")
+
+
 def clean_url(url: str) -> str | None:
     """``url`` without credentials and fragment if it is an absolute http(s) URL, else None."""
+    if _PLAIN_URL.match(url):
+        return url  # the common case, decided without parsing
     try:
         parts = urlsplit(url)
         hostname = parts.hostname
@@ -137,8 +144,10 @@ def _json_file(entry: dict[str, Any], base_url: str, project: str) -> UpstreamFi
     requires_python = entry.get("requires-python")
     size = entry.get("size")
     upload_time = entry.get("upload-time")
+    if not url.startswith(("https://", "http://")):
+        url = urljoin(base_url, url)
     return _make_file(
-        project, filename, urljoin(base_url, url),
+        project, filename, url,
         hashes=_hashes(entry.get("hashes")),
         requires_python=requires_python if isinstance(requires_python, str) and requires_python else None,
         yanked=yanked if isinstance(yanked, (bool, str)) else bool(yanked),

@@ -9,7 +9,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from devpi_core.errors import UpstreamUnavailable
@@ -26,17 +26,19 @@ if TYPE_CHECKING:
     from devpi_core_mirror.settings import MirrorSettings
 
 log = logging.getLogger(__name__)
-PARSED_PAGES = 16
+PARSED_PAGES = 8
 MAX_STATES = 100_000
 
 
-@dataclass(frozen=True)
+@dataclass
 class CachedPage:
-    """A stored page, decoded once per token: the files in upstream order and by name."""
+    """A stored page, decoded once per token: the files in upstream order and by name, and
+    whatever the index type derives from them (its links), computed once."""
 
     token: int | None
     files: tuple[UpstreamFile, ...]
     by_name: Mapping[str, UpstreamFile]
+    derived: dict[str, Any] = field(default_factory=dict)
 
 
 class ProjectPages:
@@ -124,6 +126,9 @@ class ProjectPages:
             value = tx.get(layout.page_key(self.index, project))
             token = tx.key_serial(layout.page_key(self.index, project))
         files = tuple(layout.decode_files(value["files"])) if value else ()
+        return self._remember(project, token, files)
+
+    def _remember(self, project: str, token: int | None, files: tuple[UpstreamFile, ...]) -> CachedPage:
         cached = CachedPage(token, files, {f.filename: f for f in files})
         with self._lock:
             self._parsed[(project, token)] = cached
@@ -190,6 +195,8 @@ class ProjectPages:
         with self.env.store.read() as tx:
             token = tx.key_serial(page_key)
         changed = token != state.token
+        if outcome.action == STORE and changed:
+            self._remember(project, token, outcome.files)
         if state.stale_reason is not None:
             log.warning("%s: upstream answers again for %s", self.index, project)
         state.token, state.serial, state.etag = token, outcome.serial, outcome.etag

@@ -14,7 +14,6 @@ from devpi_core import hookimpl, services
 from devpi_core.errors import UpstreamUnavailable
 from devpi_core.specs import MirrorSourceOptions
 
-from devpi_core_mirror.client import user_agent
 from devpi_core_mirror.fills import Fills
 from devpi_core_mirror.metrics import Counters
 from devpi_core_mirror.names import ProjectList
@@ -114,6 +113,8 @@ class MirrorService:
         if spec is None:
             raise UpstreamUnavailable(f"{record.fullname}: mirror_source {name!r} is not available; "
                                       f"available: {', '.join(sorted(self.sources)) or 'none'}")
+        from devpi_core_mirror.client import user_agent  # noqa: PLC0415 - requests loads on first use
+
         url = str(record.config["mirror_url"])
         options = MirrorSourceOptions(
             index=record.fullname,
