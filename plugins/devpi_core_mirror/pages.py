@@ -15,7 +15,7 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
-from devpi_core.model.names import ARCHIVE_SUFFIXES, normalize, project_candidates
+from devpi_core.model.names import ARCHIVE_SUFFIXES, normalize
 from devpi_core.records import UpstreamFile
 
 HASH_LENGTHS = {"md5": 32, "sha1": 40, "sha224": 56, "sha256": 64, "sha384": 96, "sha512": 128,
@@ -45,7 +45,12 @@ def is_archive_of(filename: str, project: str) -> bool:
         return False
     if filename.endswith(".whl"):
         return normalize(filename.split("-", 1)[0]) == project
-    return project in project_candidates(filename)
+    version = version_of(filename, project)
+    # "foo-bar-baz-1.0.tar.gz" is not a file of "foo-bar": versions start with a digit
+    return version is not None and (version[:1].isdigit() or version[:2].lower() in _V_DIGITS)
+
+
+_V_DIGITS = {f"v{d}" for d in "0123456789"}
 
 
 def version_of(filename: str, project: str) -> str | None:

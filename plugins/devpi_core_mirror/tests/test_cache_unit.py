@@ -1,0 +1,135 @@
+"""Cache policy, single-flight, the breaker and the settings (no server)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from devpi_core.errors import UpstreamUnavailable
+from devpi_core.records import UpstreamFile, UpstreamPage
+from devpi_core_mirror.cache import MISSING, STALE, STORE, TOUCH, PageState, SingleFlight, decide
+from devpi_core_mirror.client import Breaker, origin
+from devpi_core_mirror.settings import (
+    MirrorSettings,
+    default_upstream_url,
+    validate_index,
+    web_url_fmt,
+)
+
+FILES = (UpstreamFile("p-1.0.tar.gz", "https://h.example/p-1.0.tar.gz"),)
+
+
+def cached(serial=10, etag='"e"'):
+    return PageState(token=5, serial=serial, etag=etag, fetched_at=1.0, fresh_until=2.0)
+
+
+def test_not_modified_touches_and_keeps_a_newer_serial():
+    outcome = decide(cached(), UpstreamPage("not_modified", serial=12, etag=None), ignore_serial=False)
+    assert (outcome.action, outcome.serial, outcome.etag) == (TOUCH, 12, '"e"')
+    outcome = decide(cached(), UpstreamPage("not_modified", serial=3), ignore_serial=False)
+    assert outcome.serial == 10
+
+
+def test_not_found_keeps_cached_links_or_remembers_the_miss():
+    assert decide(cached(), UpstreamPage("not_found"), ignore_serial=False).action == TOUCH
+    assert decide(PageState(), UpstreamPage("not_found"), ignore_serial=False).action == MISSING
+
+
+def test_serial_going_backwards_is_refused_unless_ignored():
+    page = UpstreamPage("ok", FILES, serial=9, etag='"n"')
+    stale = decide(cached(), page, ignore_serial=False)
+    assert stale.action == STALE and "older than the cached 10" in stale.reason
+    stored = decide(cached(), page, ignore_serial=True)
+    assert (stored.action, stored.serial, stored.files) == (STORE, 9, FILES)
+
+
+def test_answers_without_serial_keep_the_stored_one():
+    outcome = decide(cached(), UpstreamPage("ok", FILES, serial=None), ignore_serial=False)
+    assert (outcome.action, outcome.serial) == (STORE, 10)
+    first = decide(PageState(), UpstreamPage("ok", FILES, serial=4), ignore_serial=False)
+    assert (first.action, first.serial) == (STORE, 4)
+
+
+def test_page_state_freshness():
+    state = cached()
+    assert state.is_fresh(1.5) and not state.is_fresh(2.0)
+    missing = PageState(missing_until=5.0)
+    assert missing.is_missing(4.0) and not missing.is_missing(6.0)
+
+
+def test_single_flight_runs_once_for_concurrent_callers():
+    flight: SingleFlight[int] = SingleFlight()
+    release = threading.Event()
+    started = threading.Event()
+    calls = []
+    waits = []
+
+    def fetch():
+        calls.append(1)
+        started.set()
+        assert release.wait(10)
+        return 42
+
+    flight = SingleFlight(waits.append)
+    results = []
+    leader = threading.Thread(target=lambda: results.append(flight.do("k", fetch)))
+    leader.start()
+    assert started.wait(10)
+    followers = [threading.Thread(target=lambda: results.append(flight.do("k", fetch))) for _ in range(5)]
+    for t in followers:
+        t.start()
+    while waits.count(1) < 5:
+        threading.Event().wait(0.01)
+    assert flight.running("k")
+    release.set()
+    for t in [leader, *followers]:
+        t.join(10)
+    assert results == [42] * 6 and calls == [1]
+    assert sum(waits) == 0 and not flight.running("k")
+
+
+def test_single_flight_shares_errors_and_forgets_them():
+    flight: SingleFlight[int] = SingleFlight()
+
+    def boom():
+        raise UpstreamUnavailable("down")
+
+    with pytest.raises(UpstreamUnavailable):
+        flight.do("k", boom)
+    assert flight.do("k", lambda: 1) == 1
+
+
+def test_breaker_opens_after_repeated_failures_and_closes_on_success():
+    breaker = Breaker(threshold=2, open_for=60)
+    breaker.check("x")
+    breaker.failed("refused")
+    breaker.check("x")
+    breaker.failed("refused")
+    with pytest.raises(UpstreamUnavailable, match="refused"):
+        breaker.check("x")
+    breaker.succeeded()
+    breaker.check("x")
+
+
+def test_origin_compares_scheme_host_and_port():
+    assert origin("https://H.example/simple/") == origin("https://h.example:443/x")
+    assert origin("http://h.example/") != origin("https://h.example/")
+
+
+def test_settings_and_validation():
+    settings = MirrorSettings.from_mapping({"verify_before_send": "1M", "credentials": {
+        "/root/x/": {"username": "u", "password": "p"}}})
+    assert settings.verify_before_send == 1 << 20
+    assert settings.credentials == {"root/x": ("u", "p")}
+    assert validate_index({"mirror_url": "https://h.example/simple/"}) == []
+    assert "required" in validate_index({})[0]
+    assert "credentials" in validate_index({"mirror_url": "https://u:p@h.example/simple/"})[0]
+    assert "http://" in validate_index({"mirror_url": "file:///srv/simple/"})[0]
+    assert validate_index({"mirror_url": "https://h.example/", "mirror_cache_expiry": -1})
+
+
+def test_default_upstream_comes_from_pip():
+    url = default_upstream_url()
+    assert url.startswith("https://") and url.endswith("/simple/")
+    assert web_url_fmt(url).endswith("/project/{name}/")

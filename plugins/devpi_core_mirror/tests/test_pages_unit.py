@@ -1,0 +1,140 @@
+"""Parsing upstream pages and project lists (pure functions)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from devpi_core.records import UpstreamFile
+from devpi_core_mirror import layout
+from devpi_core_mirror.pages import (
+    MalformedPage,
+    clean_url,
+    is_archive_of,
+    parse_html,
+    parse_json,
+    scan_names,
+    version_of,
+)
+
+BASE = "https://index.example/simple/foo-bar/"
+SHA = "a" * 64
+
+
+def json_page(*files, version="1.1"):
+    return json.dumps({"meta": {"api-version": version}, "name": "foo-bar", "files": list(files)}).encode()
+
+
+def test_json_fields_and_relative_urls():
+    body = json_page({
+        "filename": "foo_bar-1.0-py3-none-any.whl", "url": "../../files/foo_bar-1.0-py3-none-any.whl",
+        "hashes": {"sha256": SHA.upper(), "md5": "nothex"}, "requires-python": ">=3.8",
+        "yanked": "bad build", "core-metadata": {"sha256": "b" * 64}, "size": 10,
+        "upload-time": "2024-01-01T00:00:00Z"})
+    (f,) = parse_json(body, BASE, "foo-bar")
+    assert f == UpstreamFile("foo_bar-1.0-py3-none-any.whl",
+                             "https://index.example/files/foo_bar-1.0-py3-none-any.whl",
+                             {"sha256": SHA}, ">=3.8", "bad build", {"sha256": "b" * 64}, 10,
+                             "2024-01-01T00:00:00Z")
+
+
+def test_json_lenient_per_entry():
+    body = json_page(
+        "not a dict",
+        {"filename": 3, "url": "x"},
+        {"filename": "foo-bar-1.0.tar.gz", "url": "https://u:p@files.example/foo-bar-1.0.tar.gz",
+         "hashes": [], "yanked": False, "dist-info-metadata": True, "size": True},
+        {"filename": "other-1.0.tar.gz", "url": "https://files.example/other-1.0.tar.gz"},
+    )
+    (f,) = parse_json(body, BASE, "foo-bar")
+    assert f.url == "https://files.example/foo-bar-1.0.tar.gz"  # credentials stripped
+    assert f.hashes == {} and f.core_metadata is None and f.size is None and f.yanked is False
+
+
+@pytest.mark.parametrize("body", [b"{", b"[]", b'{"files": {}}', json_page(version="2.0"), b"\xff"])
+def test_json_malformed(body):
+    with pytest.raises(MalformedPage):
+        parse_json(body, BASE, "foo-bar")
+
+
+def test_json_prefers_the_link_with_a_hash():
+    entry = {"filename": "foo-bar-1.0.tar.gz", "url": "https://f.example/foo-bar-1.0.tar.gz"}
+    (f,) = parse_json(json_page(entry, {**entry, "hashes": {"sha256": SHA}}), BASE, "foo-bar")
+    assert f.hashes == {"sha256": SHA}
+
+
+def test_html_attributes_base_and_fragments():
+    body = f"""<html><head><base href="https://cdn.example/pkgs/"></head><body>
+    <a href="foo_bar-1.0-py3-none-any.whl#sha256={SHA}" data-requires-python="&gt;=3.8"
+       data-yanked="" data-dist-info-metadata="sha256={'c' * 64}">foo_bar-1.0-py3-none-any.whl</a>
+    <a href="/elsewhere/foo-bar-0.9.tar.gz" data-yanked="old">foo-bar-0.9.tar.gz</a>
+    <a href="https://cdn.example/x/other-1.0.tar.gz">other</a>
+    <a href="javascript:alert(1)">js</a><a>no href</a>
+    <a href="https://cdn.example/x/..%2Ffoo-bar-2.0.tar.gz">escape</a>
+    </body></html>""".encode()
+    wheel, sdist = parse_html(body, BASE, "foo-bar")
+    assert wheel.url == "https://cdn.example/pkgs/foo_bar-1.0-py3-none-any.whl"
+    assert wheel.hashes == {"sha256": SHA}
+    assert wheel.requires_python == ">=3.8"
+    assert wheel.yanked is True
+    assert wheel.core_metadata == {"sha256": "c" * 64}
+    assert sdist.url == "https://cdn.example/elsewhere/foo-bar-0.9.tar.gz"
+    assert sdist.yanked == "old" and sdist.hashes == {}
+
+
+def test_html_garbage_is_no_links():
+    assert parse_html(b"<html><body><a href=\"x\"><<<</", BASE, "foo-bar") == ()
+
+
+@pytest.mark.parametrize(("filename", "expected"), [
+    ("foo_bar-1.0-py3-none-any.whl", True), ("Foo.Bar-1.0.tar.gz", True),
+    ("foo-bar-baz-1.0.tar.gz", False), ("foo-1.0.tar.gz", False), ("foo_bar-1.0.txt", False),
+    (".foo-bar-1.0.tar.gz", False), ("foo-bar-1.0\n.tar.gz", False), ("a/foo-bar-1.0.tar.gz", False),
+])
+def test_is_archive_of(filename, expected):
+    assert is_archive_of(filename, "foo-bar") is expected
+
+
+@pytest.mark.parametrize(("filename", "version"), [
+    ("foo_bar-1.0-py3-none-any.whl", "1.0"), ("foo-bar-2.0rc1.tar.gz", "2.0rc1"),
+    ("foo_bar-1.0.zip", "1.0"), ("foo-bar.txt", None),
+])
+def test_version_of(filename, version):
+    assert version_of(filename, "foo-bar") == version
+
+
+@pytest.mark.parametrize(("url", "cleaned"), [
+    ("https://h.example/a/b.whl", "https://h.example/a/b.whl"),
+    ("https://u:p@h.example:8443/a#frag", "https://h.example:8443/a"),
+    ("ftp://h.example/a", None), ("https:///nohost", None), ("http://[::1]:80/x", "http://[::1]:80/x"),
+])
+def test_clean_url(url, cleaned):
+    assert clean_url(url) == cleaned
+
+
+def chunked(data: bytes, size: int):
+    return [data[i:i + size] for i in range(0, len(data), size)]
+
+
+@pytest.mark.parametrize("size", [1, 7, 1 << 20])
+def test_scan_names_across_chunk_boundaries(size):
+    listing = (b'{"meta": {"api-version": "1.1"}, "projects": [{"name": "Foo.Bar", "_last-serial": 1}, '
+               b'{"name": "q\\u00e9\\"x"}, {"name": "zope_interface"}]}')
+    assert list(scan_names(chunked(listing, size), is_json=True)) == ["foo-bar", "q-x", "zope-interface"]
+    html = b'<html><body><a href="/simple/foo-bar/">Foo.Bar</a>\n<A HREF="/simple/x/">a&amp;b</a ></body>'
+    assert list(scan_names(chunked(html, size), is_json=False)) == ["foo-bar", "a-b"]
+
+
+def test_relpaths_as_devpi_builds_them():
+    hashed = UpstreamFile("p-1.0.tar.gz", "https://h.example/x/y/p-1.0.tar.gz", {"sha256": SHA})
+    assert layout.relpath("root/pypi", hashed) == f"root/pypi/+f/aaa/{'a' * 13}/p-1.0.tar.gz"
+    bare = UpstreamFile("p-1.0.tar.gz", "https://h.example:81/x y/p-1.0.tar.gz")
+    assert layout.relpath("root/pypi", bare) == "root/pypi/+e/https_h.example_81_x_y/p-1.0.tar.gz"
+
+
+def test_stored_form_round_trips():
+    f = UpstreamFile("p-1.0.tar.gz", "https://h.example/p-1.0.tar.gz", {"sha256": SHA}, ">=3", "why",
+                     {"sha256": SHA}, 3, "2024-01-01T00:00:00Z")
+    stored = json.loads(json.dumps(layout.page_record([f])))
+    assert layout.decode_files(stored["files"]) == [f]
