@@ -6,20 +6,21 @@ Used by the CLI (``init``, ``serve``, ``passwd``) and by ``make_app``; no Pyrami
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from devpi_core.config import RawConfig, Settings, plugin_lists, settings_for
 from devpi_core.errors import ConfigError, StartupError
+from devpi_core.indextypes import IndexEnv
 from devpi_core.interfaces import BlobStore, MetadataStore, PasswordHasher
 from devpi_core.model.indexes import Indexes
 from devpi_core.model.users import Users
 from devpi_core.plugins import Plugins, available_entrypoints, make_pm
-from devpi_core.serverdir import ServerDir
 
 if TYPE_CHECKING:
-    from devpi_core.indextypes import IndexEnv
+    from collections.abc import Iterable, Mapping, Sequence
+
+    from devpi_core.serverdir import ServerDir
 
 
 def load_plugins(
@@ -76,7 +77,8 @@ def _unknown_plugins(
 
 def _unknown_backends(raw: RawConfig | None, plugins: Plugins, settings: Settings) -> list[str]:
     errors = []
-    for kind, backends in (("metadata", plugins.metadata_backends()), ("blobs", plugins.blob_backends())):
+    offered = {"metadata": plugins.metadata_backends(), "blobs": plugins.blob_backends()}
+    for kind, backends in offered.items():
         name = getattr(settings.storage, kind)
         if name not in backends:
             where = f"{raw.line_of(['storage', kind])}: " if raw is not None else ""
@@ -87,8 +89,8 @@ def _unknown_backends(raw: RawConfig | None, plugins: Plugins, settings: Setting
 
 def _choose(kind: str, backends: Mapping[str, Any], name: str) -> Any:
     if name not in backends:
-        raise ConfigError([f"storage.{kind}: unknown backend {name!r}; "
-                           f"available: {', '.join(sorted(backends)) or 'none (no storage plugin)'}"])
+        available = ", ".join(sorted(backends)) or "none (no storage plugin)"
+        raise ConfigError([f"storage.{kind}: unknown backend {name!r}; available: {available}"])
     return backends[name]
 
 
@@ -140,8 +142,6 @@ class Core:
 
 def open_core(plugins: Plugins, settings: Settings, serverdir: ServerDir, registry: Any) -> Core:
     """Open stores and build the user and index services."""
-    from devpi_core.indextypes import IndexEnv
-
     store, blobs = open_stores(plugins, settings)
     hasher = plugins.password_hasher(settings) or _MissingHasher()
     users = Users(store, lambda: hasher)

@@ -11,12 +11,11 @@ import getpass
 import logging
 import signal
 import sys
-from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from devpi_core import __version__, services
+from devpi_core import __version__
 from devpi_core.bootstrap import initialise_data, load_plugins, open_core
 from devpi_core.config import (
     CONFIG_NAME,
@@ -33,6 +32,8 @@ from devpi_core.serverdir import ServerDir, create, is_initialised, open_serverd
 from devpi_core.serving import run
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from devpi_core.plugins import Plugins
 
 log = logging.getLogger("devpi_core.cli")
@@ -50,12 +51,14 @@ def _err(text: str) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="devpi-core", description="A Python package index server.")
+    parser = argparse.ArgumentParser(prog="devpi-core",
+                                     description="A Python package index server.")
     parser.add_argument("--version", action="version", version=f"devpi-core {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--serverdir", help="data directory (default $DEVPI_CORE_SERVERDIR or ~/.devpi-core)")
+        p.add_argument("--serverdir",
+                       help="data directory (default $DEVPI_CORE_SERVERDIR or ~/.devpi-core)")
         p.add_argument("--config", help="YAML configuration file (default $DEVPI_CORE_CONFIG "
                                          f"or <serverdir>/{CONFIG_NAME})")
 
@@ -76,7 +79,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("user")
     p = sub.add_parser("plugins", help="list active plugins, their hooks and settings")
     common(p)
-    p.add_argument("--reference", action="store_true", help="print the configuration reference (rst)")
+    p.add_argument("--reference", action="store_true",
+                   help="print the configuration reference (rst)")
     p = sub.add_parser("check-config", help="validate a configuration file")
     p.add_argument("file")
     p = sub.add_parser("gen-config", help="print a commented configuration file with all defaults")
@@ -89,7 +93,9 @@ def _load(args: argparse.Namespace) -> tuple[Plugins, Settings]:
     raw = load_raw(path)
     plugins, settings = load_plugins(raw)
     # flag > file > $DEVPI_CORE_SERVERDIR > default (the last two are applied by the loader)
-    overrides: dict[str, Any] = {key: getattr(args, key, None) for key in ("host", "port", "offline_mode")}
+    overrides: dict[str, Any] = {
+        key: getattr(args, key, None) for key in ("host", "port", "offline_mode")
+    }
     if getattr(args, "serverdir", None):
         overrides["serverdir"] = resolve_serverdir(args.serverdir)
     return plugins, settings.with_overrides(**overrides)

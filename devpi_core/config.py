@@ -87,7 +87,9 @@ LOGGING_SCHEMA: dict[str, Any] = {
     "access_log": {"type": "boolean"},
     "file": {"type": ["string", "null"]},
 }
-LOGGING_DEFAULTS: dict[str, Any] = {"level": "INFO", "format": "text", "access_log": True, "file": None}
+LOGGING_DEFAULTS: dict[str, Any] = {
+    "level": "INFO", "format": "text", "access_log": True, "file": None,
+}
 LOGGING_HELP = {
     "level": "lowest level logged",
     "format": "text, or json (one object per line)",
@@ -224,7 +226,7 @@ def resolve_secrets(raw: RawConfig) -> list[str]:
         items = node.items() if isinstance(node, Mapping) else enumerate(node)
         for key, value in list(items):
             here = [*path, key]
-            if isinstance(value, Mapping) and len(value) == 1 and next(iter(value)) in ("env", "file"):
+            if isinstance(value, Mapping) and len(value) == 1 and next(iter(value)) in _REFERENCES:
                 kind, ref = next(iter(value.items()))
                 resolved = _resolve_one(kind, str(ref))
                 if resolved is None:
@@ -237,6 +239,9 @@ def resolve_secrets(raw: RawConfig) -> list[str]:
 
     walk(raw.data, [])
     return errors
+
+
+_REFERENCES = ("env", "file")
 
 
 def _resolve_one(kind: str, ref: str) -> str | None:
@@ -277,7 +282,8 @@ def plugin_lists(raw: RawConfig | None) -> tuple[tuple[str, ...], tuple[str, ...
     for key in ("enabled", "disabled"):
         value = plugins.get(key, []) if isinstance(plugins, Mapping) else []
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError([f"{raw.line_of(['plugins', key])}: plugins.{key}: expected a list of plugin names"])
+            where = raw.line_of(["plugins", key])
+            raise ConfigError([f"{where}: plugins.{key}: expected a list of plugin names"])
         result.append(tuple(value))
     return result[0], result[1]
 
@@ -322,7 +328,8 @@ def _describe(error: jsonschema.ValidationError) -> list[tuple[list[Any], str]]:
             if key in allowed:
                 continue
             hint = difflib.get_close_matches(str(key), allowed, n=1)
-            suggestion = f"did you mean {hint[0]!r}?" if hint else f"expected one of: {', '.join(allowed)}"
+            suggestion = (f"did you mean {hint[0]!r}?" if hint
+                          else f"expected one of: {', '.join(allowed)}")
             out.append(([*path, key], f"unknown key; {suggestion}"))
         return out
     if error.validator == "type":
@@ -387,7 +394,9 @@ def load_raw(path: str | None) -> RawConfig | None:
     return raw
 
 
-def settings_for(raw: RawConfig | None, plugins: Plugins, known_plugins: Sequence[str] = ()) -> Settings:
+def settings_for(
+    raw: RawConfig | None, plugins: Plugins, known_plugins: Sequence[str] = ()
+) -> Settings:
     """Validate ``raw`` against the active plugins and build :class:`Settings`."""
     if raw is None:
         return from_mapping({}, plugins)

@@ -9,7 +9,6 @@ silently changes a running server's behaviour.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -20,6 +19,8 @@ from devpi_core import hookspecs
 from devpi_core.errors import ConfigError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+
     from pyramid.request import Request
 
     from devpi_core.config import Settings
@@ -165,7 +166,8 @@ class Plugins:
 
     def blob_backends(self) -> dict[str, StorageBackend]:
         """Blob store implementations by name."""
-        return _unique("blob backend", _flatten(self.pm.hook.devpi_blob_backends()), lambda b: b.name)
+        items = _flatten(self.pm.hook.devpi_blob_backends())
+        return _unique("blob backend", items, lambda b: b.name)
 
     def index_types(self) -> dict[str, IndexTypeSpec]:
         """Index types by name."""

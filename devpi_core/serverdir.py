@@ -46,7 +46,8 @@ def is_initialised(path: str) -> bool:
 def create(path: str) -> ServerDir:
     """Initialise ``path`` (creating it); refuse if it is already a server directory."""
     if is_initialised(path):
-        raise StartupError(f"{path} is already initialised; remove it or choose another --serverdir")
+        raise StartupError(f"{path} is already initialised; "
+                           "remove it or choose another --serverdir")
     try:
         os.makedirs(path, mode=0o700, exist_ok=True)
         _write_atomic(os.path.join(path, ".secret"), secrets.token_bytes(SECRET_BYTES), 0o600)

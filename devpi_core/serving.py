@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import logging
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import waitress
@@ -15,6 +14,8 @@ from devpi_core.bootstrap import initialise_data
 from devpi_core.errors import StartupError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pyramid.registry import Registry
     from pyramid.router import Router
 
@@ -37,7 +38,9 @@ def initialise_if_empty(registry: Registry) -> list[str]:
                            default_indexes=True)
 
 
-def run(plugins: Plugins, settings: Settings, serverdir: ServerDir, *, announce: Callable[[str], None]) -> int:
+def run(
+    plugins: Plugins, settings: Settings, serverdir: ServerDir, *, announce: Callable[[str], None]
+) -> int:
     """Serve until Ctrl-C or SIGTERM; in-flight requests get up to 5 s, then the stores close."""
     app = make_app(plugins, settings, serverdir)
     try:
@@ -49,7 +52,8 @@ def run(plugins: Plugins, settings: Settings, serverdir: ServerDir, *, announce:
             host = settings.server.host
             url = f"http://{f'[{host}]' if ':' in host else host}:{server.effective_port}/"
             announce(f"devpi-core {__version__} serving {settings.server.serverdir} on {url}")
-            announce(f"  {client_setup(settings.server.outside_url or url, example_index(app.registry))}")
+            root_url = settings.server.outside_url or url
+            announce(f"  {client_setup(root_url, example_index(app.registry))}")
             # waitress turns Ctrl-C (and SIGTERM, see cli) into a return after its workers finish
             server.run()
         except KeyboardInterrupt:

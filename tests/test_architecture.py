@@ -40,37 +40,42 @@ from __future__ import annotations
 import ast
 import configparser
 import inspect
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from devpi_core import hookspecs
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ROOT / "devpi_core"
 PLUGINS = ROOT / "plugins"
 EXAMPLE_PLUGIN = ROOT / "tests" / "e2e" / "data" / "devpi-core-hello" / "devpi_core_hello"
 
-PUBLIC = frozenset({
-    "devpi_core",
-    "devpi_core.errors",
-    "devpi_core.records",
-    "devpi_core.specs",
-    "devpi_core.interfaces",
-    "devpi_core.indextypes",
-    "devpi_core.services",
-    "devpi_core.web",
-    "devpi_core.blobs",
-    "devpi_core.config",
-    "devpi_core.logsetup",
-    "devpi_core.model.names",
-    "devpi_core.model.acl",
-    "devpi_core.model.blobrefs",
-    "devpi_core.model.indexes",
-    "devpi_core.model.resolve",
-})
+PUBLIC = frozenset(
+    {
+        "devpi_core",
+        "devpi_core.errors",
+        "devpi_core.records",
+        "devpi_core.specs",
+        "devpi_core.interfaces",
+        "devpi_core.indextypes",
+        "devpi_core.services",
+        "devpi_core.web",
+        "devpi_core.blobs",
+        "devpi_core.config",
+        "devpi_core.logsetup",
+        "devpi_core.model.names",
+        "devpi_core.model.acl",
+        "devpi_core.model.blobrefs",
+        "devpi_core.model.indexes",
+        "devpi_core.model.resolve",
+    }
+)
 TESTING = "devpi_core.testing"
 
 
@@ -140,7 +145,11 @@ def plugin_packages() -> list[Path]:
 
 def test_the_trees_are_where_the_test_looks():
     assert len(python_files(CORE)) > 30
-    assert {p.name for p in plugin_packages()} >= {"devpi_core_fsstore", "devpi_core_passwd", "devpi_core_stages"}
+    assert {p.name for p in plugin_packages()} >= {
+        "devpi_core_fsstore",
+        "devpi_core_passwd",
+        "devpi_core_stages",
+    }
     assert (EXAMPLE_PLUGIN / "__init__.py").is_file()
 
 
@@ -151,14 +160,18 @@ def test_public_modules_exist():
 def test_core_never_imports_a_plugin():
     plugin_names = {p.name for p in plugin_packages()} | {EXAMPLE_PLUGIN.name}
     found = [
-        str(imp) for path in python_files(CORE) for imp in imports_of(path, CORE)
+        str(imp)
+        for path in python_files(CORE)
+        for imp in imports_of(path, CORE)
         if imp.module.split(".")[0].startswith("devpi_core_")
     ]
     # nor by name, e.g. importlib.import_module("devpi_core_fsstore")
     for path in python_files(CORE):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and (
-                node.value.split(".")[0] in plugin_names
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and (node.value.split(".")[0] in plugin_names)
             ):
                 found.append(f"{path.relative_to(ROOT)}:{node.lineno}: names {node.value}")
     assert found == []
@@ -189,22 +202,27 @@ def violation(imp: Import, package: Path) -> str | None:
 
 def test_plugins_import_only_the_public_api_and_never_each_other():
     found = [
-        problem for path, package in plugin_sources() for imp in imports_of(path, package)
+        problem
+        for path, package in plugin_sources()
+        for imp in imports_of(path, package)
         if (problem := violation(imp, package)) is not None
     ]
     assert found == []
 
 
-@pytest.mark.parametrize(("module", "where", "expected"), [
-    ("devpi_core_stages.stage", "plugins/devpi_core_mirror/index.py", "another plugin"),
-    ("devpi_core.app", "plugins/devpi_core_mirror/index.py", "not public API"),
-    ("devpi_core.model.users", "plugins/devpi_core_mirror/index.py", "not public API"),
-    ("devpi_core.testing.dists", "plugins/devpi_core_mirror/index.py", "tests only"),
-    ("devpi_core.testing.dists", "plugins/devpi_core_mirror/tests/test_x.py", None),
-    ("devpi_core.web", "plugins/devpi_core_mirror/index.py", None),
-    ("devpi_core_mirror.cache", "plugins/devpi_core_mirror/index.py", None),
-    ("requests", "plugins/devpi_core_mirror/index.py", None),
-])
+@pytest.mark.parametrize(
+    ("module", "where", "expected"),
+    [
+        ("devpi_core_stages.stage", "plugins/devpi_core_mirror/index.py", "another plugin"),
+        ("devpi_core.app", "plugins/devpi_core_mirror/index.py", "not public API"),
+        ("devpi_core.model.users", "plugins/devpi_core_mirror/index.py", "not public API"),
+        ("devpi_core.testing.dists", "plugins/devpi_core_mirror/index.py", "tests only"),
+        ("devpi_core.testing.dists", "plugins/devpi_core_mirror/tests/test_x.py", None),
+        ("devpi_core.web", "plugins/devpi_core_mirror/index.py", None),
+        ("devpi_core_mirror.cache", "plugins/devpi_core_mirror/index.py", None),
+        ("requests", "plugins/devpi_core_mirror/index.py", None),
+    ],
+)
 def test_the_rules_themselves(module, where, expected):
     problem = violation(Import(module, ROOT / where, 1), PLUGINS / "devpi_core_mirror")
     assert (problem is None) == (expected is None)
@@ -216,8 +234,10 @@ def test_relative_and_from_imports_are_resolved(tmp_path):
     package = tmp_path / "devpi_core_x"
     (package / "sub").mkdir(parents=True)
     source = package / "sub" / "mod.py"
-    source.write_text("from .. import other\nfrom ..sibling import thing\nfrom devpi_core import web\n"
-                      "def f():\n    import devpi_core_y.z\n")
+    source.write_text(
+        "from .. import other\nfrom ..sibling import thing\nfrom devpi_core import web\n"
+        "def f():\n    import devpi_core_y.z\n"
+    )
     found = [imp.module for imp in imports_of(source, package)]
     assert found == ["devpi_core_x", "devpi_core_x.sibling", "devpi_core.web", "devpi_core_y.z"]
 
@@ -236,7 +256,9 @@ def test_bundled_plugins_are_registered_only_through_entry_points():
     cfg = setup_cfg()
     packages = listed(cfg["options"]["packages"])
     package_dir = dict(line.split(" = ") for line in listed(cfg["options"]["package_dir"]))
-    entry_points = dict(line.split(" = ") for line in listed(cfg["options.entry_points"]["devpi_core"]))
+    entry_points = dict(
+        line.split(" = ") for line in listed(cfg["options.entry_points"]["devpi_core"])
+    )
     for package in plugin_packages():
         name = package.name
         assert name in packages, f"{name} is missing from setup.cfg packages"
@@ -260,8 +282,11 @@ def hook_implementations() -> set[str]:
 
 
 def hookspec_functions() -> dict[str, object]:
-    return {name: fn for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
-            if name.startswith("devpi_")}
+    return {
+        name: fn
+        for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
+        if name.startswith("devpi_")
+    }
 
 
 def test_every_hook_is_documented():
@@ -280,8 +305,12 @@ def test_every_hook_is_documented():
 
 
 # hooks whose single event argument is described by the event's type
-PARAMS_EXPLAINED_IN_PROSE = {"devpi_on_upload", "devpi_on_delete", "devpi_on_index_change",
-                             "devpi_on_mirror_refresh"}
+PARAMS_EXPLAINED_IN_PROSE = {
+    "devpi_on_upload",
+    "devpi_on_delete",
+    "devpi_on_index_change",
+    "devpi_on_mirror_refresh",
+}
 
 
 def test_every_hook_has_an_implementation():

@@ -18,11 +18,25 @@ import pytest
 from devpi_core.blobs import BlobIngest
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from devpi_core.interfaces import BlobStore, MetadataStore
 
 
 class Boom(Exception):
     """Raised inside a transaction to force a rollback."""
+
+
+def failing_write(
+    store: MetadataStore, values: dict[str, Any], callback: Callable[[int], None] | None = None
+) -> None:
+    """Set ``values`` (and register ``callback``) in a write transaction, then raise ``Boom``."""
+    with store.write() as tx:
+        for key, value in values.items():
+            tx.set(key, value)
+        if callback is not None:
+            tx.after_commit(callback)
+        raise Boom
 
 
 class MetadataStoreContract:
@@ -55,10 +69,8 @@ class MetadataStoreContract:
     def test_exception_rolls_back(self, metadata_store: MetadataStore) -> None:
         with metadata_store.write() as tx:
             tx.set("k", 1)
-        with pytest.raises(Boom), metadata_store.write() as tx:
-            tx.set("k", 2)
-            tx.set("other", 3)
-            raise Boom
+        with pytest.raises(Boom):
+            failing_write(metadata_store, {"k": 2, "other": 3})
         with metadata_store.read() as tx:
             assert tx.get("k") == 1
             assert tx.get("other") is None
@@ -99,10 +111,8 @@ class MetadataStoreContract:
         with metadata_store.write() as tx:
             tx.set("a", 1)
             tx.after_commit(seen.append)
-        with pytest.raises(Boom), metadata_store.write() as tx:
-            tx.set("a", 2)
-            tx.after_commit(seen.append)
-            raise Boom
+        with pytest.raises(Boom):
+            failing_write(metadata_store, {"a": 2}, seen.append)
         assert seen == [1]
 
     def test_reader_keeps_its_snapshot(self, metadata_store: MetadataStore) -> None:
@@ -122,8 +132,8 @@ class MetadataStoreContract:
             assert done.wait(10), "a writer must not wait for readers"
             assert reader.get("a") == "old"
         thread.join()
-        with metadata_store.read() as tx:
-            assert tx.get("a") == "new"
+        with metadata_store.read() as later:
+            assert later.get("a") == "new"
 
     def test_values_are_copies(self, metadata_store: MetadataStore) -> None:
         value: dict[str, Any] = {"list": [1]}
@@ -165,15 +175,18 @@ class MetadataStoreContract:
             assert {key[2:]: value for key, value in tx.items("v:")} == values
 
     def test_non_json_values_are_refused(self, metadata_store: MetadataStore) -> None:
-        with pytest.raises(TypeError), metadata_store.write() as tx:
-            tx.set("ok", 1)
-            tx.set("bad", {1, 2})
+        with pytest.raises(TypeError):
+            failing_write(metadata_store, {"ok": 1, "bad": {1, 2}})
         with metadata_store.read() as tx:
             assert tx.get("ok") is None
         assert metadata_store.current_serial() == 0
 
     def test_large_values(self, metadata_store: MetadataStore) -> None:
-        big = {"text": "x" * (2 << 20), "list": list(range(50_000)), "deep": {"a": {"b": {"c": ["d"]}}}}
+        big = {
+            "text": "x" * (2 << 20),
+            "list": list(range(50_000)),
+            "deep": {"a": {"b": {"c": ["d"]}}},
+        }
         with metadata_store.write() as tx:
             tx.set("big", big)
         with metadata_store.read() as tx:

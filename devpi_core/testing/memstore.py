@@ -12,12 +12,14 @@ import json
 import os
 import threading
 from bisect import bisect_left
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from devpi_core import hookimpl
 from devpi_core.interfaces import BlobStore, MetadataStore, ReadTransaction, WriteTransaction
 from devpi_core.specs import StorageBackend
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping
 
 
 def _freeze(value: Any) -> Any:
@@ -137,4 +139,6 @@ def devpi_metadata_backends() -> list[StorageBackend]:
 @hookimpl
 def devpi_blob_backends() -> list[StorageBackend]:
     """The ``memory`` blob backend."""
-    return [StorageBackend("memory", lambda _dir, _settings: MemoryBlobStore(), "in memory (tests)")]
+    return [
+        StorageBackend("memory", lambda _dir, _settings: MemoryBlobStore(), "in memory (tests)")
+    ]

@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -65,7 +64,8 @@ def clean_env(home: Path | None = None, **extra: str) -> dict[str, str]:
     Drops every ``PIP_*``, ``UV_*`` and ``TWINE_*`` variable, points pip at no config file and
     uv at none either, so a pass can only come from the server under test.
     """
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_", "TWINE_", "DEVPI_"))}
+    dropped = ("PIP_", "UV_", "TWINE_", "DEVPI_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
     env["PIP_CONFIG_FILE"] = os.devnull
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
     env["UV_NO_CONFIG"] = "1"
@@ -132,8 +132,14 @@ def make_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppFactory]:
     """
     registries: list[Any] = []
 
-    def factory(config: Mapping[str, Any] | None = None, *, modules: tuple[tuple[str, ModuleType], ...] = (),
-                entrypoints: bool = True, default_indexes: bool = False, root_password: str = "") -> Client:
+    def factory(
+        config: Mapping[str, Any] | None = None,
+        *,
+        modules: tuple[tuple[str, object], ...] = (),
+        entrypoints: bool = True,
+        default_indexes: bool = False,
+        root_password: str = "",
+    ) -> Client:
         base = tmp_path_factory.mktemp("app")
         serverdir = base / "serverdir"
         raw = load_raw(str(write_config(base / "config.yml", server_config(config))))
@@ -187,10 +193,11 @@ class ServerProcess:
 
     def start(self, *extra: str, timeout: float = 30) -> ServerProcess:
         """Start and wait until the server announces its URL."""
-        args = [*(self.command or [bin_path("devpi-core")]), "serve", "--serverdir", str(self.serverdir),
+        executable = self.command or [bin_path("devpi-core")]
+        args = [*executable, "serve", "--serverdir", str(self.serverdir),
                 "--config", str(self.config), "--port", "0", *extra]
-        self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                        env=self.env or clean_env())
+        self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        text=True, env=self.env or clean_env())
         first = len(self.output)  # a restart must not find the last run's announcement
         self._pump = threading.Thread(target=self._follow, args=(self.process,), daemon=True)
         self._pump.start()
@@ -274,8 +281,8 @@ def devpi_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerFac
     def factory(config: Mapping[str, Any] | None = None, *extra: str, serverdir: Path | None = None,
                 start: bool = True, command: list[str] | None = None) -> ServerProcess:
         base = tmp_path_factory.mktemp("server")
-        handle = ServerProcess(serverdir or base / "serverdir",
-                               write_config(base / "config.yml", server_config(config)), command=command)
+        config_file = write_config(base / "config.yml", server_config(config))
+        handle = ServerProcess(serverdir or base / "serverdir", config_file, command=command)
         started.append(handle)
         return handle.start(*extra) if start else handle
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devpi_core import hookimpl
 from devpi_core.specs import ConfigSection, StorageBackend
-
 from devpi_core_fsstore.blob_store import FileBlobStore
 from devpi_core_fsstore.sqlite_store import SQLiteStore
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 SCHEMA = {
     "sqlite_path": {"type": ["string", "null"]},
@@ -49,4 +50,5 @@ def devpi_metadata_backends() -> list[StorageBackend]:
 @hookimpl
 def devpi_blob_backends() -> list[StorageBackend]:
     """Content-addressed files on disk."""
-    return [StorageBackend("fs", _files, "content-addressed files in the server directory", "fsstore")]
+    description = "content-addressed files in the server directory"
+    return [StorageBackend("fs", _files, description, "fsstore")]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from collections.abc import Iterator
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from devpi_core.errors import StartupError
 from devpi_core.interfaces import BlobStore
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -59,19 +62,17 @@ class FileBlobStore(BlobStore):
             return None
 
     def open(self, sha256: str) -> BinaryIO:
-        return open(self._path(sha256), "rb")  # noqa: SIM115 - the caller closes it
+        return open(self._path(sha256), "rb")
 
     def local_path(self, sha256: str) -> str | None:
         return self._path(sha256)
 
     def delete(self, sha256: str) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(self._path(sha256))
-        except FileNotFoundError:
-            pass
 
     def iter_blobs(self) -> Iterator[str]:
-        for dirpath, _dirs, files in os.walk(self.root):
+        for _dirpath, _dirs, files in os.walk(self.root):
             for name in files:
                 if _HEX64.match(name):
                     yield name

@@ -14,11 +14,13 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devpi_core.errors import StartupError
 from devpi_core.interfaces import MetadataStore, ReadTransaction, WriteTransaction
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, serial INTEGER NOT NULL)

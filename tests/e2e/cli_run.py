@@ -3,25 +3,41 @@
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import requests
 
-from devpi_core.testing.dists import Dist
 from devpi_core.testing.plugin import bin_path, clean_env
 
-FAST_HASHING = "plugins:\n  passwd:\n    argon2_time_cost: 1\n    argon2_memory_cost: 8\n" \
-               "    argon2_parallelism: 1\n"
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from devpi_core.testing.dists import Dist
+
+FAST_HASHING = (
+    "plugins:\n  passwd:\n    argon2_time_cost: 1\n    argon2_memory_cost: 8\n"
+    "    argon2_parallelism: 1\n"
+)
 
 
-def devpi_core(*args: str, home: Path, input: str | None = None, timeout: float = 60,
-               **env: str) -> subprocess.CompletedProcess[str]:
+def devpi_core(
+    *args: str, home: Path, input: str | None = None, timeout: float = 60, **env: str
+) -> subprocess.CompletedProcess[str]:
     """Run ``devpi-core ARGS`` with ``HOME=home`` and a clean environment plus ``env``."""
-    return subprocess.run([bin_path("devpi-core"), *args], capture_output=True, text=True,
-                          env=clean_env(home, **env), input=input, timeout=timeout, check=False)
+    return subprocess.run(
+        [bin_path("devpi-core"), *args],
+        capture_output=True,
+        text=True,
+        env=clean_env(home, **env),
+        input=input,
+        timeout=timeout,
+        check=False,
+    )
 
 
-def assert_one_line_error(result: subprocess.CompletedProcess[str], status: int, *fragments: str) -> str:
+def assert_one_line_error(
+    result: subprocess.CompletedProcess[str], status: int, *fragments: str
+) -> str:
     """The command failed with ``status`` and one line on stderr holding ``fragments``."""
     assert result.returncode == status, (result.returncode, result.stdout, result.stderr)
     assert "Traceback" not in result.stderr + result.stdout
@@ -32,17 +48,28 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], status: int,
     return lines[0]
 
 
-def upload(url: str, index: str, auth: tuple[str, str], dist: Dist, *, timeout: float = 30) -> requests.Response:
+def upload(
+    url: str, index: str, auth: tuple[str, str], dist: Dist, *, timeout: float = 30
+) -> requests.Response:
     """A twine-style upload with HTTP Basic auth."""
     name, version = dist.filename.split("-")[:2]
     form = {":action": "file_upload", "name": name, "version": version, "protocol_version": "1"}
-    return requests.post(f"{url}/{index}/", data=form, files={"content": (dist.filename, dist.content)},
-                         auth=auth, timeout=timeout)
+    return requests.post(
+        f"{url}/{index}/",
+        data=form,
+        files={"content": (dist.filename, dist.content)},
+        auth=auth,
+        timeout=timeout,
+    )
 
 
 def login(url: str, user: str, password: str) -> str:
     """``POST /+login``; the token."""
-    response = requests.post(f"{url}/+login", json={"user": user, "password": password},
-                             headers={"Accept": "application/json"}, timeout=30)
+    response = requests.post(
+        f"{url}/+login",
+        json={"user": user, "password": password},
+        headers={"Accept": "application/json"},
+        timeout=30,
+    )
     response.raise_for_status()
     return str(response.json()["result"]["password"])

@@ -41,8 +41,16 @@ def password_matches(config, serverdir, user, password):
 @pytest.mark.pkgcheck
 def test_init_creates_a_server_dir(tmp_path, config):
     serverdir = tmp_path / "sd"
-    result = devpi_core("init", "--serverdir", str(serverdir), "--config", str(config),
-                        "--root-passwd", "s3cret", home=tmp_path)
+    result = devpi_core(
+        "init",
+        "--serverdir",
+        str(serverdir),
+        "--config",
+        str(config),
+        "--root-passwd",
+        "s3cret",
+        home=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"initialised {serverdir}: user root")
     assert stat.S_IMODE(os.stat(serverdir / ".secret").st_mode) == 0o600
@@ -66,18 +74,40 @@ def test_default_server_dir_is_in_home_and_the_environment_overrides_it(tmp_path
     assert result.returncode == 0, result.stderr
     assert (tmp_path / ".devpi-core" / ".nodeinfo").exists()
     elsewhere = tmp_path / "elsewhere"
-    result = devpi_core("init", "--config", str(config), home=tmp_path, DEVPI_CORE_SERVERDIR=str(elsewhere))
+    result = devpi_core(
+        "init", "--config", str(config), home=tmp_path, DEVPI_CORE_SERVERDIR=str(elsewhere)
+    )
     assert result.returncode == 0, result.stderr
     assert (elsewhere / ".nodeinfo").exists()
 
 
 def test_python_dash_m_runs_the_command(tmp_path, config):
-    version = subprocess.run([sys.executable, "-m", "devpi_core", "--version"], capture_output=True,
-                             text=True, env=clean_env(tmp_path), timeout=60, check=False)
+    version = subprocess.run(
+        [sys.executable, "-m", "devpi_core", "--version"],
+        capture_output=True,
+        text=True,
+        env=clean_env(tmp_path),
+        timeout=60,
+        check=False,
+    )
     assert version.stdout.strip() == f"devpi-core {__version__}"
-    result = subprocess.run([sys.executable, "-m", "devpi_core", "init", "--serverdir", str(tmp_path / "sd"),
-                             "--config", str(config)], capture_output=True, text=True,
-                            env=clean_env(tmp_path), timeout=60, check=False)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "devpi_core",
+            "init",
+            "--serverdir",
+            str(tmp_path / "sd"),
+            "--config",
+            str(config),
+        ],
+        capture_output=True,
+        text=True,
+        env=clean_env(tmp_path),
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "sd" / ".nodeinfo").exists()
 
@@ -85,29 +115,56 @@ def test_python_dash_m_runs_the_command(tmp_path, config):
 def test_passwd_from_standard_input(tmp_path, config):
     serverdir = tmp_path / "sd"
     devpi_core("init", "--serverdir", str(serverdir), "--config", str(config), home=tmp_path)
-    result = devpi_core("passwd", "root", "--serverdir", str(serverdir), "--config", str(config),
-                        home=tmp_path, input="n3w-pass\n")
+    result = devpi_core(
+        "passwd",
+        "root",
+        "--serverdir",
+        str(serverdir),
+        "--config",
+        str(config),
+        home=tmp_path,
+        input="n3w-pass\n",
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "password of root changed"
     assert password_matches(config, serverdir, "root", "n3w-pass")
     assert not password_matches(config, serverdir, "root", "")
 
 
-@pytest.mark.parametrize(("user", "given", "message"), [
-    ("nobody", "x\n", "no user 'nobody'"),
-    ("root", "\n", "empty password; nothing changed"),
-])
+@pytest.mark.parametrize(
+    ("user", "given", "message"),
+    [
+        ("nobody", "x\n", "no user 'nobody'"),
+        ("root", "\n", "empty password; nothing changed"),
+    ],
+)
 def test_passwd_refusals(tmp_path, config, user, given, message):
     serverdir = tmp_path / "sd"
     devpi_core("init", "--serverdir", str(serverdir), "--config", str(config), home=tmp_path)
-    result = devpi_core("passwd", user, "--serverdir", str(serverdir), "--config", str(config),
-                        home=tmp_path, input=given)
+    result = devpi_core(
+        "passwd",
+        user,
+        "--serverdir",
+        str(serverdir),
+        "--config",
+        str(config),
+        home=tmp_path,
+        input=given,
+    )
     assert_one_line_error(result, 1, message)
 
 
 def test_passwd_needs_an_initialised_server_dir(tmp_path, config):
-    result = devpi_core("passwd", "root", "--serverdir", str(tmp_path / "none"), "--config", str(config),
-                        home=tmp_path, input="x\n")
+    result = devpi_core(
+        "passwd",
+        "root",
+        "--serverdir",
+        str(tmp_path / "none"),
+        "--config",
+        str(config),
+        home=tmp_path,
+        input="x\n",
+    )
     assert_one_line_error(result, 1, "is not initialised; run 'devpi-core init")
 
 
@@ -139,8 +196,10 @@ def test_check_config_accepts_a_good_file(tmp_path, config):
 
 def test_check_config_reports_every_error_with_status_2(tmp_path):
     bad = tmp_path / "bad.yml"
-    bad.write_text("server:\n  port: '80'\n  threds: 4\nplugins:\n  passwd:\n    login_token_expiry: soon\n"
-                   "  disabled: [fstore]\n")
+    bad.write_text(
+        "server:\n  port: '80'\n  threds: 4\nplugins:\n  passwd:\n    login_token_expiry: soon\n"
+        "  disabled: [fstore]\n"
+    )
     result = devpi_core("check-config", str(bad), home=tmp_path)
     assert result.returncode == 2
     assert result.stdout == ""
@@ -151,7 +210,9 @@ def test_check_config_reports_every_error_with_status_2(tmp_path):
         f"{bad}:3: server.threds: unknown key; did you mean 'threads'?",
         f"{bad}:6: plugins.passwd.login_token_expiry: expected integer, got 'soon'",
     ]
-    assert errors[3].startswith(f"{bad}:7: plugins.disabled: unknown plugin 'fstore'; available: fsstore, ")
+    assert errors[3].startswith(
+        f"{bad}:7: plugins.disabled: unknown plugin 'fstore'; available: fsstore, "
+    )
     assert len(errors) == 4
 
 
@@ -182,5 +243,7 @@ def test_gen_config_prints_a_valid_commented_file(tmp_path):
     assert settings["plugins"]["fsstore"]["synchronous"] == "normal"
     assert set(settings["plugins"]) >= {"fsstore", "passwd"}
     # uncommenting every setting gives a valid file
-    checked = devpi_core("check-config", str(write_config(tmp_path / "all.yml", settings)), home=tmp_path)
+    checked = devpi_core(
+        "check-config", str(write_config(tmp_path / "all.yml", settings)), home=tmp_path
+    )
     assert checked.returncode == 0, checked.stderr

@@ -70,8 +70,12 @@ class Writers:
     def index_loop(self) -> None:
         for i in range(10_000):
             try:
-                response = requests.put(f"{self.url}/root/ix{i}", json={"bases": ["root/dev"]},
-                                        headers=self.header, timeout=30)
+                response = requests.put(
+                    f"{self.url}/root/ix{i}",
+                    json={"bases": ["root/dev"]},
+                    headers=self.header,
+                    timeout=30,
+                )
             except requests.ConnectionError:
                 return
             if self._acked(response, 200):
@@ -82,7 +86,9 @@ class Writers:
 def listed_files(url: str, index: str) -> dict[str, tuple[str, str]]:
     """``{filename: (absolute url, sha256)}`` of every file on the index's simple pages."""
     found = {}
-    projects = requests.get(f"{url}/{index}/+simple/", headers=PEP691, timeout=30).json()["projects"]
+    projects = requests.get(f"{url}/{index}/+simple/", headers=PEP691, timeout=30).json()[
+        "projects"
+    ]
     for project in projects:
         page_url = f"{url}/{index}/+simple/{project['name']}/"
         for entry in requests.get(page_url, headers=PEP691, timeout=30).json()["files"]:
@@ -94,8 +100,11 @@ def leftovers(serverdir) -> list[str]:
     """Temp files anywhere in the server directory, and scratch space of dead processes."""
     found = []
     for dirpath, _dirs, files in os.walk(serverdir):
-        found += [os.path.join(dirpath, name) for name in files
-                  if ".tmp-" in name or name.startswith("blob-")]
+        found += [
+            os.path.join(dirpath, name)
+            for name in files
+            if ".tmp-" in name or name.startswith("blob-")
+        ]
     return found
 
 
@@ -103,7 +112,12 @@ def test_sigkill_during_writes_leaves_a_serverdir_that_just_works(devpi_server):
     server = devpi_server()
     token = login(server.url, "root", "")
     writers = Writers(server.url, token)
-    assert requests.put(f"{server.url}/root/dev", json={}, headers=writers.header, timeout=10).status_code == 200
+    assert (
+        requests.put(
+            f"{server.url}/root/dev", json={}, headers=writers.header, timeout=10
+        ).status_code
+        == 200
+    )
     writers.start()
     try:
         assert writers.progress.wait(timeout=120), f"no progress: {writers.unexpected}"
@@ -111,7 +125,7 @@ def test_sigkill_during_writes_leaves_a_serverdir_that_just_works(devpi_server):
         assert server.stop(signal.SIGKILL) == -signal.SIGKILL
         writers.join()
     assert writers.unexpected == []
-    dead_scratch = [p for p in (server.serverdir / "+tmp").iterdir()]
+    dead_scratch = list((server.serverdir / "+tmp").iterdir())
 
     server.start()
     status = requests.get(f"{server.url}/+status", timeout=10)
@@ -127,12 +141,16 @@ def test_sigkill_during_writes_leaves_a_serverdir_that_just_works(devpi_server):
         assert hashlib.sha256(content).hexdigest() == sha256, filename
         if filename in writers.files:
             assert sha256 == writers.files[filename]
-    projects = requests.get(f"{server.url}/root", headers={"Accept": "application/json"}, timeout=10)
+    projects = requests.get(
+        f"{server.url}/root", headers={"Accept": "application/json"}, timeout=10
+    )
     assert set(writers.indexes) <= {f"root/{name}" for name in projects.json()["result"]["indexes"]}
     assert leftovers(server.serverdir) == []
 
     # and it takes writes again, with a serial that moves on
-    after = upload(server.url, "root/dev", ("root", token), make_wheel(DistSpec("after-crash", "1.0")))
+    after = upload(
+        server.url, "root/dev", ("root", token), make_wheel(DistSpec("after-crash", "1.0"))
+    )
     assert after.status_code == 200
     assert int(after.headers["X-DEVPI-SERIAL"]) == serial + 1
     conn = sqlite3.connect(f"file:{server.serverdir / 'metadata.sqlite'}?mode=ro", uri=True)

@@ -14,7 +14,9 @@ pytestmark = pytest.mark.e2e
 def test_bad_config_lists_every_problem_and_exits_2(tmp_path):
     config = tmp_path / "devpi-core.yml"
     config.write_text("server:\n  port: many\nlogging:\n  levl: DEBUG\n")
-    result = devpi_core("serve", "--serverdir", str(tmp_path / "sd"), "--config", str(config), home=tmp_path)
+    result = devpi_core(
+        "serve", "--serverdir", str(tmp_path / "sd"), "--config", str(config), home=tmp_path
+    )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.splitlines() == [
@@ -35,17 +37,26 @@ def test_config_in_the_server_dir_is_read_by_default(tmp_path):
 def test_config_from_the_environment(tmp_path):
     config = tmp_path / "env.yml"
     config.write_text("storage:\n  metadata: postgres\n")
-    result = devpi_core("serve", "--serverdir", str(tmp_path / "sd"), home=tmp_path,
-                        DEVPI_CORE_CONFIG=str(config))
-    assert_one_line_error(result, 2, "storage.metadata: unknown backend 'postgres'; available: sqlite")
+    result = devpi_core(
+        "serve", "--serverdir", str(tmp_path / "sd"), home=tmp_path, DEVPI_CORE_CONFIG=str(config)
+    )
+    assert_one_line_error(
+        result, 2, "storage.metadata: unknown backend 'postgres'; available: sqlite"
+    )
 
 
 def test_server_dir_below_a_file(tmp_path):
     (tmp_path / "file").write_text("")
     config = tmp_path / "c.yml"
     config.write_text(FAST_HASHING)
-    result = devpi_core("serve", "--serverdir", str(tmp_path / "file" / "sd"), "--config", str(config),
-                        home=tmp_path)
+    result = devpi_core(
+        "serve",
+        "--serverdir",
+        str(tmp_path / "file" / "sd"),
+        "--config",
+        str(config),
+        home=tmp_path,
+    )
     assert_one_line_error(result, 1, "cannot initialise", "choose a writable --serverdir")
 
 
@@ -54,13 +65,22 @@ def test_read_only_server_dir(tmp_path):
     config = tmp_path / "c.yml"
     config.write_text(FAST_HASHING)
     serverdir = tmp_path / "sd"
-    assert devpi_core("init", "--serverdir", str(serverdir), "--config", str(config), home=tmp_path).returncode == 0
+    assert (
+        devpi_core(
+            "init", "--serverdir", str(serverdir), "--config", str(config), home=tmp_path
+        ).returncode
+        == 0
+    )
     os.chmod(serverdir, 0o500)
     try:
-        result = devpi_core("serve", "--serverdir", str(serverdir), "--config", str(config), home=tmp_path)
+        result = devpi_core(
+            "serve", "--serverdir", str(serverdir), "--config", str(config), home=tmp_path
+        )
     finally:
         os.chmod(serverdir, 0o700)
-    assert_one_line_error(result, 1, "is not writable", "fix its permissions or choose another --serverdir")
+    assert_one_line_error(
+        result, 1, "is not writable", "fix its permissions or choose another --serverdir"
+    )
 
 
 def test_unreadable_server_dir_contents(tmp_path):
@@ -68,9 +88,16 @@ def test_unreadable_server_dir_contents(tmp_path):
     config = tmp_path / "c.yml"
     config.write_text(FAST_HASHING)
     serverdir = tmp_path / "sd"
-    assert devpi_core("init", "--serverdir", str(serverdir), "--config", str(config), home=tmp_path).returncode == 0
+    assert (
+        devpi_core(
+            "init", "--serverdir", str(serverdir), "--config", str(config), home=tmp_path
+        ).returncode
+        == 0
+    )
     (serverdir / ".nodeinfo").write_text("{not json")
-    result = devpi_core("serve", "--serverdir", str(serverdir), "--config", str(config), home=tmp_path)
+    result = devpi_core(
+        "serve", "--serverdir", str(serverdir), "--config", str(config), home=tmp_path
+    )
     assert_one_line_error(result, 1, f"cannot read {serverdir}")
 
 
@@ -81,18 +108,42 @@ def test_port_in_use(tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        result = devpi_core("serve", "--serverdir", str(tmp_path / "sd"), "--config", str(config),
-                            "--port", str(port), home=tmp_path)
-    assert_one_line_error(result, 1, f"port {port} on 127.0.0.1 is in use",
-                          "stop the other server or choose another --port")
+        result = devpi_core(
+            "serve",
+            "--serverdir",
+            str(tmp_path / "sd"),
+            "--config",
+            str(config),
+            "--port",
+            str(port),
+            home=tmp_path,
+        )
+    assert_one_line_error(
+        result,
+        1,
+        f"port {port} on 127.0.0.1 is in use",
+        "stop the other server or choose another --port",
+    )
 
 
 def test_address_that_is_not_ours(tmp_path):
     config = tmp_path / "c.yml"
     config.write_text(FAST_HASHING)
-    result = devpi_core("serve", "--serverdir", str(tmp_path / "sd"), "--config", str(config),
-                        "--host", "192.0.2.1", "--port", "0", home=tmp_path)  # TEST-NET-1
-    assert_one_line_error(result, 1, "cannot listen on 192.0.2.1:0", "choose another --host or --port")
+    result = devpi_core(
+        "serve",
+        "--serverdir",
+        str(tmp_path / "sd"),
+        "--config",
+        str(config),
+        "--host",
+        "192.0.2.1",
+        "--port",
+        "0",
+        home=tmp_path,
+    )  # TEST-NET-1
+    assert_one_line_error(
+        result, 1, "cannot listen on 192.0.2.1:0", "choose another --host or --port"
+    )
 
 
 def test_unknown_command_and_bad_flag(tmp_path):

@@ -53,8 +53,12 @@ def test_the_announced_line_names_an_existing_index(devpi_server):
     server = devpi_server({"plugins": {"disabled": ["mirror"]}})  # no root/pypi
     assert server.wait_for(r"export PIP_INDEX_URL=(\S+) ")[1] == f"{server.url}/USER/INDEX/+simple/"
     token = login(server.url, "root", "")
-    requests.put(f"{server.url}/root/dev", json={}, timeout=10,
-                 headers={"X-Devpi-Auth": base64.b64encode(f"root:{token}".encode()).decode()}).raise_for_status()
+    requests.put(
+        f"{server.url}/root/dev",
+        json={},
+        timeout=10,
+        headers={"X-Devpi-Auth": base64.b64encode(f"root:{token}".encode()).decode()},
+    ).raise_for_status()
     server.stop()
     server.output.clear()
     server.start()
@@ -63,10 +67,18 @@ def test_the_announced_line_names_an_existing_index(devpi_server):
 
 
 def test_flags_override_the_file(devpi_server):
-    server = devpi_server({"server": {"host": "localhost", "outside_url": "https://pkgs.example/"}},
-                          "--host", "127.0.0.1", "--offline-mode", "--debug")
+    server = devpi_server(
+        {"server": {"host": "localhost", "outside_url": "https://pkgs.example/"}},
+        "--host",
+        "127.0.0.1",
+        "--offline-mode",
+        "--debug",
+    )
     assert server.url.startswith("http://127.0.0.1:")
-    assert server.wait_for(r"export PIP_INDEX_URL=(\S+) ")[1] == "https://pkgs.example/root/pypi/+simple/"
+    assert (
+        server.wait_for(r"export PIP_INDEX_URL=(\S+) ")[1]
+        == "https://pkgs.example/root/pypi/+simple/"
+    )
     status = requests.get(f"{server.url}/+status", timeout=10).json()["result"]
     assert status["host"] == "127.0.0.1"
     assert status["outside-url"] == "https://pkgs.example/"
@@ -77,9 +89,16 @@ def test_flags_override_the_file(devpi_server):
 def test_login_token_survives_a_restart(devpi_server):
     server = devpi_server()
     token = login(server.url, "root", "")
-    auth = {"X-Devpi-Auth": base64.b64encode(f"root:{token}".encode()).decode(),
-            "Accept": "application/json"}
-    assert requests.get(f"{server.url}/+api", headers=auth, timeout=10).json()["result"]["authstatus"][0] == "ok"
+    auth = {
+        "X-Devpi-Auth": base64.b64encode(f"root:{token}".encode()).decode(),
+        "Accept": "application/json",
+    }
+    assert (
+        requests.get(f"{server.url}/+api", headers=auth, timeout=10).json()["result"]["authstatus"][
+            0
+        ]
+        == "ok"
+    )
     secret = (server.serverdir / ".secret").read_bytes()
     server.stop()
     server.start()
@@ -105,26 +124,54 @@ def test_access_log_lines_carry_the_request_id(devpi_server):
 def test_no_password_token_or_authorization_in_the_logs(devpi_server, tmp_path):
     server = devpi_server(None, "--debug")
     password = "pw-Very-Secret-123"
-    anon = requests.put(f"{server.url}/alice", json={"password": password},
-                        headers={"Accept": "application/json"}, timeout=10)
+    anon = requests.put(
+        f"{server.url}/alice",
+        json={"password": password},
+        headers={"Accept": "application/json"},
+        timeout=10,
+    )
     assert anon.status_code == 201
     token = login(server.url, "alice", password)
     auth = base64.b64encode(f"alice:{token}".encode()).decode()
-    requests.put(f"{server.url}/alice/dev", json={}, headers={"X-Devpi-Auth": auth}, timeout=10).raise_for_status()
+    requests.put(
+        f"{server.url}/alice/dev", json={}, headers={"X-Devpi-Auth": auth}, timeout=10
+    ).raise_for_status()
     wheel = make_wheel(DistSpec("logged", "1.0"))
     assert upload(server.url, "alice/dev", ("alice", password), wheel).status_code == 200
-    assert upload(server.url, "alice/dev", ("alice", token), make_wheel(DistSpec("logged", "2.0"))).status_code == 200
+    assert (
+        upload(
+            server.url, "alice/dev", ("alice", token), make_wheel(DistSpec("logged", "2.0"))
+        ).status_code
+        == 200
+    )
     assert upload(server.url, "alice/dev", ("alice", "wrong-" + password), wheel).status_code == 401
     # pip puts credentials into the URL; they must not reach the log either
     pip = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--no-cache-dir", "-d", str(tmp_path / "dl"),
-         "--index-url", server.url.replace("http://", f"http://alice:{password}@") + "/alice/dev/+simple/",
-         "logged==1.0"], capture_output=True, text=True, env=clean_env(tmp_path), timeout=120, check=False)
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--no-cache-dir",
+            "-d",
+            str(tmp_path / "dl"),
+            "--index-url",
+            server.url.replace("http://", f"http://alice:{password}@") + "/alice/dev/+simple/",
+            "logged==1.0",
+        ],
+        capture_output=True,
+        text=True,
+        env=clean_env(tmp_path),
+        timeout=120,
+        check=False,
+    )
     assert pip.returncode == 0, pip.stderr
     server.wait_for(r"GET /alice/dev/\+f/.*logged-1\.0-py3-none-any\.whl 200")
     server.stop()
     log = server.log()
-    assert "POST /+login 200" in log and "POST /alice/dev/ 200" in log
+    assert "POST /+login 200" in log
+    assert "POST /alice/dev/ 200" in log
     basic = base64.b64encode(f"alice:{password}".encode()).decode()
     for secret in (password, token, auth, basic, token[:20], "Authorization", "X-Devpi-Auth"):
         assert secret not in log, f"{secret!r} leaked into the log"
@@ -139,19 +186,55 @@ def test_pip_installs_from_a_stage(devpi_server, tmp_path):
     wheel = make_wheel(DistSpec("served-by-devpi-core", "1.0", module_code="ANSWER = 42\n"))
     dist = wheel.write(tmp_path)
     twine = subprocess.run(
-        [sys.executable, "-m", "twine", "upload", "--non-interactive", "--disable-progress-bar",
-         "--repository-url", f"{server.url}/root/dev/", "-u", "root", "-p", token, str(dist)],
-        capture_output=True, text=True, env=clean_env(tmp_path), timeout=120, check=False)
+        [
+            sys.executable,
+            "-m",
+            "twine",
+            "upload",
+            "--non-interactive",
+            "--disable-progress-bar",
+            "--repository-url",
+            f"{server.url}/root/dev/",
+            "-u",
+            "root",
+            "-p",
+            token,
+            str(dist),
+        ],
+        capture_output=True,
+        text=True,
+        env=clean_env(tmp_path),
+        timeout=120,
+        check=False,
+    )
     assert twine.returncode == 0, twine.stdout + twine.stderr
     target = tmp_path / "site"
     pip = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-cache-dir", "--target", str(target),
-         "--index-url", f"{server.url}/root/dev/+simple/", "served-by-devpi-core"],
-        capture_output=True, text=True, env=clean_env(tmp_path), timeout=120, check=False)
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-cache-dir",
+            "--target",
+            str(target),
+            "--index-url",
+            f"{server.url}/root/dev/+simple/",
+            "served-by-devpi-core",
+        ],
+        capture_output=True,
+        text=True,
+        env=clean_env(tmp_path),
+        timeout=120,
+        check=False,
+    )
     assert pip.returncode == 0, pip.stdout + pip.stderr
     assert (target / "served_by_devpi_core" / "__init__.py").read_text() == "ANSWER = 42\n"
     # the bytes came from this server
     server.wait_for(r"GET /root/dev/\+f/.*/served_by_devpi_core-1\.0-py3-none-any\.whl 200")
-    fetched = requests.get(f"{server.url}/root/dev/+simple/served-by-devpi-core/",
-                           headers={"Accept": "application/vnd.pypi.simple.v1+json"}, timeout=10).json()
+    fetched = requests.get(
+        f"{server.url}/root/dev/+simple/served-by-devpi-core/",
+        headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+        timeout=10,
+    ).json()
     assert fetched["files"][0]["hashes"]["sha256"] == hashlib.sha256(wheel.content).hexdigest()

@@ -21,6 +21,7 @@ import pytest
 import requests
 from cli_run import login, upload
 
+from devpi_core.plugins import available_entrypoints
 from devpi_core.testing.dists import DistSpec, make_wheel
 from devpi_core.testing.plugin import clean_env
 
@@ -34,20 +35,45 @@ def plugin_python(tmp_path_factory) -> str:
     """The python of a venv holding devpi-core-hello, and (via .pth) this devpi-core."""
     base = tmp_path_factory.mktemp("thirdparty")
     venv = base / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120
+    )
     python = venv / "bin" / "python"
-    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.strip()
     # addsitedir (not a plain path line) also runs the .pth files there: editable installs
     # and coverage hooks of the test environment keep working in the plugin's environment.
     ours = dict.fromkeys([sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
     Path(purelib, "_devpi_core_test_environment.pth").write_text(
-        "".join(f"import site; site.addsitedir({path!r})\n" for path in ours))
+        "".join(f"import site; site.addsitedir({path!r})\n" for path in ours)
+    )
     source = shutil.copytree(PLUGIN_SOURCE, base / "devpi-core-hello")  # builds write into it
     pip = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index",
-         "--no-build-isolation", "--no-cache-dir", "--quiet", str(source)],
-        capture_output=True, text=True, env=clean_env(base), timeout=300, check=False)
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--no-deps",
+            "--no-index",
+            "--no-build-isolation",
+            "--no-cache-dir",
+            "--quiet",
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        env=clean_env(base),
+        timeout=300,
+        check=False,
+    )
     assert pip.returncode == 0, pip.stdout + pip.stderr
     return str(python)
 
@@ -57,17 +83,23 @@ def serve_with(devpi_server, plugin_python, config, serverdir=None):
 
 
 def test_the_plugin_is_only_in_its_own_environment(plugin_python):
-    from devpi_core.plugins import available_entrypoints
-
     assert "hello" not in available_entrypoints()  # the test environment is untouched
-    listed = subprocess.run([plugin_python, "-m", "devpi_core", "plugins", "--config", "/dev/null"],
-                            capture_output=True, text=True, env=clean_env(), timeout=60, check=False)
+    listed = subprocess.run(
+        [plugin_python, "-m", "devpi_core", "plugins", "--config", "/dev/null"],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=60,
+        check=False,
+    )
     assert listed.returncode == 0, listed.stderr
     assert "hello (" not in listed.stdout  # installed, but off until enabled
 
 
 @pytest.mark.pkgcheck
-def test_enabled_plugin_adds_a_view_settings_and_an_index_type(devpi_server, plugin_python, tmp_path):
+def test_enabled_plugin_adds_a_view_settings_and_an_index_type(
+    devpi_server, plugin_python, tmp_path
+):
     config = {"plugins": {"enabled": ["hello"], "hello": {"greeting": "Hi from YAML"}}}
     server = serve_with(devpi_server, plugin_python, config)
     url = server.url
@@ -86,7 +118,9 @@ def test_enabled_plugin_adds_a_view_settings_and_an_index_type(devpi_server, plu
     assert requests.put(f"{url}/root/dev", json={}, headers=auth, timeout=10).status_code == 200
     wheel = make_wheel(DistSpec("in-a-group", "1.0"))
     assert upload(url, "root/dev", ("root", token), wheel).status_code == 200
-    group = requests.put(f"{url}/root/all", json={"type": "group", "bases": "root/dev"}, headers=auth, timeout=10)
+    group = requests.put(
+        f"{url}/root/all", json={"type": "group", "bases": "root/dev"}, headers=auth, timeout=10
+    )
     assert group.status_code == 200, group.text
     assert group.json()["result"]["bases"] == ["root/dev"]
 
@@ -98,17 +132,26 @@ def test_enabled_plugin_adds_a_view_settings_and_an_index_type(devpi_server, plu
     assert refused.status_code == 404
     assert "group" in refused.reason
 
-    listed = subprocess.run([plugin_python, "-m", "devpi_core", "plugins", "--config", str(server.config)],
-                            capture_output=True, text=True, env=clean_env(), timeout=60, check=False)
+    listed = subprocess.run(
+        [plugin_python, "-m", "devpi_core", "plugins", "--config", str(server.config)],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=60,
+        check=False,
+    )
     assert "hello (devpi-core-hello 1.0): devpi_core_hello" in listed.stdout
     assert "devpi_config_sections, devpi_index_types, devpi_pyramid_includes" in listed.stdout
     assert 'plugins.hello.greeting = "Hello from a devpi-core plugin"' in listed.stdout
 
     # turned off again (its settings may stay in the file): the view and the type are gone
     server.stop()
-    off = serve_with(devpi_server, plugin_python,
-                     {"plugins": {"disabled": ["hello"], "hello": {"greeting": "kept"}}},
-                     serverdir=server.serverdir)
+    off = serve_with(
+        devpi_server,
+        plugin_python,
+        {"plugins": {"disabled": ["hello"], "hello": {"greeting": "kept"}}},
+        serverdir=server.serverdir,
+    )
     assert requests.get(f"{off.url}/+hello", headers=JSON, timeout=10).status_code == 404
     gone = requests.get(f"{off.url}/root/all/+simple/in-a-group/", headers=JSON, timeout=10)
     assert gone.status_code == 404
@@ -118,13 +161,25 @@ def test_enabled_plugin_adds_a_view_settings_and_an_index_type(devpi_server, plu
     again = requests.put(f"{off.url}/root/other", json={"type": "group"}, headers=auth, timeout=10)
     assert again.status_code == 400
     assert "unknown index type 'group'" in again.json()["message"]
-    assert "devpi-core-hello" not in requests.get(f"{off.url}/+status", timeout=10).json()["result"]["versioninfo"]
+    assert (
+        "devpi-core-hello"
+        not in requests.get(f"{off.url}/+status", timeout=10).json()["result"]["versioninfo"]
+    )
 
 
 def test_a_typo_in_the_plugins_settings_is_reported(plugin_python, tmp_path):
     config = tmp_path / "c.yml"
     config.write_text("plugins:\n  enabled: [hello]\n  hello:\n    greting: hi\n")
-    result = subprocess.run([plugin_python, "-m", "devpi_core", "check-config", str(config)],
-                            capture_output=True, text=True, env=clean_env(), timeout=60, check=False)
+    result = subprocess.run(
+        [plugin_python, "-m", "devpi_core", "check-config", str(config)],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 2
-    assert result.stderr.strip() == f"{config}:4: plugins.hello.greting: unknown key; did you mean 'greeting'?"
+    assert (
+        result.stderr.strip()
+        == f"{config}:4: plugins.hello.greting: unknown key; did you mean 'greeting'?"
+    )

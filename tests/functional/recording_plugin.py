@@ -10,25 +10,31 @@ It is an object rather than a module so every test gets its own state.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devpi_core import hookimpl, services
 from devpi_core.interfaces import SimplePolicy
-from devpi_core.records import (
-    DeleteEvent,
-    Identity,
-    IndexEvent,
-    IndexRecord,
-    Link,
-    MirrorRefreshEvent,
-    UploadEvent,
-)
 from devpi_core.specs import ConfigSection
+
+if TYPE_CHECKING:
+    from collections.abc import Hashable, Sequence
+
+    from devpi_core.records import (
+        DeleteEvent,
+        Identity,
+        IndexEvent,
+        IndexRecord,
+        Link,
+        MirrorRefreshEvent,
+        UploadEvent,
+    )
 
 SCHEMA = {
     "deny": {"type": "array", "items": {"type": "string"}},
-    "groups": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+    "groups": {
+        "type": "object",
+        "additionalProperties": {"type": "array", "items": {"type": "string"}},
+    },
     "fail_events": {"type": "boolean"},
 }
 DEFAULTS: dict[str, Any] = {"deny": [], "groups": {}, "fail_events": False}

@@ -9,11 +9,28 @@ import pytest
 from devpi_core import __version__, hookimpl, services
 from devpi_core.specs import IndexTypeSpec
 
-DEVPI_FEATURES = ["push-no-docs", "push-only-docs", "push-register-project", "server-keyvalue-parsing"]
+DEVPI_FEATURES = [
+    "push-no-docs",
+    "push-only-docs",
+    "push-register-project",
+    "server-keyvalue-parsing",
+]
 STATUS_KEYS = {
-    "serverdir", "uuid", "versioninfo", "server-code", "host", "port", "outside-url", "serial",
-    "last-commit-timestamp", "event-serial", "event-serial-timestamp", "event-serial-in-sync-at",
-    "metrics", "role", "polling_replicas",
+    "serverdir",
+    "uuid",
+    "versioninfo",
+    "server-code",
+    "host",
+    "port",
+    "outside-url",
+    "serial",
+    "last-commit-timestamp",
+    "event-serial",
+    "event-serial-timestamp",
+    "event-serial-in-sync-at",
+    "metrics",
+    "role",
+    "polling_replicas",
 }
 
 
@@ -66,7 +83,9 @@ def test_api_of_a_mirror_index_has_no_upload_url(client):
 
 def test_api_of_an_unknown_index_is_404(client):
     client.create_user("alice")
-    assert client.get_json("/alice/nothing/+api", status=404) == {"message": "no index alice/nothing"}
+    assert client.get_json("/alice/nothing/+api", status=404) == {
+        "message": "no index alice/nothing"
+    }
 
 
 def test_bad_credentials_are_just_anonymous(client):
@@ -82,7 +101,9 @@ def test_bad_credentials_are_just_anonymous(client):
 def test_outside_url_header_rewrites_every_url(client):
     client.create_and_login("alice")
     client.create_index("alice/dev")
-    result = client.get("/alice/dev/+api", **{"X-Outside-Url": "https://pkgs.example/prefix"}).json["result"]
+    result = client.get("/alice/dev/+api", **{"X-Outside-Url": "https://pkgs.example/prefix"}).json[
+        "result"
+    ]
     assert result["login"] == "https://pkgs.example/prefix/+login"
     assert result["simpleindex"] == "https://pkgs.example/prefix/alice/dev/+simple/"
 

@@ -8,6 +8,7 @@ import pytest
 
 from devpi_core import __version__, hookimpl, services
 from devpi_core.errors import Conflict
+from devpi_core.plugins import available_entrypoints
 
 DEVPI_HEADERS = ("X-DEVPI-API-VERSION", "X-DEVPI-SERVER-VERSION", "X-DEVPI-UUID", "X-DEVPI-SERIAL")
 
@@ -43,34 +44,43 @@ def assert_devpi_headers(response, client):
     assert response.headers["X-DEVPI-API-VERSION"] == "2"
     assert response.headers["X-DEVPI-SERVER-VERSION"] == __version__
     assert response.headers["X-DEVPI-UUID"] == services.serverdir(registry).uuid
-    assert int(response.headers["X-DEVPI-SERIAL"]) == services.metadata_store(registry).current_serial()
+    assert (
+        int(response.headers["X-DEVPI-SERIAL"])
+        == services.metadata_store(registry).current_serial()
+    )
     assert response.headers["X-Request-ID"]
 
 
-@pytest.mark.parametrize(("method", "path", "status"), [
-    ("GET", "/+api", 200),
-    ("GET", "/+status", 200),
-    ("GET", "/nobody", 404),
-    ("GET", "/nobody/nothing/+simple/", 404),
-    ("GET", "/+nothing/route", 404),
-    ("PUT", "/alice", 400),
-    ("POST", "/+login", 400),
-    ("DELETE", "/root", 401),
-    ("GET", "/+conflict", 409),
-    ("GET", "/+crash", 500),
-    ("GET", "/%2e%2e/etc/passwd", 400),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/+api", 200),
+        ("GET", "/+status", 200),
+        ("GET", "/nobody", 404),
+        ("GET", "/nobody/nothing/+simple/", 404),
+        ("GET", "/+nothing/route", 404),
+        ("PUT", "/alice", 400),
+        ("POST", "/+login", 400),
+        ("DELETE", "/root", 401),
+        ("GET", "/+conflict", 409),
+        ("GET", "/+crash", 500),
+        ("GET", "/%2e%2e/etc/passwd", 400),
+    ],
+)
 def test_devpi_headers_on_every_response(client, method, path, status):
     response = client.request(method, path, status=status)
     assert_devpi_headers(response, client)
 
 
-@pytest.mark.parametrize(("path", "message"), [
-    ("/nobody", "no user 'nobody'"),
-    ("/root/nothing", "no index root/nothing"),
-    ("/+nothing", "not found: /+nothing"),
-    ("/+conflict", "plugin says no"),
-])
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/nobody", "no user 'nobody'"),
+        ("/root/nothing", "no index root/nothing"),
+        ("/+nothing", "not found: /+nothing"),
+        ("/+conflict", "plugin says no"),
+    ],
+)
 def test_errors_are_json_with_a_message(client, path, message):
     response = client.get(path, status="*")
     assert response.content_type == "application/json"
@@ -82,7 +92,16 @@ def test_errors_without_accept_are_json(client):
     assert response.json == {"message": "no user 'nobody'"}
 
 
-def test_browsers_get_plain_text(client):
+def test_plain_text_when_asked_for(client):
+    response = client.app.get("/nobody", headers={"Accept": "text/plain"}, status=404)
+    assert response.content_type == "text/plain"
+    assert response.text == "no user 'nobody'\n"
+
+
+def test_browsers_get_text_without_the_web_ui(make_app):
+    # the web UI answers browsers with HTML error pages
+    html_plugins = [name for name in ("webui",) if name in available_entrypoints()]
+    client = make_app({"plugins": {"disabled": html_plugins}})
     response = client.app.get("/nobody", headers={"Accept": "text/html,*/*;q=0.8"}, status=404)
     assert response.content_type == "text/plain"
     assert response.text == "no user 'nobody'\n"
@@ -111,16 +130,19 @@ def test_a_bug_is_a_500_with_only_the_request_id(client, caplog):
     assert record.exc_info is not None
 
 
-@pytest.mark.parametrize(("path", "message"), [
-    ("/%2e%2e/etc/passwd", "'.' and '..' are not allowed in URLs"),
-    ("/root/%2E%2E/+api", "'.' and '..' are not allowed in URLs"),
-    ("/root/./+api", "'.' and '..' are not allowed in URLs"),
-    ("/root/pypi/+f/%2e%2e/%2e%2e/.secret", "'.' and '..' are not allowed in URLs"),
-    ("/a%00b", "NUL byte in URL"),
-    ("/root/%00/+simple/", "NUL byte in URL"),
-    ("/%ff%fe", "the URL is not valid UTF-8"),
-    ("/root/dev/+simple/%c3%28/", "the URL is not valid UTF-8"),
-])
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/%2e%2e/etc/passwd", "'.' and '..' are not allowed in URLs"),
+        ("/root/%2E%2E/+api", "'.' and '..' are not allowed in URLs"),
+        ("/root/./+api", "'.' and '..' are not allowed in URLs"),
+        ("/root/pypi/+f/%2e%2e/%2e%2e/.secret", "'.' and '..' are not allowed in URLs"),
+        ("/a%00b", "NUL byte in URL"),
+        ("/root/%00/+simple/", "NUL byte in URL"),
+        ("/%ff%fe", "the URL is not valid UTF-8"),
+        ("/root/dev/+simple/%c3%28/", "the URL is not valid UTF-8"),
+    ],
+)
 def test_bad_urls_are_400_json(client, path, message):
     response = client.get(path, status=400)
     assert response.json == {"message": message}

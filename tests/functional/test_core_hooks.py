@@ -43,33 +43,50 @@ def test_events_for_index_changes_uploads_and_deletes(app_with, recorder):
     client = app_with()
     client.create_and_login("alice")
     created = client.create_index("alice/dev")
-    assert recorder.events == [IndexEvent("alice/dev", "created", created.json["result"], "alice",
-                                          serial_of(created))]
+    assert recorder.events == [
+        IndexEvent("alice/dev", "created", created.json["result"], "alice", serial_of(created))
+    ]
     modified = client.modify_index("alice/dev", {"title": "Dev"})
-    assert recorder.events[-1] == IndexEvent("alice/dev", "modified", modified.json["result"], "alice",
-                                             serial_of(modified))
+    assert recorder.events[-1] == IndexEvent(
+        "alice/dev", "modified", modified.json["result"], "alice", serial_of(modified)
+    )
 
     wheel = make_wheel(DistSpec("hello", "1.0"))
     uploaded = client.upload("alice/dev", wheel)
-    assert recorder.events[-1] == UploadEvent("alice/dev", "hello", "1.0", wheel.filename, "releasefile",
-                                              "alice", serial_of(uploaded))
+    assert recorder.events[-1] == UploadEvent(
+        "alice/dev", "hello", "1.0", wheel.filename, "releasefile", "alice", serial_of(uploaded)
+    )
 
     deleted = client.request("DELETE", file_path(client, "alice/dev", "hello", "1.0"), status=200)
-    assert recorder.events[-1] == DeleteEvent("alice/dev", "hello", "1.0", wheel.filename, "alice",
-                                              serial_of(deleted))
+    assert recorder.events[-1] == DeleteEvent(
+        "alice/dev", "hello", "1.0", wheel.filename, "alice", serial_of(deleted)
+    )
 
     client.upload("alice/dev", make_wheel(DistSpec("hello", "2.0")))
     client.upload("alice/dev", make_wheel(DistSpec("hello", "3.0")))
     deleted = client.request("DELETE", "/alice/dev/hello/2.0", status=200)
-    assert recorder.events[-1] == DeleteEvent("alice/dev", "hello", "2.0", None, "alice", serial_of(deleted))
+    assert recorder.events[-1] == DeleteEvent(
+        "alice/dev", "hello", "2.0", None, "alice", serial_of(deleted)
+    )
     deleted = client.request("DELETE", "/alice/dev/hello", status=200)
-    assert recorder.events[-1] == DeleteEvent("alice/dev", "hello", None, None, "alice", serial_of(deleted))
+    assert recorder.events[-1] == DeleteEvent(
+        "alice/dev", "hello", None, None, "alice", serial_of(deleted)
+    )
 
     deleted = client.request("DELETE", "/alice/dev", status=201)
-    assert recorder.events[-1] == IndexEvent("alice/dev", "deleted", None, "alice", serial_of(deleted))
+    assert recorder.events[-1] == IndexEvent(
+        "alice/dev", "deleted", None, "alice", serial_of(deleted)
+    )
     assert [type(e).__name__ for e in recorder.events] == [
-        "IndexEvent", "IndexEvent", "UploadEvent", "DeleteEvent", "UploadEvent", "UploadEvent",
-        "DeleteEvent", "DeleteEvent", "IndexEvent",
+        "IndexEvent",
+        "IndexEvent",
+        "UploadEvent",
+        "DeleteEvent",
+        "UploadEvent",
+        "UploadEvent",
+        "DeleteEvent",
+        "DeleteEvent",
+        "IndexEvent",
     ]
 
 
@@ -90,7 +107,9 @@ def test_deleting_a_user_reports_each_of_their_indexes(app_with, recorder):
     client.create_index("alice/two")
     client.request("DELETE", "/alice", status=200)
     assert [(e.index, e.action) for e in recorder.of_type(IndexEvent)][-2:] == [
-        ("alice/one", "deleted"), ("alice/two", "deleted")]
+        ("alice/one", "deleted"),
+        ("alice/two", "deleted"),
+    ]
 
 
 def test_failed_writes_fire_no_events(app_with, recorder):
@@ -166,8 +185,10 @@ def test_pages_are_not_filtered_without_the_policy(app_with):
     assert len(client.simple_filenames("alice/dev", "evil")) == 1
 
 
-@pytest.mark.xfail(reason="simple_pages.project_page answers the cached page at an unchanged serial "
-                          "without asking the policies' cache_key (reported to the lead)")
+@pytest.mark.xfail(
+    reason="simple_pages.project_page answers the cached page at an unchanged serial "
+    "without asking the policies' cache_key (reported to the lead)"
+)
 def test_a_policy_whose_cache_key_changes_is_applied_again(app_with, recorder):
     # SimplePolicy's contract: rendered pages are cached per cache_key, so a changed key (for a
     # minimum release age: the hour) must re-filter even when no write happened.

@@ -17,7 +17,10 @@ from devpi_core import services
 from devpi_core.testing import memstore
 from devpi_core.testing.dists import DistSpec, make_sdist, make_wheel
 
-MEMORY = {"storage": {"metadata": "memory", "blobs": "memory"}, "plugins": {"disabled": ["fsstore"]}}
+MEMORY = {
+    "storage": {"metadata": "memory", "blobs": "memory"},
+    "plugins": {"disabled": ["fsstore"]},
+}
 
 
 def test_users_indexes_uploads_and_pages_without_fsstore(make_app):
@@ -35,7 +38,8 @@ def test_users_indexes_uploads_and_pages_without_fsstore(make_app):
     client.upload("alice/dev", sdist)
 
     assert sorted(client.simple_filenames("alice/child", "hello")) == sorted(
-        [wheel.filename, sdist.filename])
+        [wheel.filename, sdist.filename]
+    )
     page = client.simple("alice/child", "hello")
     assert f"#sha256={wheel.sha256}" in page.text
     links = client.simple("alice/dev", "hello", json_api=True).json["files"]
@@ -83,8 +87,14 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_the_filesystem_store_is_never_imported_when_disabled(tmp_path):
-    result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
-                            timeout=120, cwd=tmp_path, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     loaded = result.stdout.strip().split(",")
     assert "devpi_core_fsstore" not in loaded

@@ -43,8 +43,11 @@ def test_no_file_gives_defaults():
 
 
 def test_values_from_the_file_override_defaults(tmp_path):
-    path = write(tmp_path, "server:\n  port: 4000\n  page_cache_size: 2M\n"
-                           "plugins:\n  passwd:\n    login_token_expiry: 120\n")
+    path = write(
+        tmp_path,
+        "server:\n  port: 4000\n  page_cache_size: 2M\n"
+        "plugins:\n  passwd:\n    login_token_expiry: 120\n",
+    )
     _plugins, settings = load_plugins(load_raw(path))
     assert settings.server.port == 4000
     assert settings.server.page_cache_size == 2 * 1024 * 1024
@@ -54,18 +57,24 @@ def test_values_from_the_file_override_defaults(tmp_path):
 
 
 def test_every_error_at_once_with_file_line_key_and_expectation(tmp_path):
-    path = write(tmp_path, "\n".join([
-        "server:",
-        "  port: http",             # 2: wrong type
-        "  hots: 0.0.0.0",          # 3: typo
-        "logging:",
-        "  level: LOUD",            # 5: not one of the choices
-        "plugins:",
-        "  passwd:",
-        "    argon2_time_cost: x",  # 8: wrong type in a plugin's section
-        "  fsstore:",
-        "    synchronus: full",     # 10: typo in a plugin's section
-    ]) + "\n")
+    path = write(
+        tmp_path,
+        "\n".join(
+            [
+                "server:",
+                "  port: http",  # 2: wrong type
+                "  hots: 0.0.0.0",  # 3: typo
+                "logging:",
+                "  level: LOUD",  # 5: not one of the choices
+                "plugins:",
+                "  passwd:",
+                "    argon2_time_cost: x",  # 8: wrong type in a plugin's section
+                "  fsstore:",
+                "    synchronus: full",  # 10: typo in a plugin's section
+            ]
+        )
+        + "\n",
+    )
     assert errors_of(path) == [
         f"{path}:2: server.port: expected integer, got 'http'",
         f"{path}:3: server.hots: unknown key; did you mean 'host'?",
@@ -83,7 +92,9 @@ def test_unknown_section_lists_the_valid_ones(tmp_path):
 
 def test_unknown_key_without_a_close_match_lists_choices(tmp_path):
     path = write(tmp_path, "storage:\n  zzz: 1\n")
-    assert errors_of(path) == [f"{path}:2: storage.zzz: unknown key; expected one of: blobs, metadata"]
+    assert errors_of(path) == [
+        f"{path}:2: storage.zzz: unknown key; expected one of: blobs, metadata"
+    ]
 
 
 def test_bad_size_says_what_a_size_looks_like(tmp_path):
@@ -118,18 +129,27 @@ def test_missing_file_is_a_config_error(tmp_path):
 
 
 def test_unknown_plugin_name_has_a_line_and_the_available_names(tmp_path):
-    path = write(tmp_path, "plugins:\n  disabled:\n    - stages\n    - stagez\n  enabled: [nothere]\n")
+    path = write(
+        tmp_path, "plugins:\n  disabled:\n    - stages\n    - stagez\n  enabled: [nothere]\n"
+    )
     found = errors_of(path)
     assert len(found) == 2
     assert found[0].startswith(f"{path}:4: plugins.disabled: unknown plugin 'stagez'; available: ")
     assert found[1].startswith(f"{path}:5: plugins.enabled: unknown plugin 'nothere'; available: ")
-    assert "fsstore" in found[0] and "passwd" in found[0]
+    assert "fsstore" in found[0]
+    assert "passwd" in found[0]
 
 
 def test_plugin_names_and_settings_are_reported_together_in_file_order(tmp_path):
-    path = write(tmp_path, "server:\n  port: x\nplugins:\n  enabled: [nothere]\nlogging:\n  level: 1\n")
+    path = write(
+        tmp_path, "server:\n  port: x\nplugins:\n  enabled: [nothere]\nlogging:\n  level: 1\n"
+    )
     found = errors_of(path)
-    assert [error.split(": ")[1] for error in found] == ["server.port", "plugins.enabled", "logging.level"]
+    assert [error.split(": ")[1] for error in found] == [
+        "server.port",
+        "plugins.enabled",
+        "logging.level",
+    ]
 
 
 def test_storage_backends_must_exist(tmp_path):
@@ -143,7 +163,8 @@ def test_storage_backends_must_exist(tmp_path):
 def test_disabling_the_only_storage_plugin_is_reported(tmp_path):
     path = write(tmp_path, "plugins:\n  disabled: [fsstore]\n")
     assert errors_of(path) == [
-        f"{path}:1: storage.metadata: unknown backend 'sqlite'; available: none (no storage plugin)",
+        f"{path}:1: storage.metadata: unknown backend 'sqlite'; "
+        "available: none (no storage plugin)",
         f"{path}:1: storage.blobs: unknown backend 'fs'; available: none (no storage plugin)",
     ]
 
@@ -173,8 +194,10 @@ def test_env_and_file_references_are_resolved(tmp_path, monkeypatch):
     secret_file = tmp_path / "secret.txt"
     secret_file.write_text("from-a-file\n")
     monkeypatch.setenv("DEVPI_TEST_HOST", "0.0.0.0")
-    path = write(tmp_path, f"server:\n  host: {{env: DEVPI_TEST_HOST}}\n"
-                           f"  outside_url: {{file: {secret_file}}}\n")
+    path = write(
+        tmp_path,
+        f"server:\n  host: {{env: DEVPI_TEST_HOST}}\n  outside_url: {{file: {secret_file}}}\n",
+    )
     raw = load_raw(path)
     assert raw is not None
     assert raw.data["server"]["host"] == "0.0.0.0"
@@ -183,8 +206,11 @@ def test_env_and_file_references_are_resolved(tmp_path, monkeypatch):
 
 def test_unresolvable_references_are_all_reported(tmp_path, monkeypatch):
     monkeypatch.delenv("DEVPI_TEST_UNSET", raising=False)
-    path = write(tmp_path, "server:\n  host: {env: DEVPI_TEST_UNSET}\n"
-                           f"  outside_url: {{file: {tmp_path / 'missing'}}}\n")
+    path = write(
+        tmp_path,
+        "server:\n  host: {env: DEVPI_TEST_UNSET}\n"
+        f"  outside_url: {{file: {tmp_path / 'missing'}}}\n",
+    )
     with pytest.raises(ConfigError) as info:
         load_raw(path)
     assert info.value.errors == [
@@ -193,10 +219,20 @@ def test_unresolvable_references_are_all_reported(tmp_path, monkeypatch):
     ]
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    (0, 0), (1048576, 1048576), ("10", 10), ("64M", 64 << 20), ("1.5G", 3 << 29),
-    ("2k", 2048), ("1 GiB", 1 << 30), ("3mb", 3 << 20), ("1T", 1 << 40),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (0, 0),
+        (1048576, 1048576),
+        ("10", 10),
+        ("64M", 64 << 20),
+        ("1.5G", 3 << 29),
+        ("2k", 2048),
+        ("1 GiB", 1 << 30),
+        ("3mb", 3 << 20),
+        ("1T", 1 << 40),
+    ],
+)
 def test_parse_size(text, expected):
     assert parse_size(text) == expected
 
@@ -231,4 +267,8 @@ def test_flags_override_the_file(tmp_path):
     path = write(tmp_path, "server:\n  port: 4000\n  host: 0.0.0.0\n")
     _plugins, settings = load_plugins(load_raw(path))
     changed = settings.with_overrides(port=5000, host=None, offline_mode=True)
-    assert (changed.server.port, changed.server.host, changed.server.offline_mode) == (5000, "0.0.0.0", True)
+    assert (changed.server.port, changed.server.host, changed.server.offline_mode) == (
+        5000,
+        "0.0.0.0",
+        True,
+    )

@@ -85,14 +85,17 @@ def test_access_log_can_be_switched_off(tmp_path):
     assert len(lines) == 2
 
 
-@pytest.mark.parametrize(("environ", "expected"), [
-    ({"PATH_INFO": "/root/pypi/+simple/"}, "/root/pypi/+simple/"),
-    ({"PATH_INFO": "/a", "QUERY_STRING": "no_projects="}, "/a?no_projects="),
-    ({"SCRIPT_NAME": "/prefix", "PATH_INFO": "/+api"}, "/prefix/+api"),
-    # WSGI paths are latin-1 text; bytes that are not UTF-8 must not break logging
-    ({"PATH_INFO": "/\xff\xfe"}, "/%FF%FE"),
-    ({"PATH_INFO": "/a b\x00"}, "/a%20b%00"),
-    ({"PATH_INFO": "/" + "x" * 600}, "/" + "x" * 499 + "..."),
-])
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({"PATH_INFO": "/root/pypi/+simple/"}, "/root/pypi/+simple/"),
+        ({"PATH_INFO": "/a", "QUERY_STRING": "no_projects="}, "/a?no_projects="),
+        ({"SCRIPT_NAME": "/prefix", "PATH_INFO": "/+api"}, "/prefix/+api"),
+        # WSGI paths are latin-1 text; bytes that are not UTF-8 must not break logging
+        ({"PATH_INFO": "/\xff\xfe"}, "/%FF%FE"),
+        ({"PATH_INFO": "/a b\x00"}, "/a%20b%00"),
+        ({"PATH_INFO": "/" + "x" * 600}, "/" + "x" * 499 + "..."),
+    ],
+)
 def test_logged_path(environ, expected):
     assert logged_path(environ) == expected

@@ -44,7 +44,7 @@ class Events:
 
 def test_bundled_plugins_come_from_entry_points_of_this_distribution():
     found = available_entrypoints()
-    assert BUNDLED <= set(found)
+    assert set(found) >= BUNDLED
     for name in BUNDLED:
         ep, dist, _version = found[name]
         assert ep.group == ENTRYPOINT_GROUP
@@ -54,7 +54,7 @@ def test_bundled_plugins_come_from_entry_points_of_this_distribution():
 
 def test_bundled_plugins_are_on_unless_disabled():
     chosen = {ep.name for ep, _dist, _v in select_entrypoints((), ())}
-    assert BUNDLED <= chosen
+    assert chosen >= BUNDLED
     chosen = {ep.name for ep, _dist, _v in select_entrypoints((), ("fsstore",))}
     assert "fsstore" not in chosen
 
@@ -70,7 +70,7 @@ def test_unknown_names_are_refused_with_the_list():
 def test_entry_point_plugins_report_their_distribution():
     plugins = make_pm()
     infos = {info.name: info for info in plugins.infos}
-    assert BUNDLED <= set(infos)
+    assert set(infos) >= BUNDLED
     assert infos["fsstore"].bundled
     assert infos["fsstore"].module == "devpi_core_fsstore"
     assert "devpi_metadata_backends" in plugins.hooks_of("fsstore")

@@ -76,7 +76,7 @@ def test_open_tightens_a_loose_secret_file(tmp_path):
 
 def test_create_below_a_file_says_to_choose_another_dir(tmp_path):
     (tmp_path / "file").write_text("")
-    with pytest.raises(StartupError, match="cannot initialise .*choose a writable --serverdir"):
+    with pytest.raises(StartupError, match=r"cannot initialise .*choose a writable --serverdir"):
         create(str(tmp_path / "file" / "sd"))
 
 
@@ -94,8 +94,13 @@ def test_open_refuses_a_read_only_dir(tmp_path):
 def test_scratch_space_of_dead_processes_is_removed(tmp_path):
     create(str(tmp_path))
     # A process that has exited: its pid is free, its scratch directory an orphan.
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True, timeout=30)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
     orphan = tmp_path / "+tmp" / f"p{dead.stdout.strip()}"
     orphan.mkdir(parents=True)
     (orphan / "blob-half-written").write_bytes(b"x" * 100)

@@ -55,7 +55,12 @@ def test_uncreatable_root_is_a_startup_error(tmp_path):
 def test_backends_live_in_the_serverdir_by_default(tmp_path):
     (meta,) = devpi_core_fsstore.devpi_metadata_backends()
     (blob,) = devpi_core_fsstore.devpi_blob_backends()
-    assert (meta.name, blob.name, meta.section, blob.section) == ("sqlite", "fs", "fsstore", "fsstore")
+    assert (meta.name, blob.name, meta.section, blob.section) == (
+        "sqlite",
+        "fs",
+        "fsstore",
+        "fsstore",
+    )
     defaults = devpi_core_fsstore.DEFAULTS
     store = meta.factory(str(tmp_path), defaults)
     blobs = blob.factory(str(tmp_path), defaults)
@@ -71,8 +76,11 @@ def test_backends_live_in_the_serverdir_by_default(tmp_path):
 def test_settings_move_database_and_blobs(tmp_path):
     (meta,) = devpi_core_fsstore.devpi_metadata_backends()
     (blob,) = devpi_core_fsstore.devpi_blob_backends()
-    settings = {"sqlite_path": str(tmp_path / "db" / "m.sqlite"), "blob_dir": str(tmp_path / "files"),
-                "synchronous": "full"}
+    settings = {
+        "sqlite_path": str(tmp_path / "db" / "m.sqlite"),
+        "blob_dir": str(tmp_path / "files"),
+        "synchronous": "full",
+    }
     store = meta.factory(str(tmp_path / "sd"), settings)
     blobs = blob.factory(str(tmp_path / "sd"), settings)
     try:

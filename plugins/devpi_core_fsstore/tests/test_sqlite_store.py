@@ -127,8 +127,9 @@ CRASHING_WRITER = textwrap.dedent("""
 
 
 def test_a_killed_writer_leaves_no_half_written_transaction(path):
-    result = subprocess.run([sys.executable, "-c", CRASHING_WRITER, path], timeout=60,
-                            capture_output=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", CRASHING_WRITER, path], timeout=60, capture_output=True, check=False
+    )
     assert result.returncode == -signal.SIGKILL
     store = SQLiteStore(path)
     try:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from devpi_core import hookimpl
 from devpi_core.specs import ConfigSection, IndexKey, IndexTypeSpec
-
 from devpi_core_hello.group import GroupIndex
 
 # Settings under ``plugins.hello``: a JSON Schema per key, defaults and help. devpi-core

@@ -8,11 +8,14 @@ need an index type that stores files (``stage``), so a group refuses them.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devpi_core.indextypes import FileRef, IndexType
-from devpi_core.records import Link
+
+if TYPE_CHECKING:
+    from collections.abc import Hashable, Iterable, Mapping, Sequence
+
+    from devpi_core.records import Link
 
 
 class GroupIndex(IndexType):
