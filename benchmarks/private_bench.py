@@ -18,6 +18,7 @@ import argparse
 import concurrent.futures
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -67,8 +68,9 @@ def setup_user(server: Server, indexes: dict[str, dict]) -> None:
     session.headers.update(JSON)
     response = session.put(f"{server.url}/{USER}", json={"password": PASSWORD}, timeout=300)
     assert response.status_code == 201, response.text
-    token = session.post(f"{server.url}/+login", json={"user": USER, "password": PASSWORD},
-                         timeout=300).json()["result"]["password"]
+    token = session.post(
+        f"{server.url}/+login", json={"user": USER, "password": PASSWORD}, timeout=300
+    ).json()["result"]["password"]
     session.auth = (USER, token)
     for name, config in indexes.items():
         response = session.put(f"{server.url}/{USER}/{name}", json=config, timeout=60)
@@ -77,30 +79,52 @@ def setup_user(server: Server, indexes: dict[str, dict]) -> None:
 
 def twine_upload(server: Server, files: list[Path], index: str) -> float:
     """Wall seconds of one ``twine upload`` of all ``files``."""
-    args = [str(CORE_BIN / "twine"), "upload", "--non-interactive", "--disable-progress-bar",
-            "--repository-url", f"{server.url}/{USER}/{index}/", "-u", USER, "-p", PASSWORD,
-            *map(str, files)]
+    args = [
+        str(CORE_BIN / "twine"),
+        "upload",
+        "--non-interactive",
+        "--disable-progress-bar",
+        "--repository-url",
+        f"{server.url}/{USER}/{index}/",
+        "-u",
+        USER,
+        "-p",
+        PASSWORD,
+        *map(str, files),
+    ]
     start = time.monotonic()
-    result = subprocess.run(args, env=clean_env(), capture_output=True, text=True, timeout=3600, check=False)
+    result = subprocess.run(
+        args, env=clean_env(), capture_output=True, text=True, timeout=3600, check=False
+    )
     elapsed = time.monotonic() - start
     if result.returncode != 0:
-        raise RuntimeError(f"twine failed against {server.name}:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+        raise RuntimeError(
+            f"twine failed against {server.name}:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
+        )
     return elapsed
 
 
 def fill_big_project(server: Server, index: str) -> float:
     """Upload 2,000 versions x 3 files (wheel, sdist, second wheel tag) with 8 threads."""
+
     def upload(version: int) -> None:
         session = _session()
         spec = DistSpec("bigproject", f"0.{version}")
         wheel = make_wheel(spec)
         other = make_wheel(DistSpec("bigproject", spec.version, summary="second tag"))
-        files = [wheel, make_sdist(spec), Dist(wheel.filename.replace("py3-none-any", "py2.py3-none-any"),
-                                               other.content)]
+        files = [
+            wheel,
+            make_sdist(spec),
+            Dist(wheel.filename.replace("py3-none-any", "py2.py3-none-any"), other.content),
+        ]
         for dist in files:
             data = {":action": "file_upload", "name": "bigproject", "version": spec.version}
-            response = session.post(f"{server.url}/{USER}/{index}/", data=data,
-                                    files={"content": (dist.filename, dist.content)}, timeout=120)
+            response = session.post(
+                f"{server.url}/{USER}/{index}/",
+                data=data,
+                files={"content": (dist.filename, dist.content)},
+                timeout=120,
+            )
             if response.status_code != 200:
                 raise RuntimeError(f"{dist.filename}: {response.status_code} {response.reason}")
 
@@ -114,8 +138,6 @@ _SESSIONS: dict[int, requests.Session] = {}
 
 
 def _session() -> requests.Session:
-    import threading
-
     key = threading.get_ident()
     if key not in _SESSIONS:
         session = requests.Session()
@@ -141,11 +163,15 @@ def check_page(url: str, must_contain: str) -> None:
 def bench_row(label: str, url: str, header: str, seconds: int, *extra: str) -> list[object]:
     result = wrk(url, seconds=seconds, connections=8, threads=2, headers=[header, *extra])
     if result.errors or result.non_2xx:
-        raise RuntimeError(f"{label}: {result.errors} socket errors, {result.non_2xx} non-2xx\n{result.raw}")
+        raise RuntimeError(
+            f"{label}: {result.errors} socket errors, {result.non_2xx} non-2xx\n{result.raw}"
+        )
     return [label, result.requests_per_s, result.p50_ms, result.p99_ms]
 
 
-def best_of(rounds: int, seconds: int, cases: list[tuple[str, str, tuple[str, ...]]]) -> list[list[object]]:
+def best_of(
+    rounds: int, seconds: int, cases: list[tuple[str, str, tuple[str, ...]]]
+) -> list[list[object]]:
     """Run ``cases`` (label, url, headers) interleaved ``rounds`` times; keep each one's best run.
 
     The machine is shared: interleaving spreads other load over all cases alike, and the best
@@ -160,7 +186,7 @@ def best_of(rounds: int, seconds: int, cases: list[tuple[str, str, tuple[str, ..
     return [best[label] for label, _url, _headers in cases]
 
 
-def main() -> int:  # noqa: PLR0915 - a linear script reads best top to bottom
+def main() -> int:  # noqa: PLR0915, C901 - a linear script reads best top to bottom
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per measurement")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best counts")
@@ -185,10 +211,17 @@ def main() -> int:  # noqa: PLR0915 - a linear script reads best top to bottom
         upload_rows = []
         for server in [s for s in (core, peer) if s is not None]:
             seconds = twine_upload(server, wheels, "dev")
-            check_page(f"{server.url}/{USER}/dev/+simple/ceobench-pkg-039/", "ceobench_pkg_039-1.4.0")
+            check_page(
+                f"{server.url}/{USER}/dev/+simple/ceobench-pkg-039/", "ceobench_pkg_039-1.4.0"
+            )
             upload_rows.append([server.name, seconds, seconds / len(wheels) * 1000])
-        print(table(f"1. {len(wheels)} wheels in one twine upload (HTTP Basic, password)",
-                    ["server", "wall s", "ms per file"], upload_rows))
+        print(
+            table(
+                f"1. {len(wheels)} wheels in one twine upload (HTTP Basic, password)",
+                ["server", "wall s", "ms per file"],
+                upload_rows,
+            )
+        )
 
         for server in [s for s in (core, peer) if s is not None]:
             # the same project privately in "other" too, so the inherited page merges two stages
@@ -206,24 +239,41 @@ def main() -> int:  # noqa: PLR0915 - a linear script reads best top to bottom
         hello_rps = rows[0][1]
         for row in rows:
             row.append(f"{float(row[1]) / float(hello_rps) * 100:.0f}%")
-        print(table("2. small private project page, c=8", ["what", "req/s", "p50 ms", "p99 ms", "of hello"], rows))
+        print(
+            table(
+                "2. small private project page, c=8",
+                ["what", "req/s", "p50 ms", "p99 ms", "of hello"],
+                rows,
+            )
+        )
 
         # 3. 2,000 versions x 3 files
         fill_seconds = fill_big_project(core, "big")
         big = f"{core.url}/{USER}/big/+simple/bigproject/"
         cold = [first_request_ms(big, h) for h in (HTML, PEP691)]
-        big_rows = best_of(args.rounds, args.seconds, [
-            ("HTML (6,000 links, 2.0 MB)", big, (HTML,)),
-            ("PEP 691 JSON (2.4 MB)", big, (PEP691,)),
-            # how pip and uv ask: they always accept gzip
-            ("HTML, Accept-Encoding: gzip", big, (HTML, GZIP)),
-            ("PEP 691 JSON, Accept-Encoding: gzip", big, (PEP691, GZIP)),
-        ])
+        big_rows = best_of(
+            args.rounds,
+            args.seconds,
+            [
+                ("HTML (6,000 links, 2.0 MB)", big, (HTML,)),
+                ("PEP 691 JSON (2.4 MB)", big, (PEP691,)),
+                # how pip and uv ask: they always accept gzip
+                ("HTML, Accept-Encoding: gzip", big, (HTML, GZIP)),
+                ("PEP 691 JSON, Accept-Encoding: gzip", big, (PEP691, GZIP)),
+            ],
+        )
         for row, first in zip(big_rows, [*cold, "", ""], strict=True):
             row.append(f"{first:.0f}" if first != "" else "")
-        print(table(f"3. devpi-core, {BIG_VERSIONS} versions x 3 files (filled over HTTP in {fill_seconds:.0f} s,"
-                    f" {fill_seconds / (BIG_VERSIONS * 3) * 1000:.1f} ms per file, 8 threads), c=8",
-                    ["page", "req/s", "p50 ms", "p99 ms", "first (cold) ms"], big_rows))
+        print(
+            table(
+                f"3. devpi-core, {BIG_VERSIONS} versions x 3 files (filled over HTTP in "
+                f"{fill_seconds:.0f} s, {fill_seconds / (BIG_VERSIONS * 3) * 1000:.1f} ms per file,"
+                " "
+                "8 threads), c=8",
+                ["page", "req/s", "p50 ms", "p99 ms", "first (cold) ms"],
+                big_rows,
+            )
+        )
 
         # 4. inheritance
         inh_rows = []
@@ -231,16 +281,23 @@ def main() -> int:  # noqa: PLR0915 - a linear script reads best top to bottom
         for server in [s for s in (core, peer) if s is not None]:
             inherited_url = f"{server.url}/{USER}/inh/+simple/ceobench-pkg-000/"
             check_page(inherited_url, "ceobench_pkg_000-1.0.0")
-            cases = [(f"{server.name} dev (no bases)", server.url + page, (HTML,)),
-                     (f"{server.name} inh [dev, other]", inherited_url, (HTML,))]
+            cases = [
+                (f"{server.name} dev (no bases)", server.url + page, (HTML,)),
+                (f"{server.name} inh [dev, other]", inherited_url, (HTML,)),
+            ]
             if server is core and mirror_url is not None:
                 cases.append((f"{server.name} inhmirror [dev, root/pypi]", mirror_url, (HTML,)))
             plain, *inherited = best_of(args.rounds, args.seconds, cases)
             inh_rows.append([*plain, ""])
             for row in inherited:
                 inh_rows.append([*row, f"{(1 - float(row[1]) / float(plain[1])) * 100:.0f}%"])
-        print(table("4. inheritance cost, same project page, c=8", ["page", "req/s", "p50 ms", "p99 ms",
-                                                                      "req/s lost"], inh_rows))
+        print(
+            table(
+                "4. inheritance cost, same project page, c=8",
+                ["page", "req/s", "p50 ms", "p99 ms", "req/s lost"],
+                inh_rows,
+            )
+        )
     finally:
         if hello_proc is not None:
             hello_proc.terminate()
@@ -259,8 +316,12 @@ def _mirror_variant(core: Server) -> str | None:
         return None
     session = requests.Session()
     session.auth = (USER, PASSWORD)
-    session.put(f"{core.url}/{USER}/inhmirror", json={"bases": f"{USER}/dev,root/pypi"}, headers=JSON,
-                timeout=30).raise_for_status()
+    session.put(
+        f"{core.url}/{USER}/inhmirror",
+        json={"bases": f"{USER}/dev,root/pypi"},
+        headers=JSON,
+        timeout=30,
+    ).raise_for_status()
     url = f"{core.url}/{USER}/inhmirror/+simple/ceobench-pkg-000/"
     check_page(url, "ceobench_pkg_000-1.0.0")
     return url

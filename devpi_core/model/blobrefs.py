@@ -19,18 +19,30 @@ def _key(sha256: str, owner: str) -> str:
     return f"blobref:{sha256}:{owner}"
 
 
+def _doomed(tx: WriteTransaction) -> set[str]:
+    # Blobs this transaction left without references so far. A later add_ref in the same
+    # transaction (a file moved to another version, a rebuilt wheel with the same METADATA)
+    # rescues its blob: the deletion is decided by the transaction's final state.
+    doomed: set[str] = tx.__dict__.setdefault("_blobrefs_doomed", set())
+    return doomed
+
+
 def add_ref(tx: WriteTransaction, blobs: BlobStore, sha256: str, owner: str) -> None:
     """Record that ``owner`` (for example ``alice/dev/pkg-1.0.tar.gz``) uses blob ``sha256``."""
     if not blobs.exists(sha256):
         raise Conflict("the file was deleted while it was being stored; please retry")
     tx.set(_key(sha256, owner), 1)
+    _doomed(tx).discard(sha256)
 
 
 def drop_ref(tx: WriteTransaction, blobs: BlobStore, sha256: str, owner: str) -> None:
-    """Forget ``owner``'s use of ``sha256``; delete the blob after commit if unused."""
+    """Forget ``owner``'s use of ``sha256``; delete the blob after commit if still unused then."""
     tx.delete(_key(sha256, owner))
     if next(tx.keys(f"blobref:{sha256}:"), None) is None:
-        tx.after_commit(lambda _serial: blobs.delete(sha256))
+        doomed = _doomed(tx)
+        if sha256 not in doomed:
+            doomed.add(sha256)
+            tx.after_commit(lambda _serial: blobs.delete(sha256) if sha256 in doomed else None)
 
 
 def has_refs(tx: WriteTransaction, sha256: str) -> bool:

@@ -64,7 +64,7 @@ def content_type_of(filename: str) -> str:
     return guessed or "application/octet-stream"
 
 
-def parse_range(header: str | None, size: int) -> tuple[int, int] | None | bool:
+def parse_range(header: str | None, size: int) -> tuple[int, int] | bool | None:
     """``(start, stop)`` for a satisfiable single range, None for none, False if unsatisfiable."""
     if not header:
         return None
@@ -140,7 +140,8 @@ def blob_response(request: Request, blobs: BlobStore, ref: FileRef) -> Response:
 
 def stream_response(request: Request, ref: FileRef, stream: FileStream) -> Response:
     """Serve a file while it is fetched from upstream (no Range: it is not complete yet)."""
-    response = Response(content_type=stream.content_type or content_type_of(ref.filename), charset=None)
+    content_type = stream.content_type or content_type_of(ref.filename)
+    response = Response(content_type=content_type, charset=None)
     response.headers["X-Accel-Buffering"] = "no"
     if stream.last_modified:
         response.headers["Last-Modified"] = formatdate(stream.last_modified, usegmt=True)

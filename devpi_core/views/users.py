@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pyramid.view import view_config
@@ -15,6 +14,8 @@ from devpi_core.records import Identity, IndexEvent
 from devpi_core.web import api_reply, identity, json_object, require_user_permission
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from pyramid.request import Request
     from pyramid.response import Response
 
@@ -74,7 +75,8 @@ def _only_password(body: Mapping[str, Any], record: Mapping[str, Any]) -> bool:
     """
     changes = {
         key for key, value in body.items()
-        if key in PUBLIC_KEYS and value != record.get(key) and not (value in (None, "") and key not in record)
+        if key in PUBLIC_KEYS and value != record.get(key)
+        and not (value in (None, "") and key not in record)
     }
     return "password" in body and not changes and "pwhash" not in body
 
@@ -92,8 +94,9 @@ def delete_user(request: Request) -> Response:
     who = identity(request)
     plugins = services.plugins(request)
     serial = services.metadata_store(request).current_serial()
+    username = who.username if who else None
     for index in owned:
-        plugins.emit(IndexEvent(f"{name}/{index}", "deleted", None, who and who.username, serial))
+        plugins.emit(IndexEvent(f"{name}/{index}", "deleted", None, username, serial))
     return api_reply(request, message=f"user {name!r} deleted")
 
 

@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 
 from devpi_core import hookimpl
 from devpi_core.specs import ConfigSection
-
 from devpi_core_passwd import credentials
 from devpi_core_passwd.hasher import Argon2Hasher
 from devpi_core_passwd.service import local_auth

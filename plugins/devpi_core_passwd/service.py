@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 from devpi_core import services
 from devpi_core.records import Credentials, Identity, LoginToken
-
 from devpi_core_passwd import tokens
 from devpi_core_passwd.cache import CredentialCache
 

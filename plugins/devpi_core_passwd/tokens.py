@@ -54,10 +54,14 @@ def issue(secret: bytes, username: str, pwhash: str, *, now: float | None = None
 def looks_like_token(text: str) -> bool:
     """Whether ``text`` has the shape of a token (passwords rarely do)."""
     payload, dot, signature = text.partition(".")
-    return bool(dot) and len(signature) == 43 and payload.replace("-", "").replace("_", "").isalnum()
+    return (
+        bool(dot) and len(signature) == 43 and payload.replace("-", "").replace("_", "").isalnum()
+    )
 
 
-def verify(secret: bytes, token: str, *, max_age: int, now: float | None = None) -> TokenClaims | None:
+def verify(
+    secret: bytes, token: str, *, max_age: int, now: float | None = None
+) -> TokenClaims | None:
     """The claims of a genuine, unexpired token, else None."""
     payload, _dot, signature = token.partition(".")
     expected = _b64(hmac.new(_key(secret), payload.encode(), hashlib.sha256).digest())

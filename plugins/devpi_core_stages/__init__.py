@@ -5,20 +5,31 @@ from __future__ import annotations
 from devpi_core import hookimpl
 from devpi_core.model.acl import ANONYMOUS
 from devpi_core.specs import IndexKey, IndexTypeSpec
-
 from devpi_core_stages.stage import StageIndex
 
 STAGE_KEYS = (
     IndexKey("bases", "bases", default=[], help="indexes whose releases this one serves too"),
-    IndexKey("volatile", "bool", default=True,
-             help="allow overwriting and deleting releases (false: 409 on re-upload)"),
+    IndexKey(
+        "volatile",
+        "bool",
+        default=True,
+        help="allow overwriting and deleting releases (false: 409 on re-upload)",
+    ),
     IndexKey("acl_upload", "acl", default=[], help="who may upload (default: the owner)"),
     IndexKey("acl_toxresult_upload", "acl", default=[ANONYMOUS], help="who may upload tox results"),
-    IndexKey("mirror_whitelist", "names", default=[],
-             help="private names that may still come from mirror bases ('*' for all)"),
-    IndexKey("mirror_whitelist_inheritance", "choice", default="intersection",
-             choices=("intersection", "union"),
-             help="how whitelists of several private indexes combine"),
+    IndexKey(
+        "mirror_whitelist",
+        "names",
+        default=[],
+        help="private names that may still come from mirror bases ('*' for all)",
+    ),
+    IndexKey(
+        "mirror_whitelist_inheritance",
+        "choice",
+        default="intersection",
+        choices=("intersection", "union"),
+        help="how whitelists of several private indexes combine",
+    ),
 )
 
 

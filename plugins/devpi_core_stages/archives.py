@@ -32,11 +32,24 @@ _HEADER_KEYS = {
     "project_url": "project_urls",
     "provides_extra": "provides_extras",
 }
-MULTI_KEYS = frozenset((
-    "platform", "classifiers", "supported_platform", "provides", "requires", "obsoletes",
-    "project_urls", "provides_dist", "obsoletes_dist", "requires_dist", "requires_external",
-    "provides_extras", "dynamic", "license_file",
-))
+MULTI_KEYS = frozenset(
+    (
+        "platform",
+        "classifiers",
+        "supported_platform",
+        "provides",
+        "requires",
+        "obsoletes",
+        "project_urls",
+        "provides_dist",
+        "obsoletes_dist",
+        "requires_dist",
+        "requires_external",
+        "provides_extras",
+        "dynamic",
+        "license_file",
+    )
+)
 
 
 def check_archive(filename: str, f: BinaryIO) -> None:
@@ -70,7 +83,8 @@ def wheel_metadata(filename: str, f: BinaryIO) -> bytes | None:
     try:
         with zipfile.ZipFile(f) as zf:
             candidates = [
-                info for info in zf.infolist()
+                info
+                for info in zf.infolist()
                 if info.filename.count("/") == 1
                 and info.filename.split("/")[0].endswith(".dist-info")
                 and info.filename.endswith("/METADATA")
@@ -113,7 +127,7 @@ def _tar_pkg_info(f: BinaryIO) -> bytes | None:
 
 def _is_top_pkg_info(name: str) -> bool:
     parts = name.strip("/").split("/")
-    return len(parts) == 2 and parts[1] == "PKG-INFO"  # noqa: PLR2004 - <top dir>/PKG-INFO
+    return len(parts) == 2 and parts[1] == "PKG-INFO"
 
 
 def archive_metadata(filename: str, f: BinaryIO) -> bytes | None:

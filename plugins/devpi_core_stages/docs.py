@@ -41,8 +41,14 @@ def check_doczip(f: BinaryIO) -> None:
         if _unsafe(info.filename):
             raise BadRequest(f"unsafe path in documentation zip: {info.filename!r}")
         total += info.file_size
-        if info.compress_size and info.file_size / info.compress_size > MAX_RATIO and info.file_size > 1 << 20:
-            raise BadRequest(f"documentation zip entry {info.filename!r} is compressed suspiciously well")
+        if (
+            info.compress_size
+            and info.file_size / info.compress_size > MAX_RATIO
+            and info.file_size > 1 << 20
+        ):
+            raise BadRequest(
+                f"documentation zip entry {info.filename!r} is compressed suspiciously well"
+            )
     if total > MAX_UNCOMPRESSED:
         raise BadRequest(f"documentation unpacks to more than {MAX_UNCOMPRESSED} bytes")
 
@@ -64,9 +70,11 @@ def read_member(f: BinaryIO, relpath: str) -> tuple[bytes, str]:
         path = posixpath.normpath(relpath.strip("/")) if relpath.strip("/") else ""
         if path.startswith("..") or _unsafe(path):
             raise NotFound("no such documentation file")
-        candidates = [prefix + path, prefix + posixpath.join(path, "index.html")] if path else [
-            prefix + "index.html"
-        ]
+        candidates = (
+            [prefix + path, prefix + posixpath.join(path, "index.html")]
+            if path
+            else [prefix + "index.html"]
+        )
         for candidate in candidates:
             if candidate in names:
                 info = zf.getinfo(candidate)

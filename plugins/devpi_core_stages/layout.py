@@ -1,7 +1,7 @@
 """Where a stage keeps its data in the metadata store (all keys under ``stage:<user>/<index>:``).
 
-``p:<project>``            ``{"name": display name, "changes": n}``; rewritten on every change of the
-                           project, so its key serial is the project page's token
+``p:<project>``            ``{"name": display name, "changes": n}``; rewritten on every change
+                           of the project, so its key serial is the project page's token
 ``v:<project>:<version>``  ``{"metadata": {...}, "files": {filename: file record}, "yanked": ...}``
 ``f:<filename>``           ``[project, version]``: finds a file from its URL
 ``names``                  ``{"changes": n}``: rewritten whenever a project appears or disappears

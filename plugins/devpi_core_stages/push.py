@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -12,15 +11,16 @@ import requests
 from devpi_core import services
 from devpi_core.blobs import BlobIngest
 from devpi_core.errors import BadRequest, NotFound, Unauthorized, UpstreamUnavailable
-from devpi_core.model.names import normalize
 from devpi_core.model.indexes import split_fullname
+from devpi_core.model.names import normalize
 from devpi_core.web import api_reply, can, identity
-
 from devpi_core_stages.stage import DOCZIP, RELEASE, TOXRESULT, StageIndex, log_entry
 from devpi_core_stages.storing import NewBlobs
 from devpi_core_stages.upload import stage_of
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from pyramid.request import Request
     from pyramid.response import Response
 
@@ -28,13 +28,23 @@ if TYPE_CHECKING:
     from devpi_core.records import IndexRecord
 
 log = logging.getLogger(__name__)
-KNOWN = {"name", "version", "targetindex", "posturl", "username", "password",
-         "register_project", "no_docs", "only_docs"}
+KNOWN = {
+    "name",
+    "version",
+    "targetindex",
+    "posturl",
+    "username",
+    "password",
+    "register_project",
+    "no_docs",
+    "only_docs",
+}
 TIMEOUT = 60
 
 
-def _release_links(request: Request, source: IndexType, name: str, version: str,
-                   body: Mapping[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _release_links(
+    request: Request, source: IndexType, name: str, version: str, body: Mapping[str, Any]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     project = normalize(name)
     verdata = source.versions(project).get(version)
     if verdata is None:
@@ -51,7 +61,9 @@ def _release_links(request: Request, source: IndexType, name: str, version: str,
     return dict(verdata), links
 
 
-def _content(request: Request, source: IndexType, relpath: str, new: NewBlobs | None = None) -> FileRef:
+def _content(
+    request: Request, source: IndexType, relpath: str, new: NewBlobs | None = None
+) -> FileRef:
     """The file at ``relpath``, fetched into the blob store first if it is not there (a mirror
     file never downloaded); ``new`` records that blob so a failed push removes it again."""
     ref = source.get_file(relpath)
@@ -96,8 +108,13 @@ def push(request: Request, record: IndexRecord, body: Mapping[str, Any]) -> Resp
     raise BadRequest("push needs 'targetindex' or 'posturl'")
 
 
-def _push_internal(request: Request, source: IndexType, target_name: str,
-                   verdata: dict[str, Any], links: list[dict[str, Any]]) -> list[list[Any]]:
+def _push_internal(
+    request: Request,
+    source: IndexType,
+    target_name: str,
+    verdata: dict[str, Any],
+    links: list[dict[str, Any]],
+) -> list[list[Any]]:
     user, index = split_fullname(target_name)
     target_record = services.indexes(request).get(f"{user}/{index}")
     if target_record is None:
@@ -122,17 +139,23 @@ def _push_internal(request: Request, source: IndexType, target_name: str,
     return rows
 
 
-def _copied_record(source: IndexType, target: StageIndex, link: Mapping[str, Any], ref: FileRef,
-                   who: str | None) -> dict[str, Any]:
+def _copied_record(
+    source: IndexType, target: StageIndex, link: Mapping[str, Any], ref: FileRef, who: str | None
+) -> dict[str, Any]:
     assert ref.sha256 is not None
     hashdir = f"{target.name}/+f/{ref.sha256[:3]}/{ref.sha256[3:16]}"
     log_entries = [e for e in link.get("log", ()) if e.get("what") != "overwrite"]
     log_entries.append(log_entry("push", who, target.name, src=source.name))
     rec: dict[str, Any] = {
-        "filename": ref.filename, "rel": link["rel"], "size": ref.size,
+        "filename": ref.filename,
+        "rel": link["rel"],
+        "size": ref.size,
         "upload_time": ref.meta.get("upload_time") or ref.meta.get("last_modified"),
-        "last_modified": ref.last_modified, "sha256": ref.sha256,
-        "hashes": {"sha256": ref.sha256}, "relpath": f"{hashdir}/{ref.filename}", "log": log_entries,
+        "last_modified": ref.last_modified,
+        "sha256": ref.sha256,
+        "hashes": {"sha256": ref.sha256},
+        "relpath": f"{hashdir}/{ref.filename}",
+        "log": log_entries,
     }
     if isinstance(source, StageIndex):
         original = (source.version_record(ref.project, ref.version or "") or {}).get("files", {})
@@ -156,22 +179,28 @@ def _row(rel: str, rec: Mapping[str, Any], name: str, version: str, target: str)
     return [200, "store_doczip", name, version, "->", target]
 
 
-def _push_external(request: Request, source: IndexType, body: Mapping[str, Any],
-                   verdata: dict[str, Any], links: list[dict[str, Any]]) -> tuple[list[list[Any]], bool]:
+def _push_external(
+    request: Request,
+    source: IndexType,
+    body: Mapping[str, Any],
+    verdata: dict[str, Any],
+    links: list[dict[str, Any]],
+) -> tuple[list[list[Any]], bool]:
     posturl = str(body["posturl"])
     if not posturl.startswith(("http://", "https://")):
         raise BadRequest("posturl must be an http or https URL")
     auth = (str(body.get("username", "")), str(body.get("password", "")))
     metadata = {k: v for k, v in verdata.items() if not k.startswith("+") and k != "yanked"}
     name, version = metadata.get("name", ""), metadata.get("version", "")
-    rows: list[list[Any]] = []
     blobs = services.blob_store(request)
     with requests.Session() as session:
+        remote = _Remote(session, posturl, auth)
         if body.get("register_project"):
-            status = _post(session, posturl, auth, {":action": "submit", **metadata}, None, rows,
-                           ["register", name, version])
+            status = remote.post(
+                {":action": "submit", **metadata}, None, ["register", name, version]
+            )
             if status not in (200, 201, 410):
-                return rows, False
+                return remote.rows, False
         # release files first, then docs (devpi-server's order; an index may want the release
         # to exist before its documentation)
         for link in sorted(links, key=lambda link: link["rel"] == DOCZIP):
@@ -182,30 +211,59 @@ def _push_external(request: Request, source: IndexType, body: Mapping[str, Any],
             with blobs.open(ref.sha256) as f:
                 if link["rel"] == DOCZIP:
                     fields = {":action": "doc_upload", "name": name, "version": version}
-                    status = _post(session, posturl, auth, fields, (f"{name}.zip", f), rows,
-                                   ["docfile", name])
+                    remote.post(fields, (f"{name}.zip", f), ["docfile", name])
                 else:
-                    fields = {":action": "file_upload", **metadata, "protocol_version": "1",
-                              "sha256_digest": ref.sha256,
-                              "filetype": "bdist_wheel" if ref.filename.endswith(".whl") else "sdist",
-                              "pyversion": "py3" if ref.filename.endswith(".whl") else "source"}
-                    status = _post(session, posturl, auth, fields, (ref.filename, f), rows,
-                                   ["upload", ref.relpath])
+                    remote.post(
+                        _file_fields(metadata, ref), (ref.filename, f), ["upload", ref.relpath]
+                    )
+    rows = remote.rows
     return rows, bool(rows) and rows[-1][0] in (200, 201)
 
 
-def _post(session: requests.Session, url: str, auth: tuple[str, str], fields: Mapping[str, Any],
-          file: tuple[str, Any] | None, rows: list[list[Any]], row: list[Any]) -> int:
-    data = [(k, v) for k, value in fields.items() for v in (value if isinstance(value, list) else [value])
-            if v not in (None, "")]
-    try:
-        response = session.post(url, data=data, auth=auth, timeout=TIMEOUT,
-                                files={"content": file} if file else None)
-    except requests.RequestException as exc:
-        log.warning("push to %s failed: %s", url, exc)
-        rows.append([-1, f"exception on {row[0]}", str(exc)])
-        return -1
-    # devpi's rows: the answer's text only when it failed
-    text = "" if response.status_code in (200, 201) else (response.text or response.reason or "")[:2000]
-    rows.append([response.status_code, *row, text] if row[0] == "upload" else [response.status_code, *row])
-    return response.status_code
+def _file_fields(metadata: Mapping[str, Any], ref: FileRef) -> dict[str, Any]:
+    wheel = ref.filename.endswith(".whl")
+    return {
+        ":action": "file_upload",
+        **metadata,
+        "protocol_version": "1",
+        "sha256_digest": ref.sha256,
+        "filetype": "bdist_wheel" if wheel else "sdist",
+        "pyversion": "py3" if wheel else "source",
+    }
+
+
+@dataclass
+class _Remote:
+    """Another server's legacy upload URL, and the actionlog rows of what was sent there."""
+
+    session: requests.Session
+    url: str
+    auth: tuple[str, str]
+    rows: list[list[Any]] = field(default_factory=list)
+
+    def post(self, fields: Mapping[str, Any], file: tuple[str, Any] | None, row: list[Any]) -> int:
+        """POST one form; append devpi's actionlog row; return the status (-1: no answer)."""
+        data = [
+            (k, v)
+            for k, value in fields.items()
+            for v in (value if isinstance(value, list) else [value])
+            if v not in (None, "")
+        ]
+        files = {"content": file} if file else None
+        try:
+            response = self.session.post(
+                self.url, data=data, auth=self.auth, timeout=TIMEOUT, files=files
+            )
+        except requests.RequestException as exc:
+            log.warning("push to %s failed: %s", self.url, exc)
+            self.rows.append([-1, f"exception on {row[0]}", str(exc)])
+            return -1
+        ok = response.status_code in (200, 201)
+        # devpi's rows: the answer's text only when it failed, and only for file uploads
+        text = "" if ok else (response.text or response.reason or "")[:2000]
+        self.rows.append(
+            [response.status_code, *row, text]
+            if row[0] == "upload"
+            else [response.status_code, *row]
+        )
+        return int(response.status_code)

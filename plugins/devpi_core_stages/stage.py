@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Hashable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devpi_core.errors import Conflict, NotFound
 from devpi_core.indextypes import FileRef, IndexType
-from devpi_core.interfaces import ReadTransaction, WriteTransaction
 from devpi_core.model.blobrefs import add_ref, drop_ref
 from devpi_core.model.indexes import index_key
 from devpi_core.model.names import version_sort_key
 from devpi_core.records import Link
-
 from devpi_core_stages import layout
+
+if TYPE_CHECKING:
+    from collections.abc import Hashable, Iterable, Mapping, Sequence
+
+    from devpi_core.interfaces import ReadTransaction, WriteTransaction
 
 RELEASE = "releasefile"
 DOCZIP = "doczip"
@@ -57,9 +59,14 @@ class StageIndex(IndexType):
         with self.env.store.read() as tx:
             return tx.key_serial(layout.project_key(self.name, project))
 
-    def _version_records(self, tx: ReadTransaction, project: str) -> list[tuple[str, dict[str, Any]]]:
+    def _version_records(
+        self, tx: ReadTransaction, project: str
+    ) -> list[tuple[str, dict[str, Any]]]:
         start = len(layout.versions_prefix(self.name, project))
-        found = [(key[start:], value) for key, value in tx.items(layout.versions_prefix(self.name, project))]
+        found = [
+            (key[start:], value)
+            for key, value in tx.items(layout.versions_prefix(self.name, project))
+        ]
         found.sort(key=lambda item: version_sort_key(item[0]))
         return found
 
@@ -72,17 +79,19 @@ class StageIndex(IndexType):
             for filename, rec in sorted(record.get("files", {}).items()):
                 if rec["rel"] != RELEASE:
                     continue
-                links.append(Link(
-                    filename=filename,
-                    relpath=rec["relpath"],
-                    hashes=rec["hashes"],
-                    requires_python=rec.get("requires_python") or None,
-                    yanked=yanked,
-                    core_metadata=rec.get("core_metadata"),
-                    size=rec.get("size"),
-                    upload_time=rec.get("upload_time"),
-                    version=version,
-                ))
+                links.append(
+                    Link(
+                        filename=filename,
+                        relpath=rec["relpath"],
+                        hashes=rec["hashes"],
+                        requires_python=rec.get("requires_python") or None,
+                        yanked=yanked,
+                        core_metadata=rec.get("core_metadata"),
+                        size=rec.get("size"),
+                        upload_time=rec.get("upload_time"),
+                        version=version,
+                    )
+                )
         return links
 
     def versions(self, project: str) -> Mapping[str, Mapping[str, Any]]:
@@ -130,9 +139,17 @@ class StageIndex(IndexType):
             core = rec.get("core_metadata")
             if not core or relpath != rec["relpath"] + ".metadata":
                 return None
-            return FileRef(relpath, filename, where[0], where[1], core["sha256"], dict(core),
-                           meta={"hash_spec": f"sha256={core['sha256']}"}, rel="metadata",
-                           last_modified=rec.get("last_modified"))
+            return FileRef(
+                relpath,
+                filename,
+                where[0],
+                where[1],
+                core["sha256"],
+                dict(core),
+                meta={"hash_spec": f"sha256={core['sha256']}"},
+                rel="metadata",
+                last_modified=rec.get("last_modified"),
+            )
         if relpath != rec["relpath"]:
             return None
         meta = {
@@ -143,13 +160,30 @@ class StageIndex(IndexType):
             "version": where[1],
             "size": rec.get("size"),
         }
-        return FileRef(relpath, filename, where[0], where[1], rec["sha256"], rec["hashes"],
-                       size=rec.get("size"), last_modified=rec.get("last_modified"), meta=meta,
-                       rel=rec["rel"])
+        return FileRef(
+            relpath,
+            filename,
+            where[0],
+            where[1],
+            rec["sha256"],
+            rec["hashes"],
+            size=rec.get("size"),
+            last_modified=rec.get("last_modified"),
+            meta=meta,
+            rel=rec["rel"],
+        )
 
     # -- writing ---------------------------------------------------------------------------
-    def set_metadata(self, tx: WriteTransaction, project: str, version: str,
-                     metadata: Mapping[str, Any], *, display_name: str, replace: bool = False) -> None:
+    def set_metadata(
+        self,
+        tx: WriteTransaction,
+        project: str,
+        version: str,
+        metadata: Mapping[str, Any],
+        *,
+        display_name: str,
+        replace: bool = False,
+    ) -> None:
         """Create or update a version's metadata (keeps its files); ``replace`` drops the old."""
         self._live_config(tx)
         key = layout.version_key(self.name, project, version)
@@ -161,8 +195,15 @@ class StageIndex(IndexType):
             _touch(tx, layout.names_key(self.name))
         _touch(tx, layout.project_key(self.name, project), display_name)
 
-    def add_file(self, tx: WriteTransaction, project: str, version: str, rec: dict[str, Any],
-                 *, overwrite_who: str | None) -> bool:
+    def add_file(
+        self,
+        tx: WriteTransaction,
+        project: str,
+        version: str,
+        rec: dict[str, Any],
+        *,
+        overwrite_who: str | None,
+    ) -> bool:
         """Store a file record; False if an identical file was there (non-volatile no-op).
 
         Raises 409 for different content under an existing name on a non-volatile index.
@@ -186,8 +227,11 @@ class StageIndex(IndexType):
             if not volatile:
                 raise Conflict(f"{filename} already exists in non-volatile index")
             count = sum(1 for entry in old.get("log", []) if entry["what"] == "overwrite") + 1
-            rec["log"] = [*old.get("log", []), *rec.get("log", []),
-                          log_entry("overwrite", overwrite_who, self.name, count=count)]
+            rec["log"] = [
+                *old.get("log", []),
+                *rec.get("log", []),
+                log_entry("overwrite", overwrite_who, self.name, count=count),
+            ]
             drop_ref(tx, self.env.blobs, old["sha256"], f"{self.name}/{filename}")
             # A rebuilt wheel often has the same METADATA: dropping that ref here would delete
             # the blob after commit although the new record below refers to it again.
@@ -196,7 +240,12 @@ class StageIndex(IndexType):
                 self._drop_metadata_ref(tx, old, filename)
         add_ref(tx, self.env.blobs, rec["sha256"], f"{self.name}/{filename}")
         if rec.get("core_metadata"):
-            add_ref(tx, self.env.blobs, rec["core_metadata"]["sha256"], f"{self.name}/{filename}.metadata")
+            add_ref(
+                tx,
+                self.env.blobs,
+                rec["core_metadata"]["sha256"],
+                f"{self.name}/{filename}.metadata",
+            )
         files[filename] = rec
         record["files"] = files
         tx.set(key, record)
@@ -212,9 +261,16 @@ class StageIndex(IndexType):
             raise NotFound(f"index {self.name} was deleted")
         return dict(config)
 
-    def _drop_metadata_ref(self, tx: WriteTransaction, rec: Mapping[str, Any], filename: str) -> None:
+    def _drop_metadata_ref(
+        self, tx: WriteTransaction, rec: Mapping[str, Any], filename: str
+    ) -> None:
         if rec.get("core_metadata"):
-            drop_ref(tx, self.env.blobs, rec["core_metadata"]["sha256"], f"{self.name}/{filename}.metadata")
+            drop_ref(
+                tx,
+                self.env.blobs,
+                rec["core_metadata"]["sha256"],
+                f"{self.name}/{filename}.metadata",
+            )
 
     def _remove_file(self, tx: WriteTransaction, project: str, version: str, filename: str) -> None:
         key = layout.version_key(self.name, project, version)

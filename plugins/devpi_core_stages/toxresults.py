@@ -7,7 +7,6 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from devpi_core.errors import Forbidden
-
 from devpi_core_stages import layout
 from devpi_core_stages.stage import TOXRESULT, StageIndex, log_entry
 from devpi_core_stages.storing import NewBlobs
@@ -21,8 +20,10 @@ if TYPE_CHECKING:
 
 def forbidden() -> Forbidden:
     """devpi's wording, which devpi-client users know."""
-    return Forbidden("No permission to upload tox results. You can use the devpi test "
-                     "--no-upload option to skip the upload.")
+    return Forbidden(
+        "No permission to upload tox results. You can use the devpi test "
+        "--no-upload option to skip the upload."
+    )
 
 
 def store(request: Request, stage: StageIndex, ref: FileRef, data: Any, who: str | None) -> str:
@@ -41,10 +42,16 @@ def store(request: Request, stage: StageIndex, ref: FileRef, data: Any, who: str
         filename = f"{ref.filename}.toxresult-{stamp}-{n}"
         now = time.time()
         rec = {
-            "filename": filename, "rel": TOXRESULT, "size": len(body),
-            "upload_time": utc_iso(now), "last_modified": now, "sha256": sha256,
-            "hashes": {"sha256": sha256}, "relpath": f"{hashdir}/{filename}",
-            "for_relpath": ref.relpath, "log": [log_entry("upload", who, stage.name)],
+            "filename": filename,
+            "rel": TOXRESULT,
+            "size": len(body),
+            "upload_time": utc_iso(now),
+            "last_modified": now,
+            "sha256": sha256,
+            "hashes": {"sha256": sha256},
+            "relpath": f"{hashdir}/{filename}",
+            "for_relpath": ref.relpath,
+            "log": [log_entry("upload", who, stage.name)],
         }
         stage.add_file(tx, ref.project, ref.version or "", rec, overwrite_who=who)
     return f"{hashdir}/{filename}#sha256={sha256}"

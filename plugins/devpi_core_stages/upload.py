@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -22,22 +21,48 @@ from devpi_core.model.names import (
     version_sort_key,
 )
 from devpi_core.records import UploadEvent
-
 from devpi_core_stages import archives, layout
 from devpi_core_stages.docs import check_doczip
 from devpi_core_stages.stage import DOCZIP, RELEASE, StageIndex, log_entry
 from devpi_core_stages.storing import NewBlobs
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from pyramid.request import Request
 
 METADATA_KEYS = (
-    "name", "version", "metadata_version", "summary", "home_page", "author", "author_email",
-    "maintainer", "maintainer_email", "license", "description", "keywords", "platform",
-    "classifiers", "download_url", "supported_platform", "comment", "provides", "requires",
-    "obsoletes", "project_urls", "provides_dist", "obsoletes_dist", "requires_dist",
-    "requires_external", "requires_python", "description_content_type", "provides_extras",
-    "dynamic", "license_expression", "license_file",
+    "name",
+    "version",
+    "metadata_version",
+    "summary",
+    "home_page",
+    "author",
+    "author_email",
+    "maintainer",
+    "maintainer_email",
+    "license",
+    "description",
+    "keywords",
+    "platform",
+    "classifiers",
+    "download_url",
+    "supported_platform",
+    "comment",
+    "provides",
+    "requires",
+    "obsoletes",
+    "project_urls",
+    "provides_dist",
+    "obsoletes_dist",
+    "requires_dist",
+    "requires_external",
+    "requires_python",
+    "description_content_type",
+    "provides_extras",
+    "dynamic",
+    "license_expression",
+    "license_file",
 )
 LIST_KEYS = archives.MULTI_KEYS
 IDENTICAL = "Upload of identical file to non volatile index."
@@ -55,7 +80,9 @@ class Outcome:
 
 def utc_iso(seconds: float) -> str:
     """PEP 700 ``upload-time``: ISO 8601 in UTC with microseconds."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int(seconds % 1 * 1e6):06d}Z"
+    return (
+        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int(seconds % 1 * 1e6):06d}Z"
+    )
 
 
 def form_metadata(form: Mapping[str, Any], *, only_given: bool = False) -> dict[str, Any]:
@@ -94,7 +121,9 @@ def stage_of(request: Request, record: Any) -> StageIndex:
     return itype
 
 
-def validated_name_version(form: Mapping[str, Any], *, need_version: bool = True) -> tuple[str, str, str]:
+def validated_name_version(
+    form: Mapping[str, Any], *, need_version: bool = True
+) -> tuple[str, str, str]:
     """``(display name, normalized name, version)`` from the form, or a 400."""
     name = form.get("name")
     if not isinstance(name, str) or not name:
@@ -150,15 +179,16 @@ def check_form_digests(form: Mapping[str, Any], blob: BlobIngest, filename: str)
                     hasher.update(chunk)
             actual = hasher.hexdigest()
         if not hmac.compare_digest(actual, expected.strip().lower()):
-            raise BadRequest(f"{field} of {filename} does not match the uploaded content "
-                             "(corrupted in transit?)")
+            raise BadRequest(
+                f"{field} of {filename} does not match the uploaded content (corrupted in transit?)"
+            )
 
 
 def _hasher(algorithm: str, expected: str) -> Any:
     if algorithm == "md5":
         return hashlib.md5()  # noqa: S324 - only compared with what the client sent
     # Python <= 3.11 distutils sends a 512-bit blake2b under the name blake2_256_digest
-    return hashlib.blake2b(digest_size=64 if len(expected.strip()) == 128 else 32)  # noqa: PLR2004
+    return hashlib.blake2b(digest_size=64 if len(expected.strip()) == 128 else 32)
 
 
 def _check_release_filename(filename: str, display: str, version: str) -> None:
@@ -169,7 +199,9 @@ def _check_release_filename(filename: str, display: str, version: str) -> None:
         raise BadRequest(f"filename {filename!r} does not contain version {version!r}")
 
 
-def file_upload(request: Request, stage: StageIndex, form: Mapping[str, Any], who: str | None) -> Outcome:
+def file_upload(
+    request: Request, stage: StageIndex, form: Mapping[str, Any], who: str | None
+) -> Outcome:
     """Store a release file, creating or updating its version's metadata."""
     display, project, version = validated_name_version(form)
     filename, stream = content_field(form)
@@ -182,22 +214,38 @@ def file_upload(request: Request, stage: StageIndex, form: Mapping[str, Any], wh
             raw = archives.archive_metadata(filename, f)
         now = time.time()
         rec: dict[str, Any] = {
-            "filename": filename, "rel": RELEASE, "size": blob.size,
-            "upload_time": utc_iso(now), "last_modified": now,
+            "filename": filename,
+            "rel": RELEASE,
+            "size": blob.size,
+            "upload_time": utc_iso(now),
+            "last_modified": now,
             "log": [log_entry("upload", who, stage.name)],
         }
         sha256 = new.commit(blob)
     full = fill_from_archive(form_metadata(form), raw)
     if raw and filename.lower().endswith(".whl"):
         rec["core_metadata"] = {"sha256": new.put_bytes(raw)}
-    rec.update(sha256=sha256, hashes={"sha256": sha256}, requires_python=full["requires_python"] or None,
-               relpath=layout.hashdir_relpath(stage.name, sha256, filename))
+    rec.update(
+        sha256=sha256,
+        hashes={"sha256": sha256},
+        requires_python=full["requires_python"] or None,
+        relpath=layout.hashdir_relpath(stage.name, sha256, filename),
+    )
     with new.transaction() as tx:
         existing = tx.get(layout.version_key(stage.name, project, version))
         # a first upload registers everything; later ones update only what the form carries
-        given = full if existing is None else fill_from_archive(form_metadata(form, only_given=True), raw)
-        stage.set_metadata(tx, project, version, {**given, "name": display, "version": version},
-                           display_name=display)
+        given = (
+            full
+            if existing is None
+            else fill_from_archive(form_metadata(form, only_given=True), raw)
+        )
+        stage.set_metadata(
+            tx,
+            project,
+            version,
+            {**given, "name": display, "version": version},
+            display_name=display,
+        )
         stored = stage.add_file(tx, project, version, rec, overwrite_who=who)
     if not stored:
         return Outcome(False, IDENTICAL if stage.record.config.get("volatile") is False else "OK")
@@ -205,7 +253,9 @@ def file_upload(request: Request, stage: StageIndex, form: Mapping[str, Any], wh
     return Outcome(True)
 
 
-def submit(request: Request, stage: StageIndex, form: Mapping[str, Any], who: str | None) -> Outcome:
+def submit(
+    request: Request, stage: StageIndex, form: Mapping[str, Any], who: str | None
+) -> Outcome:
     """Register (or overwrite) a version's metadata without a file."""
     display, project, version = validated_name_version(form)
     metadata = {**form_metadata(form), "name": display, "version": version}
@@ -214,7 +264,9 @@ def submit(request: Request, stage: StageIndex, form: Mapping[str, Any], who: st
     return Outcome(True)
 
 
-def doc_upload(request: Request, stage: StageIndex, form: Mapping[str, Any], who: str | None) -> Outcome:
+def doc_upload(
+    request: Request, stage: StageIndex, form: Mapping[str, Any], who: str | None
+) -> Outcome:
     """Store a documentation zip for a version (the newest one if none is given)."""
     display, project, version = validated_name_version(form, need_version=False)
     _filename, stream = content_field(form)
@@ -232,15 +284,21 @@ def doc_upload(request: Request, stage: StageIndex, form: Mapping[str, Any], who
         size = blob.size
         sha256 = new.commit(blob)
     rec = {
-        "filename": filename, "rel": DOCZIP, "size": size, "upload_time": utc_iso(now),
-        "last_modified": now, "sha256": sha256, "hashes": {"sha256": sha256},
+        "filename": filename,
+        "rel": DOCZIP,
+        "size": size,
+        "upload_time": utc_iso(now),
+        "last_modified": now,
+        "sha256": sha256,
+        "hashes": {"sha256": sha256},
         "relpath": layout.hashdir_relpath(stage.name, sha256, filename),
         "log": [log_entry("upload", who, stage.name)],
     }
     with new.transaction() as tx:
         if tx.get(layout.version_key(stage.name, project, version)) is None:
-            stage.set_metadata(tx, project, version, {"name": display, "version": version},
-                               display_name=display)
+            stage.set_metadata(
+                tx, project, version, {"name": display, "version": version}, display_name=display
+            )
         stored = stage.add_file(tx, project, version, rec, overwrite_who=who)
     if not stored:
         return Outcome(False, IDENTICAL if stage.record.config.get("volatile") is False else "OK")
@@ -248,8 +306,9 @@ def doc_upload(request: Request, stage: StageIndex, form: Mapping[str, Any], who
     return Outcome(True)
 
 
-def _emit(stage: StageIndex, project: str, version: str, filename: str, rel: str,
-          who: str | None) -> None:
+def _emit(
+    stage: StageIndex, project: str, version: str, filename: str, rel: str, who: str | None
+) -> None:
     serial = stage.env.store.current_serial()
     stage.env.emit(UploadEvent(stage.name, project, version, filename, rel, who, serial))
 

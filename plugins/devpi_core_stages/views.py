@@ -20,7 +20,6 @@ from devpi_core.web import (
     readable_index,
     require_index_permission,
 )
-
 from devpi_core_stages import docs, push, toxresults, upload
 from devpi_core_stages.stage import DOCZIP, StageIndex
 
@@ -36,7 +35,9 @@ def _username(request: Request) -> str | None:
     return who.username if who else None
 
 
-@view_config(route_name="index", request_method="POST", header=f"Content-Type:^({'|'.join(FORM_TYPES)})")
+@view_config(
+    route_name="index", request_method="POST", header=f"Content-Type:^({'|'.join(FORM_TYPES)})"
+)
 def upload_view(request: Request) -> Response:
     """The legacy upload API (``:action`` file_upload, submit or doc_upload)."""
     record = index_from_url(request)
@@ -102,7 +103,8 @@ def yank_view(request: Request) -> Response:
 
 def _doc_version(stage: StageIndex, project: str, version: str) -> str:
     with_docs = [
-        v for v, verdata in stage.versions(project).items()
+        v
+        for v, verdata in stage.versions(project).items()
         if any(link["rel"] == DOCZIP for link in verdata.get("+links", ()))
     ]
     if version == "latest":

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pytest
@@ -15,6 +15,9 @@ import requests
 from devpi_core.testing.dists import Dist, DistSpec, make_wheel
 from devpi_core.testing.plugin import ServerProcess, server_config, write_config
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
 pytestmark = pytest.mark.e2e
 JSON = {"Accept": "application/json"}
 AUTH = ("alice", "123")
@@ -22,11 +25,17 @@ AUTH = ("alice", "123")
 
 def start(base: Path, config=None) -> ServerProcess:
     base.mkdir(parents=True, exist_ok=True)
-    handle = ServerProcess(base / "serverdir", write_config(base / "config.yml", server_config(config)))
+    handle = ServerProcess(
+        base / "serverdir", write_config(base / "config.yml", server_config(config))
+    )
     handle.start()
-    assert requests.put(f"{handle.url}/alice", json={"password": "123"}, timeout=10).status_code == 201
+    assert (
+        requests.put(f"{handle.url}/alice", json={"password": "123"}, timeout=10).status_code == 201
+    )
     for name, config in (("dev", {}), ("prod", {"volatile": False})):
-        response = requests.put(f"{handle.url}/alice/{name}", json=config, auth=AUTH, headers=JSON, timeout=10)
+        response = requests.put(
+            f"{handle.url}/alice/{name}", json=config, auth=AUTH, headers=JSON, timeout=10
+        )
         assert response.status_code == 200
     return handle
 
@@ -41,8 +50,13 @@ def server(tmp_path_factory):
 def upload(url: str, index: str, dist, **fields) -> requests.Response:
     name, version = dist.filename.split("-")[:2]
     data = {":action": "file_upload", "name": name, "version": version, **fields}
-    return requests.post(f"{url}/{index}/", data=data, files={"content": (dist.filename, dist.content)},
-                         auth=AUTH, timeout=60)
+    return requests.post(
+        f"{url}/{index}/",
+        data=data,
+        files={"content": (dist.filename, dist.content)},
+        auth=AUTH,
+        timeout=60,
+    )
 
 
 def blobs_and_scratch(server: ServerProcess) -> tuple[set[str], list[str]]:
@@ -52,8 +66,11 @@ def blobs_and_scratch(server: ServerProcess) -> tuple[set[str], list[str]]:
 
 
 def simple_files(url: str, index: str, project: str) -> list[dict]:
-    response = requests.get(f"{url}/{index}/+simple/{project}/",
-                            headers={"Accept": "application/vnd.pypi.simple.v1+json"}, timeout=10)
+    response = requests.get(
+        f"{url}/{index}/+simple/{project}/",
+        headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+        timeout=10,
+    )
     return response.json()["files"] if response.status_code == 200 else []
 
 
@@ -61,24 +78,30 @@ def test_connection_dropped_mid_upload_stores_nothing(server):
     before = blobs_and_scratch(server)
     wheel = make_wheel(DistSpec("dropped", "1.0"), padding=50_000)
     boundary = "xyzzy"
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\":action\"\r\n\r\nfile_upload\r\n"
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\ndropped\r\n"
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"version\"\r\n\r\n1.0\r\n"
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"content\"; "
-            f"filename=\"{wheel.filename}\"\r\n\r\n").encode()
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name=":action"\r\n\r\nfile_upload\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="name"\r\n\r\ndropped\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="version"\r\n\r\n1.0\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="content"; '
+        f'filename="{wheel.filename}"\r\n\r\n'
+    ).encode()
     body = head + wheel.content + f"\r\n--{boundary}--\r\n".encode()
     parts = urlsplit(server.url)
-    request = (f"POST /alice/dev/ HTTP/1.1\r\nHost: {parts.netloc}\r\n"
-               f"Authorization: Basic YWxpY2U6MTIz\r\n"
-               f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
-               f"Content-Length: {len(body)}\r\n\r\n").encode()
+    request = (
+        f"POST /alice/dev/ HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        f"Authorization: Basic YWxpY2U6MTIz\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
     with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
         sock.sendall(request + body[: len(body) // 2])
     # the server stays healthy and the same upload, complete, works afterwards
     assert simple_files(server.url, "alice/dev", "dropped") == []
     assert blobs_and_scratch(server) == before
     assert upload(server.url, "alice/dev", wheel).status_code == 200
-    assert [f["filename"] for f in simple_files(server.url, "alice/dev", "dropped")] == [wheel.filename]
+    assert [f["filename"] for f in simple_files(server.url, "alice/dev", "dropped")] == [
+        wheel.filename
+    ]
 
 
 def test_oversized_upload_is_413_and_stores_nothing(server):
@@ -159,9 +182,14 @@ def test_file_range_and_head_parity(server):
 def test_push_method_internal(server):
     wheel = make_wheel(DistSpec("pushme", "1.0"))
     assert upload(server.url, "alice/dev", wheel).status_code == 200
-    response = requests.request("PUSH", f"{server.url}/alice/dev",
-                                json={"name": "pushme", "version": "1.0", "targetindex": "alice/prod"},
-                                auth=AUTH, headers=JSON, timeout=30)
+    response = requests.request(
+        "PUSH",
+        f"{server.url}/alice/dev",
+        json={"name": "pushme", "version": "1.0", "targetindex": "alice/prod"},
+        auth=AUTH,
+        headers=JSON,
+        timeout=30,
+    )
     assert response.status_code == 200, response.text
     assert response.json()["type"] == "actionlog"
     assert response.json()["result"][0] == [200, "register", "pushme", "1.0", "->", "alice/prod"]
@@ -174,10 +202,17 @@ def test_external_push_to_another_server(server, tmp_path):
     try:
         wheel = make_wheel(DistSpec("travels", "1.0", summary="crossing servers"))
         assert upload(server.url, "alice/dev", wheel).status_code == 200
-        body = {"name": "travels", "version": "1.0", "posturl": f"{other.url}/alice/dev/",
-                "username": "alice", "password": "123", "register_project": True}
-        response = requests.request("PUSH", f"{server.url}/alice/dev", json=body, auth=AUTH, headers=JSON,
-                                    timeout=60)
+        body = {
+            "name": "travels",
+            "version": "1.0",
+            "posturl": f"{other.url}/alice/dev/",
+            "username": "alice",
+            "password": "123",
+            "register_project": True,
+        }
+        response = requests.request(
+            "PUSH", f"{server.url}/alice/dev", json=body, auth=AUTH, headers=JSON, timeout=60
+        )
         assert response.status_code == 200, response.text
         rows = response.json()["result"]
         assert [row[0] for row in rows] == [200, 200]
@@ -188,8 +223,9 @@ def test_external_push_to_another_server(server, tmp_path):
         meta = requests.get(f"{other.url}/alice/dev/travels/1.0", headers=JSON, timeout=10).json()
         assert meta["result"]["summary"] == "crossing servers"
         body["password"] = "wrong"
-        denied = requests.request("PUSH", f"{server.url}/alice/dev", json=body, auth=AUTH, headers=JSON,
-                                  timeout=60)
+        denied = requests.request(
+            "PUSH", f"{server.url}/alice/dev", json=body, auth=AUTH, headers=JSON, timeout=60
+        )
         assert denied.status_code == 502
         assert denied.json()["result"][0][0] == 401
     finally:

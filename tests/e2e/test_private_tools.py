@@ -11,13 +11,22 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import requests
 
 from devpi_core.testing.dists import DistSpec, make_sdist, make_wheel
-from devpi_core.testing.plugin import ServerProcess, bin_path, clean_env, server_config, write_config
+from devpi_core.testing.plugin import (
+    ServerProcess,
+    bin_path,
+    clean_env,
+    server_config,
+    write_config,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = pytest.mark.e2e
 TIMEOUT = 180
@@ -39,9 +48,18 @@ def server(tmp_path_factory):
     handle.stop()
 
 
-def run(args, *, home: Path, cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([str(a) for a in args], cwd=cwd, env=clean_env(home, **env),
-                            capture_output=True, text=True, timeout=TIMEOUT, check=False)
+def run(
+    args, *, home: Path, cwd: Path | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [str(a) for a in args],
+        cwd=cwd,
+        env=clean_env(home, **env),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
     assert result.returncode == 0, f"{args}\n{result.stdout}\n{result.stderr}"
     return result
 
@@ -57,15 +75,20 @@ def wait_for_log(server: ServerProcess, needle: str, timeout: float = 10) -> str
 
 
 def filenames(server: ServerProcess, index: str, project: str) -> list[str]:
-    response = requests.get(f"{server.url}/{index}/+simple/{project}/",
-                            headers={"Accept": "application/vnd.pypi.simple.v1+json"}, timeout=10)
+    response = requests.get(
+        f"{server.url}/{index}/+simple/{project}/",
+        headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+        timeout=10,
+    )
     assert response.status_code == 200, response.text
     return sorted(f["filename"] for f in response.json()["files"])
 
 
 def test_twine_upload_then_pip_and_uv_install_through_bases(server, tmp_path):
     dep = make_wheel(DistSpec("twdep", "1.0", module_code="VALUE = 'dep'\n"))
-    app = make_wheel(DistSpec("twapp", "2.0", requires_dist=["twdep>=1.0"], module_code="VALUE = 'app'\n"))
+    app = make_wheel(
+        DistSpec("twapp", "2.0", requires_dist=["twdep>=1.0"], module_code="VALUE = 'app'\n")
+    )
     app_sdist = make_sdist(DistSpec("twapp", "2.0", requires_dist=["twdep>=1.0"]))
     dist = tmp_path / "dist"
     dist.mkdir()
@@ -73,21 +96,64 @@ def test_twine_upload_then_pip_and_uv_install_through_bases(server, tmp_path):
     dep_path = dep.write(tmp_path)
     twine = bin_path("twine")
     for index, files in (("alice/base", [dep_path]), ("alice/dev", paths)):
-        run([twine, "upload", "--non-interactive", "--disable-progress-bar", "--repository-url",
-             f"{server.url}/{index}/", "-u", "alice", "-p", "123", *files], home=tmp_path)
+        run(
+            [
+                twine,
+                "upload",
+                "--non-interactive",
+                "--disable-progress-bar",
+                "--repository-url",
+                f"{server.url}/{index}/",
+                "-u",
+                "alice",
+                "-p",
+                "123",
+                *files,
+            ],
+            home=tmp_path,
+        )
     assert filenames(server, "alice/dev", "twapp") == sorted([app.filename, app_sdist.filename])
     simple = f"{server.url}/alice/dev/+simple/"
 
     pip_target = tmp_path / "pip-target"
-    run([sys.executable, "-m", "pip", "install", "--no-cache-dir", "--only-binary", ":all:",
-         "--index-url", simple, "--target", pip_target, "twapp"], home=tmp_path)
+    run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-cache-dir",
+            "--only-binary",
+            ":all:",
+            "--index-url",
+            simple,
+            "--target",
+            pip_target,
+            "twapp",
+        ],
+        home=tmp_path,
+    )
     assert (pip_target / "twapp" / "__init__.py").read_text() == "VALUE = 'app'\n"
     assert (pip_target / "twdep" / "__init__.py").read_text() == "VALUE = 'dep'\n"
     wait_for_log(server, "GET /alice/dev/+simple/twdep/")
 
     uv_target = tmp_path / "uv-target"
-    run([bin_path("uv"), "pip", "install", "--no-cache", "--python", sys.executable, "--index-url",
-         simple, "--target", uv_target, "twapp"], home=tmp_path)
+    run(
+        [
+            bin_path("uv"),
+            "pip",
+            "install",
+            "--no-cache",
+            "--python",
+            sys.executable,
+            "--index-url",
+            simple,
+            "--target",
+            uv_target,
+            "twapp",
+        ],
+        home=tmp_path,
+    )
     assert (uv_target / "twapp" / "__init__.py").read_text() == "VALUE = 'app'\n"
     assert (uv_target / "twdep" / "__init__.py").read_text() == "VALUE = 'dep'\n"
     log = wait_for_log(server, f"/{app.filename}")
@@ -95,17 +161,38 @@ def test_twine_upload_then_pip_and_uv_install_through_bases(server, tmp_path):
 
 
 def test_twine_reports_conflict_on_non_volatile_index(server, tmp_path):
-    requests.put(f"{server.url}/alice/prod", json={"volatile": False}, auth=("alice", "123"),
-                 headers={"Accept": "application/json"}, timeout=10).raise_for_status()
+    requests.put(
+        f"{server.url}/alice/prod",
+        json={"volatile": False},
+        auth=("alice", "123"),
+        headers={"Accept": "application/json"},
+        timeout=10,
+    ).raise_for_status()
     first = make_wheel(DistSpec("pinned", "1.0"))
     second = make_wheel(DistSpec("pinned", "1.0"), padding=64)
     twine = bin_path("twine")
-    args = [twine, "upload", "--non-interactive", "--disable-progress-bar", "--repository-url",
-            f"{server.url}/alice/prod/", "-u", "alice", "-p", "123"]
+    args = [
+        twine,
+        "upload",
+        "--non-interactive",
+        "--disable-progress-bar",
+        "--repository-url",
+        f"{server.url}/alice/prod/",
+        "-u",
+        "alice",
+        "-p",
+        "123",
+    ]
     run([*args, first.write(tmp_path)], home=tmp_path)
     (tmp_path / "second").mkdir()
-    result = subprocess.run([*args, second.write(tmp_path / "second")], env=clean_env(tmp_path),
-                            capture_output=True, text=True, timeout=TIMEOUT, check=False)
+    result = subprocess.run(
+        [*args, second.write(tmp_path / "second")],
+        env=clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
     assert result.returncode != 0
     assert "409" in result.stdout + result.stderr
     assert "already exists in non-volatile index" in result.stdout + result.stderr
@@ -115,9 +202,25 @@ def test_twine_reports_conflict_on_non_volatile_index(server, tmp_path):
 def test_twine_with_wrong_password_is_refused(server, tmp_path):
     wheel = make_wheel(DistSpec("refused", "1.0"))
     result = subprocess.run(
-        [bin_path("twine"), "upload", "--non-interactive", "--disable-progress-bar", "--repository-url",
-         f"{server.url}/alice/dev/", "-u", "alice", "-p", "wrong", str(wheel.write(tmp_path))],
-        env=clean_env(tmp_path), capture_output=True, text=True, timeout=TIMEOUT, check=False)
+        [
+            bin_path("twine"),
+            "upload",
+            "--non-interactive",
+            "--disable-progress-bar",
+            "--repository-url",
+            f"{server.url}/alice/dev/",
+            "-u",
+            "alice",
+            "-p",
+            "wrong",
+            str(wheel.write(tmp_path)),
+        ],
+        env=clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
     assert result.returncode != 0
     assert "401" in result.stdout + result.stderr or "403" in result.stdout + result.stderr
     response = requests.get(f"{server.url}/alice/dev/+simple/refused/", timeout=10)
@@ -139,7 +242,8 @@ def test_setup_py_sdist_upload_with_stdlib_distutils(server, tmp_path):
     (project / "distutilspkg.py").write_text("VALUE = 3\n")
     home = tmp_path / "home"
     home.mkdir()
-    (home / ".pypirc").write_text(textwrap.dedent(f"""\
+    (home / ".pypirc").write_text(
+        textwrap.dedent(f"""\
         [distutils]
         index-servers = devpi
 
@@ -147,13 +251,21 @@ def test_setup_py_sdist_upload_with_stdlib_distutils(server, tmp_path):
         repository = {server.url}/alice/dev/
         username = alice
         password = 123
-        """))
-    result = run([sys.executable, "setup.py", "sdist", "upload", "-r", "devpi"], home=home, cwd=project,
-                 SETUPTOOLS_USE_DISTUTILS="stdlib")
+        """)
+    )
+    result = run(
+        [sys.executable, "setup.py", "sdist", "upload", "-r", "devpi"],
+        home=home,
+        cwd=project,
+        SETUPTOOLS_USE_DISTUTILS="stdlib",
+    )
     assert "Server response (200)" in result.stdout + result.stderr
     assert filenames(server, "alice/dev", "distutilspkg") == ["distutilspkg-0.3.tar.gz"]
-    data = requests.get(f"{server.url}/alice/dev/distutilspkg/0.3", headers={"Accept": "application/json"},
-                        timeout=10).json()["result"]
+    data = requests.get(
+        f"{server.url}/alice/dev/distutilspkg/0.3",
+        headers={"Accept": "application/json"},
+        timeout=10,
+    ).json()["result"]
     assert data["summary"] == "uploaded with setup.py upload"
     assert data["author"] == "Alice"
     wait_for_log(server, "POST /alice/dev/ 200")
@@ -179,9 +291,22 @@ def test_uv_publish(server, tmp_path):
     dist = tmp_path / "dist"
     dist.mkdir()
     paths = [wheel.write(dist), sdist.write(dist)]
-    run([bin_path("uv"), "publish", "--publish-url", f"{server.url}/alice/dev/", "--username", "alice",
-         "--password", "123", *paths], home=tmp_path)
+    run(
+        [
+            bin_path("uv"),
+            "publish",
+            "--publish-url",
+            f"{server.url}/alice/dev/",
+            "--username",
+            "alice",
+            "--password",
+            "123",
+            *paths,
+        ],
+        home=tmp_path,
+    )
     assert filenames(server, "alice/dev", "uvpub") == sorted([wheel.filename, sdist.filename])
-    data = requests.get(f"{server.url}/alice/dev/uvpub/1.0", headers={"Accept": "application/json"},
-                        timeout=10).json()["result"]
+    data = requests.get(
+        f"{server.url}/alice/dev/uvpub/1.0", headers={"Accept": "application/json"}, timeout=10
+    ).json()["result"]
     assert data["summary"] == "published by uv"

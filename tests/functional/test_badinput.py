@@ -6,6 +6,7 @@ after the rejected request.
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import tarfile
@@ -38,8 +39,14 @@ def alice(make_app):
 
 def post_file(client, fields, filename, content, *, status, headers=None):
     hdrs = {**client._headers(json_accept=False), **JSON, **(headers or {})}
-    return client.app.post("/alice/dev/", params=fields, upload_files=[("content", filename, content)],
-                           headers=hdrs, status=status, expect_errors=True)
+    return client.app.post(
+        "/alice/dev/",
+        params=fields,
+        upload_files=[("content", filename, content)],
+        headers=hdrs,
+        status=status,
+        expect_errors=True,
+    )
 
 
 def assert_rejected(client, response, status):
@@ -49,7 +56,6 @@ def assert_rejected(client, response, status):
 
 
 def gzip_not_tar() -> bytes:
-    import gzip
     return gzip.compress(b"just some text, no tar header here" * 20)
 
 
@@ -95,23 +101,41 @@ def test_bad_uploads_are_rejected_and_leave_nothing(alice, case):
 
 def test_declared_oversized_body_is_413_before_reading(alice):
     before = stored_state(alice)
-    response = alice.app.post("/alice/dev/", b"x" * 10, headers={
-        **alice._headers(), "Content-Type": "multipart/form-data; boundary=xx",
-        "Content-Length": str(10 * 1024 * 1024)}, status="*", expect_errors=True)
+    response = alice.app.post(
+        "/alice/dev/",
+        b"x" * 10,
+        headers={
+            **alice._headers(),
+            "Content-Type": "multipart/form-data; boundary=xx",
+            "Content-Length": str(10 * 1024 * 1024),
+        },
+        status="*",
+        expect_errors=True,
+    )
     assert_rejected(alice, response, 413)
     assert stored_state(alice) == before
 
 
 def test_content_length_larger_than_body_is_400(alice):
     before = stored_state(alice)
-    body = (b"--xx\r\nContent-Disposition: form-data; name=\":action\"\r\n\r\nfile_upload\r\n"
-            b"--xx\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\npkg\r\n"
-            b"--xx\r\nContent-Disposition: form-data; name=\"version\"\r\n\r\n1.0\r\n"
-            b"--xx\r\nContent-Disposition: form-data; name=\"content\"; filename=\"pkg-1.0.tar.gz\"\r\n"
-            b"Content-Type: application/octet-stream\r\n\r\n\x1f\x8bpartial")
-    response = alice.app.post("/alice/dev/", body, headers={
-        **alice._headers(), "Content-Type": "multipart/form-data; boundary=xx",
-        "Content-Length": str(len(body) + 5000)}, status="*", expect_errors=True)
+    body = (
+        b'--xx\r\nContent-Disposition: form-data; name=":action"\r\n\r\nfile_upload\r\n'
+        b'--xx\r\nContent-Disposition: form-data; name="name"\r\n\r\npkg\r\n'
+        b'--xx\r\nContent-Disposition: form-data; name="version"\r\n\r\n1.0\r\n'
+        b'--xx\r\nContent-Disposition: form-data; name="content"; filename="pkg-1.0.tar.gz"\r\n'
+        b"Content-Type: application/octet-stream\r\n\r\n\x1f\x8bpartial"
+    )
+    response = alice.app.post(
+        "/alice/dev/",
+        body,
+        headers={
+            **alice._headers(),
+            "Content-Type": "multipart/form-data; boundary=xx",
+            "Content-Length": str(len(body) + 5000),
+        },
+        status="*",
+        expect_errors=True,
+    )
     assert_rejected(alice, response, 400)
     assert stored_state(alice) == before
 
@@ -122,7 +146,7 @@ def test_content_length_larger_than_body_is_400(alice):
         ("PUT", "/bob", b"{not json"),
         ("PUT", "/bob", b"[1, 2]"),
         ("PUT", "/alice/other", b"\xff\xfe"),
-        ("PATCH", "/alice/dev", b"{\"a\": "),
+        ("PATCH", "/alice/dev", b'{"a": '),
         ("PATCH", "/alice/dev", b"42"),
         ("PATCH", "/alice", b""),
         ("POST", "/+login", b"nul\x00"),
@@ -131,8 +155,14 @@ def test_content_length_larger_than_body_is_400(alice):
 )
 def test_malformed_json_is_400(alice, method, path, body):
     before = stored_state(alice)
-    response = alice.app.request(path, method=method, body=body, headers={
-        **alice._headers(), "Content-Type": "application/json"}, status="*", expect_errors=True)
+    response = alice.app.request(
+        path,
+        method=method,
+        body=body,
+        headers={**alice._headers(), "Content-Type": "application/json"},
+        status="*",
+        expect_errors=True,
+    )
     assert_rejected(alice, response, 400)
     assert stored_state(alice) == before
 
@@ -183,12 +213,20 @@ def test_unknown_ixconfig_key_changes_nothing(alice):
 
 def test_rejected_push_changes_nothing(alice):
     alice.create_index("alice/prod", volatile=False)
-    alice.request("POST", "/alice/dev", {"name": "existing", "version": "1.0", "targetindex": "alice/prod"},
-                  status=200)
+    alice.request(
+        "POST",
+        "/alice/dev",
+        {"name": "existing", "version": "1.0", "targetindex": "alice/prod"},
+        status=200,
+    )
     alice.request("DELETE", "/alice/dev/existing", status=200)
     alice.upload("alice/dev", make_wheel(DistSpec("existing", "1.0"), padding=64))
     before = stored_state(alice)
-    response = alice.request("POST", "/alice/dev", {"name": "existing", "version": "1.0",
-                                                   "targetindex": "alice/prod"}, status=409)
+    response = alice.request(
+        "POST",
+        "/alice/dev",
+        {"name": "existing", "version": "1.0", "targetindex": "alice/prod"},
+        status=409,
+    )
     assert "already exists" in response.json["message"]
     assert stored_state(alice) == before

@@ -37,8 +37,14 @@ def test_create_index_with_defaults(alice):
 def test_create_index_with_devpi_client_strings(alice):
     alice.create_index("alice/base")
     result = alice.create_index(
-        "alice/dev", bases="alice/base", volatile="False", acl_upload="alice,:authenticated:",
-        mirror_whitelist="Foo_Bar,baz", title="Dev", description="d", custom_data={"k": [1]},
+        "alice/dev",
+        bases="alice/base",
+        volatile="False",
+        acl_upload="alice,:authenticated:",
+        mirror_whitelist="Foo_Bar,baz",
+        title="Dev",
+        description="d",
+        custom_data={"k": [1]},
     ).json["result"]
     assert result["bases"] == ["alice/base"]
     assert result["volatile"] is False
@@ -79,8 +85,12 @@ def test_invalid_index_names_are_400(alice, name):
 
 def test_create_index_body_must_be_an_object(alice):
     alice.request("PUT", "/alice/dev", ["bases=x"], status=400)
-    response = alice.app.put("/alice/dev", b"{bad json", headers={"Accept": "application/json",
-                             "X-Devpi-Auth": alice._headers()["X-Devpi-Auth"]}, status=400)
+    response = alice.app.put(
+        "/alice/dev",
+        b"{bad json",
+        headers={"Accept": "application/json", "X-Devpi-Auth": alice._headers()["X-Devpi-Auth"]},
+        status=400,
+    )
     assert "malformed JSON" in response.json["message"]
 
 
@@ -97,7 +107,9 @@ def test_create_index_permissions(client):
 def test_patch_with_dict(alice):
     alice.create_index("alice/base")
     alice.create_index("alice/dev")
-    result = alice.modify_index("alice/dev", {"bases": ["alice/base"], "volatile": False}).json["result"]
+    result = alice.modify_index("alice/dev", {"bases": ["alice/base"], "volatile": False}).json[
+        "result"
+    ]
     assert result["bases"] == ["alice/base"]
     assert result["volatile"] is False
     assert result["acl_upload"] == ["alice"]
@@ -115,7 +127,8 @@ def test_patch_with_wrapped_indexconfig(alice):
 def test_patch_with_operations(alice):
     alice.create_index("alice/dev")
     result = alice.modify_index(
-        "alice/dev", ["acl_upload+=bob", "acl_upload+=bob", "mirror_whitelist=pkg1,Pkg_2", "title=Dev"]
+        "alice/dev",
+        ["acl_upload+=bob", "acl_upload+=bob", "mirror_whitelist=pkg1,Pkg_2", "title=Dev"],
     ).json["result"]
     assert result["acl_upload"] == ["alice", "bob"]
     assert result["mirror_whitelist"] == ["pkg1", "pkg-2"]

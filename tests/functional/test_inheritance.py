@@ -7,8 +7,7 @@ rules are tested without any upstream.
 from __future__ import annotations
 
 import types
-from collections.abc import Hashable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -17,6 +16,9 @@ from devpi_core.indextypes import FileRef, IndexType
 from devpi_core.records import Link
 from devpi_core.specs import IndexKey, IndexTypeSpec
 from devpi_core.testing.dists import DistSpec, make_wheel
+
+if TYPE_CHECKING:
+    from collections.abc import Hashable, Iterable, Mapping, Sequence
 
 FAKE_SHA = "ab" * 32
 
@@ -39,13 +41,20 @@ class FakeMirror(IndexType):
 
     def links(self, project: str) -> Sequence[Link]:
         return [
-            Link(f"{project}-{v}.tar.gz", f"{self.name}/+f/{FAKE_SHA[:3]}/{FAKE_SHA[3:16]}/{project}-{v}.tar.gz",
-                 {"sha256": FAKE_SHA}, version=v)
+            Link(
+                f"{project}-{v}.tar.gz",
+                f"{self.name}/+f/{FAKE_SHA[:3]}/{FAKE_SHA[3:16]}/{project}-{v}.tar.gz",
+                {"sha256": FAKE_SHA},
+                version=v,
+            )
             for v in self._projects.get(project, ())
         ]
 
     def versions(self, project: str) -> Mapping[str, Mapping[str, Any]]:
-        return {v: {"name": project, "version": v, "+links": []} for v in self._projects.get(project, ())}
+        return {
+            v: {"name": project, "version": v, "+links": []}
+            for v in self._projects.get(project, ())
+        }
 
     def get_file(self, relpath: str) -> FileRef | None:
         return None
@@ -53,7 +62,9 @@ class FakeMirror(IndexType):
 
 def fake_mirror_plugin() -> types.ModuleType:
     module = types.ModuleType("fakemirror")
-    spec = IndexTypeSpec("fakemirror", FakeMirror, (IndexKey("fake_projects", "json"),), is_mirror=True)
+    spec = IndexTypeSpec(
+        "fakemirror", FakeMirror, (IndexKey("fake_projects", "json"),), is_mirror=True
+    )
     module.devpi_index_types = hookimpl(lambda: [spec])
     return module
 
@@ -62,8 +73,11 @@ def fake_mirror_plugin() -> types.ModuleType:
 def client(make_app):
     client = make_app(modules=(("fakemirror", fake_mirror_plugin()),))
     client.login("root", "")
-    client.create_index("root/upstream", type="fakemirror",
-                        fake_projects={"pkg": ["1.0", "99.0"], "onlyup": ["3.0"], "shared": ["5.0"]})
+    client.create_index(
+        "root/upstream",
+        type="fakemirror",
+        fake_projects={"pkg": ["1.0", "99.0"], "onlyup": ["3.0"], "shared": ["5.0"]},
+    )
     client.create_and_login("alice")
     return client
 
@@ -138,8 +152,11 @@ def test_private_name_in_a_base_hides_mirror_releases(client):
 def test_whitelisted_names_merge_mirror_releases(client, whitelist):
     client.create_index("alice/dev", bases="root/upstream", mirror_whitelist=whitelist)
     upload(client, "alice/dev", "pkg", "1.0")
-    assert names(client, "alice/dev", "pkg") == ["pkg-1.0-py3-none-any.whl", "pkg-1.0.tar.gz",
-                                                 "pkg-99.0.tar.gz"]
+    assert names(client, "alice/dev", "pkg") == [
+        "pkg-1.0-py3-none-any.whl",
+        "pkg-1.0.tar.gz",
+        "pkg-99.0.tar.gz",
+    ]
     assert set(client.get_json("/alice/dev/pkg")["result"]) == {"1.0", "99.0"}
 
 

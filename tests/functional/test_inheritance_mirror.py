@@ -27,7 +27,9 @@ def setup(make_app, fake_upstream):
 
 def test_private_name_is_never_looked_up_upstream(setup):
     client, upstream = setup
-    assert client.simple_filenames("alice/dev", "private-name") == ["private_name-1.0-py3-none-any.whl"]
+    assert client.simple_filenames("alice/dev", "private-name") == [
+        "private_name-1.0-py3-none-any.whl"
+    ]
     assert set(client.get_json("/alice/dev/private-name")["result"]) == {"1.0"}
     assert upstream.count("private-name") == 0
 
@@ -42,10 +44,14 @@ def test_whitelisted_private_name_merges_upstream_releases(setup):
     client, upstream = setup
     client.modify_index("alice/dev", ["mirror_whitelist=private-name"])
     assert client.simple_filenames("alice/dev", "private-name") == [
-        "private_name-1.0-py3-none-any.whl", "private_name-99.0-py3-none-any.whl"]
+        "private_name-1.0-py3-none-any.whl",
+        "private_name-99.0-py3-none-any.whl",
+    ]
     assert upstream.count("private-name") >= 1
 
 
 def test_mirror_page_itself_is_unaffected(setup):
     client, _upstream = setup
-    assert client.simple_filenames("root/up", "private-name") == ["private_name-99.0-py3-none-any.whl"]
+    assert client.simple_filenames("root/up", "private-name") == [
+        "private_name-99.0-py3-none-any.whl"
+    ]

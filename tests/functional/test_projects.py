@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from devpi_core import services
@@ -28,7 +30,11 @@ def alice(client):
 
 def file_hrefs(client, index, project, version):
     links = client.get_json(f"/{index}/{project}/{version}")["result"]["+links"]
-    return [link["href"].replace("http://localhost", "") for link in links if link["rel"] == "releasefile"]
+    return [
+        link["href"].replace("http://localhost", "")
+        for link in links
+        if link["rel"] == "releasefile"
+    ]
 
 
 def test_project_json(alice):
@@ -44,9 +50,15 @@ def test_project_json(alice):
         assert set(link) >= {"rel", "href", "hash_spec", "hashes", "log"}
 
 
-def test_project_json_needs_json_accept(alice):
-    alice.app.get("/alice/dev/pkg", status=415)
-    alice.app.get("/alice/dev/pkg", headers={"Accept": "text/html"}, status=415)
+def test_project_json_needs_json_accept(make_app):
+    # devpi answers 415 unless the Accept header names JSON (a web UI may answer text/html)
+    client = make_app({"plugins": {"disabled": ["webui"]}})
+    client.create_and_login("alice")
+    client.create_index("alice/dev")
+    client.upload("alice/dev", make_wheel(DistSpec("pkg", "1.0")))
+    client.app.get("/alice/dev/pkg", status=415)
+    client.app.get("/alice/dev/pkg", headers={"Accept": "text/html"}, status=415)
+    client.app.get("/alice/dev/pkg", headers={"Accept": "application/xml"}, status=415)
 
 
 def test_project_json_redirects_non_normalized_names(alice):
@@ -110,7 +122,7 @@ def test_delete_version_on_volatile_index(alice):
     assert set(alice.get_json("/alice/dev/pkg")["result"]) == {"2.0"}
     for href in hrefs:
         alice.app.get(href, status=404)
-    wheel, sdist = alice.files[("alice/dev", "1.0")]
+    _wheel, _sdist = alice.files[("alice/dev", "1.0")]
     assert "pkg-1.0" not in alice.simple("alice/dev", "pkg").text
 
 
@@ -140,7 +152,9 @@ def test_delete_on_non_volatile_needs_force(alice):
 
 
 def test_delete_single_file(alice):
-    wheel_href, sdist_href = sorted(file_hrefs(alice, "alice/dev", "pkg", "2.0"), key=lambda h: h.endswith(".gz"))
+    wheel_href, sdist_href = sorted(
+        file_hrefs(alice, "alice/dev", "pkg", "2.0"), key=lambda h: h.endswith(".gz")
+    )
     alice.request("DELETE", wheel_href, status=200)
     alice.app.get(wheel_href, status=404)
     assert file_hrefs(alice, "alice/dev", "pkg", "2.0") == [sdist_href]
@@ -171,3 +185,24 @@ def test_delete_permissions(alice):
     alice.request("DELETE", "/alice/dev/pkg/1.0", status=200)
     alice.login("root", "")
     alice.request("DELETE", "/alice/dev/pkg/2.0", status=200)
+
+
+def test_file_moved_to_another_version_keeps_its_blob(alice):
+    # the same file uploaded again under another version moves there; its blob must survive
+    sdist = alice.files[("alice/dev", "1.0")][1]
+    alice.upload("alice/dev", sdist, version="1")
+    assert services.blob_store(alice.app.app.registry).exists(sdist.sha256)
+    href = file_hrefs(alice, "alice/dev", "pkg", "1")[0]
+    assert alice.get(href, Accept="*/*").body == sdist.content
+
+
+def test_reuploaded_wheel_with_same_metadata_keeps_core_metadata(alice):
+    first = make_wheel(DistSpec("samemeta", "1.0"))
+    rebuilt = make_wheel(DistSpec("samemeta", "1.0"), padding=200)
+    assert first.metadata == rebuilt.metadata
+    alice.upload("alice/dev", first)
+    alice.upload("alice/dev", rebuilt)
+    [entry] = alice.simple("alice/dev", "samemeta", json_api=True).json["files"]
+    url = f"/alice/dev/+f/{rebuilt.sha256[:3]}/{rebuilt.sha256[3:16]}/{rebuilt.filename}.metadata"
+    assert alice.app.get(url).body == rebuilt.metadata
+    assert entry["core-metadata"]["sha256"] == hashlib.sha256(rebuilt.metadata).hexdigest()

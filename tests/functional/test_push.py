@@ -21,9 +21,12 @@ def alice(client):
     client.wheel, client.sdist = make_wheel(spec), make_sdist(spec)
     client.upload("alice/dev", client.wheel, summary="pushed along")
     client.upload("alice/dev", client.sdist)
-    client.app.post("/alice/dev/", params=[(":action", "doc_upload"), ("name", "pkg"), ("version", "1.0")],
-                    upload_files=[("content", "pkg.zip", make_doczip())],
-                    headers=client._headers(json_accept=False))
+    client.app.post(
+        "/alice/dev/",
+        params=[(":action", "doc_upload"), ("name", "pkg"), ("version", "1.0")],
+        upload_files=[("content", "pkg.zip", make_doczip())],
+        headers=client._headers(json_accept=False),
+    )
     return client
 
 
@@ -52,7 +55,8 @@ def test_internal_push_copies_files_docs_and_logs(alice):
     assert release["log"][1]["dst"] == "alice/prod"
     assert alice.get_json("/alice/prod/pkg/1.0")["result"]["summary"] == "pushed along"
     assert sorted(alice.simple_filenames("alice/prod", "pkg")) == sorted(
-        [alice.wheel.filename, alice.sdist.filename])
+        [alice.wheel.filename, alice.sdist.filename]
+    )
     assert alice.app.get("/alice/prod/pkg/1.0/+doc/").status_int == 200
 
 
@@ -63,7 +67,9 @@ def test_push_is_idempotent_on_non_volatile_target(alice):
     assert len(links(alice, "alice/prod")) == 3
 
 
-@pytest.mark.parametrize(("flag", "rels"), [("no_docs", ["releasefile", "releasefile"]), ("only_docs", ["doczip"])])
+@pytest.mark.parametrize(
+    ("flag", "rels"), [("no_docs", ["releasefile", "releasefile"]), ("only_docs", ["doczip"])]
+)
 def test_push_doc_options(alice, flag, rels):
     push(alice, {"name": "pkg", "version": "1.0", "targetindex": "alice/prod", flag: True})
     assert sorted(link["rel"] for link in links(alice, "alice/prod")) == rels
@@ -72,8 +78,17 @@ def test_push_doc_options(alice, flag, rels):
 @pytest.mark.parametrize(
     ("body", "status", "message"),
     [
-        ({"name": "pkg", "version": "1.0", "targetindex": "alice/prod", "no_docs": True, "only_docs": True},
-         400, "only_docs"),
+        (
+            {
+                "name": "pkg",
+                "version": "1.0",
+                "targetindex": "alice/prod",
+                "no_docs": True,
+                "only_docs": True,
+            },
+            400,
+            "only_docs",
+        ),
         ({"name": "pkg", "version": "1.0", "targetindex": "alice/prod", "bogus": 1}, 400, "bogus"),
         ({"name": "pkg", "version": "9.9", "targetindex": "alice/prod"}, 400, "9.9"),
         ({"name": "nothere", "version": "1.0", "targetindex": "alice/prod"}, 400, "nothere"),
@@ -93,7 +108,9 @@ def test_push_errors(alice, body, status, message):
 def test_push_needs_upload_permission_on_target(alice):
     alice.create_and_login("bob")
     alice.create_index("bob/mine")
-    response = push(alice, {"name": "pkg", "version": "1.0", "targetindex": "alice/prod"}, status=401)
+    response = push(
+        alice, {"name": "pkg", "version": "1.0", "targetindex": "alice/prod"}, status=401
+    )
     assert response.json["message"] == "user 'bob' cannot upload to 'alice/prod'"
     push(alice, {"name": "pkg", "version": "1.0", "targetindex": "bob/mine"})
     assert len(links(alice, "bob/mine")) == 3
@@ -109,8 +126,12 @@ def test_push_needs_read_permission_on_source(alice):
 def test_push_conflict_on_non_volatile_target_changes_nothing(alice):
     other = make_wheel(DistSpec("pkg", "1.0"), padding=300)
     alice.upload("alice/prod", other)
-    response = push(alice, {"name": "pkg", "version": "1.0", "targetindex": "alice/prod"}, status=409)
-    assert response.json["message"] == f"{alice.wheel.filename} already exists in non-volatile index"
+    response = push(
+        alice, {"name": "pkg", "version": "1.0", "targetindex": "alice/prod"}, status=409
+    )
+    assert (
+        response.json["message"] == f"{alice.wheel.filename} already exists in non-volatile index"
+    )
     assert [link["hash_spec"] for link in links(alice, "alice/prod")] == [f"sha256={other.sha256}"]
 
 
@@ -151,8 +172,12 @@ def test_two_toxresults_in_the_same_second_get_distinct_names(alice):
 
 def test_toxresult_errors(alice):
     href = release_href(alice)
-    alice.app.post(href, b"{not json", headers={**alice._headers(), "Content-Type": "application/json"},
-                   status=400)
+    alice.app.post(
+        href,
+        b"{not json",
+        headers={**alice._headers(), "Content-Type": "application/json"},
+        status=400,
+    )
     alice.request("POST", "/alice/dev/+f/abc/def0123456789/nothere.whl", TOXREPORT, status=404)
     alice.modify_index("alice/dev", ["acl_toxresult_upload=alice"])
     alice.logout()

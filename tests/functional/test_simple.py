@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import re
+from urllib.parse import urljoin
 
 import pytest
 from webob import Request
@@ -12,7 +13,7 @@ from webob import Request
 from devpi_core.testing.client import PEP691
 from devpi_core.testing.dists import DistSpec, make_sdist, make_wheel
 
-PIP_UA = "pip/24.0 {\"installer\":{\"name\":\"pip\"}}"
+PIP_UA = 'pip/24.0 {"installer":{"name":"pip"}}'
 
 
 @pytest.fixture
@@ -38,7 +39,7 @@ def test_html_page_has_hashes_requires_python_and_core_metadata(alice):
     anchors = re.findall(r"<a ([^>]*)>([^<]*)</a>", response.text)
     by_name = {name: attrs for attrs, name in anchors}
     wheel_attrs = by_name[alice.wheel.filename]
-    assert f"#sha256={alice.wheel.sha256}\"" in wheel_attrs
+    assert f'#sha256={alice.wheel.sha256}"' in wheel_attrs
     assert 'data-requires-python="&gt;=3.8,&lt;4"' in wheel_attrs
     core = hashlib.sha256(alice.wheel.metadata).hexdigest()
     assert f'data-core-metadata="sha256={core}"' in wheel_attrs
@@ -95,7 +96,9 @@ def test_browsers_are_redirected_to_the_normalized_url(alice):
     assert response.headers["Location"].endswith("/alice/dev/+simple/hello-world/")
 
 
-@pytest.mark.parametrize("path", ["/alice/dev/+simple/Hello_World/", "/alice/dev/+simple/hello.world"])
+@pytest.mark.parametrize(
+    "path", ["/alice/dev/+simple/Hello_World/", "/alice/dev/+simple/hello.world"]
+)
 def test_installers_get_the_page_directly(alice, path):
     for headers in ({"User-Agent": PIP_UA}, {"Accept": PEP691}, {"User-Agent": "uv/0.4.0"}):
         response = get(alice, path, **headers)
@@ -130,7 +133,8 @@ def test_unknown_project_and_index_are_404(alice):
 def test_strong_etag_and_304(alice):
     first = alice.simple("alice/dev", "hello-world")
     etag = first.headers["ETag"]
-    assert etag.startswith('"') and not etag.startswith("W/")
+    assert etag.startswith('"')
+    assert not etag.startswith("W/")
     assert re.match(r"^max-age=\d+", first.headers["Cache-Control"])
     again = alice.simple("alice/dev", "hello-world", status=304, **{"If-None-Match": etag})
     assert again.body == b""
@@ -157,8 +161,10 @@ def test_gzip_when_accepted(alice):
         alice.upload("alice/dev", make_wheel(DistSpec("hello-world", f"3.{n}")))
     plain = alice.simple("alice/dev", "hello-world")
     # WebTest decodes gzip itself; ask the WSGI app directly
-    zipped = Request.blank("/alice/dev/+simple/hello-world/", headers={
-        "Accept": "text/html", "Accept-Encoding": "gzip"}).get_response(alice.app.app)
+    zipped = Request.blank(
+        "/alice/dev/+simple/hello-world/",
+        headers={"Accept": "text/html", "Accept-Encoding": "gzip"},
+    ).get_response(alice.app.app)
     assert zipped.headers["Content-Encoding"] == "gzip"
     assert gzip.decompress(zipped.body) == plain.body
     assert "Content-Encoding" not in plain.headers
@@ -167,9 +173,14 @@ def test_gzip_when_accepted(alice):
 
 def test_yank_and_unyank(alice):
     alice.login("alice")
-    response = alice.request("PATCH", "/alice/dev/hello-world/1.0", {"yanked": "broken build"}, status=200)
+    response = alice.request(
+        "PATCH", "/alice/dev/hello-world/1.0", {"yanked": "broken build"}, status=200
+    )
     assert response.json["message"]
-    files = {f["filename"]: f for f in alice.simple("alice/dev", "hello-world", json_api=True).json["files"]}
+    files = {
+        f["filename"]: f
+        for f in alice.simple("alice/dev", "hello-world", json_api=True).json["files"]
+    }
     assert files[alice.wheel.filename]["yanked"] == "broken build"
     assert "yanked" not in files[alice.sdist.filename]
     html = alice.simple("alice/dev", "hello-world").text
@@ -198,15 +209,15 @@ def test_yank_needs_upload_permission_and_an_existing_version(alice):
 
 
 def test_absolute_urls_on_request(alice):
-    page = alice.simple("alice/dev", "hello-world", json_api=True, **{"X-Devpi-Absolute-Urls": "1"}).json
+    page = alice.simple(
+        "alice/dev", "hello-world", json_api=True, **{"X-Devpi-Absolute-Urls": "1"}
+    ).json
     assert all(f["url"].startswith("http://localhost/alice/dev/+f/") for f in page["files"])
     relative = alice.simple("alice/dev", "hello-world", json_api=True).json
     assert all(not f["url"].startswith("http") for f in relative["files"])
 
 
 def test_page_links_resolve_to_the_files(alice):
-    from urllib.parse import urljoin
-
     for entry in alice.simple("alice/dev", "hello-world", json_api=True).json["files"]:
         body = alice.app.get(urljoin("/alice/dev/+simple/hello-world/", entry["url"])).body
         assert hashlib.sha256(body).hexdigest() == entry["hashes"]["sha256"]

@@ -4,22 +4,28 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import types
 from urllib.parse import urljoin
 
 import pytest
 
-from devpi_core import services
+from devpi_core import hookimpl, services
 from devpi_core.testing.dists import DistSpec, make_doczip, make_sdist, make_wheel
 
-SPEC = DistSpec("Hello_World", "1.0", requires_python=">=3.8", requires_dist=["six>=1.0"],
-                summary="says hello")
+SPEC = DistSpec(
+    "Hello_World", "1.0", requires_python=">=3.8", requires_dist=["six>=1.0"], summary="says hello"
+)
 
 
 def twine_form(dist, spec: DistSpec, **extra) -> list[tuple[str, str]]:
     """The fields twine sends with a file."""
     fields = [
-        (":action", "file_upload"), ("protocol_version", "1"), ("metadata_version", "2.1"),
-        ("name", spec.name), ("version", spec.version), ("summary", spec.summary),
+        (":action", "file_upload"),
+        ("protocol_version", "1"),
+        ("metadata_version", "2.1"),
+        ("name", spec.name),
+        ("version", spec.version),
+        ("summary", spec.summary),
         ("filetype", "bdist_wheel" if dist.filename.endswith(".whl") else "sdist"),
         ("pyversion", "py3" if dist.filename.endswith(".whl") else "source"),
         ("classifiers", "Programming Language :: Python :: 3"),
@@ -30,7 +36,7 @@ def twine_form(dist, spec: DistSpec, **extra) -> list[tuple[str, str]]:
     if spec.requires_python:
         fields.append(("requires_python", spec.requires_python))
     fields += [("requires_dist", req) for req in spec.requires_dist]
-    overrides = {k for k in extra}
+    overrides = set(extra)
     return [(k, v) for k, v in fields if k not in overrides] + list(extra.items())
 
 
@@ -38,8 +44,14 @@ def post(client, fullname, fields, dist=None, *, filename=None, status=200, head
     files = [("content", filename or dist.filename, dist.content)] if dist is not None else []
     hdrs = client._headers(json_accept=False)
     hdrs.update(headers or {})
-    return client.app.post(f"/{fullname}/", params=fields, upload_files=files, headers=hdrs,
-                           status=status, expect_errors=True)
+    return client.app.post(
+        f"/{fullname}/",
+        params=fields,
+        upload_files=files,
+        headers=hdrs,
+        status=status,
+        expect_errors=True,
+    )
 
 
 @pytest.fixture
@@ -63,12 +75,16 @@ def test_twine_style_upload_stores_metadata_and_file(alice):
     assert data["summary"] == "says hello"
     assert data["requires_python"] == ">=3.8"
     assert data["requires_dist"] == ["six>=1.0"]
-    assert data["classifiers"] == ["Programming Language :: Python :: 3",
-                                   "License :: OSI Approved :: MIT License"]
+    assert data["classifiers"] == [
+        "Programming Language :: Python :: 3",
+        "License :: OSI Approved :: MIT License",
+    ]
     [link] = data["+links"]
     assert link["rel"] == "releasefile"
     assert link["hash_spec"] == f"sha256={wheel.sha256}"
-    assert link["href"].endswith(f"/alice/dev/+f/{wheel.sha256[:3]}/{wheel.sha256[3:16]}/{wheel.filename}")
+    assert link["href"].endswith(
+        f"/alice/dev/+f/{wheel.sha256[:3]}/{wheel.sha256[3:16]}/{wheel.filename}"
+    )
     assert link["log"][0]["what"] == "upload"
     assert link["log"][0]["who"] == "alice"
     assert link["log"][0]["dst"] == "alice/dev"
@@ -78,9 +94,15 @@ def test_twine_style_upload_stores_metadata_and_file(alice):
 
 def test_metadata_missing_from_the_form_comes_from_the_archive(alice):
     # devpi-client and ``setup.py upload`` always send metadata; a bare client need not
-    for dist in (make_wheel(SPEC), make_sdist(DistSpec("hello-world", "2.0", summary="from pkg-info"))):
-        form = [(":action", "file_upload"), ("name", "hello-world"),
-                ("version", "1.0" if dist.filename.endswith(".whl") else "2.0")]
+    for dist in (
+        make_wheel(SPEC),
+        make_sdist(DistSpec("hello-world", "2.0", summary="from pkg-info")),
+    ):
+        form = [
+            (":action", "file_upload"),
+            ("name", "hello-world"),
+            ("version", "1.0" if dist.filename.endswith(".whl") else "2.0"),
+        ]
         post(alice, "alice/dev", form, dist)
     assert version_json(alice, "alice/dev", "hello-world", "1.0")["summary"] == "says hello"
     assert version_json(alice, "alice/dev", "hello-world", "1.0")["requires_dist"] == ["six>=1.0"]
@@ -115,7 +137,13 @@ def test_basic_auth_with_password_and_token(client):
         spec = DistSpec("pkg", f"1.{n}")
         wheel = make_wheel(spec)
         auth = base64.b64encode(f"alice:{secret}".encode()).decode()
-        post(client, "alice/dev", twine_form(wheel, spec), wheel, headers={"Authorization": f"Basic {auth}"})
+        post(
+            client,
+            "alice/dev",
+            twine_form(wheel, spec),
+            wheel,
+            headers={"Authorization": f"Basic {auth}"},
+        )
     assert len(client.simple_filenames("alice/dev", "pkg")) == 2
 
 
@@ -175,8 +203,14 @@ def test_non_volatile_index_refuses_different_file(alice):
 
 
 def test_submit_registers_metadata_without_file(alice):
-    fields = [(":action", "submit"), ("name", "regonly"), ("version", "0.1"), ("summary", "S"),
-              ("classifiers", "A"), ("classifiers", "B")]
+    fields = [
+        (":action", "submit"),
+        ("name", "regonly"),
+        ("version", "0.1"),
+        ("summary", "S"),
+        ("classifiers", "A"),
+        ("classifiers", "B"),
+    ]
     post(alice, "alice/dev", fields)
     data = version_json(alice, "alice/dev", "regonly", "0.1")
     assert data["summary"] == "S"
@@ -187,8 +221,9 @@ def test_submit_registers_metadata_without_file(alice):
 
 
 def test_register_action_is_refused(alice):
-    response = post(alice, "alice/dev", [(":action", "register"), ("name", "x"), ("version", "1")],
-                    status=400)
+    response = post(
+        alice, "alice/dev", [(":action", "register"), ("name", "x"), ("version", "1")], status=400
+    )
     assert "register" in response.json["message"]
 
 
@@ -232,7 +267,9 @@ def test_doc_upload_without_any_version_is_400(alice):
         filename = "x.zip"
         content = make_doczip()
 
-    response = post(alice, "alice/dev", [(":action", "doc_upload"), ("name", "nover")], Doc, status=400)
+    response = post(
+        alice, "alice/dev", [(":action", "doc_upload"), ("name", "nover")], Doc, status=400
+    )
     assert "no version" in response.json["message"]
 
 
@@ -241,8 +278,13 @@ def test_doc_upload_must_be_a_zip(alice):
         filename = "x.zip"
         content = b"not a zip at all"
 
-    post(alice, "alice/dev", [(":action", "doc_upload"), ("name", "p"), ("version", "1")], Doc,
-         status=400)
+    post(
+        alice,
+        "alice/dev",
+        [(":action", "doc_upload"), ("name", "p"), ("version", "1")],
+        Doc,
+        status=400,
+    )
     alice.get("/alice/dev/p/1", status=404)
 
 
@@ -255,13 +297,13 @@ def test_digest_mismatch_is_refused(alice):
 
 
 def test_upload_event_reaches_plugins(make_app):
-    import types
-
-    from devpi_core import hookimpl
-
     seen = []
     module = types.ModuleType("recorder")
-    module.devpi_on_upload = hookimpl(lambda event: seen.append(event))
+
+    def record(event):
+        seen.append(event)
+
+    module.devpi_on_upload = hookimpl(record)
     client = make_app(modules=(("recorder", module),))
     client.create_and_login("alice")
     client.create_index("alice/dev")
@@ -269,4 +311,9 @@ def test_upload_event_reaches_plugins(make_app):
     post(client, "alice/dev", twine_form(wheel, SPEC), wheel)
     [event] = seen
     assert (event.index, event.project, event.version, event.filename, event.username) == (
-        "alice/dev", "hello-world", "1.0", wheel.filename, "alice")
+        "alice/dev",
+        "hello-world",
+        "1.0",
+        wheel.filename,
+        "alice",
+    )

@@ -8,6 +8,7 @@ import logging
 import pytest
 
 from devpi_core import services
+from devpi_core.testing.dists import DistSpec, make_wheel
 
 JSON = {"Accept": "application/json"}
 
@@ -31,7 +32,8 @@ def test_create_user_answers_201_with_userconfig(client):
     assert result["title"] == "Alice"
     assert result["indexes"] == {}
     assert "created" in result
-    assert "pwhash" not in result and "password" not in result
+    assert "pwhash" not in result
+    assert "password" not in result
 
 
 def test_create_user_twice_is_409(client):
@@ -88,7 +90,9 @@ def test_get_user_and_list(client):
 
 def test_login_returns_token_usable_with_both_headers(client):
     client.create_user("alice", "secret")
-    response = client.request("POST", "/+login", {"user": "alice", "password": "secret"}, status=200)
+    response = client.request(
+        "POST", "/+login", {"user": "alice", "password": "secret"}, status=200
+    )
     assert response.json["type"] == "proxyauth"
     assert response.json["message"] == "login successful"
     token = response.json["result"]["password"]
@@ -116,8 +120,9 @@ def test_bad_logins(client, body, status):
 
 
 def test_login_with_malformed_json_is_400(client):
-    response = client.app.post("/+login", b"{nope", headers={**JSON, "Content-Type": "application/json"},
-                               status=400)
+    response = client.app.post(
+        "/+login", b"{nope", headers={**JSON, "Content-Type": "application/json"}, status=400
+    )
     assert "malformed JSON" in response.json["message"]
 
 
@@ -210,8 +215,6 @@ def test_users_cannot_modify_each_other_but_root_can(client):
 
 
 def test_delete_user_removes_indexes_and_files(client):
-    from devpi_core.testing.dists import DistSpec, make_wheel
-
     client.create_and_login("alice")
     client.create_index("alice/dev")
     client.upload("alice/dev", make_wheel(DistSpec("pkg", "1.0")))

@@ -8,10 +8,9 @@ import time
 import pytest
 from webob import Request
 
+import devpi_core_passwd
 from devpi_core import services
 from devpi_core.records import Credentials
-
-import devpi_core_passwd
 from devpi_core_passwd import credentials, tokens
 from devpi_core_passwd.cache import MAX_ENTRIES, CredentialCache
 from devpi_core_passwd.hasher import Argon2Hasher
@@ -66,13 +65,19 @@ def test_ordinary_passwords_do_not_look_like_tokens(password):
 
 # -- credentials ----------------------------------------------------------------------------
 def test_credentials_from_headers():
-    request = Request.blank("/", headers={"X-Devpi-Auth": b64("alice:tok"),
-                                          "Authorization": "Basic " + b64("bob:pw")})
+    request = Request.blank(
+        "/", headers={"X-Devpi-Auth": b64("alice:tok"), "Authorization": "Basic " + b64("bob:pw")}
+    )
     assert credentials.from_request(request) == Credentials("alice", "tok", "x-devpi-auth")
     request = Request.blank("/", headers={"Authorization": "Basic " + b64("bob:p:w")})
     assert credentials.from_request(request) == Credentials("bob", "p:w", "basic")
     latin = base64.b64encode("jörg:pw".encode("latin-1")).decode()
-    assert credentials.from_request(Request.blank("/", headers={"Authorization": "Basic " + latin})).username == "jörg"
+    assert (
+        credentials.from_request(
+            Request.blank("/", headers={"Authorization": "Basic " + latin})
+        ).username
+        == "jörg"
+    )
 
 
 @pytest.mark.parametrize(
@@ -100,7 +105,8 @@ def test_cache_remembers_by_keyed_digest_only():
     assert not cache.verified("alice", "secret", "$h2")  # the password changed
     assert not cache.verified("alice", "secret", "$h1")  # and the stale entry is gone
     stored = repr(cache._entries)
-    assert "secret" not in stored and "alice" not in stored
+    assert "secret" not in stored
+    assert "alice" not in stored
 
 
 def test_cache_keys_differ_between_processes():
@@ -152,7 +158,10 @@ def _client_with_counting_hasher(make_app, cache_seconds):
 
 def _basic_requests(client, count, password="secret"):
     headers = {"Accept": "application/json", "Authorization": "Basic " + b64(f"alice:{password}")}
-    return [client.app.get("/+api", headers=headers).json["result"]["authstatus"][0] for _ in range(count)]
+    return [
+        client.app.get("/+api", headers=headers).json["result"]["authstatus"][0]
+        for _ in range(count)
+    ]
 
 
 def test_repeated_basic_auth_hashes_once(make_app):

@@ -10,10 +10,11 @@ import pytest
 
 from devpi_core.errors import BadRequest
 from devpi_core.testing.dists import DistSpec, make_sdist, make_wheel
-
 from devpi_core_stages import archives
 
-SPEC = DistSpec("demo-pkg", "1.2", requires_python=">=3.9", requires_dist=["a", "b>1; extra == 'x'"])
+SPEC = DistSpec(
+    "demo-pkg", "1.2", requires_python=">=3.9", requires_dist=["a", "b>1; extra == 'x'"]
+)
 
 
 def zip_bytes(files: dict[str, bytes]) -> bytes:
@@ -95,7 +96,9 @@ def test_oversized_metadata_is_ignored(monkeypatch):
 def test_sdist_pkg_info():
     sdist = make_sdist(SPEC)
     assert archives.sdist_metadata(sdist.filename, io.BytesIO(sdist.content)) == sdist.metadata
-    zipped = zip_bytes({"demo-pkg-1.2/PKG-INFO": b"Name: demo-pkg\n", "demo-pkg-1.2/x/PKG-INFO": b"no"})
+    zipped = zip_bytes(
+        {"demo-pkg-1.2/PKG-INFO": b"Name: demo-pkg\n", "demo-pkg-1.2/x/PKG-INFO": b"no"}
+    )
     assert archives.sdist_metadata("demo-pkg-1.2.zip", io.BytesIO(zipped)) == b"Name: demo-pkg\n"
     nested = tar_bytes({"demo-pkg-1.2/sub/PKG-INFO": b"Name: nested\n"})
     assert archives.sdist_metadata("demo-pkg-1.2.tar.gz", io.BytesIO(nested)) is None

@@ -12,7 +12,6 @@ from webob.multidict import MultiDict
 from devpi_core.blobs import BlobIngest
 from devpi_core.errors import BadRequest
 from devpi_core.testing.memstore import MemoryBlobStore
-
 from devpi_core_stages import upload
 
 
@@ -21,9 +20,17 @@ def form(*pairs: tuple[str, object]) -> MultiDict:
 
 
 def test_form_metadata_defaults_lists_and_unknown():
-    data = upload.form_metadata(form(("name", "x"), ("version", "1"), ("summary", "UNKNOWN"),
-                                     ("classifiers", "A"), ("classifiers", "UNKNOWN"), ("classifiers", "B"),
-                                     ("pyversion", "py3")))
+    data = upload.form_metadata(
+        form(
+            ("name", "x"),
+            ("version", "1"),
+            ("summary", "UNKNOWN"),
+            ("classifiers", "A"),
+            ("classifiers", "UNKNOWN"),
+            ("classifiers", "B"),
+            ("pyversion", "py3"),
+        )
+    )
     assert data["summary"] == ""
     assert data["classifiers"] == ["A", "B"]
     assert data["requires_dist"] == []
@@ -79,7 +86,9 @@ def test_release_filenames_that_do_not(filename, name, version, message):
         upload._check_release_filename(filename, name, version)
 
 
-@pytest.mark.parametrize("filename", ["../x-1.0.tar.gz", "a/x-1.0.tar.gz", "C:\\x-1.0.tar.gz", "..", ""])
+@pytest.mark.parametrize(
+    "filename", ["../x-1.0.tar.gz", "a/x-1.0.tar.gz", "C:\\x-1.0.tar.gz", "..", ""]
+)
 def test_content_field_refuses_paths(filename):
     field = SimpleNamespace(filename=filename, file=io.BytesIO(b""))
     with pytest.raises(BadRequest):
@@ -106,7 +115,7 @@ DATA = b"payload"
     [
         ("sha256_digest", hashlib.sha256(DATA).hexdigest()),
         ("sha256_digest", hashlib.sha256(DATA).hexdigest().upper()),
-        ("md5_digest", hashlib.md5(DATA).hexdigest()),  # noqa: S324
+        ("md5_digest", hashlib.md5(DATA).hexdigest()),
         ("blake2_256_digest", hashlib.blake2b(DATA, digest_size=32).hexdigest()),
         ("blake2_256_digest", hashlib.blake2b(DATA).hexdigest()),  # what distutils sends
         ("sha256_digest", ""),
