@@ -1,0 +1,122 @@
+"""The project page: every version, newest first, with its files."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from devpi_core import services
+from devpi_core_webui.layout import Site, crumbs, render
+from devpi_core_webui.markup import Markup, el, human_size, iso_time, join, link, short_hash, table
+
+if TYPE_CHECKING:
+    from pyramid.request import Request
+    from pyramid.response import Response
+
+    from devpi_core.records import IndexRecord, Link
+    from devpi_core_webui.releases import ProjectReleases, Release
+
+DETAILED = 20
+
+
+def file_href(site: Site, file: Link) -> str:
+    """The download URL of a file, with its hash fragment as on simple pages."""
+    fragment = f"#{file.hash_spec}" if file.hash_spec else ""
+    return f"{site.root}/{quote(file.relpath, safe='/+@~')}{fragment}"
+
+
+def yanked_badge(yanked: bool | str) -> Markup:
+    """A "yanked" marker with the reason, or nothing."""
+    if yanked is False:
+        return Markup("")
+    reason = f": {yanked}" if isinstance(yanked, str) and yanked else ""
+    return el("span", f"yanked{reason}", class_="badge yanked")
+
+
+def files_table(site: Site, files: list[Link], *, extra: dict[str, Markup] | None = None) -> Markup:
+    """Files: name (download link), size, upload time, sha256, Requires-Python, yanked."""
+    if not files:
+        return el("p", "No release files (documentation only).", class_="empty")
+    headers = ["File", "Size", "Uploaded", "SHA256", "Requires-Python"]
+    if extra is not None:
+        headers.append("Tox results")
+    rows = []
+    for f in files:
+        row: list[object] = [
+            join((link(file_href(site, f), f.filename), " ", yanked_badge(f.yanked))),
+            human_size(f.size), iso_time(f.upload_time), short_hash(f.hashes.get("sha256")),
+            el("code", f.requires_python) if f.requires_python else "",
+        ]
+        if extra is not None:
+            row.append(extra.get(f.relpath, Markup("")))
+        rows.append(row)
+    return table(headers, rows, class_="files")
+
+
+def docs_href(site: Site, index: IndexRecord, project: str, version: str) -> str:
+    """The documentation of a version (served by the plugin that stores doc zips)."""
+    return site.url(index.user, index.name, project, version, "+doc", "index.html")
+
+
+def version_href(site: Site, record: IndexRecord, project: str, version: str) -> str:
+    """The version page, on the index the visitor is browsing."""
+    return site.url(record.user, record.name, project, version)
+
+
+def _release_section(site: Site, record: IndexRecord, project: str, release: Release) -> Markup:
+    docs = release.docs_index
+    origin = link(site.url(release.index.user, release.index.name), release.index.fullname)
+    heading = el(
+        "h3", link(version_href(site, record, project, release.version), release.version), " ",
+        yanked_badge(release.yanked), el("small", " on ", origin),
+        join((" · ", link(docs_href(site, docs, project, release.version), "docs")))
+        if docs else "",
+    )
+    summary = release.verdata.get("summary")
+    about = el("p", summary, class_="summary") if summary else Markup("")
+    return el("section", heading, about, files_table(site, release.files), class_="release")
+
+
+def _links(site: Site, record: IndexRecord, data: ProjectReleases, request: Request) -> Markup:
+    items = [link(site.url(record.user, record.name, "+simple", data.name, ""), "simple page")]
+    docs = data.latest_docs()
+    if docs is not None and docs.docs_index is not None:
+        items.append(link(docs_href(site, docs.docs_index, data.name, docs.version),
+                          f"documentation ({docs.version})"))
+    fmt = record.config.get("mirror_web_url_fmt")
+    if services.indexes(request).is_mirror(record) and isinstance(fmt, str) and "{name}" in fmt:
+        url = fmt.replace("{name}", data.name)
+        if url.startswith(("http://", "https://")):
+            items.append(link(url, "upstream project page", rel="noopener noreferrer"))
+    return el("ul", *(el("li", item) for item in items), class_="links")
+
+
+def _latest_summary(data: ProjectReleases) -> Markup:
+    latest = next((r for r in data.releases if r.yanked is False), data.releases[0])
+    parts = []
+    if latest.verdata.get("summary"):
+        parts.append(el("p", latest.verdata["summary"], class_="lead"))
+    if latest.verdata.get("requires_python"):
+        parts.append(el("p", "Requires Python ", el("code", latest.verdata["requires_python"])))
+    return join(parts)
+
+
+def project_page(request: Request, record: IndexRecord, data: ProjectReleases) -> Response:
+    """``/<user>/<index>/<project>``."""
+    site = Site.of(request)
+    sections = [_release_section(site, record, data.name, r) for r in data.releases[:DETAILED]]
+    older = data.releases[DETAILED:]
+    if older:
+        items = [el("li", link(version_href(site, record, data.name, r.version), r.version),
+                    " ", yanked_badge(r.yanked)) for r in older]
+        sections.append(el("section", el("h3", f"Older versions ({len(older)})"),
+                           el("ul", *items, class_="versions")))
+    notes = Markup("")
+    if data.blocked:
+        notes = el("p", "Not looked up on ", join(data.blocked, ", "),
+                   ": the name is taken by a private index (see mirror_whitelist).", class_="note")
+    body = join((_links(site, record, data, request), _latest_summary(data), notes,
+                 el("h2", f"Versions ({len(data.releases)})"), *sections))
+    nav = crumbs(site, (record.user, (record.user,)), (record.name, (record.user, record.name)),
+                 (data.name, (record.user, record.name, data.name)))
+    return render(site, data.name, body, nav=nav)
