@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from pyramid.response import Response
 
 from devpi_core import services
-from devpi_core.errors import BadRequest, NotFound, UnsupportedMediaType
+from devpi_core.errors import BadRequest, Forbidden, NotFound, UnsupportedMediaType
 from devpi_core.model import acl
 
 if TYPE_CHECKING:
@@ -125,8 +125,12 @@ def can(request: Request, permission: str, record: IndexRecord) -> bool:
 def require_index_permission(request: Request, permission: str, record: IndexRecord) -> None:
     """Raise 401/403 unless the request has ``permission`` on ``record``."""
     if not can(request, permission, record):
-        raise acl.deny(identity(request), f"no permission to {_VERBS.get(permission, permission)} "
-                                          f"{record.fullname}")
+        message = f"no permission to {_VERBS.get(permission, permission)} {record.fullname}"
+        if permission == "pkg_read" and "devpi-client" in (request.user_agent or ""):
+            # devpi-client treats a 403 on a read as "login first" and a 401 as fatal; devpi's
+            # own read-restricting setups answer devpi-client with 403 for that reason
+            raise Forbidden(message)
+        raise acl.deny(identity(request), message)
 
 
 _VERBS = {

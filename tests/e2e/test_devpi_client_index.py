@@ -200,3 +200,25 @@ def test_delete_index_used_as_base(user, devpi, api):
     # as devpi-server: the dependent index keeps the (now dangling) base and still answers
     assert api.result(f"{user.name}/upper")["bases"] == [f"{user.name}/lower"]
     assert api.status(f"{user.name}/upper/+simple/") == 200
+
+
+def test_acl_read_makes_an_index_private(server, user, devpi, tmp_path, api):
+    devpi("upload", str(make_wheel(DistSpec("secret-pkg", "1.0")).write(tmp_path)))
+    result = devpi("index", "dev", f"acl_read={user.name}")
+    assert _shown(result.stdout)["acl_read"] == user.name
+    outsider = DevpiCLI.create(tmp_path / "outsider")
+    # devpi-client gets a 403 on reads (as devpi's read-restricting plugins answer it) and
+    # turns it into a hint instead of failing
+    used = outsider("use", f"{server.url}/{user.fullindex}")
+    assert f"403 Forbidden: no permission to read {user.fullindex}" in used.out
+    assert "You might have to login first to access this index." in used.out
+    listed = outsider("list", "secret-pkg", code=1)
+    assert f"403 Forbidden: no permission to read {user.fullindex}" in listed.out
+    assert "secret_pkg" not in listed.out
+    # pip and other clients still get a 401 that asks for credentials
+    assert api.status(f"{user.fullindex}/+simple/secret-pkg/") == 401
+    assert "secret_pkg-1.0-py3-none-any.whl" in devpi("list", "secret-pkg").out
+    friend = setup_user(DevpiCLI.create(tmp_path / "friend"), server.url)
+    assert friend.devpi("list", "--index", user.fullindex, "secret-pkg", code=1).returncode == 1
+    devpi("index", "dev", f"acl_read+={friend.name}")
+    assert "secret_pkg" in friend.devpi("list", "--index", user.fullindex, "secret-pkg").out
