@@ -48,6 +48,7 @@ EXAMPLE_CONFIG = CONTRIB / "devpi-core.yml"
 NGINX = CONTRIB / "nginx" / "devpi-core.conf"
 SYSTEMD = CONTRIB / "systemd" / "devpi-core.service"
 CRON = CONTRIB / "cron" / "devpi-core"
+HELLO = ROOT / "tests" / "e2e" / "data" / "devpi-core-hello"
 REFERENCE_COMMAND = ".venv/bin/devpi-core plugins --reference --config /dev/null > docs/configuration.rst"
 
 
@@ -60,10 +61,14 @@ def test_configuration_reference_is_current():
 
 
 def _gen_hooks() -> Any:
-    name = "devpi_core_docs_gen_hooks"
+    return _load("devpi_core_docs_gen_hooks", DOCS / "gen_hooks.py")
+
+
+def _load(name: str, path: Path) -> Any:
+    """Import the module at ``path`` (not on sys.path) once, as ``name``."""
     if name in sys.modules:
         return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, DOCS / "gen_hooks.py")
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses look their module up while the class is built
@@ -206,6 +211,39 @@ def test_changelog_fragments_are_named_for_towncrier():
     assert fragments
     for name in fragments:
         assert re.fullmatch(r"[\w-]+\.(feature|bugfix|doc|removal|misc)\.rst", name), name
+
+
+# -- the plugin author's guide -------------------------------------------------------------
+@pytest.fixture
+def devpi_core_hello(monkeypatch):
+    """The example plugin of docs/plugins.rst, imported from its source tree."""
+    monkeypatch.syspath_prepend(str(HELLO))
+    module = importlib.import_module("devpi_core_hello")
+    yield module
+    for name in [name for name in sys.modules if name.startswith("devpi_core_hello")]:
+        del sys.modules[name]
+
+
+# docs/plugins.rst shows this test (literalinclude :pyobject:), so the guide's example runs.
+def test_hello_plugin_in_process(make_app, devpi_core_hello):
+    client = make_app({"plugins": {"hello": {"greeting": "hi"}}},
+                      modules=(("hello", devpi_core_hello),))
+    assert client.get_json("/+hello")["result"] == {"greeting": "hi", "groups": []}
+
+    client.create_and_login("alice")
+    client.create_index("alice/dev")
+    client.upload("alice/dev", make_wheel(DistSpec("grouped", "1.0")))
+    client.create_index("alice/all", type="group", bases="alice/dev")
+    assert client.simple_filenames("alice/all", "grouped") == ["grouped-1.0-py3-none-any.whl"]
+    assert client.get_json("/+hello")["result"]["groups"] == ["alice/all"]
+
+
+def test_public_api_table_matches_the_architecture_test():
+    arch = _load("devpi_core_docs_architecture", ROOT / "tests" / "test_architecture.py")
+    page = (DOCS / "plugins.rst").read_text(encoding="utf-8")
+    table = page.split("The public API\n--------------\n", 1)[1].split("\n\n\n", 1)[0]
+    documented = set(re.findall(r"^``(devpi_core[\w.]*)``", table, re.MULTILINE))
+    assert documented == {*arch.PUBLIC, arch.TESTING}
 
 
 # -- contrib/ -------------------------------------------------------------------------------
