@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.client
+import json
 import signal
 import subprocess
 import sys
@@ -238,3 +240,31 @@ def test_pip_installs_from_a_stage(devpi_server, tmp_path):
         timeout=10,
     ).json()
     assert fetched["files"][0]["hashes"]["sha256"] == hashlib.sha256(wheel.content).hexdigest()
+
+
+BAD_URLS = [
+    ("/%ff%fe/", "the URL is not valid UTF-8"),
+    ("/root/%2e%2e/%2e%2e/etc/passwd", "'.' and '..' are not allowed in URLs"),
+    ("/root/pypi/+f/%2E%2E/.secret", "'.' and '..' are not allowed in URLs"),
+    ("/a%00b", "NUL byte in URL"),
+    ("/+api?q=%ff", "the query string is not valid UTF-8"),
+]
+
+
+def test_bad_urls_over_http_are_400_json(devpi_server):
+    server = devpi_server()
+    host, port = server.url.removeprefix("http://").split(":")
+    for path, message in BAD_URLS:
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        try:
+            conn.putrequest("GET", path, skip_accept_encoding=True)  # sent as is, not normalized
+            conn.putheader("Accept", "application/json")
+            conn.endheaders()
+            response = conn.getresponse()
+            body = json.loads(response.read())
+        finally:
+            conn.close()
+        assert (response.status, body) == (400, {"message": message}), path
+        assert response.getheader("X-DEVPI-API-VERSION") == "2"
+    server.stop()
+    assert "Traceback" not in server.log()
