@@ -208,6 +208,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StartupError as exc:
         _err(f"devpi-core: error: {exc}")
         return 1
+    except OSError as exc:  # a file the command needed, e.g. the configuration to write
+        where = f"{exc.filename}: " if exc.filename else ""
+        _err(f"devpi-core: error: {where}{exc.strerror or exc}")
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -22,6 +22,9 @@ from devpi_core.errors import StartupError
 
 DATA_FORMAT = 1
 SECRET_BYTES = 32
+# What may already be in a directory that becomes a server directory: a prepared configuration
+# file, and what a freshly formatted volume holds.
+ALLOWED_BEFORE_INIT = frozenset({"devpi-core.yml", "lost+found"})
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ def create(path: str) -> ServerDir:
     if is_initialised(path):
         raise StartupError(f"{path} is already initialised; "
                            "remove it or choose another --serverdir")
+    _refuse_foreign_content(path)
     try:
         os.makedirs(path, mode=0o700, exist_ok=True)
         _write_atomic(os.path.join(path, ".secret"), secrets.token_bytes(SECRET_BYTES), 0o600)
@@ -57,6 +61,20 @@ def create(path: str) -> ServerDir:
         raise StartupError(f"cannot initialise {path}: {exc.strerror}; "
                            "choose a writable --serverdir") from None
     return open_serverdir(path)
+
+
+def _refuse_foreign_content(path: str) -> None:
+    # A typo like --serverdir ~ must not scatter server files among someone's own.
+    try:
+        foreign = sorted(set(os.listdir(path)) - ALLOWED_BEFORE_INIT)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    except OSError as exc:
+        raise StartupError(f"cannot read {path}: {exc.strerror}") from None
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise StartupError(f"{path} is not empty ({shown}) and not a server directory; "
+                           "choose a new or empty --serverdir")
 
 
 def open_serverdir(path: str) -> ServerDir:

@@ -42,6 +42,23 @@ def test_two_server_dirs_differ(tmp_path):
     assert one.secret != two.secret
 
 
+def test_create_refuses_a_directory_with_other_content(tmp_path):
+    for name in ("notes.txt", "photos", ".bashrc", "x"):
+        (tmp_path / name).write_text("")
+    expected = r"is not empty \(\.bashrc, notes\.txt, photos, \.\.\.\) and"
+    with pytest.raises(StartupError, match=expected):
+        create(str(tmp_path))
+    assert not (tmp_path / ".secret").exists()
+
+
+def test_create_accepts_a_prepared_configuration(tmp_path):
+    (tmp_path / "devpi-core.yml").write_text("server:\n  port: 4000\n")
+    (tmp_path / "lost+found").mkdir()
+    create(str(tmp_path))
+    assert is_initialised(str(tmp_path))
+    assert (tmp_path / "devpi-core.yml").read_text() == "server:\n  port: 4000\n"
+
+
 def test_create_refuses_an_initialised_dir(tmp_path):
     create(str(tmp_path))
     with pytest.raises(StartupError, match="already initialised"):
