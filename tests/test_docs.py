@@ -6,8 +6,12 @@
 - Every page parses as reStructuredText without warnings (Sphinx-only directives and roles are
   stubbed; ``literalinclude`` and ``toctree`` targets must exist); README.rst renders the way the
   package index renders it.
-- contrib/: the example YAML passes ``devpi-core check-config``; nginx, systemd and cron agree with
-  it; the cron backup line, run as written, gives a copy that restores into a working server.
+- contrib/: the example YAML passes ``devpi-core check-config``; nginx, systemd, cron and logrotate
+  agree with it and with each other (and pass ``nginx -t``, ``systemd-analyze verify`` and
+  ``logrotate -d`` where those tools are installed); the cron backup line, run as written, gives
+  a copy that restores into a working server.
+- docs/plugins.rst: its worked example runs (``test_hello_plugin_in_process``) and its table of
+  the public API is the one ``tests/test_architecture.py`` enforces.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ EXAMPLE_CONFIG = CONTRIB / "devpi-core.yml"
 NGINX = CONTRIB / "nginx" / "devpi-core.conf"
 SYSTEMD = CONTRIB / "systemd" / "devpi-core.service"
 CRON = CONTRIB / "cron" / "devpi-core"
+LOGROTATE = CONTRIB / "logrotate" / "devpi-core"
 HELLO = ROOT / "tests" / "e2e" / "data" / "devpi-core-hello"
 REFERENCE_COMMAND = ".venv/bin/devpi-core plugins --reference --config /dev/null > docs/configuration.rst"
 
@@ -347,6 +352,30 @@ def test_systemd_unit_and_cron_run_the_same_server_as_the_same_user():
     for _schedule, user, command in jobs:
         assert user == unit["User"][0]
         assert re.search(r"(?<!\\)%", command) is None, "cron turns a bare % into a newline"
+
+
+def test_logrotate_covers_the_log_the_cron_job_writes(tmp_path):
+    _env, jobs = _cron()
+    reboot = next(job for job in jobs if job[0] == "@reboot")
+    logfile = re.search(r">>\s*(\S+)", reboot[2])
+    assert logfile is not None
+    conf = LOGROTATE.read_text(encoding="utf-8")
+    pattern = re.search(r"^(/\S+) \{", conf, re.MULTILINE)
+    assert pattern is not None
+    assert Path(logfile.group(1)).match(pattern.group(1))
+    assert "copytruncate" in conf  # devpi-core keeps its log file open
+    assert f"su {_unit()['User'][0]} {_unit()['Group'][0]}" in conf
+    if shutil.which("logrotate") is None:
+        return
+    (tmp_path / "log").mkdir()
+    (tmp_path / "log" / "server.log").write_text("x\n", encoding="utf-8")
+    local = conf.replace(str(Path(pattern.group(1)).parent), str(tmp_path / "log"))
+    local = re.sub(r"^\s*su .*$", "", local, flags=re.MULTILINE)
+    (tmp_path / "conf").write_text(local, encoding="utf-8")
+    result = subprocess.run(["logrotate", "-d", "-s", str(tmp_path / "state"), str(tmp_path / "conf")],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert "error" not in (result.stdout + result.stderr).lower()
 
 
 @pytest.fixture
