@@ -33,8 +33,12 @@ def yanked_badge(yanked: bool | str) -> Markup:
     return el("span", f"yanked{reason}", class_="badge yanked")
 
 
-def files_table(site: Site, files: list[Link], *, extra: dict[str, Markup] | None = None) -> Markup:
-    """Files: name (download link), size, upload time, sha256, Requires-Python, yanked."""
+def files_table(site: Site, files: list[Link], *, extra: dict[str, Markup] | None = None,
+                yanked: bool | str = False) -> Markup:
+    """Files: name (download link), size, upload time, sha256, Requires-Python, yanked.
+
+    A file's yanked marker is left out when it says what the release's (``yanked``) says.
+    """
     if not files:
         return el("p", "No release files (documentation only).", class_="empty")
     headers = ["File", "Size", "Uploaded", "SHA256", "Requires-Python"]
@@ -43,7 +47,8 @@ def files_table(site: Site, files: list[Link], *, extra: dict[str, Markup] | Non
     rows = []
     for f in files:
         row: list[object] = [
-            join((link(file_href(site, f), f.filename), " ", yanked_badge(f.yanked))),
+            join((link(file_href(site, f), f.filename), " ",
+                  yanked_badge(f.yanked) if f.yanked != yanked else "")),
             human_size(f.size), iso_time(f.upload_time), short_hash(f.hashes.get("sha256")),
             el("code", f.requires_python) if f.requires_python else "",
         ]
@@ -63,7 +68,8 @@ def version_href(site: Site, record: IndexRecord, project: str, version: str) ->
     return site.url(record.user, record.name, project, version)
 
 
-def _release_section(site: Site, record: IndexRecord, project: str, release: Release) -> Markup:
+def _release_section(site: Site, record: IndexRecord, project: str, release: Release,
+                     lead: object) -> Markup:
     docs = release.docs_index
     origin = link(site.url(release.index.user, release.index.name), release.index.fullname)
     heading = el(
@@ -73,8 +79,9 @@ def _release_section(site: Site, record: IndexRecord, project: str, release: Rel
         if docs else "",
     )
     summary = release.verdata.get("summary")
-    about = el("p", summary, class_="summary") if summary else Markup("")
-    return el("section", heading, about, files_table(site, release.files), class_="release")
+    about = el("p", summary, class_="summary") if summary and summary != lead else Markup("")
+    files = files_table(site, release.files, yanked=release.yanked)
+    return el("section", heading, about, files, class_="release")
 
 
 def _links(site: Site, record: IndexRecord, data: ProjectReleases, request: Request) -> Markup:
@@ -91,8 +98,12 @@ def _links(site: Site, record: IndexRecord, data: ProjectReleases, request: Requ
     return el("ul", *(el("li", item) for item in items), class_="links")
 
 
+def _latest(data: ProjectReleases) -> Release:
+    return next((r for r in data.releases if r.yanked is False), data.releases[0])
+
+
 def _latest_summary(data: ProjectReleases) -> Markup:
-    latest = next((r for r in data.releases if r.yanked is False), data.releases[0])
+    latest = _latest(data)
     parts = []
     if latest.verdata.get("summary"):
         parts.append(el("p", latest.verdata["summary"], class_="lead"))
@@ -104,7 +115,9 @@ def _latest_summary(data: ProjectReleases) -> Markup:
 def project_page(request: Request, record: IndexRecord, data: ProjectReleases) -> Response:
     """``/<user>/<index>/<project>``."""
     site = Site.of(request)
-    sections = [_release_section(site, record, data.name, r) for r in data.releases[:DETAILED]]
+    lead = _latest(data).verdata.get("summary")
+    sections = [_release_section(site, record, data.name, r, lead)
+                for r in data.releases[:DETAILED]]
     older = data.releases[DETAILED:]
     if older:
         items = [el("li", link(version_href(site, record, data.name, r.version), r.version),

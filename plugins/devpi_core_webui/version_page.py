@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from devpi_core_webui.releases import ProjectReleases, Release
 
 MAX_TOX_PER_FILE = 20
-TEXT_KEYS = (("summary", "Summary"), ("license_expression", "License"), ("license", "License"),
+TEXT_KEYS = (("license_expression", "License"), ("license", "License"),
              ("author", "Author"), ("author_email", "Author e-mail"), ("maintainer", "Maintainer"),
              ("maintainer_email", "Maintainer e-mail"), ("keywords", "Keywords"),
              ("platform", "Platform"))
@@ -49,6 +49,8 @@ def _project_urls(values: Any) -> Markup:
 def metadata_list(verdata: Mapping[str, Any]) -> Markup:
     """The interesting metadata keys as a definition list."""
     items: list[tuple[object, object]] = []
+    if isinstance(verdata.get("summary"), str) and verdata["summary"]:
+        items.append(("Summary", verdata["summary"]))
     if verdata.get("requires_python"):
         items.append(("Requires-Python", el("code", verdata["requires_python"])))
     shown_license = False
@@ -158,7 +160,7 @@ def version_page(
     names = {f.relpath: f.filename for f in release.files}
     description = release.verdata.get("description")
     body = [_header(site, record, data.name, release), metadata_list(release.verdata),
-            el("h2", "Files"), files_table(site, release.files, extra=cells),
+            el("h2", "Files"), files_table(site, release.files, extra=cells, yanked=release.yanked),
             _tox_section(site, reports, names)]
     if isinstance(description, str) and description.strip():
         text = el("pre", description, class_="description")

@@ -187,3 +187,33 @@ def test_stylesheet(browser):
     stale = browser.get("/+webui/0000/style.css")
     assert stale.headers["Cache-Control"] == "no-cache"
     browser.get("/+webui/0000/other.css", status=404)
+
+
+def test_a_version_on_two_indexes_merges_files_like_the_simple_page(browser, shop):
+    wheel = make_wheel(DistSpec("pkg", "1.0", summary="rebuilt for prod"))
+    shop.upload("alice/prod", wheel)
+    page = browser.get("/alice/prod/pkg/1.0").text
+    text = text_of(page)
+    assert "From alice/prod (also on alice/dev)" in text
+    assert "rebuilt for prod" in text
+    assert f"sha256 {wheel.sha256}" in page  # prod's wheel shadows dev's of the same name
+    assert f"sha256 {shop.wheel.sha256}" not in page
+    assert "pkg-1.0.tar.gz" in page  # dev's sdist is served too
+    simple = shop.simple_filenames("alice/prod", "pkg")
+    shown = re.findall(r'">(pkg-[^<]+)</a> ', page)
+    assert sorted(simple) == sorted([*shown, "pkg-2.0-py3-none-any.whl"])
+
+
+def test_outside_url_is_used_for_links(browser):
+    page = browser.get("/alice/dev/pkg", **{"X-Outside-Url": "https://pkgs.example/devpi"}).text
+    assert 'href="https://pkgs.example/devpi/alice/dev/+simple/pkg/"' in page
+    assert 'href="https://pkgs.example/devpi/+webui/' in page
+    assert "http://localhost" not in page
+
+
+def test_a_tox_result_of_another_format_is_reported(browser, shop):
+    links = shop.get_json("/alice/dev/pkg/1.0")["result"]["+links"]
+    href = next(link["href"] for link in links if link["href"].endswith(".tar.gz"))
+    shop.request("POST", href.replace("http://localhost", ""), {"something": "else"}, status=200)
+    page = browser.get("/alice/dev/pkg/1.0").text
+    assert "<td>pkg-1.0.tar.gz</td><td></td><td>not a tox result</td>" in page
