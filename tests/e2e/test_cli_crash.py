@@ -1,4 +1,4 @@
-"""A server killed with SIGKILL in the middle of writes restarts without manual repair."""
+"""A server killed (SIGKILL) or stopped (SIGTERM) mid-write restarts without any repair."""
 
 from __future__ import annotations
 
@@ -108,7 +108,10 @@ def leftovers(serverdir) -> list[str]:
     return found
 
 
-def test_sigkill_during_writes_leaves_a_serverdir_that_just_works(devpi_server):
+@pytest.mark.parametrize(
+    ("sig", "status"), [(signal.SIGKILL, -signal.SIGKILL), (signal.SIGTERM, 0)]
+)
+def test_stopped_during_writes_leaves_a_serverdir_that_just_works(devpi_server, sig, status):
     server = devpi_server()
     token = login(server.url, "root", "")
     writers = Writers(server.url, token)
@@ -122,7 +125,7 @@ def test_sigkill_during_writes_leaves_a_serverdir_that_just_works(devpi_server):
     try:
         assert writers.progress.wait(timeout=120), f"no progress: {writers.unexpected}"
     finally:
-        assert server.stop(signal.SIGKILL) == -signal.SIGKILL
+        assert server.stop(sig) == status
         writers.join()
     assert writers.unexpected == []
     dead_scratch = list((server.serverdir / "+tmp").iterdir())
