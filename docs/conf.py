@@ -19,3 +19,5 @@ exclude_patterns = ["_build"]
 highlight_language = "none"
 html_theme = "alabaster"
 html_title = f"devpi-core {release}"
+# Wide enough for the 100-column code the guides include.
+html_theme_options = {"page_width": "1180px", "sidebar_width": "230px"}
