@@ -84,6 +84,7 @@ def test_version_page_metadata_files_docs_tox_and_log(browser, shop):
     assert "requests>=2" in text
     assert "attrs" in text
     assert 'href="http://localhost/alice/dev/pkg/1.0/+doc/index.html">documentation</a>' in page
+    assert "<h1>Docs</h1>" in browser.get("/alice/dev/pkg/1.0/+doc/index.html").text
     # tox results: py311 passed, py312 failed, summarised in the files table too
     assert "1 passed" in text
     assert "1 failed" in text

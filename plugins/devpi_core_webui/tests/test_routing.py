@@ -113,6 +113,9 @@ def test_bad_project_names_are_400_pages(browser):
     page = browser.get("/alice/dev/caf%C3%A9", status=400)
     assert page.content_type == "text/html"
     assert "invalid project name" in page.text
+    page = browser.get("/alice/%ff", status=400)  # refused by core's sanity check, before routing
+    assert page.content_type == "text/html"
+    assert "not valid UTF-8" in page.text
 
 
 @pytest.mark.parametrize(("header", "expected"), [
