@@ -15,12 +15,11 @@ import pytest
 from devpi_core.testing.devpiclient import (
     DevpiCLI,
     ServerAPI,
-    build_dists,
     running_server,
     setup_user,
     write_project,
 )
-from devpi_core.testing.dists import DistSpec, make_wheel
+from devpi_core.testing.dists import DistSpec, make_sdist, make_wheel
 
 pytestmark = pytest.mark.e2e
 
@@ -33,10 +32,14 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """sdist and wheel of ``built-pkg`` 1.0 and 2.0, made once for the upload-by-path tests."""
+    """sdists and wheels of ``built-pkg`` 1.0 and 2.0 (generated, not built: the build path
+    has its own tests), made once for the upload-by-path tests."""
     base = tmp_path_factory.mktemp("built")
+    (base / "dist").mkdir()
     for version in ("1.0", "2.0"):
-        build_dists(write_project(base / f"src-{version}", "built-pkg", version), base / "dist")
+        spec = DistSpec("built-pkg", version)
+        make_sdist(spec).write(base / "dist")
+        make_wheel(spec).write(base / "dist")
     return base / "dist"
 
 
@@ -152,12 +155,12 @@ def test_upload_only_docs(user, devpi, api, tmp_path):
 
 # -- uploading existing files ---------------------------------------------------------------
 def test_upload_existing_files(user, devpi, api, built):
-    paths = [str(built / "built-pkg-1.0.tar.gz"), str(built / "built_pkg-1.0-py3-none-any.whl")]
+    paths = [str(built / "built_pkg-1.0.tar.gz"), str(built / "built_pkg-1.0-py3-none-any.whl")]
     result = devpi("upload", *paths)
-    assert f"file_upload of built-pkg-1.0.tar.gz to {user.url}/{user.fullindex}/" in result.out
+    assert f"file_upload of built_pkg-1.0.tar.gz to {user.url}/{user.fullindex}/" in result.out
     assert _files(api, user.fullindex, "built-pkg", "1.0") == [
-        "built-pkg-1.0.tar.gz",
         "built_pkg-1.0-py3-none-any.whl",
+        "built_pkg-1.0.tar.gz",
     ]
     # the stored files are byte-identical with the uploaded ones
     link = api.result(f"{user.fullindex}/built-pkg/1.0")["+links"][0]
@@ -167,7 +170,7 @@ def test_upload_existing_files(user, devpi, api, built):
 
 def test_upload_from_dir_only_latest(user, devpi, api, built):
     result = devpi("upload", "--from-dir", "--only-latest", str(built))
-    assert "built-pkg-1.0" not in result.out
+    assert "built_pkg-1.0" not in result.out
     assert api.result(user.fullindex)["projects"] == ["built-pkg"]
     assert sorted(api.result(f"{user.fullindex}/built-pkg")) == ["2.0"]
     devpi("upload", "--from-dir", str(built))
