@@ -10,7 +10,7 @@ _VERSION = re.search(r'__version__ = "([^"]+)"', _INIT.read_text(encoding="utf-8
 
 project = "devpi-core"
 author = "the devpi-core developers"
-copyright = "the devpi-core developers"  # noqa: A001 - the name Sphinx reads
+copyright = "the devpi-core developers"  # the name Sphinx reads
 release = version = _VERSION.group(1) if _VERSION else "unknown"
 
 extensions: list[str] = []

@@ -84,8 +84,14 @@ def read_hooks(source: str) -> list[HookDoc]:
             if match:
                 section = match.group("name")
                 break
-        hooks.append(HookDoc(section, signature_text(node), _is_firstresult(specs[0]),
-                             inspect.cleandoc(ast.get_docstring(node, clean=False) or "")))
+        hooks.append(
+            HookDoc(
+                section,
+                signature_text(node),
+                _is_firstresult(specs[0]),
+                inspect.cleandoc(ast.get_docstring(node, clean=False) or ""),
+            )
+        )
     return hooks
 
 

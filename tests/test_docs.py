@@ -33,13 +33,14 @@ import pytest
 import webtest
 from docutils.core import publish_doctree
 from docutils.parsers.rst import Directive, directives, roles
+from readme_renderer.rst import render
 from ruamel.yaml import YAML
 
 from devpi_core import hookspecs, services
 from devpi_core.app import make_app as build_app
 from devpi_core.bootstrap import load_plugins
 from devpi_core.cli import main as cli_main
-from devpi_core.config import load_raw, parse_size
+from devpi_core.config import CORE_SECTIONS, load_raw, parse_size
 from devpi_core.config_reference import reference_rst
 from devpi_core.serverdir import open_serverdir
 from devpi_core.testing.dists import DistSpec, make_wheel
@@ -54,7 +55,9 @@ SYSTEMD = CONTRIB / "systemd" / "devpi-core.service"
 CRON = CONTRIB / "cron" / "devpi-core"
 LOGROTATE = CONTRIB / "logrotate" / "devpi-core"
 HELLO = ROOT / "tests" / "e2e" / "data" / "devpi-core-hello"
-REFERENCE_COMMAND = ".venv/bin/devpi-core plugins --reference --config /dev/null > docs/configuration.rst"
+REFERENCE_COMMAND = (
+    ".venv/bin/devpi-core plugins --reference --config /dev/null > docs/configuration.rst"
+)
 
 
 # -- generated pages ------------------------------------------------------------------------
@@ -62,7 +65,9 @@ def test_configuration_reference_is_current():
     plugins, _settings = load_plugins(None)
     expected = reference_rst(plugins) + "\n"  # the command prints one more newline
     actual = (DOCS / "configuration.rst").read_text(encoding="utf-8")
-    assert actual == expected, f"docs/configuration.rst is out of date; refresh it with:\n  {REFERENCE_COMMAND}"
+    assert actual == expected, (
+        f"docs/configuration.rst is out of date; refresh it with:\n  {REFERENCE_COMMAND}"
+    )
 
 
 def _gen_hooks() -> Any:
@@ -74,7 +79,8 @@ def _load(name: str, path: Path) -> Any:
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses look their module up while the class is built
     spec.loader.exec_module(module)
@@ -85,12 +91,15 @@ def test_hooks_page_is_current():
     gen = _gen_hooks()
     expected = gen.render(gen.read_hooks(gen.HOOKSPECS.read_text(encoding="utf-8")))
     actual = (DOCS / "hooks.rst").read_text(encoding="utf-8")
-    assert actual == expected, "docs/hooks.rst is out of date; refresh it with: .venv/bin/python docs/gen_hooks.py"
+    assert actual == expected, (
+        "docs/hooks.rst is out of date; refresh it with: .venv/bin/python docs/gen_hooks.py"
+    )
 
 
 def _hookspecs() -> dict[str, Any]:
     return {
-        name: fn for name, fn in vars(hookspecs).items()
+        name: fn
+        for name, fn in vars(hookspecs).items()
         if callable(fn) and getattr(fn, "devpi_core_spec", None) is not None
     }
 
@@ -100,7 +109,9 @@ def _signature(fn: Any) -> str:
     sig = inspect.signature(fn)
     params = []
     for param in sig.parameters.values():
-        text = param.name if param.annotation is param.empty else f"{param.name}: {param.annotation}"
+        text = (
+            param.name if param.annotation is param.empty else f"{param.name}: {param.annotation}"
+        )
         if param.default is not param.empty:
             text += f" = {param.default!r}"
         params.append(text)
@@ -114,7 +125,9 @@ def test_every_hookspec_is_documented_with_its_signature_and_docstring():
     assert len(specs) >= 10
     for name, fn in specs.items():
         assert f".. py:function:: {_signature(fn)}\n" in page, f"{name}: signature missing or stale"
-        docstring = "\n".join(f"   {line}" if line else "" for line in inspect.getdoc(fn).splitlines())
+        docstring = "\n".join(
+            f"   {line}" if line else "" for line in inspect.getdoc(fn).splitlines()
+        )
         assert docstring in page, f"{name}: docstring missing or stale in docs/hooks.rst"
 
 
@@ -143,7 +156,9 @@ class _SphinxDirective(Directive):
 
     def _require(self, target: Path, what: str) -> None:
         if not target.exists():
-            self.missing.append(f"{self.state.document.current_source}: {what} {target} does not exist")
+            self.missing.append(
+                f"{self.state.document.current_source}: {what} {target} does not exist"
+            )
 
     def run(self) -> list[Any]:
         here = Path(self.state.document.current_source).parent
@@ -157,19 +172,66 @@ class _SphinxDirective(Directive):
 
 
 SPHINX_DIRECTIVES = (
-    "toctree", "literalinclude", "versionadded", "versionchanged", "deprecated", "seealso",
-    "py:function", "py:class", "py:method", "py:attribute", "py:data", "py:module", "py:exception",
-    "glossary", "only", "highlight", "option", "program", "envvar", "productionlist",
+    "toctree",
+    "literalinclude",
+    "versionadded",
+    "versionchanged",
+    "deprecated",
+    "seealso",
+    "py:function",
+    "py:class",
+    "py:method",
+    "py:attribute",
+    "py:data",
+    "py:module",
+    "py:exception",
+    "glossary",
+    "only",
+    "highlight",
+    "option",
+    "program",
+    "envvar",
+    "productionlist",
 )
 SPHINX_ROLES = (
-    "doc", "ref", "func", "class", "meth", "attr", "mod", "data", "exc", "obj", "envvar", "option",
-    "file", "program", "command", "term", "kbd", "samp", "py:func", "py:class", "py:meth", "py:mod",
-    "py:attr", "py:data", "py:exc", "py:obj",
+    "doc",
+    "ref",
+    "func",
+    "class",
+    "meth",
+    "attr",
+    "mod",
+    "data",
+    "exc",
+    "obj",
+    "envvar",
+    "option",
+    "file",
+    "program",
+    "command",
+    "term",
+    "kbd",
+    "samp",
+    "py:func",
+    "py:class",
+    "py:meth",
+    "py:mod",
+    "py:attr",
+    "py:data",
+    "py:exc",
+    "py:obj",
 )
 
 
-def _generic_role(name: str, rawtext: str, text: str, lineno: int, inliner: Any,
-                  options: Any = None, content: Any = None) -> tuple[list[Any], list[Any]]:
+def _generic_role(
+    name: str,
+    rawtext: str,
+    text: str,
+    lineno: int,
+    inliner: Any,
+    options: Any = None,
+    content: Any = None,
+) -> tuple[list[Any], list[Any]]:
     return [], []
 
 
@@ -187,8 +249,12 @@ def _rst_problems(path: Path) -> list[str]:
     publish_doctree(
         path.read_text(encoding="utf-8"),
         source_path=str(path),
-        settings_overrides={"report_level": 2, "halt_level": 5, "warning_stream": stream,
-                            "file_insertion_enabled": True},
+        settings_overrides={
+            "report_level": 2,
+            "halt_level": 5,
+            "warning_stream": stream,
+            "file_insertion_enabled": True,
+        },
     )
     return [line for line in stream.getvalue().splitlines() if line] + _SphinxDirective.missing
 
@@ -199,10 +265,10 @@ def test_docs_page_is_valid_rst(sphinx_stubs, page):
 
 
 def test_readme_renders_on_the_package_index():
-    from readme_renderer.rst import render
-
     stream = io.StringIO()
-    assert render((ROOT / "README.rst").read_text(encoding="utf-8"), stream=stream) is not None, stream.getvalue()
+    assert render((ROOT / "README.rst").read_text(encoding="utf-8"), stream=stream) is not None, (
+        stream.getvalue()
+    )
 
 
 def test_readme_starts_with_make_serve_and_make_test():
@@ -231,8 +297,9 @@ def devpi_core_hello(monkeypatch):
 
 # docs/plugins.rst shows this test (literalinclude :pyobject:), so the guide's example runs.
 def test_hello_plugin_in_process(make_app, devpi_core_hello):
-    client = make_app({"plugins": {"hello": {"greeting": "hi"}}},
-                      modules=(("hello", devpi_core_hello),))
+    client = make_app(
+        {"plugins": {"hello": {"greeting": "hi"}}}, modules=(("hello", devpi_core_hello),)
+    )
     assert client.get_json("/+hello")["result"] == {"greeting": "hi", "groups": []}
 
     client.create_and_login("alice")
@@ -263,11 +330,11 @@ def test_example_config_passes_check_config(capsys):
 
 
 def test_example_config_sets_every_core_setting():
-    from devpi_core.config import CORE_SECTIONS
-
     example = _example()
     for section, (schema, _defaults, _help) in CORE_SECTIONS.items():
-        assert sorted(example[section]) == sorted(schema), f"contrib/devpi-core.yml: section {section}"
+        assert sorted(example[section]) == sorted(schema), (
+            f"contrib/devpi-core.yml: section {section}"
+        )
 
 
 def test_nginx_accepts_what_the_server_accepts():
@@ -291,20 +358,35 @@ def test_nginx_accepts_the_configuration(tmp_path):
         f"http {{\n  access_log off;\n  include {NGINX};\n}}\n",
         encoding="utf-8",
     )
-    result = subprocess.run([shutil.which("nginx") or "nginx", "-t", "-q", "-p", str(tmp_path), "-c", str(main)],
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [shutil.which("nginx") or "nginx", "-t", "-q", "-p", str(tmp_path), "-c", str(main)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+@pytest.mark.skipif(
+    shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed"
+)
 def test_systemd_accepts_the_unit(tmp_path):
     # verify also checks that ExecStart's program exists: point it at this devpi-core
     unit = tmp_path / "devpi-core.service"
     exec_start = shlex.split(_unit()["ExecStart"][0])[0]
-    unit.write_text(SYSTEMD.read_text(encoding="utf-8").replace(exec_start, bin_path("devpi-core")),
-                    encoding="utf-8")
-    result = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True,
-                            timeout=30, cwd=tmp_path)
+    unit.write_text(
+        SYSTEMD.read_text(encoding="utf-8").replace(exec_start, bin_path("devpi-core")),
+        encoding="utf-8",
+    )
+    result = subprocess.run(
+        ["systemd-analyze", "verify", str(unit)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0
     assert result.stdout + result.stderr == ""
 
@@ -372,8 +454,13 @@ def test_logrotate_covers_the_log_the_cron_job_writes(tmp_path):
     local = conf.replace(str(Path(pattern.group(1)).parent), str(tmp_path / "log"))
     local = re.sub(r"^\s*su .*$", "", local, flags=re.MULTILINE)
     (tmp_path / "conf").write_text(local, encoding="utf-8")
-    result = subprocess.run(["logrotate", "-d", "-s", str(tmp_path / "state"), str(tmp_path / "conf")],
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        ["logrotate", "-d", "-s", str(tmp_path / "state"), str(tmp_path / "conf")],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 0, result.stderr
     assert "error" not in (result.stdout + result.stderr).lower()
 
@@ -398,8 +485,11 @@ def test_cron_backup_restores_into_a_working_server(serverdir_with_upload, tmp_p
     env, jobs = _cron()
     backup = next(job for job in jobs if job[0] != "@reboot")
     command = backup[2].replace("\\%", "%")  # what cron hands to the shell
-    run_env = {"PATH": f"{Path(shutil.which('rsync') or '').parent}:/usr/bin:/bin",
-               "SERVERDIR": str(serverdir), "BACKUPDIR": str(tmp_path / "backup")}
+    run_env = {
+        "PATH": f"{Path(shutil.which('rsync') or '').parent}:/usr/bin:/bin",
+        "SERVERDIR": str(serverdir),
+        "BACKUPDIR": str(tmp_path / "backup"),
+    }
     subprocess.run([env["SHELL"], "-c", command], env=run_env, check=True, timeout=60)
 
     snapshots = sorted((tmp_path / "backup").glob("metadata-*.sqlite"))
@@ -414,7 +504,9 @@ def test_cron_backup_restores_into_a_working_server(serverdir_with_upload, tmp_p
     shutil.copytree(tmp_path / "backup" / "blobs", restored / "+blobs")
     for name in (".nodeinfo", ".secret"):
         shutil.copy(tmp_path / "backup" / name, restored / name)
-    plugins, settings = load_plugins(load_raw(str(write_config(tmp_path / "c.yml", server_config()))))
+    plugins, settings = load_plugins(
+        load_raw(str(write_config(tmp_path / "c.yml", server_config())))
+    )
     settings = settings.with_overrides(serverdir=str(restored))
     app = build_app(plugins, settings, open_serverdir(str(restored)))
     try:
