@@ -45,6 +45,7 @@ from devpi_core.config_reference import reference_rst
 from devpi_core.serverdir import open_serverdir
 from devpi_core.testing.dists import DistSpec, make_wheel
 from devpi_core.testing.plugin import bin_path, server_config, write_config
+from devpi_core.views import ROUTES as CORE_ROUTES
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -316,6 +317,16 @@ def test_public_api_table_matches_the_architecture_test():
     table = page.split("The public API\n--------------\n", 1)[1].split("\n\n\n", 1)[0]
     documented = set(re.findall(r"^``(devpi_core[\w.]*)``", table, re.MULTILINE))
     assert documented == {*arch.PUBLIC, arch.TESTING}
+
+
+def test_route_table_lists_the_core_routes_in_order():
+    page = (DOCS / "plugins.rst").read_text(encoding="utf-8")
+    documented = re.findall(r"^``(\w+)``\s+``(/[^`]*)``$", page, re.MULTILINE)
+
+    def simple(pattern: str) -> str:
+        return re.sub(r"\{(\w+):[^}]*\}", r"{\1}", pattern.replace("{slash:/?}", ""))
+
+    assert documented == [(name, simple(pattern)) for name, pattern in CORE_ROUTES]
 
 
 # -- contrib/ -------------------------------------------------------------------------------
