@@ -136,18 +136,32 @@ class Fill:
                 self.cond.wait(remaining)
             return self.state
 
-    def reader(self, open_blob: Callable[[str], BinaryIO], idle_timeout: float) -> FileStream:
-        """A stream of the whole file for one client (raises if the fill failed)."""
+    def reader(self, open_blob: Callable[[str], BinaryIO], idle_timeout: float, *,
+               verified: bool = False) -> FileStream:
+        """A stream of the whole file for one client (raises if the fill failed).
+
+        With ``verified`` nothing is returned before the content passed its checks.
+        """
         # past STREAMING the temp file is being handed to the blob store: wait for DONE then
         self.wait((STREAMING,), idle_timeout)
         with self.cond:
             state, error = self.state, self.error
             # opened under the lock: the temp file is only moved after the state left STREAMING
             handle = open(self.path, "rb") if state == STREAMING else None  # noqa: SIM115
+        if verified and handle is not None:
+            state = self.wait((VERIFIED,), idle_timeout * 4)
+            error = self.error
+            if state not in (VERIFIED, DONE):
+                handle.close()
+                raise error or UpstreamUnavailable(f"upstream is too slow sending {self.job.filename}",
+                                                   status=504)
         if state == FAILED:
             assert error is not None
             raise error
         if handle is None:
+            if state == CONNECTING:
+                raise UpstreamUnavailable(f"upstream did not start sending {self.job.filename} "
+                                          "in time", status=504)
             if self.sha256 is None or state != DONE:
                 raise UpstreamUnavailable(f"{self.job.filename} is still being stored; retry")
             handle = open_blob(self.sha256)

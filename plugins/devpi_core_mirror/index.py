@@ -162,12 +162,11 @@ class MirrorIndex(IndexType):
         counters = self.service.counters
         counters.add("waiting")
         try:
-            fill.wait((STREAMING,), settings.file_timeout)
-            if fill.size is not None and fill.size <= settings.verify_before_send:
-                fill.wait((), settings.file_timeout * 4)  # until verified and stored, or failed
+            fill.wait((STREAMING,), settings.file_timeout * 2 + 1)  # the fill times out first
         finally:
             counters.add("waiting", -1)
-        return fill.reader(self.env.blobs.open, settings.file_timeout)
+        small = fill.size is not None and fill.size <= settings.verify_before_send
+        return fill.reader(self.env.blobs.open, settings.file_timeout, verified=small)
 
     def _committed(self, ref: FileRef, sha256: str) -> None:
         record = {"relpath": ref.relpath, "project": ref.project, "version": ref.version,
@@ -219,7 +218,7 @@ class MirrorIndex(IndexType):
     def delete_all(self, tx: WriteTransaction) -> None:
         start = len(layout.pages_prefix(self.name))
         for key, value in list(tx.items(layout.pages_prefix(self.name))):
-            self._uncache(tx, layout.decode_files(value["files"]))
+            self._uncache(tx, layout.page_files(value))
             self.rt.pages.forget(key[start:])
         names = tx.get(layout.names_key(self.name))
         if names:

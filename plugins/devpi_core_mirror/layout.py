@@ -2,9 +2,10 @@
 
 All keys live under ``mirror:<user>/<index>:``:
 
-``p:<project>``   ``{"files": [[filename, url, hashes, requires_python, yanked, core_metadata,
-                  size, upload_time], ...]}``: the cached page; rewritten only when the files
-                  change, so its key serial is the page token
+``p:<project>``   ``{"rows": "<JSON text of [[filename, url, hashes, requires_python, yanked,
+                  core_metadata, size, upload_time], ...]>"}``: the cached page, kept as one JSON
+                  string (storing and loading a big page stays a single C-level pass); rewritten
+                  only when the files change, so its key serial is the page token
 ``s:<project>``   ``{"serial": n, "etag": str, "at": fetched_at}``: freshness (changes on
                   every successful contact, without touching ``p:``)
 ``f:<filename>``  ``{"relpath", "project", "version", "url", "hashes", "size", "rel", "sha256"}``:
@@ -17,6 +18,7 @@ All keys live under ``mirror:<user>/<index>:``:
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -94,7 +96,7 @@ def encode_files(files: Sequence[UpstreamFile]) -> list[list[Any]]:
 
 
 def decode_files(rows: Sequence[Sequence[Any]]) -> list[UpstreamFile]:
-    """The files of a stored page."""
+    """The files of stored page rows."""
     return [
         UpstreamFile(filename=row[0], url=row[1], hashes=row[2], requires_python=row[3],
                      yanked=row[4], core_metadata=row[5], size=row[6], upload_time=row[7])
@@ -104,7 +106,14 @@ def decode_files(rows: Sequence[Sequence[Any]]) -> list[UpstreamFile]:
 
 def page_record(files: Sequence[UpstreamFile]) -> dict[str, Any]:
     """The value of a ``p:`` key."""
-    return {"files": encode_files(files)}
+    return {"rows": json.dumps(encode_files(files), separators=(",", ":"), ensure_ascii=False)}
+
+
+def page_files(value: Mapping[str, Any] | None) -> list[UpstreamFile]:
+    """The files of a ``p:`` value (none for None)."""
+    if not value:
+        return []
+    return decode_files(json.loads(value["rows"]))
 
 
 def state_record(serial: int | None, etag: str | None, at: float) -> dict[str, Any]:

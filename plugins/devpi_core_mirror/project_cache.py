@@ -125,7 +125,7 @@ class ProjectPages:
         with self.env.store.read() as tx:
             value = tx.get(layout.page_key(self.index, project))
             token = tx.key_serial(layout.page_key(self.index, project))
-        files = tuple(layout.decode_files(value["files"])) if value else ()
+        files = tuple(layout.page_files(value))
         return self._remember(project, token, files)
 
     def _remember(self, project: str, token: int | None, files: tuple[UpstreamFile, ...]) -> CachedPage:

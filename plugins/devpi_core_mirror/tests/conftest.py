@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin
@@ -35,6 +36,18 @@ class Mirror:
     def download(self, project: str, filename: str, *, status: int = 200) -> Any:
         """GET the file through the mirror."""
         return self.client.app.get(self.file_url(project, filename), status=status, expect_errors=True)
+
+    def wait_cached(self, count: int = 1, timeout: float = 10) -> None:
+        """Wait until ``count`` files were committed (a download may return just before)."""
+        deadline = time.monotonic() + timeout
+        while self.metric("files_cached") < count:
+            assert time.monotonic() < deadline, "files were not cached in time"
+            time.sleep(0.01)
+
+    def metric(self, name: str) -> float:
+        """One ``devpi_mirror_<name>`` value from ``/+status``."""
+        metrics = self.client.get_json("/+status")["result"]["metrics"]
+        return next(value for key, _kind, value in metrics if key == f"devpi_mirror_{name}")
 
     @property
     def registry(self) -> Any:

@@ -119,6 +119,7 @@ def test_deleting_a_cached_file_drops_the_blob_but_keeps_the_link(make_mirror):
     m.upstream.add("hello", w)
     url = m.file_url("hello", w.filename)
     m.client.app.get(url)
+    m.wait_cached()
     m.client.request("DELETE", url, status=200)
     assert m.page("hello")["files"][0]["filename"] == w.filename
     m.upstream.clear()
@@ -144,6 +145,7 @@ def test_deleting_the_index_removes_its_blobs(make_mirror):
     m.upstream.add("hello", w)
     url = m.file_url("hello", w.filename)
     m.client.app.get(url)
+    m.wait_cached()
     m.client.request("DELETE", "/root/fake", status=201)
     from devpi_core import services
 

@@ -137,4 +137,5 @@ def test_stored_form_round_trips():
     f = UpstreamFile("p-1.0.tar.gz", "https://h.example/p-1.0.tar.gz", {"sha256": SHA}, ">=3", "why",
                      {"sha256": SHA}, 3, "2024-01-01T00:00:00Z")
     stored = json.loads(json.dumps(layout.page_record([f])))
-    assert layout.decode_files(stored["files"]) == [f]
+    assert layout.page_files(stored) == [f]
+    assert layout.page_files(None) == []
