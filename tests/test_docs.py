@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import inspect
 import io
@@ -164,12 +165,27 @@ class _SphinxDirective(Directive):
     def run(self) -> list[Any]:
         here = Path(self.state.document.current_source).parent
         if self.name == "literalinclude":
-            self._require(here / self.arguments[0], "literalinclude")
+            target = here / self.arguments[0]
+            self._require(target, "literalinclude")
+            wanted = self.options.get("pyobject")
+            if wanted and target.exists() and wanted not in _top_level_names(target):
+                self.missing.append(
+                    f"{self.state.document.current_source}: no {wanted} in {target}"
+                )
         if self.name == "toctree":
             for entry in self.content:
                 if entry.strip() and not entry.strip().startswith(":"):
                     self._require(here / f"{entry.strip()}.rst", "toctree entry")
         return []
+
+
+def _top_level_names(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return {
+        node.name
+        for node in tree.body
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+    }
 
 
 SPHINX_DIRECTIVES = (
