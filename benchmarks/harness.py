@@ -79,6 +79,11 @@ class Server:
                 self.process.kill()
                 self.process.wait()
 
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time the process has used so far (Linux ``/proc``)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def rss_kib(self) -> int:
         """Resident memory of the process (and its children) in KiB."""
         pids = [str(self.process.pid)]

@@ -110,9 +110,28 @@ def _hashes(value: Any) -> dict[str, str]:
     return result
 
 
-def _make_file(project: str, filename: str, url: str, **fields: Any) -> UpstreamFile | None:
+class _Belongs:
+    """``is_archive_of`` for one page, remembering the answer per wheel name prefix (a page
+    has thousands of wheels and a handful of prefixes)."""
+
+    def __init__(self, project: str) -> None:
+        self.project = project
+        self.prefixes: dict[str, bool] = {}
+
+    def __call__(self, filename: str) -> bool:
+        if (filename.endswith(".whl") and len(filename) <= 255 and not filename.startswith(".")
+                and not _BAD_FILENAME.search(filename)):
+            prefix = filename.split("-", 1)[0]
+            known = self.prefixes.get(prefix)
+            if known is None:
+                known = self.prefixes[prefix] = normalize(prefix) == self.project
+            return known
+        return is_archive_of(filename, self.project)
+
+
+def _make_file(belongs: _Belongs, filename: str, url: str, **fields: Any) -> UpstreamFile | None:
     cleaned = clean_url(url)
-    if cleaned is None or not is_archive_of(filename, project):
+    if cleaned is None or not belongs(filename):
         return None
     return UpstreamFile(filename=filename, url=cleaned, **fields)
 
@@ -141,16 +160,17 @@ def parse_json(body: bytes, base_url: str, project: str) -> tuple[UpstreamFile, 
     if not version.startswith("1."):
         raise MalformedPage(f"unsupported api-version {version!r}")
     files = []
+    belongs = _Belongs(project)
     for entry in data["files"]:
         if not isinstance(entry, dict):
             continue
-        made = _json_file(entry, base_url, project)
+        made = _json_file(entry, base_url, belongs)
         if made is not None:
             files.append(made)
     return _dedupe(files)
 
 
-def _json_file(entry: dict[str, Any], base_url: str, project: str) -> UpstreamFile | None:
+def _json_file(entry: dict[str, Any], base_url: str, belongs: _Belongs) -> UpstreamFile | None:
     filename, url = entry.get("filename"), entry.get("url")
     if not isinstance(filename, str) or not isinstance(url, str):
         return None
@@ -162,7 +182,7 @@ def _json_file(entry: dict[str, Any], base_url: str, project: str) -> UpstreamFi
     if not url.startswith(("https://", "http://")):
         url = urljoin(base_url, url)
     return _make_file(
-        project, filename, url,
+        belongs, filename, url,
         hashes=_hashes(entry.get("hashes")),
         requires_python=requires_python if isinstance(requires_python, str) and requires_python else None,
         yanked=yanked if isinstance(yanked, (bool, str)) else bool(yanked),
@@ -205,6 +225,7 @@ def parse_html(body: bytes, base_url: str, project: str) -> tuple[UpstreamFile, 
     base_href, anchors = _anchors(body.decode("utf-8", errors="replace"))
     base = urljoin(base_url, base_href) if base_href else base_url
     files = []
+    belongs = _Belongs(project)
     for attrs in anchors:
         href = attrs.get("href")
         if not href:
@@ -219,7 +240,7 @@ def parse_html(body: bytes, base_url: str, project: str) -> tuple[UpstreamFile, 
         name, sep, digest = fragment.partition("=")
         if sep:
             hashes = _hashes({name: digest})
-        made = _make_file(project, filename, url, hashes=hashes, **_html_fields(attrs))
+        made = _make_file(belongs, filename, url, hashes=hashes, **_html_fields(attrs))
         if made is not None:
             files.append(made)
     return _dedupe(files)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from devpi_core_mirror.settings import MirrorSettings
 
 log = logging.getLogger(__name__)
-PARSED_PAGES = 8
+PARSED_PAGES = 3
 MAX_STATES = 100_000
 
 
