@@ -21,6 +21,7 @@ import argparse
 import base64
 import io
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -148,20 +149,25 @@ def start(name: str, work: Path, load: Workload, **kwargs: object) -> Server:
 
 
 # -- measurements ---------------------------------------------------------------------------
-def pip_download(index_url: str, load: Workload, dest: Path) -> tuple[float, int]:
-    """Seconds for the lock's download, and how many files arrived."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def pip_download(index_url: str, load: Workload, dest: Path) -> tuple[float, int, float]:
+    """Seconds for the lock's download, how many files arrived, and pip's CPU seconds."""
     shutil.rmtree(dest, ignore_errors=True)
     args = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
             "--no-cache-dir", "--progress-bar", "off", "--index-url", index_url, "-d", str(dest),
             "-r", str(load.lock)]
-    started = time.monotonic()
+    started, cpu = time.monotonic(), _children_cpu()
     result = subprocess.run(args, env=clean_env(HOME=str(dest.parent)), capture_output=True,
                             text=True, timeout=3600, check=False)
     seconds = time.monotonic() - started
     if result.returncode != 0:
         sys.stderr.write(result.stdout[-2000:] + result.stderr[-2000:])
     count = len(list(dest.iterdir())) if dest.exists() else 0
-    return seconds, count
+    return seconds, count, _children_cpu() - cpu
 
 
 def big_file_url(target: Target, load: Workload) -> str:
@@ -211,13 +217,17 @@ def run(names: list[str], load: Workload, work: Path, args: argparse.Namespace) 
     for name in names:
         server = start(name, work / name, load)
         target = Target(name, server, mirror_index(server, load))
+        cpu = server.cpu_seconds()
         target.numbers["cold"] = pip_download(target.simple, load, work / f"dl-{name}")
+        target.numbers["cold_cpu"] = server.cpu_seconds() - cpu
         targets.append(target)
     for _ in range(args.rounds):
         directs.append(pip_download(load.upstream_url, load, work / "dl-direct"))
         for target in targets:
+            cpu = target.server.cpu_seconds()
             target.numbers.setdefault("warm", []).append(  # type: ignore[union-attr]
                 pip_download(target.simple, load, work / f"dl-{target.name}"))
+            target.numbers["warm_cpu"] = target.server.cpu_seconds() - cpu
     load_phases(targets, load, work, args.seconds)
     for target in targets:
         target.server.stop()
@@ -265,6 +275,13 @@ def render(targets: list[Target], load: Workload, directs: list[tuple[float, int
                  f"{warm_peer:.1f}" if warm_peer else "-",
                  f"core {warm_core / direct_warm:.2f}x direct" + (
                      f", devpi {warm_peer / direct_warm:.2f}x" if warm_peer else ""), ""])
+    rows.append(["server CPU: cold download / last warm one, s",
+                 f"{core['cold_cpu']:.1f} / {core['warm_cpu']:.1f}",
+                 f"{peer['cold_cpu']:.1f} / {peer['warm_cpu']:.1f}" if peer else "-", "",
+                 "CPU seconds do not depend on the machine's load"])
+    rows.append(["pip CPU: direct cold / through the server cold, warm, s",
+                 f"{directs[0][2]:.1f} / {core['cold'][2]:.1f}, {core['warm'][-1][2]:.1f}",
+                 f"{peer['cold'][2]:.1f}, {peer['warm'][-1][2]:.1f}" if peer else "-", "", ""])
     for form in ("html", "json"):
         c, p = core[f"pages_{form}"], peer.get(f"pages_{form}")
         rows.append([f"cached pages {form.upper()} c=8, req/s (p50/p99 ms)",
