@@ -76,21 +76,23 @@ def _unknown_plugins(
 
 
 def _unknown_backends(raw: RawConfig | None, plugins: Plugins, settings: Settings) -> list[str]:
-    errors = []
     offered = {"metadata": plugins.metadata_backends(), "blobs": plugins.blob_backends()}
-    for kind, backends in offered.items():
-        name = getattr(settings.storage, kind)
-        if name not in backends:
-            where = f"{raw.line_of(['storage', kind])}: " if raw is not None else ""
-            errors.append(f"{where}storage.{kind}: unknown backend {name!r}; "
-                          f"available: {', '.join(sorted(backends)) or 'none (no storage plugin)'}")
-    return errors
+    return [
+        (f"{raw.line_of(['storage', kind])}: " if raw is not None else "")
+        + _unknown_backend(kind, getattr(settings.storage, kind), backends)
+        for kind, backends in offered.items()
+        if getattr(settings.storage, kind) not in backends
+    ]
+
+
+def _unknown_backend(kind: str, name: str, backends: Mapping[str, Any]) -> str:
+    available = ", ".join(sorted(backends)) or "none (no storage plugin)"
+    return f"storage.{kind}: unknown backend {name!r}; available: {available}"
 
 
 def _choose(kind: str, backends: Mapping[str, Any], name: str) -> Any:
-    if name not in backends:
-        available = ", ".join(sorted(backends)) or "none (no storage plugin)"
-        raise ConfigError([f"storage.{kind}: unknown backend {name!r}; available: {available}"])
+    if name not in backends:  # load_plugins reported it already; settings built otherwise
+        raise ConfigError([_unknown_backend(kind, name, backends)])
     return backends[name]
 
 
