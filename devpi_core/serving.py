@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import errno
 import logging
 from typing import TYPE_CHECKING, Any
@@ -42,6 +44,7 @@ def run(
     plugins: Plugins, settings: Settings, serverdir: ServerDir, *, announce: Callable[[str], None]
 ) -> int:
     """Serve until Ctrl-C or SIGTERM; in-flight requests get up to 5 s, then the stores close."""
+    limit_malloc_arenas()
     app = make_app(plugins, settings, serverdir)
     try:
         server = _listen(app, settings.server)
@@ -65,6 +68,20 @@ def run(
         services.shutdown(app.registry)
     announce("devpi-core stopped")
     return 0
+
+
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """Keep glibc from giving each worker thread its own malloc arena.
+
+    Every thread that moves large buffers (file transfers, big pages) otherwise keeps a few MB
+    of freed memory in its own arena: with 16 workers and the mirror's fill threads that was
+    about 100 MB more resident memory for the same work, with no throughput gained.
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(-8, arenas)  # M_ARENA_MAX; must run before the threads start
+    except (OSError, AttributeError):
+        log.debug("mallopt is not available (not glibc): leaving malloc arenas alone")
 
 
 def _listen(app: Router, server: ServerSettings) -> Any:
