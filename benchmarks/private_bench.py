@@ -260,9 +260,15 @@ def main() -> int:  # noqa: PLR0915, C901 - a linear script reads best top to bo
                 # how pip and uv ask: they always accept gzip
                 ("HTML, Accept-Encoding: gzip", big, (HTML, GZIP)),
                 ("PEP 691 JSON, Accept-Encoding: gzip", big, (PEP691, GZIP)),
+                # devpi-client's push, test and remove read single versions
+                (
+                    "version JSON /bigproject/0.1234",
+                    f"{core.url}/{USER}/big/bigproject/0.1234",
+                    ("Accept: application/json",),
+                ),
             ],
         )
-        for row, first in zip(big_rows, [*cold, "", ""], strict=True):
+        for row, first in zip(big_rows, [*cold, "", "", ""], strict=True):
             row.append(f"{first:.0f}" if first != "" else "")
         print(
             table(

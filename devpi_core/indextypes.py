@@ -125,6 +125,11 @@ class IndexType(abc.ABC):
     def versions(self, project: str) -> Mapping[str, Mapping[str, Any]]:
         """Return ``{version: verdata}``; ``verdata["+links"]`` entries carry ``relpath``."""
 
+    def version(self, project: str, version: str) -> Mapping[str, Any] | None:
+        """Return the verdata of one version, or None; override when that is cheaper than
+        :meth:`versions` (a stage reads one record instead of every version's)."""
+        return self.versions(project).get(version)
+
     # -- files ---------------------------------------------------------------------------
     @abc.abstractmethod
     def get_file(self, relpath: str) -> FileRef | None:

@@ -115,10 +115,12 @@ def get_version(request: Request) -> Response:
     redirect = _redirect_if_not_normalized(request, name, f"/{version}")
     if redirect is not None:
         return redirect
+    # one record per contributing index, however many versions the project has
+    indexes = services.indexes(request)
     found = [
-        public_verdata(request, versions[version])
-        for _stage, versions in _all_versions(request, record, name)
-        if version in versions
+        public_verdata(request, verdata)
+        for stage in _contributing(request, record, name)
+        if (verdata := indexes.type_of(stage).version(name, version)) is not None
     ]
     if not found:
         raise NotFound(f"no version {version!r} of {name!r} on {record.fullname}")
@@ -164,7 +166,7 @@ def delete_version(request: Request) -> Response:
     project = normalize(_project_name(request))
     version = request.matchdict["version"]
     itype = services.indexes(request).type_of(record)
-    if version not in itype.versions(project):
+    if itype.version(project, version) is None:
         raise NotFound(f"no version {version!r} of {project!r} on {record.fullname}")
     who = identity(request)
     itype.delete_version(project, version, username=who.username if who else None)

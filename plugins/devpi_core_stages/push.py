@@ -46,7 +46,7 @@ def _release_links(
     request: Request, source: IndexType, name: str, version: str, body: Mapping[str, Any]
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     project = normalize(name)
-    verdata = source.versions(project).get(version)
+    verdata = source.version(project, version)
     if verdata is None:
         raise BadRequest(f"no version {version!r} of {name!r} on {source.name}")
     if body.get("no_docs") and body.get("only_docs"):

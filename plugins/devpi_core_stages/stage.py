@@ -99,6 +99,10 @@ class StageIndex(IndexType):
             records = self._version_records(tx, project)
         return {version: self._verdata(record) for version, record in records}
 
+    def version(self, project: str, version: str) -> Mapping[str, Any] | None:
+        record = self.version_record(project, version)
+        return self._verdata(record) if record is not None else None
+
     def version_record(self, project: str, version: str) -> dict[str, Any] | None:
         """The stored record of one version (metadata, files, yanked)."""
         with self.env.store.read() as tx:

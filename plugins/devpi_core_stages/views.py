@@ -102,6 +102,8 @@ def yank_view(request: Request) -> Response:
 
 
 def _doc_version(stage: StageIndex, project: str, version: str) -> str:
+    if version not in ("latest", "stable"):
+        return version
     with_docs = [
         v
         for v, verdata in stage.versions(project).items()
@@ -109,10 +111,8 @@ def _doc_version(stage: StageIndex, project: str, version: str) -> str:
     ]
     if version == "latest":
         candidates = with_docs
-    elif version == "stable":
-        candidates = [v for v in with_docs if not is_prerelease(v)]
     else:
-        return version
+        candidates = [v for v in with_docs if not is_prerelease(v)]
     if not candidates:
         raise NotFound(f"no documentation for {project} ({version})")
     return max(candidates, key=version_sort_key)
@@ -125,7 +125,7 @@ def doc_view(request: Request) -> Response:
     stage = upload.stage_of(request, record)
     project = normalize(request.matchdict["project"])
     version = _doc_version(stage, project, request.matchdict["version"])
-    verdata = stage.versions(project).get(version)
+    verdata = stage.version(project, version)
     links = [link for link in (verdata or {}).get("+links", ()) if link["rel"] == DOCZIP]
     if not links:
         raise NotFound(f"no documentation for {project} {version}")
