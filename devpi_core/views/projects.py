@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pyramid.httpexceptions import HTTPFound
@@ -26,6 +25,8 @@ from devpi_core.web import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from pyramid.request import Request
     from pyramid.response import Response
 
@@ -63,7 +64,9 @@ def _contributing(request: Request, record: IndexRecord, project: str) -> list[I
     return list(service.resolver.contributors(order, project).stages)
 
 
-def _all_versions(request: Request, record: IndexRecord, project: str) -> list[tuple[str, dict[str, Any]]]:
+def _all_versions(
+    request: Request, record: IndexRecord, project: str
+) -> list[tuple[str, dict[str, Any]]]:
     """``(index, {version: verdata})`` for each contributing index, in resolution order."""
     indexes = services.indexes(request)
     return [
@@ -141,7 +144,8 @@ def _deletable(request: Request) -> IndexRecord:
 def _emit_delete(request: Request, record: IndexRecord, project: str, version: str | None) -> None:
     who = identity(request)
     serial = services.metadata_store(request).current_serial()
-    event = DeleteEvent(record.fullname, project, version, None, who.username if who else None, serial)
+    username = who.username if who else None
+    event = DeleteEvent(record.fullname, project, version, None, username, serial)
     services.plugins(request).emit(event)
 
 
