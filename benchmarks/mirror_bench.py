@@ -1,4 +1,4 @@
-"""The PyPI cache (root/pypi), side by side with devpi-server in one run (PEERS.md sections 1-3, 6-8).
+"""The PyPI cache (root/pypi) beside devpi-server in one run (PEERS.md sections 1-3, 6-8).
 
 1. ``pip download --no-deps --no-cache-dir --only-binary=:all: -r lock`` directly from the
    upstream, through a cold cache and through a warm one (direct and warm runs interleaved).
@@ -37,6 +37,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
+from devpi_core_mirror.settings import default_upstream_url  # noqa: E402
 from harness import (  # noqa: E402 - after the path set-up
     Server,
     clean_env,
@@ -50,11 +51,14 @@ from harness import (  # noqa: E402 - after the path set-up
 
 from devpi_core.testing.dists import Dist  # noqa: E402
 from devpi_core.testing.upstream import FakeUpstream  # noqa: E402
-from devpi_core_mirror.settings import default_upstream_url  # noqa: E402
 
 PEP691 = "application/vnd.pypi.simple.v1+json"
-UNREACHABLE = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9",
-               "https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9"}
+UNREACHABLE = {
+    "HTTPS_PROXY": "http://127.0.0.1:9",
+    "HTTP_PROXY": "http://127.0.0.1:9",
+    "https_proxy": "http://127.0.0.1:9",
+    "http_proxy": "http://127.0.0.1:9",
+}
 
 
 @dataclass
@@ -93,8 +97,12 @@ def random_wheel(name: str, version: str, size: int) -> Dist:
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as zf:
         zf.writestr(f"{module}/__init__.py", "")
         zf.writestr(f"{module}/data.bin", os.urandom(size))
-        zf.writestr(f"{distinfo}/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
-        zf.writestr(f"{distinfo}/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        zf.writestr(
+            f"{distinfo}/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+        )
+        zf.writestr(
+            f"{distinfo}/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        )
         zf.writestr(f"{distinfo}/RECORD", "")
     return Dist(f"{module}-{version}-py3-none-any.whl", buffer.getvalue())
 
@@ -115,7 +123,11 @@ def quick_workload(work: Path) -> Workload:
 
 def real_workload() -> Workload:
     """PEERS.md's lock (91 wheels) and the 30 top-level projects, from the real index."""
-    top = [line.strip() for line in (HERE / "mirror_top30.txt").read_text().splitlines() if line.strip()]
+    top = [
+        line.strip()
+        for line in (HERE / "mirror_top30.txt").read_text().splitlines()
+        if line.strip()
+    ]
     lock = HERE / "mirror_lock.txt"
     count = sum(1 for line in lock.read_text().splitlines() if line.strip())
     return Workload(default_upstream_url(), lock, count, top, "numpy", "numpy-2.4.6-cp311")
@@ -135,8 +147,9 @@ def mirror_index(server: Server, load: Workload) -> str:
     """root/pypi for the real upstream; root/fake (created here) for the fake one."""
     if load.fake is None:
         return "root/pypi"
-    reply = login(server.url).put(f"{server.url}/root/fake", json={"type": "mirror",
-                                                                  "mirror_url": load.upstream_url})
+    reply = login(server.url).put(
+        f"{server.url}/root/fake", json={"type": "mirror", "mirror_url": load.upstream_url}
+    )
     assert reply.status_code in (200, 201), reply.text
     return "root/fake"
 
@@ -157,12 +170,32 @@ def _children_cpu() -> float:
 def pip_download(index_url: str, load: Workload, dest: Path) -> tuple[float, int, float]:
     """Seconds for the lock's download, how many files arrived, and pip's CPU seconds."""
     shutil.rmtree(dest, ignore_errors=True)
-    args = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-            "--no-cache-dir", "--progress-bar", "off", "--index-url", index_url, "-d", str(dest),
-            "-r", str(load.lock)]
+    args = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--no-cache-dir",
+        "--progress-bar",
+        "off",
+        "--index-url",
+        index_url,
+        "-d",
+        str(dest),
+        "-r",
+        str(load.lock),
+    ]
     started, cpu = time.monotonic(), _children_cpu()
-    result = subprocess.run(args, env=clean_env(HOME=str(dest.parent)), capture_output=True,
-                            text=True, timeout=3600, check=False)
+    result = subprocess.run(
+        args,
+        env=clean_env(HOME=str(dest.parent)),
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+    )
     seconds = time.monotonic() - started
     if result.returncode != 0:
         sys.stderr.write(result.stdout[-2000:] + result.stderr[-2000:])
@@ -173,8 +206,12 @@ def pip_download(index_url: str, load: Workload, dest: Path) -> tuple[float, int
 def big_file_url(target: Target, load: Workload) -> str:
     page_url = f"{target.simple}{load.big_project}/"
     page = requests.get(page_url, headers={"Accept": PEP691}, timeout=60).json()
-    chosen = [f for f in page["files"] if f["filename"].startswith(load.big_prefix)
-              and f["filename"].endswith(("manylinux_2_28_x86_64.whl", "py3-none-any.whl"))]
+    chosen = [
+        f
+        for f in page["files"]
+        if f["filename"].startswith(load.big_prefix)
+        and f["filename"].endswith(("manylinux_2_28_x86_64.whl", "py3-none-any.whl"))
+    ]
     return urljoin(page_url, chosen[0]["url"]).removeprefix(target.server.url)
 
 
@@ -183,8 +220,16 @@ def load_phases(targets: list[Target], load: Workload, work: Path, seconds: int)
         paths = [f"/{target.index}/+simple/{name}/" for name in load.top]
         script = rotate_script(work, paths)
         for form, accept in (("html", "text/html"), ("json", PEP691)):
-            result = wrk(target.server.url, seconds=seconds, connections=8, threads=2,
-                         headers=[f"Accept: {accept}"], script=script)
+            for path in paths:  # "cached pages": each rendered once before measuring
+                requests.get(target.server.url + path, headers={"Accept": accept}, timeout=300)
+            result = wrk(
+                target.server.url,
+                seconds=seconds,
+                connections=8,
+                threads=2,
+                headers=[f"Accept: {accept}"],
+                script=script,
+            )
             target.numbers[f"pages_{form}"] = result
         url = target.server.url + big_file_url(target, load)
         requests.get(url, timeout=300).raise_for_status()
@@ -226,7 +271,8 @@ def run(names: list[str], load: Workload, work: Path, args: argparse.Namespace) 
         for target in targets:
             cpu = target.server.cpu_seconds()
             target.numbers.setdefault("warm", []).append(  # type: ignore[union-attr]
-                pip_download(target.simple, load, work / f"dl-{target.name}"))
+                pip_download(target.simple, load, work / f"dl-{target.name}")
+            )
             target.numbers["warm_cpu"] = target.server.cpu_seconds() - cpu
     load_phases(targets, load, work, args.seconds)
     for target in targets:
@@ -237,10 +283,18 @@ def run(names: list[str], load: Workload, work: Path, args: argparse.Namespace) 
     if load.fake is not None:
         load.fake.stop()
     for target in targets:
-        again = start(target.name, work / target.name, load, serverdir=target.server.serverdir,
-                      env=UNREACHABLE)
-        target.numbers["offline"] = pip_download(target.simple.replace(target.server.url, again.url),
-                                                 load, work / f"dl-off-{target.name}")
+        again = start(
+            target.name,
+            work / target.name,
+            load,
+            serverdir=target.server.serverdir,
+            env=UNREACHABLE,
+        )
+        target.numbers["offline"] = pip_download(
+            target.simple.replace(target.server.url, again.url),
+            load,
+            work / f"dl-off-{target.name}",
+        )
         again.stop()
     return render(targets, load, directs, args)
 
@@ -250,14 +304,25 @@ def _median(values: list[float]) -> float:
     return ordered[len(ordered) // 2]
 
 
-def render(targets: list[Target], load: Workload, directs: list[tuple[float, int]],
-           args: argparse.Namespace) -> str:
+def render(
+    targets: list[Target],
+    load: Workload,
+    directs: list[tuple[float, int]],
+    args: argparse.Namespace,
+) -> str:
     direct_cold = directs[0][0]
     direct_warm = _median([d[0] for d in directs[1:]]) if len(directs) > 1 else direct_cold
     mode = "quick (fake upstream)" if args.quick else "real upstream"
-    rows: list[list[object]] = [["direct download (cold phase), s", f"{direct_cold:.1f}", "", "",
-                                 f"{directs[0][1]}/{load.count} files"],
-                                ["direct download (warm phase, median), s", f"{direct_warm:.1f}", "", "", ""]]
+    rows: list[list[object]] = [
+        [
+            "direct download (cold phase), s",
+            f"{direct_cold:.1f}",
+            "",
+            "",
+            f"{directs[0][1]}/{load.count} files",
+        ],
+        ["direct download (warm phase, median), s", f"{direct_warm:.1f}", "", "", ""],
+    ]
     core = targets[0].numbers
     peer = targets[1].numbers if len(targets) > 1 else {}
 
@@ -265,40 +330,81 @@ def render(targets: list[Target], load: Workload, directs: list[tuple[float, int
         return (fmt.format(pick(core[key])), fmt.format(pick(peer[key])) if key in peer else "-")
 
     cold = pair("cold", "{:.1f}", lambda v: v[0])
-    rows.append(["cold cache download, s", *cold,
-                 f"core {core['cold'][0] / direct_cold:.2f}x direct" + (
-                     f", devpi {peer['cold'][0] / direct_cold:.2f}x" if peer else ""),
-                 f"files: core {core['cold'][1]}/{load.count}" + (f", devpi {peer['cold'][1]}" if peer else "")])
+    rows.append(
+        [
+            "cold cache download, s",
+            *cold,
+            f"core {core['cold'][0] / direct_cold:.2f}x direct"
+            + (f", devpi {peer['cold'][0] / direct_cold:.2f}x" if peer else ""),
+            f"files: core {core['cold'][1]}/{load.count}"
+            + (f", devpi {peer['cold'][1]}" if peer else ""),
+        ]
+    )
     warm_core = _median([w[0] for w in core["warm"]])
     warm_peer = _median([w[0] for w in peer["warm"]]) if peer else None
-    rows.append(["warm cache download (median), s", f"{warm_core:.1f}",
-                 f"{warm_peer:.1f}" if warm_peer else "-",
-                 f"core {warm_core / direct_warm:.2f}x direct" + (
-                     f", devpi {warm_peer / direct_warm:.2f}x" if warm_peer else ""), ""])
-    rows.append(["server CPU: cold download / last warm one, s",
-                 f"{core['cold_cpu']:.1f} / {core['warm_cpu']:.1f}",
-                 f"{peer['cold_cpu']:.1f} / {peer['warm_cpu']:.1f}" if peer else "-", "",
-                 "CPU seconds do not depend on the machine's load"])
-    rows.append(["pip CPU: direct cold / through the server cold, warm, s",
-                 f"{directs[0][2]:.1f} / {core['cold'][2]:.1f}, {core['warm'][-1][2]:.1f}",
-                 f"{peer['cold'][2]:.1f}, {peer['warm'][-1][2]:.1f}" if peer else "-", "", ""])
+    rows.append(
+        [
+            "warm cache download (median), s",
+            f"{warm_core:.1f}",
+            f"{warm_peer:.1f}" if warm_peer else "-",
+            f"core {warm_core / direct_warm:.2f}x direct"
+            + (f", devpi {warm_peer / direct_warm:.2f}x" if warm_peer else ""),
+            "",
+        ]
+    )
+    rows.append(
+        [
+            "server CPU: cold download / last warm one, s",
+            f"{core['cold_cpu']:.1f} / {core['warm_cpu']:.1f}",
+            f"{peer['cold_cpu']:.1f} / {peer['warm_cpu']:.1f}" if peer else "-",
+            "",
+            "CPU seconds do not depend on the machine's load",
+        ]
+    )
+    rows.append(
+        [
+            "pip CPU: direct cold / through the server cold, warm, s",
+            f"{directs[0][2]:.1f} / {core['cold'][2]:.1f}, {core['warm'][-1][2]:.1f}",
+            f"{peer['cold'][2]:.1f}, {peer['warm'][-1][2]:.1f}" if peer else "-",
+            "",
+            "",
+        ]
+    )
     for form in ("html", "json"):
         c, p = core[f"pages_{form}"], peer.get(f"pages_{form}")
-        rows.append([f"cached pages {form.upper()} c=8, req/s (p50/p99 ms)",
-                     f"{c.requests_per_s:.0f} ({c.p50_ms:.0f}/{c.p99_ms:.0f})",
-                     f"{p.requests_per_s:.1f} ({p.p50_ms:.0f}/{p.p99_ms:.0f})" if p else "-",
-                     f"{c.requests_per_s / p.requests_per_s:.0f}x devpi" if p else "",
-                     f"errors {c.errors + c.non_2xx}"])
+        rows.append(
+            [
+                f"cached pages {form.upper()} c=8, req/s (p50/p99 ms)",
+                f"{c.requests_per_s:.0f} ({c.p50_ms:.0f}/{c.p99_ms:.0f})",
+                f"{p.requests_per_s:.1f} ({p.p50_ms:.0f}/{p.p99_ms:.0f})" if p else "-",
+                f"{c.requests_per_s / p.requests_per_s:.0f}x devpi" if p else "",
+                f"errors {c.errors + c.non_2xx}",
+            ]
+        )
     c, p = core["file"], peer.get("file")
-    rows.append(["cached 17 MB wheel c=8, MB/s", f"{c.mb_per_s:.0f}", f"{p.mb_per_s:.0f}" if p else "-",
-                 f"{c.mb_per_s / p.mb_per_s:.2f}x devpi" if p else "", f"p99 {c.p99_ms:.0f} ms"])
-    rows.append(["resident memory after the above, MiB", *pair("rss_mib", "{:.0f}", lambda v: v), "", ""])
-    rows.append(["start-up to first answer (populated), s", *pair("startup", "{:.2f}", lambda v: v), "", ""])
+    rows.append(
+        [
+            "cached 17 MB wheel c=8, MB/s",
+            f"{c.mb_per_s:.0f}",
+            f"{p.mb_per_s:.0f}" if p else "-",
+            f"{c.mb_per_s / p.mb_per_s:.2f}x devpi" if p else "",
+            f"p99 {c.p99_ms:.0f} ms",
+        ]
+    )
+    rows.append(
+        ["resident memory after the above, MiB", *pair("rss_mib", "{:.0f}", lambda v: v), "", ""]
+    )
+    rows.append(
+        ["start-up to first answer (populated), s", *pair("startup", "{:.2f}", lambda v: v), "", ""]
+    )
     off = pair("offline", "{}", lambda v: f"{v[1]}/{load.count} files, {v[0]:.1f} s")
     rows.append(["restarted, upstream unreachable", *off, "", ""])
     header = ["measure", "devpi-core", "devpi-server", "ratio", "note"]
-    return table(f"root/pypi benchmark, {mode}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
-                 header, rows)
+    return table(
+        f"root/pypi benchmark, {mode}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        header,
+        rows,
+    )
 
 
 if __name__ == "__main__":

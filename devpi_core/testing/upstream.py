@@ -20,17 +20,20 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import waitress.server
 from waitress import wasyncore
 from webob import Request, Response
 
 from devpi_core.model.names import normalize
-from devpi_core.testing.dists import Dist
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+
+    from devpi_core.testing.dists import Dist
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 _PAGE = re.compile(r"^/simple/([^/]+)/?$")
@@ -109,8 +112,13 @@ class FakeUpstream:
     request need HTTP Basic credentials; ``json`` False answers pages in HTML only.
     """
 
-    def __init__(self, *, files_host: str | None = None, auth: tuple[str, str] | None = None,
-                 json_pages: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        files_host: str | None = None,
+        auth: tuple[str, str] | None = None,
+        json_pages: bool = True,
+    ) -> None:
         self.files_host = files_host
         self.auth = auth
         self.json_pages = json_pages
@@ -127,13 +135,20 @@ class FakeUpstream:
     def start(self) -> FakeUpstream:
         """Listen on 127.0.0.1 (the same port again after :meth:`stop`)."""
         self._server = waitress.server.create_server(
-            self.wsgi, host="127.0.0.1", port=self.port, threads=8,
+            self.wsgi,
+            host="127.0.0.1",
+            port=self.port,
+            threads=8,
             clear_untrusted_proxy_headers=True,
         )
         self.port = int(self._server.effective_port)
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._serve, args=(self._server, self._stopping),
-                                        name="fake-upstream", daemon=True)
+        self._thread = threading.Thread(
+            target=self._serve,
+            args=(self._server, self._stopping),
+            name="fake-upstream",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -261,7 +276,7 @@ class FakeUpstream:
     def _authorized(self, request: Request) -> bool:
         assert self.auth is not None
         expected = base64.b64encode(f"{self.auth[0]}:{self.auth[1]}".encode()).decode()
-        return request.headers.get("Authorization", "") == f"Basic {expected}"
+        return bool(request.headers.get("Authorization", "") == f"Basic {expected}")
 
     def _wants_json(self, request: Request) -> bool:
         if not self.json_pages:
@@ -272,8 +287,11 @@ class FakeUpstream:
     def _finish(self, request: Request, body: bytes, content_type: str, serial: int) -> Response:
         path = request.path
         if self.faults.applies(path) and self.faults.malformed:
-            body = b'{"meta": {"api-version": "1.1"}, "files": [{"filename": 3' \
-                if self.faults.malformed == "json" else b"<html><body><a href=\"x\"><<<</"
+            body = (
+                b'{"meta": {"api-version": "1.1"}, "files": [{"filename": 3'
+                if self.faults.malformed == "json"
+                else b'<html><body><a href="x"><<<</'
+            )
             content_type = JSON_TYPE if self.faults.malformed == "json" else "text/html"
         if self.faults.applies(path) and self.faults.serial_backwards:
             serial = 0
@@ -292,8 +310,10 @@ class FakeUpstream:
             names = sorted(self._state.files)
             serial = self._state.serial
         if self._wants_json(request):
-            data = {"meta": {"api-version": "1.1", "_last-serial": serial},
-                    "projects": [{"name": name} for name in names]}
+            data = {
+                "meta": {"api-version": "1.1", "_last-serial": serial},
+                "projects": [{"name": name} for name in names],
+            }
             return self._finish(request, json.dumps(data).encode(), JSON_TYPE, serial)
         links = "".join(f'<a href="/simple/{name}/">{name}</a>\n' for name in names)
         body = f"<!DOCTYPE html><html><body>{links}</body></html>".encode()
@@ -316,12 +336,16 @@ class FakeUpstream:
             return self._finish(request, body, JSON_TYPE, serial)
         return self._finish(request, self._html_page(project, files, extra), "text/html", serial)
 
-    def _json_page(self, project: str, files: list[FakeFile], extra: list[str], serial: int) -> bytes:
+    def _json_page(
+        self, project: str, files: list[FakeFile], extra: list[str], serial: int
+    ) -> bytes:
         entries = []
         for f in files:
             entry: dict[str, Any] = {
                 "filename": f.dist.filename,
-                "url": f"../../files/{f.key}/{f.dist.filename}" if not self.files_host else self.file_url(f),
+                "url": f"../../files/{f.key}/{f.dist.filename}"
+                if not self.files_host
+                else self.file_url(f),
                 "hashes": {"sha256": f.dist.sha256} if f.hashed else {},
                 "size": len(f.dist.content),
                 "upload-time": f.upload_time,
@@ -335,9 +359,15 @@ class FakeUpstream:
                 entry["core-metadata"] = meta_hash
                 entry["data-dist-info-metadata"] = meta_hash
             entries.append(entry)
-        entries += [{"filename": href.rsplit("/", 1)[-1], "url": href, "hashes": {}} for href in extra]
-        page = {"meta": {"api-version": "1.1", "_last-serial": serial}, "name": project,
-                "versions": [], "files": entries}
+        entries += [
+            {"filename": href.rsplit("/", 1)[-1], "url": href, "hashes": {}} for href in extra
+        ]
+        page = {
+            "meta": {"api-version": "1.1", "_last-serial": serial},
+            "name": project,
+            "versions": [],
+            "files": entries,
+        }
         return json.dumps(page).encode()
 
     def _html_page(self, project: str, files: list[FakeFile], extra: list[str]) -> bytes:
@@ -352,9 +382,13 @@ class FakeUpstream:
             if f.yanked is not False:
                 attrs.append(f'data-yanked="{escape("" if f.yanked is True else str(f.yanked))}"')
             if f.metadata and f.dist.metadata:
-                attrs.append(f'data-core-metadata="sha256={hashlib.sha256(f.dist.metadata).hexdigest()}"')
+                attrs.append(
+                    f'data-core-metadata="sha256={hashlib.sha256(f.dist.metadata).hexdigest()}"'
+                )
             out.append(f"<a {' '.join(attrs)}>{escape(f.dist.filename)}</a><br/>")
-        out += [f'<a href="{escape(href)}">{escape(href.rsplit("/", 1)[-1])}</a><br/>' for href in extra]
+        out += [
+            f'<a href="{escape(href)}">{escape(href.rsplit("/", 1)[-1])}</a><br/>' for href in extra
+        ]
         out.append("</body></html>")
         return "\n".join(out).encode()
 
@@ -362,8 +396,12 @@ class FakeUpstream:
         metadata = filename.endswith(".metadata")
         wanted = filename.removesuffix(".metadata")
         with self._lock:
-            found = [f for files in self._state.files.values() for f in files
-                     if f.key == key and f.dist.filename == wanted]
+            found = [
+                f
+                for files in self._state.files.values()
+                for f in files
+                if f.key == key and f.dist.filename == wanted
+            ]
         if not found or (metadata and not found[0].metadata):
             return Response("no such file", status=404)
         content = found[0].dist.metadata if metadata else found[0].dist.content
@@ -377,9 +415,11 @@ class FakeUpstream:
         return response
 
 
-def _chunked(content: bytes, *, truncate: bool, pause: float, size: int = 64 * 1024) -> Iterator[bytes]:
+def _chunked(
+    content: bytes, *, truncate: bool, pause: float, size: int = 64 * 1024
+) -> Iterator[bytes]:
     end = len(content) // 2 if truncate else len(content)
     for start in range(0, end, size):
         if pause and start:
             time.sleep(pause)
-        yield content[start:min(start + size, end)]
+        yield content[start : min(start + size, end)]

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 from devpi_core import hookimpl
 from devpi_core.specs import ConfigSection, IndexTypeSpec, MirrorSourceSpec
-
 from devpi_core_mirror.index import MirrorIndex
 from devpi_core_mirror.settings import (
     CONFIG_SECTION,
@@ -36,17 +35,23 @@ def devpi_config_sections() -> list[ConfigSection]:
 @hookimpl
 def devpi_index_types() -> list[IndexTypeSpec]:
     """The ``mirror`` type."""
-    return [IndexTypeSpec("mirror", MirrorIndex, MIRROR_KEYS, is_mirror=True, validate=validate_index)]
+    return [
+        IndexTypeSpec("mirror", MirrorIndex, MIRROR_KEYS, is_mirror=True, validate=validate_index)
+    ]
 
 
 @hookimpl
 def devpi_mirror_sources() -> list[MirrorSourceSpec]:
     """The ``simple`` source: PEP 691 JSON, PEP 503 HTML."""
-    return [MirrorSourceSpec("simple", simple_source, "an upstream speaking the Simple API (PEP 503/691)")]
+    return [
+        MirrorSourceSpec(
+            "simple", simple_source, "an upstream speaking the Simple API (PEP 503/691)"
+        )
+    ]
 
 
 def simple_source(options: MirrorSourceOptions) -> MirrorSource:
-    """Build the ``simple`` source (``requests`` is imported here, on first use, not at start-up)."""
+    """Build the ``simple`` source (``requests`` is imported on first use, not at start-up)."""
     from devpi_core_mirror.source import SimpleSource  # noqa: PLC0415
 
     return SimpleSource(options)
@@ -59,8 +64,18 @@ def devpi_default_indexes(settings: Settings) -> list[tuple[str, dict[str, Any]]
     if not mirror.init_root_pypi:
         return []
     url = mirror.default_url or default_upstream_url()
-    return [("root/pypi", {"type": "mirror", "volatile": False, "title": "PyPI", "mirror_url": url,
-                           "mirror_web_url_fmt": web_url_fmt(url)})]
+    return [
+        (
+            "root/pypi",
+            {
+                "type": "mirror",
+                "volatile": False,
+                "title": "PyPI",
+                "mirror_url": url,
+                "mirror_web_url_fmt": web_url_fmt(url),
+            },
+        )
+    ]
 
 
 @hookimpl

@@ -7,11 +7,13 @@ so the rules can be tested without a server.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
-from devpi_core.records import UpstreamFile, UpstreamPage
+if TYPE_CHECKING:
+    from collections.abc import Callable, Hashable
+
+    from devpi_core.records import UpstreamFile, UpstreamPage
 
 T = TypeVar("T")
 STORE = "store"
@@ -67,16 +69,22 @@ def serial_went_back(stored: int | None, received: int | None) -> bool:
 def decide(state: PageState, page: UpstreamPage, *, ignore_serial: bool) -> Outcome:
     """devpi's rules, plus a persisted ETag/serial: see the module docstring."""
     cached = state.token is not None
-    newer_serial = page.serial if page.serial is not None and not serial_went_back(
-        state.serial, page.serial) else state.serial
+    newer_serial = (
+        page.serial
+        if page.serial is not None and not serial_went_back(state.serial, page.serial)
+        else state.serial
+    )
     if page.status == "not_modified":
         return Outcome(TOUCH, serial=newer_serial, etag=page.etag or state.etag)
     if page.status == "not_found":
         # devpi keeps serving links that vanished upstream ("stale links forever")
         return Outcome(TOUCH, serial=state.serial, etag=state.etag) if cached else Outcome(MISSING)
     if cached and not ignore_serial and serial_went_back(state.serial, page.serial):
-        return Outcome(STALE, reason=f"upstream serial {page.serial} is older than the cached "
-                                     f"{state.serial} (a stale upstream mirror?)")
+        return Outcome(
+            STALE,
+            reason=f"upstream serial {page.serial} is older than the cached "
+            f"{state.serial} (a stale upstream mirror?)",
+        )
     serial = page.serial if ignore_serial or page.serial is not None else state.serial
     return Outcome(STORE, page.files, serial=serial, etag=page.etag)
 
@@ -106,7 +114,7 @@ class SingleFlight(Generic[T]):
         if leader:
             try:
                 call.result = fn()
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001 - handed to every caller, re-raised below
                 call.error = exc
             finally:
                 with self._lock:

@@ -9,7 +9,6 @@ import logging
 import platform
 import threading
 import time
-from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -20,6 +19,8 @@ from devpi_core import __version__
 from devpi_core.errors import UpstreamUnavailable
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+
     from devpi_core.specs import MirrorSourceOptions
 
 log = logging.getLogger(__name__)
@@ -30,8 +31,10 @@ BREAKER_OPEN = 10.0
 
 def user_agent() -> str:
     """``devpi-core/<version> (requests/<v>; py<v>; <system>)``."""
-    return (f"devpi-core/{__version__} (requests/{requests.__version__}; "
-            f"py{platform.python_version()}; {platform.system()})")
+    return (
+        f"devpi-core/{__version__} (requests/{getattr(requests, '__version__', '?')}; "
+        f"py{platform.python_version()}; {platform.system()})"
+    )
 
 
 def origin(url: str) -> tuple[str, str]:
@@ -59,8 +62,10 @@ class Breaker:
     def check(self, what: str) -> None:
         """Raise at once while the breaker is open."""
         if time.monotonic() < self.open_until:
-            raise UpstreamUnavailable(f"upstream unreachable ({self.last_error}); not asking for "
-                                      f"{what} again for a few seconds")
+            raise UpstreamUnavailable(
+                f"upstream unreachable ({self.last_error}); not asking for "
+                f"{what} again for a few seconds"
+            )
 
     def failed(self, message: str) -> None:
         """Record a failure to get any answer."""
@@ -69,8 +74,12 @@ class Breaker:
             self.last_error = message
             if self.failures >= self.threshold:
                 if self.open_until <= time.monotonic():
-                    log.warning("upstream unreachable %s times in a row (%s); failing fast for %.0f s",
-                                self.failures, message, self.open_for)
+                    log.warning(
+                        "upstream unreachable %s times in a row (%s); failing fast for %.0f s",
+                        self.failures,
+                        message,
+                        self.open_for,
+                    )
                 self.open_until = time.monotonic() + self.open_for
 
     def succeeded(self) -> None:
@@ -84,7 +93,9 @@ class Breaker:
 class UpstreamClient:
     """GET requests to one upstream for one mirror index."""
 
-    def __init__(self, options: MirrorSourceOptions, session: requests.Session | None = None) -> None:
+    def __init__(
+        self, options: MirrorSourceOptions, session: requests.Session | None = None
+    ) -> None:
         self.options = options
         self.session = session or _new_session()
         self.origin = origin(options.url)
@@ -95,8 +106,9 @@ class UpstreamClient:
         """Close pooled connections."""
         self.session.close()
 
-    def get(self, url: str, *, headers: Mapping[str, str], timeout: float,
-            stream: bool = True) -> requests.Response:
+    def get(
+        self, url: str, *, headers: Mapping[str, str], timeout: float, stream: bool = True
+    ) -> requests.Response:
         """GET ``url``; transport failures become :class:`UpstreamUnavailable` (504 on time-out).
 
         On 401/403 the values of the ``devpi_mirror_auth`` hook are tried in turn.
@@ -112,8 +124,14 @@ class UpstreamClient:
                 retry.close()
         return response
 
-    def _send(self, url: str, headers: Mapping[str, str], timeout: float, stream: bool,
-              authorization: str | None) -> requests.Response:
+    def _send(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        timeout: float,
+        stream: bool,
+        authorization: str | None,
+    ) -> requests.Response:
         hdrs = {"User-Agent": self.options.user_agent, **headers}
         same_origin = origin(url) == self.origin
         if authorization is not None and same_origin:
@@ -121,12 +139,19 @@ class UpstreamClient:
         auth = self.options.credentials if same_origin and authorization is None else None
         self.requests += 1
         try:
-            response = self.session.get(url, headers=hdrs, timeout=(timeout, timeout), stream=stream,
-                                        auth=auth, allow_redirects=True)
+            response = self.session.get(
+                url,
+                headers=hdrs,
+                timeout=(timeout, timeout),
+                stream=stream,
+                auth=auth,
+                allow_redirects=True,
+            )
         except requests.Timeout:
             self.breaker.failed(f"time-out after {timeout:g} s")
-            raise UpstreamUnavailable(f"upstream did not answer within {timeout:g} s: {url}",
-                                      status=504) from None
+            raise UpstreamUnavailable(
+                f"upstream did not answer within {timeout:g} s: {url}", status=504
+            ) from None
         except requests.RequestException as exc:
             self.breaker.failed(type(exc).__name__)
             raise UpstreamUnavailable(f"cannot reach upstream for {url}: {_reason(exc)}") from None
@@ -143,7 +168,9 @@ def read_limited(response: requests.Response, limit: int, deadline: float) -> by
         if total > limit:
             raise UpstreamUnavailable(f"upstream answer for {response.url} exceeds {limit} bytes")
         if time.monotonic() > deadline:
-            raise UpstreamUnavailable(f"upstream answer for {response.url} took too long", status=504)
+            raise UpstreamUnavailable(
+                f"upstream answer for {response.url} took too long", status=504
+            )
         parts.append(chunk)
     return b"".join(parts)
 
@@ -155,15 +182,21 @@ def iter_body(response: requests.Response, chunk_size: int = CHUNK) -> Iterator[
     except requests.Timeout:
         raise UpstreamUnavailable(f"upstream stopped sending {response.url}", status=504) from None
     except (requests.RequestException, OSError) as exc:
-        raise UpstreamUnavailable(f"upstream transfer of {response.url} broke off: "
-                                  f"{_reason(exc)}") from None
+        raise UpstreamUnavailable(
+            f"upstream transfer of {response.url} broke off: {_reason(exc)}"
+        ) from None
 
 
 def _reason(exc: BaseException) -> str:
     # requests nests the interesting part (refused, reset, name resolution) a few levels down
     text = str(exc)
-    for marker in ("Connection refused", "Connection reset", "Name or service not known",
-                   "IncompleteRead", "Read timed out"):
+    for marker in (
+        "Connection refused",
+        "Connection reset",
+        "Name or service not known",
+        "IncompleteRead",
+        "Read timed out",
+    ):
         if marker in text:
             return marker
     return type(exc).__name__
@@ -175,4 +208,3 @@ def _new_session() -> requests.Session:
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
-

@@ -23,11 +23,16 @@ from devpi_core.indextypes import FileStream
 
 if TYPE_CHECKING:
     from devpi_core.interfaces import BlobStore, MirrorSource
-
     from devpi_core_mirror.metrics import Counters
 
 log = logging.getLogger(__name__)
-CONNECTING, STREAMING, VERIFIED, DONE, FAILED = "connecting", "streaming", "verified", "done", "failed"
+CONNECTING, STREAMING, VERIFIED, DONE, FAILED = (
+    "connecting",
+    "streaming",
+    "verified",
+    "done",
+    "failed",
+)
 Committer = Callable[[str], None]
 
 
@@ -42,18 +47,29 @@ class FileJob:
     size: int | None = None
 
 
-class Fill:
-    """One upstream download; see the module docstring."""
+@dataclass(frozen=True)
+class FillEnv:
+    """Where fills read from and write to, and what they report to."""
 
-    def __init__(self, job: FileJob, *, source: MirrorSource, blobs: BlobStore, tmpdir: str,
-                 commit: Committer, counters: Counters, stop: threading.Event) -> None:
+    source: MirrorSource
+    blobs: BlobStore
+    tmpdir: str
+    counters: Counters
+    stop: threading.Event
+
+
+class Fill:
+    """One upstream download; see the module docstring. ``commit(sha256)`` records the stored
+    blob in the metadata store."""
+
+    def __init__(self, job: FileJob, env: FillEnv, commit: Committer) -> None:
         self.job = job
-        self.source = source
-        self.blobs = blobs
-        self.tmpdir = tmpdir
+        self.source = env.source
+        self.blobs = env.blobs
+        self.tmpdir = env.tmpdir
         self.commit = commit
-        self.counters = counters
-        self.stop = stop
+        self.counters = env.counters
+        self.stop = env.stop
         self.cond = threading.Condition()
         self.state = CONNECTING
         self.error: DevpiError | None = None
@@ -85,7 +101,10 @@ class Fill:
                 with self.cond:
                     self.path = ingest.path
                     self.size = stream.size if stream.size is not None else self.job.size
-                    self.content_type, self.last_modified = stream.content_type, stream.last_modified
+                    self.content_type, self.last_modified = (
+                        stream.content_type,
+                        stream.last_modified,
+                    )
                     self.state = STREAMING
                     self.cond.notify_all()
                 for chunk in stream.chunks:
@@ -112,8 +131,10 @@ class Fill:
         except HashMismatch as exc:
             self.counters.add("upstream_errors")
             log.warning("upstream sent bad content for %s: %s", self.job.url, exc.message)
-            raise UpstreamUnavailable(f"upstream sent bad content for {self.job.filename} "
-                                      f"({exc.message}); nothing was cached") from None
+            raise UpstreamUnavailable(
+                f"upstream sent bad content for {self.job.filename} "
+                f"({exc.message}); nothing was cached"
+            ) from None
         with self.cond:
             self.state = VERIFIED
             self.cond.notify_all()
@@ -136,8 +157,9 @@ class Fill:
                 self.cond.wait(remaining)
             return self.state
 
-    def reader(self, open_blob: Callable[[str], BinaryIO], idle_timeout: float, *,
-               verified: bool = False) -> FileStream:
+    def reader(
+        self, open_blob: Callable[[str], BinaryIO], idle_timeout: float, *, verified: bool = False
+    ) -> FileStream:
         """A stream of the whole file for one client (raises if the fill failed).
 
         With ``verified`` nothing is returned before the content passed its checks.
@@ -147,26 +169,35 @@ class Fill:
         with self.cond:
             state, error = self.state, self.error
             # opened under the lock: the temp file is only moved after the state left STREAMING
-            handle = open(self.path, "rb") if state == STREAMING else None  # noqa: SIM115
+            handle: BinaryIO | None = (
+                open(self.path, "rb") if state == STREAMING else None  # noqa: SIM115
+            )
         if verified and handle is not None:
             state = self.wait((VERIFIED,), idle_timeout * 4)
             error = self.error
             if state not in (VERIFIED, DONE):
                 handle.close()
-                raise error or UpstreamUnavailable(f"upstream is too slow sending {self.job.filename}",
-                                                   status=504)
+                raise error or UpstreamUnavailable(
+                    f"upstream is too slow sending {self.job.filename}", status=504
+                )
         if state == FAILED:
             assert error is not None
             raise error
         if handle is None:
             if state == CONNECTING:
-                raise UpstreamUnavailable(f"upstream did not start sending {self.job.filename} "
-                                          "in time", status=504)
+                raise UpstreamUnavailable(
+                    f"upstream did not start sending {self.job.filename} in time", status=504
+                )
             if self.sha256 is None or state != DONE:
                 raise UpstreamUnavailable(f"{self.job.filename} is still being stored; retry")
             handle = open_blob(self.sha256)
-        return FileStream(self._tail(handle, idle_timeout), self.size, self.content_type,
-                          self.last_modified, close=handle.close)
+        return FileStream(
+            self._tail(handle, idle_timeout),
+            self.size,
+            self.content_type,
+            self.last_modified,
+            close=handle.close,
+        )
 
     def _tail(self, handle: BinaryIO, idle_timeout: float) -> Iterator[bytes]:
         position = 0
@@ -211,8 +242,9 @@ class Fills:
                 return fill
             fill = make(job)
             self._active[job.key] = fill
-        thread = threading.Thread(target=self._run, args=(fill,), name=f"fill-{job.filename}",
-                                  daemon=True)
+        thread = threading.Thread(
+            target=self._run, args=(fill,), name=f"fill-{job.filename}", daemon=True
+        )
         thread.start()
         return fill
 

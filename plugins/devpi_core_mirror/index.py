@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Hashable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devpi_core.errors import NotFound
 from devpi_core.indextypes import FileRef, FileStream, IndexEnv, IndexType
-from devpi_core.interfaces import ReadTransaction, WriteTransaction
 from devpi_core.model.blobrefs import add_ref, drop_ref
 from devpi_core.model.names import project_candidates
 from devpi_core.records import IndexRecord, Link, UpstreamFile
-
 from devpi_core_mirror import layout
-from devpi_core_mirror.fills import STREAMING, FileJob, Fill
+from devpi_core_mirror.fills import STREAMING, FileJob, Fill, FillEnv
 from devpi_core_mirror.pages import version_of
 from devpi_core_mirror.service import MirrorService
+
+if TYPE_CHECKING:
+    from collections.abc import Hashable, Iterable, Mapping, Sequence
+
+    from devpi_core.interfaces import ReadTransaction, WriteTransaction
 
 METADATA = ".metadata"
 
@@ -68,12 +70,21 @@ class MirrorIndex(IndexType):
 
     def _link(self, project: str, f: UpstreamFile) -> Link:
         core = f.core_metadata if f.core_metadata and "sha256" in f.core_metadata else None
-        return Link(filename=f.filename, relpath=layout.relpath(self.name, f), hashes=f.hashes,
-                    requires_python=f.requires_python, yanked=f.yanked, core_metadata=core,
-                    size=f.size, upload_time=f.upload_time, version=version_of(f.filename, project))
+        return Link(
+            filename=f.filename,
+            relpath=layout.relpath(self.name, f),
+            hashes=f.hashes,
+            requires_python=f.requires_python,
+            yanked=f.yanked,
+            core_metadata=core,
+            size=f.size,
+            upload_time=f.upload_time,
+            version=version_of(f.filename, project),
+        )
 
-    def _cached_sha(self, filename: str, hashes: Mapping[str, str],
-                    tx: ReadTransaction | None = None) -> str | None:
+    def _cached_sha(
+        self, filename: str, hashes: Mapping[str, str], tx: ReadTransaction | None = None
+    ) -> str | None:
         sha = hashes.get("sha256")
         if sha is None:
             if tx is None:
@@ -95,13 +106,21 @@ class MirrorIndex(IndexType):
             version = version_of(f.filename, project)
             if version is None:
                 continue
-            verdata = result.setdefault(version, {"name": project, "version": version, "+links": []})
+            verdata = result.setdefault(
+                version, {"name": project, "version": version, "+links": []}
+            )
             if f.requires_python:
                 verdata.setdefault("requires_python", f.requires_python)
             if f.yanked is not False:
                 verdata["yanked"] = f.yanked
-            verdata["+links"].append({"rel": "releasefile", "relpath": layout.relpath(self.name, f),
-                                      "hashes": dict(f.hashes), "hash_spec": hash_spec(f.hashes)})
+            verdata["+links"].append(
+                {
+                    "rel": "releasefile",
+                    "relpath": layout.relpath(self.name, f),
+                    "hashes": dict(f.hashes),
+                    "hash_spec": hash_spec(f.hashes),
+                }
+            )
         return result
 
     # -- files -----------------------------------------------------------------------------
@@ -110,10 +129,24 @@ class MirrorIndex(IndexType):
         with self.env.store.read() as tx:
             record = tx.get(layout.file_key(self.name, filename))
         if record is not None and record["relpath"] == relpath:  # cached before: no page lookup
-            meta = {"hash_spec": hash_spec(record["hashes"]), "hashes": record["hashes"],
-                    "url": record["url"], "project": record["project"], "version": record["version"]}
-            return FileRef(relpath, filename, record["project"], record["version"], record["sha256"],
-                           record["hashes"], size=record["size"], meta=meta, rel=record["rel"])
+            meta = {
+                "hash_spec": hash_spec(record["hashes"]),
+                "hashes": record["hashes"],
+                "url": record["url"],
+                "project": record["project"],
+                "version": record["version"],
+            }
+            return FileRef(
+                relpath,
+                filename,
+                record["project"],
+                record["version"],
+                record["sha256"],
+                record["hashes"],
+                size=record["size"],
+                meta=meta,
+                rel=record["rel"],
+            )
         target = filename.removesuffix(METADATA)
         for project in dict.fromkeys(project_candidates(target)):
             if not project or not self.rt.pages.is_known(project):
@@ -131,19 +164,47 @@ class MirrorIndex(IndexType):
 
     def _file_ref(self, relpath: str, project: str, f: UpstreamFile) -> FileRef:
         version = version_of(f.filename, project)
-        meta = {"hash_spec": hash_spec(f.hashes), "hashes": dict(f.hashes), "url": f.url,
-                "project": project, "version": version, "size": f.size}
-        return FileRef(relpath, f.filename, project, version, self._cached_sha(f.filename, f.hashes),
-                       dict(f.hashes), size=f.size, meta=meta)
+        meta = {
+            "hash_spec": hash_spec(f.hashes),
+            "hashes": dict(f.hashes),
+            "url": f.url,
+            "project": project,
+            "version": version,
+            "size": f.size,
+        }
+        return FileRef(
+            relpath,
+            f.filename,
+            project,
+            version,
+            self._cached_sha(f.filename, f.hashes),
+            dict(f.hashes),
+            size=f.size,
+            meta=meta,
+        )
 
     def _metadata_ref(self, relpath: str, project: str, f: UpstreamFile) -> FileRef:
         assert f.core_metadata is not None
         filename = f.filename + METADATA
         hashes = dict(f.core_metadata)
-        meta = {"hash_spec": hash_spec(hashes), "hashes": hashes, "url": f.url + METADATA,
-                "project": project, "version": version_of(f.filename, project)}
-        return FileRef(relpath, filename, project, meta["version"], self._cached_sha(filename, hashes),
-                       hashes, meta=meta, rel="metadata")
+        version = version_of(f.filename, project)
+        meta = {
+            "hash_spec": hash_spec(hashes),
+            "hashes": hashes,
+            "url": f.url + METADATA,
+            "project": project,
+            "version": version,
+        }
+        return FileRef(
+            relpath,
+            filename,
+            project,
+            version,
+            self._cached_sha(filename, hashes),
+            hashes,
+            meta=meta,
+            rel="metadata",
+        )
 
     def open_uncached(self, ref: FileRef) -> FileStream | None:
         if self.env.offline:
@@ -155,10 +216,11 @@ class MirrorIndex(IndexType):
         settings = self.service.settings
         hashes = {k: v for k, v in ref.hashes.items() if k in hashlib.algorithms_available}
         job = FileJob(ref.relpath, url, ref.filename, hashes, ref.size)
-        fill = self.service.fills.get(job, lambda j: Fill(
-            j, source=source, blobs=self.env.blobs, tmpdir=self.env.tmpdir,
-            commit=lambda sha: self._committed(ref, sha), counters=self.service.counters,
-            stop=self.service.fills.stop))
+        env = FillEnv(source, self.env.blobs, self.env.tmpdir, self.service.counters,
+                      self.service.fills.stop)
+        fill = self.service.fills.get(
+            job, lambda j: Fill(j, env, lambda sha: self._committed(ref, sha))
+        )
         counters = self.service.counters
         counters.add("waiting")
         try:
@@ -169,9 +231,16 @@ class MirrorIndex(IndexType):
         return fill.reader(self.env.blobs.open, settings.file_timeout, verified=small)
 
     def _committed(self, ref: FileRef, sha256: str) -> None:
-        record = {"relpath": ref.relpath, "project": ref.project, "version": ref.version,
-                  "url": ref.meta["url"], "hashes": dict(ref.hashes), "size": ref.size,
-                  "rel": ref.rel, "sha256": sha256}
+        record = {
+            "relpath": ref.relpath,
+            "project": ref.project,
+            "version": ref.version,
+            "url": ref.meta["url"],
+            "hashes": dict(ref.hashes),
+            "size": ref.size,
+            "rel": ref.rel,
+            "sha256": sha256,
+        }
         with self.env.store.write() as tx:
             add_ref(tx, self.env.blobs, sha256, layout.blob_owner(self.name, ref.filename))
             tx.set(layout.file_key(self.name, ref.filename), record)
@@ -202,7 +271,11 @@ class MirrorIndex(IndexType):
         self.rt.pages.forget(project)
 
     def delete_version(self, project: str, version: str, *, username: str | None) -> None:
-        files = [f for f in self.rt.pages.page(project).files if version_of(f.filename, project) == version]
+        files = [
+            f
+            for f in self.rt.pages.page(project).files
+            if version_of(f.filename, project) == version
+        ]
         if not files:
             raise NotFound(f"no version {version!r} of {project!r} on {self.name}")
         with self.env.store.write() as tx:

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from devpi_core.records import UpstreamFile
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
 
 _UNSAFE = re.compile(r"[^a-zA-Z0-9_.-]")
 
@@ -89,8 +91,16 @@ def external_dir(url: str) -> str:
 def encode_files(files: Sequence[UpstreamFile]) -> list[list[Any]]:
     """A compact JSON form of a page's files."""
     return [
-        [f.filename, f.url, dict(f.hashes), f.requires_python, f.yanked,
-         dict(f.core_metadata) if f.core_metadata else None, f.size, f.upload_time]
+        [
+            f.filename,
+            f.url,
+            dict(f.hashes),
+            f.requires_python,
+            f.yanked,
+            dict(f.core_metadata) if f.core_metadata else None,
+            f.size,
+            f.upload_time,
+        ]
         for f in files
     ]
 
@@ -98,8 +108,16 @@ def encode_files(files: Sequence[UpstreamFile]) -> list[list[Any]]:
 def decode_files(rows: Sequence[Sequence[Any]]) -> list[UpstreamFile]:
     """The files of stored page rows."""
     return [
-        UpstreamFile(filename=row[0], url=row[1], hashes=row[2], requires_python=row[3],
-                     yanked=row[4], core_metadata=row[5], size=row[6], upload_time=row[7])
+        UpstreamFile(
+            filename=row[0],
+            url=row[1],
+            hashes=row[2],
+            requires_python=row[3],
+            yanked=row[4],
+            core_metadata=row[5],
+            size=row[6],
+            upload_time=row[7],
+        )
         for row in rows
     ]
 

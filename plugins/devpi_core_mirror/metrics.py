@@ -28,9 +28,15 @@ class Counters:
 
     def report(self) -> list[tuple[str, str, float]]:
         """``(name, kind, value)`` triples, names prefixed with ``devpi_mirror_``."""
-        return [(f"devpi_mirror_{f.name}", "gauge" if f.name in GAUGES else "counter",
-                 float(getattr(self, f.name)))
-                for f in fields(self) if not f.name.startswith("_")]
+        return [
+            (
+                f"devpi_mirror_{f.name}",
+                "gauge" if f.name in GAUGES else "counter",
+                float(getattr(self, f.name)),
+            )
+            for f in fields(self)
+            if not f.name.startswith("_")
+        ]
 
 
 GAUGES = ("waiting",)

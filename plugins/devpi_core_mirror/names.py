@@ -13,22 +13,19 @@ import io
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from devpi_core.blobs import BlobIngest
 from devpi_core.errors import DevpiError, UpstreamUnavailable
 from devpi_core.model.blobrefs import add_ref, drop_ref
-
 from devpi_core_mirror import layout
 from devpi_core_mirror.cache import SingleFlight
 
 if TYPE_CHECKING:
-    from collections.abc import Hashable
+    from collections.abc import Hashable, Iterable, Iterator, Mapping
 
     from devpi_core.indextypes import IndexEnv
     from devpi_core.interfaces import MirrorSource
-
     from devpi_core_mirror.metrics import Counters
     from devpi_core_mirror.settings import MirrorSettings
 
@@ -39,7 +36,9 @@ BATCH = 2000
 class ProjectList:
     """Project names of one mirror index; ``source`` and ``config`` are set by the runtime."""
 
-    def __init__(self, index: str, env: IndexEnv, settings: MirrorSettings, counters: Counters) -> None:
+    def __init__(
+        self, index: str, env: IndexEnv, settings: MirrorSettings, counters: Counters
+    ) -> None:
         self.index = index
         self.env = env
         self.settings = settings
@@ -55,7 +54,9 @@ class ProjectList:
         return f"{self.index}/+names"
 
     def _uses_upstream(self) -> bool:
-        return not (self.env.offline or self.config.get("mirror_no_project_list") or self.source is None)
+        return not (
+            self.env.offline or self.config.get("mirror_no_project_list") or self.source is None
+        )
 
     def info(self) -> dict[str, Any] | None:
         """The stored list's record (None if none is stored)."""
@@ -88,8 +89,13 @@ class ProjectList:
             try:
                 self._flight.do("names", self._fetch)
             except DevpiError as exc:
-                log.warning("%s: cannot fetch the upstream project list (%s); listing the %s "
-                            "cached projects", self.index, exc.message, len(local))
+                log.warning(
+                    "%s: cannot fetch the upstream project list (%s); listing the %s "
+                    "cached projects",
+                    self.index,
+                    exc.message,
+                    len(local),
+                )
                 return iter(local)
             info = self.info()
             if info is None:
@@ -112,15 +118,18 @@ class ProjectList:
     def _refresh_in_background(self) -> None:
         if self._background is not None and self._background.is_alive():
             return
-        self._background = threading.Thread(target=self._refresh_quietly, daemon=True,
-                                            name=f"names-{self.index}")
+        self._background = threading.Thread(
+            target=self._refresh_quietly, daemon=True, name=f"names-{self.index}"
+        )
         self._background.start()
 
     def _refresh_quietly(self) -> None:
         try:
             self._flight.do("names", self._fetch)
         except DevpiError as exc:
-            log.warning("%s: refreshing the upstream project list failed: %s", self.index, exc.message)
+            log.warning(
+                "%s: refreshing the upstream project list failed: %s", self.index, exc.message
+            )
 
     def _fetch(self) -> None:
         if self.source is None:
@@ -131,7 +140,9 @@ class ProjectList:
         try:
             result = self.source.get_names(etag=etag)
             if result.names is None:
-                self._store(old["sha256"] if old else "", etag, int(old.get("count", 0)) if old else 0)
+                self._store(
+                    old["sha256"] if old else "", etag, int(old.get("count", 0)) if old else 0
+                )
                 return
             with BlobIngest(self.env.blobs, self.env.tmpdir) as ingest:
                 count = _write_gzip(ingest, result.names)
@@ -148,8 +159,10 @@ class ProjectList:
             if old and old["sha256"] != sha256:
                 drop_ref(tx, self.env.blobs, old["sha256"], self.owner)
             add_ref(tx, self.env.blobs, sha256, self.owner)
-            tx.set(layout.names_key(self.index),
-                   {"sha256": sha256, "etag": etag, "at": round(time.time(), 3), "count": count})
+            tx.set(
+                layout.names_key(self.index),
+                {"sha256": sha256, "etag": etag, "at": round(time.time(), 3), "count": count},
+            )
 
 
 def _write_gzip(sink: BlobIngest, names: Iterable[str]) -> int:

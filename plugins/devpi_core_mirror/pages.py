@@ -17,8 +17,16 @@ from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 from devpi_core.model.names import ARCHIVE_SUFFIXES, normalize
 from devpi_core.records import UpstreamFile
 
-HASH_LENGTHS = {"md5": 32, "sha1": 40, "sha224": 56, "sha256": 64, "sha384": 96, "sha512": 128,
-                "blake2b": 128, "blake2s": 64}
+HASH_LENGTHS = {
+    "md5": 32,
+    "sha1": 40,
+    "sha224": 56,
+    "sha256": 64,
+    "sha384": 96,
+    "sha512": 128,
+    "blake2b": 128,
+    "blake2s": 64,
+}
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
 _BAD_FILENAME = re.compile(r"[/\\\x00-\x1f\x7f]")
 
@@ -40,8 +48,13 @@ def strip_suffix(filename: str) -> str | None:
 
 def is_archive_of(filename: str, project: str) -> bool:
     """Whether ``filename`` is a safe archive name belonging to the normalized ``project``."""
-    if (not filename or len(filename) > 255 or filename.startswith(".")
-            or _BAD_FILENAME.search(filename) or _SUFFIX.search(filename) is None):
+    if (
+        not filename
+        or len(filename) > 255
+        or filename.startswith(".")
+        or _BAD_FILENAME.search(filename)
+        or _SUFFIX.search(filename) is None
+    ):
         return False
     if filename.endswith(".whl"):
         return normalize(filename.split("-", 1)[0]) == project
@@ -69,8 +82,13 @@ def _is_plain(url: str) -> bool:
     # no fragment, nothing unprintable
     _scheme, sep, rest = url.partition("://")
     netloc, slash, _path = rest.partition("/")
-    return (bool(sep and slash and netloc) and "@" not in netloc and "#" not in rest
-            and " " not in rest and rest.isprintable())
+    return (
+        bool(sep and slash and netloc)
+        and "@" not in netloc
+        and "#" not in rest
+        and " " not in rest
+        and rest.isprintable()
+    )
 
 
 def clean_url(url: str) -> str | None:
@@ -102,10 +120,9 @@ def _hashes(value: Any) -> dict[str, str]:
         if isinstance(digest, str) and _HEX64.fullmatch(digest):
             return {"sha256": digest}
     result = {}
-    for name, digest in value.items():
-        name = str(name).lower().replace("-", "_")
-        if (isinstance(digest, str) and HASH_LENGTHS.get(name) == len(digest)
-                and _HEX.match(digest)):
+    for given, digest in value.items():
+        name = str(given).lower().replace("-", "_")
+        if isinstance(digest, str) and HASH_LENGTHS.get(name) == len(digest) and _HEX.match(digest):
             result[name] = digest.lower()
     return result
 
@@ -119,8 +136,12 @@ class _Belongs:
         self.prefixes: dict[str, bool] = {}
 
     def __call__(self, filename: str) -> bool:
-        if (filename.endswith(".whl") and len(filename) <= 255 and not filename.startswith(".")
-                and not _BAD_FILENAME.search(filename)):
+        if (
+            filename.endswith(".whl")
+            and len(filename) <= 255
+            and not filename.startswith(".")
+            and not _BAD_FILENAME.search(filename)
+        ):
             prefix = filename.split("-", 1)[0]
             known = self.prefixes.get(prefix)
             if known is None:
@@ -182,9 +203,13 @@ def _json_file(entry: dict[str, Any], base_url: str, belongs: _Belongs) -> Upstr
     if not url.startswith(("https://", "http://")):
         url = urljoin(base_url, url)
     return _make_file(
-        belongs, filename, url,
+        belongs,
+        filename,
+        url,
         hashes=_hashes(entry.get("hashes")),
-        requires_python=requires_python if isinstance(requires_python, str) and requires_python else None,
+        requires_python=requires_python
+        if isinstance(requires_python, str) and requires_python
+        else None,
         yanked=yanked if isinstance(yanked, (bool, str)) else bool(yanked),
         core_metadata=_hashes(core) or None,
         size=size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None,
@@ -255,8 +280,11 @@ def _html_fields(attrs: Mapping[str, str | None]) -> dict[str, Any]:
     if core and "=" in core:
         name, _sep, digest = core.partition("=")
         core_hashes = _hashes({name: digest}) or None
-    return {"requires_python": attrs.get("data-requires-python") or None, "yanked": yanked,
-            "core_metadata": core_hashes}
+    return {
+        "requires_python": attrs.get("data-requires-python") or None,
+        "yanked": yanked,
+        "core_metadata": core_hashes,
+    }
 
 
 # -- the project list -----------------------------------------------------------------------

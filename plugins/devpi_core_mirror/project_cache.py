@@ -8,20 +8,19 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from devpi_core.errors import UpstreamUnavailable
 from devpi_core.records import MirrorRefreshEvent, UpstreamFile
-
 from devpi_core_mirror import layout
 from devpi_core_mirror.cache import MISSING, STALE, STORE, Outcome, PageState, SingleFlight, decide
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from devpi_core.indextypes import IndexEnv
     from devpi_core.interfaces import MirrorSource
-
     from devpi_core_mirror.metrics import Counters
     from devpi_core_mirror.settings import MirrorSettings
 
@@ -44,7 +43,9 @@ class CachedPage:
 class ProjectPages:
     """Pages of one mirror index; ``source`` and ``config`` are kept current by the runtime."""
 
-    def __init__(self, index: str, env: IndexEnv, settings: MirrorSettings, counters: Counters) -> None:
+    def __init__(
+        self, index: str, env: IndexEnv, settings: MirrorSettings, counters: Counters
+    ) -> None:
         self.index = index
         self.env = env
         self.settings = settings
@@ -128,7 +129,9 @@ class ProjectPages:
         files = tuple(layout.page_files(value))
         return self._remember(project, token, files)
 
-    def _remember(self, project: str, token: int | None, files: tuple[UpstreamFile, ...]) -> CachedPage:
+    def _remember(
+        self, project: str, token: int | None, files: tuple[UpstreamFile, ...]
+    ) -> CachedPage:
         cached = CachedPage(token, files, {f.filename: f for f in files})
         with self._lock:
             self._parsed[(project, token)] = cached
@@ -157,14 +160,18 @@ class ProjectPages:
             raise UpstreamUnavailable(f"{self.index} has no usable upstream")
         self.counters.add("upstream_page_requests")
         try:
-            page = self.source.get_page(project, etag=state.etag if state.token is not None else None)
+            page = self.source.get_page(
+                project, etag=state.etag if state.token is not None else None
+            )
         except UpstreamUnavailable as exc:
             self.counters.add("upstream_errors")
             if state.token is None:
                 raise
             self._go_stale(project, state, exc.message)
             return
-        outcome = decide(state, page, ignore_serial=bool(self.config.get("mirror_ignore_serial_header")))
+        outcome = decide(
+            state, page, ignore_serial=bool(self.config.get("mirror_ignore_serial_header"))
+        )
         if outcome.action == MISSING:
             state.missing_until = time.time() + self.settings.missing_expiry
         elif outcome.action == STALE:
@@ -175,8 +182,12 @@ class ProjectPages:
 
     def _go_stale(self, project: str, state: PageState, reason: str) -> None:
         if state.stale_reason is None:
-            log.warning("%s: upstream failed for %s (%s); serving the cached page", self.index,
-                        project, reason)
+            log.warning(
+                "%s: upstream failed for %s (%s); serving the cached page",
+                self.index,
+                project,
+                reason,
+            )
         state.stale_reason = reason
         state.fresh_until = time.time() + self.settings.error_retry
         self.counters.add("stale_served")
@@ -190,8 +201,13 @@ class ProjectPages:
                 tx.set(page_key, layout.page_record(outcome.files))
                 if is_new:
                     known = tx.get(layout.known_key(self.index)) or {}
-                    tx.set(layout.known_key(self.index), {"changes": int(known.get("changes", 0)) + 1})
-            tx.set(layout.state_key(self.index, project), layout.state_record(outcome.serial, outcome.etag, now))
+                    tx.set(
+                        layout.known_key(self.index), {"changes": int(known.get("changes", 0)) + 1}
+                    )
+            tx.set(
+                layout.state_key(self.index, project),
+                layout.state_record(outcome.serial, outcome.etag, now),
+            )
         with self.env.store.read() as tx:
             token = tx.key_serial(page_key)
         changed = token != state.token

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 from devpi_core import hookimpl, services
 from devpi_core.errors import UpstreamUnavailable
 from devpi_core.specs import MirrorSourceOptions
-
 from devpi_core_mirror.fills import Fills
 from devpi_core_mirror.metrics import Counters
 from devpi_core_mirror.names import ProjectList
@@ -35,7 +34,9 @@ AuthLookup = Callable[[str, "str | None"], list[str]]
 class IndexRuntime:
     """What one mirror index keeps between requests: its pages, its list, its source."""
 
-    def __init__(self, index: str, env: IndexEnv, settings: MirrorSettings, counters: Counters) -> None:
+    def __init__(
+        self, index: str, env: IndexEnv, settings: MirrorSettings, counters: Counters
+    ) -> None:
         self.index = index
         self.pages = ProjectPages(index, env, settings, counters)
         self.names = ProjectList(index, env, settings, counters)
@@ -72,8 +73,13 @@ class IndexRuntime:
 class MirrorService:
     """Registered in the Pyramid registry by this plugin's include."""
 
-    def __init__(self, settings: MirrorSettings, raw_settings: Mapping[str, Any],
-                 sources: Mapping[str, MirrorSourceSpec], auth: AuthLookup) -> None:
+    def __init__(
+        self,
+        settings: MirrorSettings,
+        raw_settings: Mapping[str, Any],
+        sources: Mapping[str, MirrorSourceSpec],
+        auth: AuthLookup,
+    ) -> None:
         self.settings = settings
         self.raw_settings = raw_settings
         self.sources = dict(sources)
@@ -111,8 +117,10 @@ class MirrorService:
         name = record.config.get("mirror_source", "simple")
         spec = self.sources.get(name)
         if spec is None:
-            raise UpstreamUnavailable(f"{record.fullname}: mirror_source {name!r} is not available; "
-                                      f"available: {', '.join(sorted(self.sources)) or 'none'}")
+            raise UpstreamUnavailable(
+                f"{record.fullname}: mirror_source {name!r} is not available; "
+                f"available: {', '.join(sorted(self.sources)) or 'none'}"
+            )
         from devpi_core_mirror.client import user_agent  # noqa: PLC0415 - requests loads on first use
 
         url = str(record.config["mirror_url"])
@@ -148,8 +156,10 @@ class _MetricsReporter:
     @hookimpl
     def devpi_metrics(self) -> list[tuple[str, str, float]]:
         """The counters of this server's mirrors."""
-        return [*self.service.counters.report(),
-                ("devpi_mirror_fills_running", "gauge", float(self.service.fills.running()))]
+        return [
+            *self.service.counters.report(),
+            ("devpi_mirror_fills_running", "gauge", float(self.service.fills.running())),
+        ]
 
 
 def includeme(config: Configurator) -> None:
@@ -157,8 +167,9 @@ def includeme(config: Configurator) -> None:
     registry = config.registry
     plugins = services.plugins(registry)
     raw = services.settings(registry).plugin(SECTION)
-    service = MirrorService(MirrorSettings.from_mapping(raw), raw, plugins.mirror_sources(),
-                            plugins.mirror_auth)
+    service = MirrorService(
+        MirrorSettings.from_mapping(raw), raw, plugins.mirror_sources(), plugins.mirror_auth
+    )
     services.register(registry, MirrorService, service)
     reporter = _MetricsReporter(service)
     name = f"mirror-metrics-{id(service)}"

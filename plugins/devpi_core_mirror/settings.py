@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from devpi_core.config import SIZE_SCHEMA, parse_size
 from devpi_core.errors import StartupError
 from devpi_core.specs import ConfigSection, IndexKey
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 SECTION = "mirror"
 _SECONDS = {"type": "number", "exclusiveMinimum": 0}
@@ -66,12 +68,24 @@ CONFIG_SECTION = ConfigSection(SECTION, SCHEMA, DEFAULTS, HELP)
 MIRROR_KEYS = (
     IndexKey("mirror_url", "url", help="the upstream simple index URL (no credentials)"),
     IndexKey("mirror_cache_expiry", "int", help="seconds a fetched page counts as fresh"),
-    IndexKey("mirror_ignore_serial_header", "bool", default=False,
-             help="accept upstream answers whose X-PyPI-Last-Serial went backwards"),
-    IndexKey("mirror_no_project_list", "bool", default=False,
-             help="never fetch the upstream project list; list only cached projects"),
-    IndexKey("mirror_use_external_urls", "bool", default=False,
-             help="do not cache files: redirect downloads to the upstream URL"),
+    IndexKey(
+        "mirror_ignore_serial_header",
+        "bool",
+        default=False,
+        help="accept upstream answers whose X-PyPI-Last-Serial went backwards",
+    ),
+    IndexKey(
+        "mirror_no_project_list",
+        "bool",
+        default=False,
+        help="never fetch the upstream project list; list only cached projects",
+    ),
+    IndexKey(
+        "mirror_use_external_urls",
+        "bool",
+        default=False,
+        help="do not cache files: redirect downloads to the upstream URL",
+    ),
     IndexKey("mirror_web_url_fmt", "str", help="web page of a project, with {name}"),
     IndexKey("mirror_source", "str", default="simple", help="how to read the upstream"),
     IndexKey("volatile", "bool", default=True, help="allow deleting the index and cached files"),
@@ -100,10 +114,12 @@ class MirrorSettings:
         values = {**DEFAULTS, **section}
         values["verify_before_send"] = parse_size(values["verify_before_send"])
         values["max_page_size"] = parse_size(values["max_page_size"])
-        values["credentials"] = MappingProxyType({
-            index.strip("/"): (str(cred["username"]), str(cred["password"]))
-            for index, cred in (values["credentials"] or {}).items()
-        })
+        values["credentials"] = MappingProxyType(
+            {
+                index.strip("/"): (str(cred["username"]), str(cred["password"]))
+                for index, cred in (values["credentials"] or {}).items()
+            }
+        )
         return cls(**values)
 
 

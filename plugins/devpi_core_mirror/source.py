@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -13,19 +12,19 @@ from devpi_core.config import parse_size
 from devpi_core.errors import NotFound, UpstreamUnavailable
 from devpi_core.interfaces import MirrorSource
 from devpi_core.records import UpstreamNames, UpstreamPage, UpstreamStream
-
 from devpi_core_mirror.client import UpstreamClient, iter_body, read_limited
 from devpi_core_mirror.pages import MalformedPage, parse_html, parse_json, scan_names
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import requests
 
     from devpi_core.specs import MirrorSourceOptions
 
 log = logging.getLogger(__name__)
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
-ACCEPT = (f"{JSON_TYPE}, application/vnd.pypi.simple.v1+html;q=0.2, "
-          "text/html;q=0.01")
+ACCEPT = f"{JSON_TYPE}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
 DEFAULT_PAGE_LIMIT = 256 * 1024 * 1024
 
 
@@ -119,8 +118,10 @@ class SimpleSource(MirrorSource):
 
 def _status_message(status: int, url: str) -> str:
     if status in (401, 403):
-        return (f"upstream refused access ({status}) to {url}; configure "
-                "plugins.mirror.credentials for this index")
+        return (
+            f"upstream refused access ({status}) to {url}; configure "
+            "plugins.mirror.credentials for this index"
+        )
     return f"error {status} getting {url}"
 
 

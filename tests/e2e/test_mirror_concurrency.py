@@ -22,22 +22,26 @@ JSON = "application/vnd.pypi.simple.v1+json"
 
 @pytest.fixture
 def server(devpi_server, fake_upstream):
-    config = {"plugins": {"mirror": {"init_root_pypi": False, "verify_before_send": 1024}},
-              "server": {"threads": 16}}
+    config = {
+        "plugins": {"mirror": {"init_root_pypi": False, "verify_before_send": 1024}},
+        "server": {"threads": 16},
+    }
     handle = devpi_server(config)
     session = requests.Session()
     session.headers["Accept"] = "application/json"
     token = session.post(f"{handle.url}/+login", json={"user": "root", "password": ""}).json()
     session.auth = ("root", token["result"]["password"])
-    response = session.put(f"{handle.url}/root/fake", json={"type": "mirror",
-                                                            "mirror_url": fake_upstream.url})
+    response = session.put(
+        f"{handle.url}/root/fake", json={"type": "mirror", "mirror_url": fake_upstream.url}
+    )
     assert response.status_code == 200, response.text
     return handle
 
 
 def metric(server, name: str) -> float:
-    metrics = requests.get(f"{server.url}/+status", headers={"Accept": "application/json"},
-                           timeout=10).json()["result"]["metrics"]
+    metrics = requests.get(
+        f"{server.url}/+status", headers={"Accept": "application/json"}, timeout=10
+    ).json()["result"]["metrics"]
     return next(value for key, _kind, value in metrics if key == f"devpi_mirror_{name}")
 
 
@@ -48,12 +52,15 @@ def poll(condition, timeout: float = 20) -> None:
         time.sleep(0.02)
 
 
-def concurrently(server, upstream, path: str, url: str, headers: dict[str, str], *,
-                 waiting: int) -> list[requests.Response]:
+def concurrently(
+    server, upstream, path: str, url: str, headers: dict[str, str], *, waiting: int
+) -> list[requests.Response]:
     upstream.faults.hold = threading.Event()
     upstream.faults.only = path
     with ThreadPoolExecutor(CLIENTS) as pool:
-        futures = [pool.submit(requests.get, url, headers=headers, timeout=60) for _ in range(CLIENTS)]
+        futures = [
+            pool.submit(requests.get, url, headers=headers, timeout=60) for _ in range(CLIENTS)
+        ]
         # everyone is in: one request upstream, the clients waiting for it inside the server
         poll(lambda: upstream.count(path) == 1 and metric(server, "waiting") == waiting)
         upstream.faults.hold.set()
@@ -62,9 +69,14 @@ def concurrently(server, upstream, path: str, url: str, headers: dict[str, str],
 
 def test_concurrent_page_requests_make_one_upstream_request(server, fake_upstream):
     fake_upstream.add("hello", make_wheel(DistSpec("hello", "1.0")))
-    responses = concurrently(server, fake_upstream, "/simple/hello/",
-                             f"{server.url}/root/fake/+simple/hello/", {"Accept": JSON},
-                             waiting=CLIENTS - 1)  # one of them fetches
+    responses = concurrently(
+        server,
+        fake_upstream,
+        "/simple/hello/",
+        f"{server.url}/root/fake/+simple/hello/",
+        {"Accept": JSON},
+        waiting=CLIENTS - 1,
+    )  # one of them fetches
     assert {r.status_code for r in responses} == {200}
     assert len({r.content for r in responses}) == 1
     assert fake_upstream.count("/simple/hello/") == 1

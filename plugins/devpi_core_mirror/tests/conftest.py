@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 import pytest
 
-from devpi_core.testing.client import Client
 from devpi_core.testing.dists import Dist, DistSpec, make_sdist, make_wheel
-from devpi_core.testing.upstream import FakeUpstream
+
+if TYPE_CHECKING:
+    from devpi_core.testing.client import Client
+    from devpi_core.testing.upstream import FakeUpstream
 
 
 @dataclass
@@ -22,9 +24,13 @@ class Mirror:
     upstream: FakeUpstream
     index: str = "root/fake"
 
-    def page(self, project: str, *, json_api: bool = True, status: int = 200, **headers: str) -> Any:
+    def page(
+        self, project: str, *, json_api: bool = True, status: int = 200, **headers: str
+    ) -> Any:
         """The project page on the mirror (decoded JSON by default)."""
-        response = self.client.simple(self.index, project, json_api=json_api, status=status, **headers)
+        response = self.client.simple(
+            self.index, project, json_api=json_api, status=status, **headers
+        )
         return response.json if json_api and status == 200 else response
 
     def file_url(self, project: str, filename: str) -> str:
@@ -35,7 +41,9 @@ class Mirror:
 
     def download(self, project: str, filename: str, *, status: int = 200) -> Any:
         """GET the file through the mirror."""
-        return self.client.app.get(self.file_url(project, filename), status=status, expect_errors=True)
+        return self.client.app.get(
+            self.file_url(project, filename), status=status, expect_errors=True
+        )
 
     def wait_cached(self, count: int = 1, timeout: float = 10) -> None:
         """Wait until ``count`` files were committed (a download may return just before)."""
@@ -69,8 +77,12 @@ def sdist(name: str, version: str) -> Dist:
 def make_mirror(make_app, fake_upstream):
     """``make_mirror(config=None, **index_config)`` -> :class:`Mirror` (root logged in)."""
 
-    def factory(config: dict[str, Any] | None = None, *, upstream: FakeUpstream | None = None,
-                **index_config: Any) -> Mirror:
+    def factory(
+        config: dict[str, Any] | None = None,
+        *,
+        upstream: FakeUpstream | None = None,
+        **index_config: Any,
+    ) -> Mirror:
         upstream = upstream or fake_upstream
         client = make_app(config)
         client.login("root", "")

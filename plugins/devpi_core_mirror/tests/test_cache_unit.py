@@ -25,7 +25,9 @@ def cached(serial=10, etag='"e"'):
 
 
 def test_not_modified_touches_and_keeps_a_newer_serial():
-    outcome = decide(cached(), UpstreamPage("not_modified", serial=12, etag=None), ignore_serial=False)
+    outcome = decide(
+        cached(), UpstreamPage("not_modified", serial=12, etag=None), ignore_serial=False
+    )
     assert (outcome.action, outcome.serial, outcome.etag) == (TOUCH, 12, '"e"')
     outcome = decide(cached(), UpstreamPage("not_modified", serial=3), ignore_serial=False)
     assert outcome.serial == 10
@@ -39,7 +41,8 @@ def test_not_found_keeps_cached_links_or_remembers_the_miss():
 def test_serial_going_backwards_is_refused_unless_ignored():
     page = UpstreamPage("ok", FILES, serial=9, etag='"n"')
     stale = decide(cached(), page, ignore_serial=False)
-    assert stale.action == STALE and "older than the cached 10" in stale.reason
+    assert stale.action == STALE
+    assert "older than the cached 10" in stale.reason
     stored = decide(cached(), page, ignore_serial=True)
     assert (stored.action, stored.serial, stored.files) == (STORE, 9, FILES)
 
@@ -53,9 +56,11 @@ def test_answers_without_serial_keep_the_stored_one():
 
 def test_page_state_freshness():
     state = cached()
-    assert state.is_fresh(1.5) and not state.is_fresh(2.0)
+    assert state.is_fresh(1.5)
+    assert not state.is_fresh(2.0)
     missing = PageState(missing_until=5.0)
-    assert missing.is_missing(4.0) and not missing.is_missing(6.0)
+    assert missing.is_missing(4.0)
+    assert not missing.is_missing(6.0)
 
 
 def test_single_flight_runs_once_for_concurrent_callers():
@@ -76,7 +81,9 @@ def test_single_flight_runs_once_for_concurrent_callers():
     leader = threading.Thread(target=lambda: results.append(flight.do("k", fetch)))
     leader.start()
     assert started.wait(10)
-    followers = [threading.Thread(target=lambda: results.append(flight.do("k", fetch))) for _ in range(5)]
+    followers = [
+        threading.Thread(target=lambda: results.append(flight.do("k", fetch))) for _ in range(5)
+    ]
     for t in followers:
         t.start()
     while waits.count(1) < 5:
@@ -85,8 +92,10 @@ def test_single_flight_runs_once_for_concurrent_callers():
     release.set()
     for t in [leader, *followers]:
         t.join(10)
-    assert results == [42] * 6 and calls == [1]
-    assert sum(waits) == 0 and not flight.running("k")
+    assert results == [42] * 6
+    assert calls == [1]
+    assert sum(waits) == 0
+    assert not flight.running("k")
 
 
 def test_single_flight_shares_errors_and_forgets_them():
@@ -118,8 +127,12 @@ def test_origin_compares_scheme_host_and_port():
 
 
 def test_settings_and_validation():
-    settings = MirrorSettings.from_mapping({"verify_before_send": "1M", "credentials": {
-        "/root/x/": {"username": "u", "password": "p"}}})
+    settings = MirrorSettings.from_mapping(
+        {
+            "verify_before_send": "1M",
+            "credentials": {"/root/x/": {"username": "u", "password": "p"}},
+        }
+    )
     assert settings.verify_before_send == 1 << 20
     assert settings.credentials == {"root/x": ("u", "p")}
     assert validate_index({"mirror_url": "https://h.example/simple/"}) == []
@@ -131,5 +144,6 @@ def test_settings_and_validation():
 
 def test_default_upstream_comes_from_pip():
     url = default_upstream_url()
-    assert url.startswith("https://") and url.endswith("/simple/")
+    assert url.startswith("https://")
+    assert url.endswith("/simple/")
     assert web_url_fmt(url).endswith("/project/{name}/")

@@ -8,6 +8,7 @@ import logging
 
 import pytest
 
+from devpi_core.testing.upstream import FakeUpstream
 from devpi_core_mirror.tests.conftest import wheel
 
 FAST = {"plugins": {"mirror": {"timeout": 0.5, "file_timeout": 0.5, "error_retry": 0}}}
@@ -26,8 +27,16 @@ def cached(m, project="hello"):
     return w
 
 
-@pytest.mark.parametrize("fault", [{"status": 500}, {"status": 503}, {"delay": 1.5},
-                                   {"malformed": "json"}, {"serial_backwards": True}])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"status": 500},
+        {"status": 503},
+        {"delay": 1.5},
+        {"malformed": "json"},
+        {"serial_backwards": True},
+    ],
+)
 def test_stale_page_is_served_with_a_warning(fast, fault, caplog):
     w = cached(fast)
     for name, value in fault.items():
@@ -93,8 +102,11 @@ def test_wrong_hash_is_502_and_not_cached(mirror):
     w = cached(mirror)
     mirror.upstream.faults.wrong_hash = True
     response = mirror.download("hello", w.filename, status=502)
-    assert "sha256 mismatch" in response.json["message"] if response.content_type == "application/json" \
+    assert (
+        "sha256 mismatch" in response.json["message"]
+        if response.content_type == "application/json"
         else "sha256 mismatch" in response.text
+    )
     mirror.upstream.faults.wrong_hash = False
     assert mirror.download("hello", w.filename).body == w.content
 
@@ -138,14 +150,14 @@ def test_links_to_other_projects_and_bad_names_are_dropped(mirror):
     mirror.upstream.add_link("hello", f"{mirror.upstream.root}/files/00000000/evil-1.0.tar.gz")
     mirror.upstream.add_link("hello", "file:///etc/hello-1.0.tar.gz")
     mirror.upstream.add_link("hello", "javascript:alert(1)")
-    mirror.upstream.add_link("hello", f"{mirror.upstream.root}/files/00000000/..%2Fhello-2.0.tar.gz")
+    mirror.upstream.add_link(
+        "hello", f"{mirror.upstream.root}/files/00000000/..%2Fhello-2.0.tar.gz"
+    )
     names = [f["filename"] for f in mirror.page("hello")["files"]]
     assert names == [good.filename]
 
 
 def test_files_on_another_host_are_fetched_through_the_mirror(make_mirror):
-    from devpi_core.testing.upstream import FakeUpstream
-
     with FakeUpstream(files_host="localhost") as upstream:
         m = make_mirror(upstream=upstream)
         w = wheel("hello", "1.0")

@@ -6,14 +6,18 @@ import base64
 
 import pytest
 
-from devpi_core import hookimpl
+from devpi_core import hookimpl, services
 from devpi_core.testing.upstream import FakeUpstream
 from devpi_core_mirror.tests.conftest import wheel
 
 
 def test_credentials_in_mirror_url_are_refused(mirror):
-    response = mirror.client.create_index("root/other", type="mirror", status=400,
-                                          mirror_url="https://user:secret@example.invalid/simple/")
+    response = mirror.client.create_index(
+        "root/other",
+        type="mirror",
+        status=400,
+        mirror_url="https://user:secret@example.invalid/simple/",
+    )
     message = response.json["message"]
     assert "must not contain credentials" in message
     assert "plugins.mirror.credentials" in message
@@ -26,14 +30,17 @@ def test_mirror_url_is_required(mirror):
 
 
 def test_configured_credentials_reach_only_the_index_host(make_mirror):
-    config = {"plugins": {"mirror": {"credentials": {"root/fake": {"username": "u", "password": "p"}}}}}
+    config = {
+        "plugins": {"mirror": {"credentials": {"root/fake": {"username": "u", "password": "p"}}}}
+    }
     with FakeUpstream(auth=("u", "p")) as upstream:
         m = make_mirror(config, upstream=upstream)
         w = wheel("hello", "1.0")
         upstream.add("hello", w)
         assert m.download("hello", w.filename).body == w.content
         shown = m.client.get("/root/fake").text
-        assert "@" not in shown and '"p"' not in shown
+        assert "@" not in shown
+        assert '"p"' not in shown
     with FakeUpstream(files_host="localhost") as upstream:
         m = make_mirror(config, upstream=upstream)
         upstream.add("hello", w)
@@ -46,7 +53,8 @@ def test_missing_credentials_say_what_to_configure(make_mirror):
     with FakeUpstream(auth=("u", "p")) as upstream:
         m = make_mirror(upstream=upstream)
         message = m.page("hello", status=502).json["message"]
-        assert "refused access (401)" in message and "plugins.mirror.credentials" in message
+        assert "refused access (401)" in message
+        assert "plugins.mirror.credentials" in message
 
 
 class TokenPlugin:
@@ -95,7 +103,10 @@ def test_private_name_hides_the_mirror_and_is_never_sent_upstream(stage):
     assert stage.client.simple_filenames("root/dev", "hello") == [own.filename]
     assert stage.upstream.count("hello") == 0
     stage.client.modify_index("root/dev", ["mirror_whitelist=hello"])
-    assert stage.client.simple_filenames("root/dev", "hello") == [own.filename, "hello-99.0-py3-none-any.whl"]
+    assert stage.client.simple_filenames("root/dev", "hello") == [
+        own.filename,
+        "hello-99.0-py3-none-any.whl",
+    ]
 
 
 def test_stage_with_a_down_mirror_still_serves_its_own(stage):
@@ -147,8 +158,6 @@ def test_deleting_the_index_removes_its_blobs(make_mirror):
     m.client.app.get(url)
     m.wait_cached()
     m.client.request("DELETE", "/root/fake", status=201)
-    from devpi_core import services
-
     assert not services.blob_store(m.registry).exists(w.sha256)
 
 
@@ -164,6 +173,10 @@ def test_init_creates_root_pypi_from_pip(make_app):
 def test_init_can_skip_root_pypi_or_use_another_url(make_app):
     client = make_app({"plugins": {"mirror": {"init_root_pypi": False}}}, default_indexes=True)
     client.get("/root/pypi?no_projects", status=404)
-    client = make_app({"plugins": {"mirror": {"default_url": "http://127.0.0.1:9/simple/"}}},
-                      default_indexes=True)
-    assert client.get_json("/root/pypi?no_projects")["result"]["mirror_url"] == "http://127.0.0.1:9/simple/"
+    client = make_app(
+        {"plugins": {"mirror": {"default_url": "http://127.0.0.1:9/simple/"}}}, default_indexes=True
+    )
+    assert (
+        client.get_json("/root/pypi?no_projects")["result"]["mirror_url"]
+        == "http://127.0.0.1:9/simple/"
+    )

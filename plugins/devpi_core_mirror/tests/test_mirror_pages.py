@@ -13,8 +13,13 @@ from devpi_core_mirror.tests.conftest import sdist, wheel
 
 def test_json_page_keeps_every_upstream_field(mirror):
     w = wheel("hello", "1.0", requires_python=">=3.8")
-    mirror.upstream.add("hello", w, requires_python=">=3.8", yanked="broken",
-                        upload_time="2024-02-03T04:05:06.000000Z")
+    mirror.upstream.add(
+        "hello",
+        w,
+        requires_python=">=3.8",
+        yanked="broken",
+        upload_time="2024-02-03T04:05:06.000000Z",
+    )
     mirror.upstream.add("hello", sdist("hello", "0.9"))
     page = mirror.page("hello")
     files = {f["filename"]: f for f in page["files"]}
@@ -157,7 +162,10 @@ def test_metrics_in_status(mirror):
     mirror.upstream.add("hello", wheel("hello", "1.0"))
     mirror.page("hello")
     mirror.page("hello")
-    metrics = {name: value for name, _kind, value in mirror.client.get_json("/+status")["result"]["metrics"]}
+    metrics = {
+        name: value
+        for name, _kind, value in mirror.client.get_json("/+status")["result"]["metrics"]
+    }
     assert metrics["devpi_mirror_upstream_page_requests"] == 1
     assert metrics["devpi_mirror_page_cache_hits"] >= 1
 

@@ -23,33 +23,57 @@ SHA = "a" * 64
 
 
 def json_page(*files, version="1.1"):
-    return json.dumps({"meta": {"api-version": version}, "name": "foo-bar", "files": list(files)}).encode()
+    return json.dumps(
+        {"meta": {"api-version": version}, "name": "foo-bar", "files": list(files)}
+    ).encode()
 
 
 def test_json_fields_and_relative_urls():
-    body = json_page({
-        "filename": "foo_bar-1.0-py3-none-any.whl", "url": "../../files/foo_bar-1.0-py3-none-any.whl",
-        "hashes": {"sha256": SHA.upper(), "md5": "nothex"}, "requires-python": ">=3.8",
-        "yanked": "bad build", "core-metadata": {"sha256": "b" * 64}, "size": 10,
-        "upload-time": "2024-01-01T00:00:00Z"})
+    body = json_page(
+        {
+            "filename": "foo_bar-1.0-py3-none-any.whl",
+            "url": "../../files/foo_bar-1.0-py3-none-any.whl",
+            "hashes": {"sha256": SHA.upper(), "md5": "nothex"},
+            "requires-python": ">=3.8",
+            "yanked": "bad build",
+            "core-metadata": {"sha256": "b" * 64},
+            "size": 10,
+            "upload-time": "2024-01-01T00:00:00Z",
+        }
+    )
     (f,) = parse_json(body, BASE, "foo-bar")
-    assert f == UpstreamFile("foo_bar-1.0-py3-none-any.whl",
-                             "https://index.example/files/foo_bar-1.0-py3-none-any.whl",
-                             {"sha256": SHA}, ">=3.8", "bad build", {"sha256": "b" * 64}, 10,
-                             "2024-01-01T00:00:00Z")
+    assert f == UpstreamFile(
+        "foo_bar-1.0-py3-none-any.whl",
+        "https://index.example/files/foo_bar-1.0-py3-none-any.whl",
+        {"sha256": SHA},
+        ">=3.8",
+        "bad build",
+        {"sha256": "b" * 64},
+        10,
+        "2024-01-01T00:00:00Z",
+    )
 
 
 def test_json_lenient_per_entry():
     body = json_page(
         "not a dict",
         {"filename": 3, "url": "x"},
-        {"filename": "foo-bar-1.0.tar.gz", "url": "https://u:p@files.example/foo-bar-1.0.tar.gz",
-         "hashes": [], "yanked": False, "dist-info-metadata": True, "size": True},
+        {
+            "filename": "foo-bar-1.0.tar.gz",
+            "url": "https://u:p@files.example/foo-bar-1.0.tar.gz",
+            "hashes": [],
+            "yanked": False,
+            "dist-info-metadata": True,
+            "size": True,
+        },
         {"filename": "other-1.0.tar.gz", "url": "https://files.example/other-1.0.tar.gz"},
     )
     (f,) = parse_json(body, BASE, "foo-bar")
     assert f.url == "https://files.example/foo-bar-1.0.tar.gz"  # credentials stripped
-    assert f.hashes == {} and f.core_metadata is None and f.size is None and f.yanked is False
+    assert f.hashes == {}
+    assert f.core_metadata is None
+    assert f.size is None
+    assert f.yanked is False
 
 
 @pytest.mark.parametrize("body", [b"{", b"[]", b'{"files": {}}', json_page(version="2.0"), b"\xff"])
@@ -67,7 +91,7 @@ def test_json_prefers_the_link_with_a_hash():
 def test_html_attributes_base_and_fragments():
     body = f"""<html><head><base href="https://cdn.example/pkgs/"></head><body>
     <a href="foo_bar-1.0-py3-none-any.whl#sha256={SHA}" data-requires-python="&gt;=3.8"
-       data-yanked="" data-dist-info-metadata="sha256={'c' * 64}">foo_bar-1.0-py3-none-any.whl</a>
+       data-yanked="" data-dist-info-metadata="sha256={"c" * 64}">foo_bar-1.0-py3-none-any.whl</a>
     <a href="/elsewhere/foo-bar-0.9.tar.gz" data-yanked="old">foo-bar-0.9.tar.gz</a>
     <a href="https://cdn.example/x/other-1.0.tar.gz">other</a>
     <a href="javascript:alert(1)">js</a><a>no href</a>
@@ -80,49 +104,75 @@ def test_html_attributes_base_and_fragments():
     assert wheel.yanked is True
     assert wheel.core_metadata == {"sha256": "c" * 64}
     assert sdist.url == "https://cdn.example/elsewhere/foo-bar-0.9.tar.gz"
-    assert sdist.yanked == "old" and sdist.hashes == {}
+    assert sdist.yanked == "old"
+    assert sdist.hashes == {}
 
 
 def test_html_garbage_is_no_links():
-    assert parse_html(b"<html><body><a href=\"x\"><<<</", BASE, "foo-bar") == ()
+    assert parse_html(b'<html><body><a href="x"><<<</', BASE, "foo-bar") == ()
 
 
-@pytest.mark.parametrize(("filename", "expected"), [
-    ("foo_bar-1.0-py3-none-any.whl", True), ("Foo.Bar-1.0.tar.gz", True),
-    ("foo-bar-baz-1.0.tar.gz", False), ("foo-1.0.tar.gz", False), ("foo_bar-1.0.txt", False),
-    (".foo-bar-1.0.tar.gz", False), ("foo-bar-1.0\n.tar.gz", False), ("a/foo-bar-1.0.tar.gz", False),
-])
+@pytest.mark.parametrize(
+    ("filename", "expected"),
+    [
+        ("foo_bar-1.0-py3-none-any.whl", True),
+        ("Foo.Bar-1.0.tar.gz", True),
+        ("foo-bar-baz-1.0.tar.gz", False),
+        ("foo-1.0.tar.gz", False),
+        ("foo_bar-1.0.txt", False),
+        (".foo-bar-1.0.tar.gz", False),
+        ("foo-bar-1.0\n.tar.gz", False),
+        ("a/foo-bar-1.0.tar.gz", False),
+    ],
+)
 def test_is_archive_of(filename, expected):
     assert is_archive_of(filename, "foo-bar") is expected
 
 
-@pytest.mark.parametrize(("filename", "version"), [
-    ("foo_bar-1.0-py3-none-any.whl", "1.0"), ("foo-bar-2.0rc1.tar.gz", "2.0rc1"),
-    ("foo_bar-1.0.zip", "1.0"), ("foo-bar.txt", None),
-])
+@pytest.mark.parametrize(
+    ("filename", "version"),
+    [
+        ("foo_bar-1.0-py3-none-any.whl", "1.0"),
+        ("foo-bar-2.0rc1.tar.gz", "2.0rc1"),
+        ("foo_bar-1.0.zip", "1.0"),
+        ("foo-bar.txt", None),
+    ],
+)
 def test_version_of(filename, version):
     assert version_of(filename, "foo-bar") == version
 
 
-@pytest.mark.parametrize(("url", "cleaned"), [
-    ("https://h.example/a/b.whl", "https://h.example/a/b.whl"),
-    ("https://u:p@h.example:8443/a#frag", "https://h.example:8443/a"),
-    ("ftp://h.example/a", None), ("https:///nohost", None), ("http://[::1]:80/x", "http://[::1]:80/x"),
-])
+@pytest.mark.parametrize(
+    ("url", "cleaned"),
+    [
+        ("https://h.example/a/b.whl", "https://h.example/a/b.whl"),
+        ("https://u:p@h.example:8443/a#frag", "https://h.example:8443/a"),
+        ("ftp://h.example/a", None),
+        ("https:///nohost", None),
+        ("http://[::1]:80/x", "http://[::1]:80/x"),
+    ],
+)
 def test_clean_url(url, cleaned):
     assert clean_url(url) == cleaned
 
 
 def chunked(data: bytes, size: int):
-    return [data[i:i + size] for i in range(0, len(data), size)]
+    return [data[i : i + size] for i in range(0, len(data), size)]
 
 
 @pytest.mark.parametrize("size", [1, 7, 1 << 20])
 def test_scan_names_across_chunk_boundaries(size):
-    listing = (b'{"meta": {"api-version": "1.1"}, "projects": [{"name": "Foo.Bar", "_last-serial": 1}, '
-               b'{"name": "q\\u00e9\\"x"}, {"name": "zope_interface"}]}')
-    assert list(scan_names(chunked(listing, size), is_json=True)) == ["foo-bar", "q-x", "zope-interface"]
-    html = b'<html><body><a href="/simple/foo-bar/">Foo.Bar</a>\n<A HREF="/simple/x/">a&amp;b</a ></body>'
+    listing = (
+        b'{"meta": {"api-version": "1.1"}, "projects": [{"name": "Foo.Bar", "_last-serial": 1}, '
+        b'{"name": "q\\u00e9\\"x"}, {"name": "zope_interface"}]}'
+    )
+    assert list(scan_names(chunked(listing, size), is_json=True)) == [
+        "foo-bar",
+        "q-x",
+        "zope-interface",
+    ]
+    html = (b'<html><body><a href="/simple/foo-bar/">Foo.Bar</a>\n'
+            b'<A HREF="/simple/x/">a&amp;b</a ></body>')
     assert list(scan_names(chunked(html, size), is_json=False)) == ["foo-bar", "a-b"]
 
 
@@ -134,8 +184,16 @@ def test_relpaths_as_devpi_builds_them():
 
 
 def test_stored_form_round_trips():
-    f = UpstreamFile("p-1.0.tar.gz", "https://h.example/p-1.0.tar.gz", {"sha256": SHA}, ">=3", "why",
-                     {"sha256": SHA}, 3, "2024-01-01T00:00:00Z")
+    f = UpstreamFile(
+        "p-1.0.tar.gz",
+        "https://h.example/p-1.0.tar.gz",
+        {"sha256": SHA},
+        ">=3",
+        "why",
+        {"sha256": SHA},
+        3,
+        "2024-01-01T00:00:00Z",
+    )
     stored = json.loads(json.dumps(layout.page_record([f])))
     assert layout.page_files(stored) == [f]
     assert layout.page_files(None) == []
