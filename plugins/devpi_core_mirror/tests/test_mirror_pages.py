@@ -5,10 +5,14 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from typing import TYPE_CHECKING
 
-from devpi_core import services
+from devpi_core import hookimpl, services
 from devpi_core_mirror.service import MirrorService
 from devpi_core_mirror.tests.conftest import sdist, wheel
+
+if TYPE_CHECKING:
+    from devpi_core.records import MirrorRefreshEvent
 
 
 def test_json_page_keeps_every_upstream_field(mirror):
@@ -183,3 +187,56 @@ def test_freshness_survives_a_new_process_state(mirror):
     mirror.upstream.clear()
     mirror.page("hello")
     assert mirror.upstream.count() == 0
+
+
+def test_outdated_project_list_is_served_and_refreshed_in_the_background(
+    make_mirror, fake_upstream
+):
+    m = make_mirror(mirror_cache_expiry=0)
+    fake_upstream.add("alpha", wheel("alpha", "1.0"))
+    assert m.client.simple("root/fake", json_api=True).json["projects"] == [{"name": "alpha"}]
+    fake_upstream.add("beta", wheel("beta", "1.0"))
+    stale = m.client.simple("root/fake", json_api=True).json["projects"]
+    assert stale == [{"name": "alpha"}]  # the stored list answers at once
+    deadline = time.monotonic() + 10
+    while {"name": "beta"} not in m.client.simple("root/fake", json_api=True).json["projects"]:
+        assert time.monotonic() < deadline, "the list was not refreshed"
+        time.sleep(0.01)
+    assert fake_upstream.count("/simple/") >= 2
+
+
+def test_project_list_failure_lists_the_cached_projects(mirror, caplog):
+    mirror.upstream.add("alpha", wheel("alpha", "1.0"))
+    mirror.page("alpha")
+    mirror.upstream.faults.status = 500
+    listing = mirror.client.simple("root/fake", json_api=True).json
+    assert listing["projects"] == [{"name": "alpha"}]
+    assert "cannot fetch the upstream project list" in caplog.text
+
+
+class Events:
+    """Records mirror refresh events (a plugin object)."""
+
+    def __init__(self) -> None:
+        self.seen: list[MirrorRefreshEvent] = []
+
+    @hookimpl
+    def devpi_on_mirror_refresh(self, event: MirrorRefreshEvent) -> None:
+        self.seen.append(event)
+
+
+def test_refresh_events_tell_whether_the_page_changed(make_app, fake_upstream):
+    events = Events()
+    client = make_app(modules=(("events", events),))
+    client.login("root", "")
+    client.create_index(
+        "root/fake", type="mirror", mirror_url=fake_upstream.url, mirror_cache_expiry=0
+    )
+    fake_upstream.add("hello", wheel("hello", "1.0"))
+    client.simple("root/fake", "hello")
+    client.simple("root/fake", "hello")
+    assert [(e.index, e.project, e.changed) for e in events.seen] == [
+        ("root/fake", "hello", True),
+        ("root/fake", "hello", False),
+    ]
+    assert events.seen[0].upstream_serial == 1
