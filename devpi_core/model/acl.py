@@ -7,18 +7,21 @@ spelling (``:anonymous:`` is accepted and stored upper-case).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from devpi_core.errors import Forbidden, Unauthorized
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
     from devpi_core.records import Identity, IndexRecord
 
 ANONYMOUS = ":ANONYMOUS:"
 AUTHENTICATED = ":AUTHENTICATED:"
 SPECIAL = {":anonymous:": ANONYMOUS, ":authenticated:": AUTHENTICATED}
-USER_PERMISSIONS = ("user_create", "user_modify", "user_modify_password", "user_delete", "index_create")
+USER_PERMISSIONS = (
+    "user_create", "user_modify", "user_modify_password", "user_delete", "index_create",
+)
 INDEX_PERMISSIONS = (
     "pkg_read", "upload", "toxresult_upload", "index_modify", "index_delete", "del_entry",
 )
@@ -78,7 +81,9 @@ def index_allowed(
     owner_and_admins = _owners(index, restrict_modify)
     config = index.config
     if permission == "pkg_read":
-        return is_public(index) or _matches(mine, config["acl_read"]) or bool(mine & owner_and_admins)
+        return (
+            is_public(index) or _matches(mine, config["acl_read"]) or bool(mine & owner_and_admins)
+        )
     if permission == "upload":
         return _matches(mine, config.get("acl_upload", ()))
     if permission == "toxresult_upload":

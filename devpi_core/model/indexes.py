@@ -116,7 +116,8 @@ class Indexes:
         config = {"type": type_name}
         for spec in keys.values():
             if spec.default is not None:
-                config[spec.name] = list(spec.default) if isinstance(spec.default, (list, tuple)) else spec.default
+                default = spec.default
+                config[spec.name] = list(default) if isinstance(default, (list, tuple)) else default
         if "acl_upload" in keys and "acl_upload" not in given:
             config["acl_upload"] = [user]
         config.update(self._coerce(keys, {k: v for k, v in given.items() if k != "type"}))

@@ -6,21 +6,25 @@ types. Each key's :class:`~devpi_core.specs.IndexKey` ``kind`` says how to read 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devpi_core.errors import BadRequest
 from devpi_core.model.acl import ANONYMOUS, normalize_acl_entry
 from devpi_core.model.names import normalize
 from devpi_core.specs import IndexKey
 
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+
 # Keys every index type has, whatever plugin provides it.
 COMMON_KEYS = (
     IndexKey("title", "str", help="short human-readable title"),
     IndexKey("description", "str", help="longer description"),
     IndexKey("custom_data", "json", help="anything a client wants to keep with the index"),
-    IndexKey("acl_read", "acl", default=[ANONYMOUS],
-             help="who may read pages, metadata and files (devpi-core extension)"),
+    IndexKey(
+        "acl_read", "acl", default=[ANONYMOUS],
+        help="who may read pages, metadata and files (devpi-core extension)",
+    ),
 )
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off", ""}
@@ -34,39 +38,59 @@ def _as_list(key: str, value: Any) -> list[str]:
     raise BadRequest(f"{key}: expected a list or a comma-separated string, got {value!r}")
 
 
+def _bool(spec: IndexKey, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise BadRequest(f"{spec.name}: expected true or false, got {value!r}")
+
+
+def _int(spec: IndexKey, value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise BadRequest(f"{spec.name}: expected an integer, got {value!r}") from None
+
+
+def _str(spec: IndexKey, value: Any) -> str:
+    if not isinstance(value, str):
+        raise BadRequest(f"{spec.name}: expected a string, got {value!r}")
+    if spec.kind == "url" and not value.startswith(("http://", "https://", "file://")):
+        raise BadRequest(f"{spec.name}: expected an http:// or https:// URL, got {value!r}")
+    if spec.kind == "choice" and value not in spec.choices:
+        raise BadRequest(f"{spec.name}: expected one of {', '.join(spec.choices)}, got {value!r}")
+    return value
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+_COERCIONS: dict[str, Callable[[IndexKey, Any], Any]] = {
+    "bool": _bool,
+    "int": _int,
+    "str": _str,
+    "url": _str,
+    "choice": _str,
+    "list": lambda spec, value: _as_list(spec.name, value),
+    "acl": lambda spec, value: _unique(normalize_acl_entry(v) for v in _as_list(spec.name, value)),
+    "names": lambda spec, value: _unique(
+        v if v == "*" else normalize(v) for v in _as_list(spec.name, value)
+    ),
+    "bases": lambda spec, value: _unique(v.strip("/") for v in _as_list(spec.name, value)),
+}
+
+
 def coerce(spec: IndexKey, value: Any) -> Any:
     """Turn a client's value for ``spec`` into the stored form, or raise a 400."""
-    key, kind = spec.name, spec.kind
     if value is None:
         return None
-    if kind == "bool":
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-            return value.strip().lower() in _TRUE
-        raise BadRequest(f"{key}: expected true or false, got {value!r}")
-    if kind == "int":
-        try:
-            return int(value)
-        except (TypeError, ValueError):
-            raise BadRequest(f"{key}: expected an integer, got {value!r}") from None
-    if kind in ("str", "url", "choice"):
-        if not isinstance(value, str):
-            raise BadRequest(f"{key}: expected a string, got {value!r}")
-        if kind == "url" and not value.startswith(("http://", "https://", "file://")):
-            raise BadRequest(f"{key}: expected an http:// or https:// URL, got {value!r}")
-        if kind == "choice" and value not in spec.choices:
-            raise BadRequest(f"{key}: expected one of {', '.join(spec.choices)}, got {value!r}")
-        return value
-    if kind == "list":
-        return _as_list(key, value)
-    if kind == "acl":
-        return list(dict.fromkeys(normalize_acl_entry(v) for v in _as_list(key, value)))
-    if kind == "names":
-        return list(dict.fromkeys(v if v == "*" else normalize(v) for v in _as_list(key, value)))
-    if kind == "bases":
-        return list(dict.fromkeys(v.strip("/") for v in _as_list(key, value)))
-    return value  # json: stored as given
+    convert = _COERCIONS.get(spec.kind)
+    return value if convert is None else convert(spec, value)  # json: stored as given
+
+
+_BAD_OP = "expected 'key=value', 'key+=value' or 'key-=value'"
 
 
 def apply_operations(
@@ -77,32 +101,34 @@ def apply_operations(
     result = dict(config)
     for op in ops:
         if not isinstance(op, str):
-            raise BadRequest(f"invalid operation {op!r}: expected 'key=value', 'key+=value' or 'key-=value'")
+            raise BadRequest(f"invalid operation {op!r}: {_BAD_OP}")
         key, sep, value = _split_op(op)
         spec = keys.get(key)
         if spec is None:
             raise BadRequest(f"indexconfig got unexpected keyword arguments: {key}={value}")
         if sep == "=":
             result[key] = coerce(spec, value)
-        elif sep == "+=":
-            current = list(result.get(key) or [])
-            for item in coerce(spec, value) if spec.kind in _LIST_KINDS else [value]:
-                if item not in current:
-                    current.append(item)
-            result[key] = current
-        elif value == "":
+        elif sep == "-=" and value == "":
             if spec.default not in (None, "", [], ()):
                 raise BadRequest(f"cannot remove {key!r}: it has a default")
             result.pop(key, None)
         else:
-            current = list(result.get(key) or [])
-            items = coerce(spec, value) if spec.kind in _LIST_KINDS else [value]
-            for item in items:
-                if item not in current:
-                    raise BadRequest(f"{key}: {item!r} is not in the list")
-                current.remove(item)
-            result[key] = current
+            result[key] = _change_list(spec, list(result.get(key) or []), sep, value)
     return result
+
+
+def _change_list(spec: IndexKey, current: list[Any], sep: str, value: str) -> list[Any]:
+    if spec.kind not in _LIST_KINDS:
+        raise BadRequest(f"{spec.name} is not a list: use {spec.name}=value")
+    for item in coerce(spec, value):
+        if sep == "+=":
+            if item not in current:
+                current.append(item)
+        elif item in current:
+            current.remove(item)
+        else:
+            raise BadRequest(f"{spec.name}: {item!r} is not in the list")
+    return current
 
 
 _LIST_KINDS = ("list", "acl", "names", "bases")
@@ -115,5 +141,5 @@ def _split_op(op: str) -> tuple[str, str, str]:
             return key.strip(), sep, value.strip()
     key, found, value = op.partition("=")
     if not found or not key.strip():
-        raise BadRequest(f"invalid operation {op!r}: expected 'key=value', 'key+=value' or 'key-=value'")
+        raise BadRequest(f"invalid operation {op!r}: {_BAD_OP}")
     return key.strip(), "=", value.strip()

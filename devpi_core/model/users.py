@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from devpi_core.errors import BadRequest, Conflict, Forbidden, NotFound
 from devpi_core.model.names import check_name
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
     from devpi_core.interfaces import MetadataStore, PasswordHasher, WriteTransaction
 
 PUBLIC_KEYS = ("email", "title", "description", "custom_data")
@@ -78,7 +79,7 @@ class Users:
             raise BadRequest(f"Unknown keys in user config: {', '.join(unknown)}")
         if "password" not in fields and "pwhash" not in fields:
             raise BadRequest("password needs to be set")
-        record = self._apply(dict(created=now_iso()), fields)
+        record = self._apply({"created": now_iso()}, fields)
         with self.store.write() as tx:
             if tx.get(user_key(name)) is not None:
                 raise Conflict(f"user already exists: {name}")

@@ -50,7 +50,8 @@ def get_index(request: Request) -> Response:
     if wants_simple_list(request):
         return project_list_response(request, record)
     no_projects = "no_projects" in request.GET
-    return api_reply(request, "indexconfig", index_config(request, record, projects=not no_projects))
+    result = index_config(request, record, projects=not no_projects)
+    return api_reply(request, "indexconfig", result)
 
 
 @view_config(route_name="index", request_method="PUT")

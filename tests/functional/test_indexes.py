@@ -148,6 +148,7 @@ def test_patch_with_operations(alice):
         ([5], "invalid operation"),
         (["type=mirror"], "type"),
         (["bases+=alice/ghost"], "does not exist"),
+        (["title+=more"], "title is not a list"),
     ],
 )
 def test_patch_operation_errors(alice, ops, message):
