@@ -145,6 +145,10 @@ class Plugins:
         """Names of the registered plugins, in registration order."""
         return [info.name for info in self.infos]
 
+    def implements(self, hookname: str) -> bool:
+        """Whether any registered plugin implements ``hookname``."""
+        return bool(getattr(self.pm.hook, hookname).get_hookimpls())
+
     def hooks_of(self, name: str) -> list[str]:
         """The hook names a registered plugin implements."""
         plugin = self.pm.get_plugin(name)

@@ -13,6 +13,7 @@ import waitress
 from devpi_core import __version__, services
 from devpi_core.app import make_app
 from devpi_core.bootstrap import initialise_data
+from devpi_core.config import Settings
 from devpi_core.errors import StartupError
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from pyramid.registry import Registry
     from pyramid.router import Router
 
-    from devpi_core.config import ServerSettings, Settings
+    from devpi_core.config import ServerSettings
     from devpi_core.plugins import Plugins
     from devpi_core.serverdir import ServerDir
 
@@ -48,6 +49,8 @@ def run(
     app = make_app(plugins, settings, serverdir)
     try:
         server = _listen(app, settings.server)
+        # /+status reports the port actually bound (it differs from the setting with --port 0)
+        services.register(app.registry, Settings, settings.with_overrides(port=server.effective_port))
         try:
             created = initialise_if_empty(app.registry)
             if created:

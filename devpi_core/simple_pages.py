@@ -76,6 +76,7 @@ class _Entry:
     fresh_until: float
     warnings: tuple[str, ...]
     blocked: tuple[str, ...]
+    policy_keys: tuple[Hashable, ...]
 
 
 class PageCache:
@@ -129,6 +130,7 @@ class SimplePages:
         self.plugins = plugins
         self.resolver = Resolver(indexes)
         self.cache = PageCache(max_bytes)
+        self._with_policies = plugins.implements("devpi_simple_policies")
 
     def lookup(self, fullname: str, serial: int | None = None) -> IndexRecord:
         """The index ``user/name`` (cached per serial), or a 404."""
@@ -157,18 +159,27 @@ class SimplePages:
         gen = self.resolver.sync(serial)
         order = self.resolver.order(gen, record, reader)
         key = (record.fullname, project, fmt, prefix, tuple(r.fullname for r in order))
+        # Policies may change their answer without any write (a minimum release age does as
+        # time passes), so their keys are checked on every request; the hook is skipped
+        # entirely when no plugin implements it.
+        policies = self.plugins.simple_policies(record) if self._with_policies else []
+        policy_keys = tuple(policy.cache_key(record, project) for policy in policies)
         entry = self.cache.get(key)
-        if entry is not None and entry.serial == serial and time.time() < entry.fresh_until:
+        if (
+            entry is not None
+            and entry.serial == serial
+            and entry.policy_keys == policy_keys
+            and time.time() < entry.fresh_until
+        ):
             return Served(entry.page, entry.warnings, entry.blocked, serial)
         contributors = self.resolver.contributors(order, project)
         if not contributors.stages:
             raise NotFound(f"no project {project!r} on {record.fullname} or its bases")
-        policies = self.plugins.simple_policies(record)
         token = (
             tuple((r.fullname, r.serial) for r in order),
             tuple(r.fullname for r in contributors.stages),
             contributors.tokens,
-            tuple(policy.cache_key(record, project) for policy in policies),
+            policy_keys,
         )
         warnings = tuple(
             w for r in contributors.stages
@@ -179,7 +190,7 @@ class SimplePages:
         else:
             page = entry.page
         self.cache.put(key, _Entry(token, page, serial, contributors.fresh_until, warnings,
-                                   contributors.blocked))
+                                   contributors.blocked, policy_keys))
         return Served(page, warnings, contributors.blocked, serial)
 
     def _render(

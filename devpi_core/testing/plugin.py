@@ -17,19 +17,18 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-import webtest
 from ruamel.yaml import YAML
 
-from devpi_core import services
-from devpi_core.app import make_app as build_app
-from devpi_core.bootstrap import initialise_data, load_plugins
-from devpi_core.config import load_raw
-from devpi_core.serverdir import create
-from devpi_core.testing.client import Client
-from devpi_core.testing.upstream import FakeUpstream
+if TYPE_CHECKING:
+    from devpi_core.testing.client import Client
+    from devpi_core.testing.upstream import FakeUpstream
+
+# Core modules are imported inside the fixtures, not here: pytest loads this plugin (an entry
+# point) before coverage starts, and module-level imports would hide core's module-level lines
+# from the coverage report.
 
 # Cheap password hashing for tests; production defaults are deliberately slow.
 FAST_HASHING = {"argon2_time_cost": 1, "argon2_memory_cost": 8, "argon2_parallelism": 1}
@@ -121,7 +120,7 @@ def _loopback_only(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
 
 
 # -- in-process apps ------------------------------------------------------------------------
-AppFactory = Callable[..., Client]
+AppFactory = Callable[..., "Client"]
 
 
 @pytest.fixture
@@ -140,6 +139,15 @@ def make_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppFactory]:
         default_indexes: bool = False,
         root_password: str = "",
     ) -> Client:
+        import webtest
+
+        from devpi_core import services
+        from devpi_core.app import make_app as build_app
+        from devpi_core.bootstrap import initialise_data, load_plugins
+        from devpi_core.config import load_raw
+        from devpi_core.serverdir import create
+        from devpi_core.testing.client import Client
+
         base = tmp_path_factory.mktemp("app")
         serverdir = base / "serverdir"
         raw = load_raw(str(write_config(base / "config.yml", server_config(config))))
@@ -154,8 +162,11 @@ def make_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppFactory]:
         return Client(webtest.TestApp(app, extra_environ={"REMOTE_ADDR": "127.0.0.1"}))
 
     yield factory
-    for registry in registries:
-        services.shutdown(registry)
+    if registries:
+        from devpi_core import services
+
+        for registry in registries:
+            services.shutdown(registry)
 
 
 @pytest.fixture
@@ -167,6 +178,8 @@ def client(make_app: AppFactory) -> Client:
 @pytest.fixture
 def fake_upstream() -> Iterator[FakeUpstream]:
     """A fake upstream simple index on 127.0.0.1 (see :mod:`devpi_core.testing.upstream`)."""
+    from devpi_core.testing.upstream import FakeUpstream
+
     with FakeUpstream() as upstream:
         yield upstream
 

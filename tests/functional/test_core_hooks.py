@@ -185,10 +185,6 @@ def test_pages_are_not_filtered_without_the_policy(app_with):
     assert len(client.simple_filenames("alice/dev", "evil")) == 1
 
 
-@pytest.mark.xfail(
-    reason="simple_pages.project_page answers the cached page at an unchanged serial "
-    "without asking the policies' cache_key (reported to the lead)"
-)
 def test_a_policy_whose_cache_key_changes_is_applied_again(app_with, recorder):
     # SimplePolicy's contract: rendered pages are cached per cache_key, so a changed key (for a
     # minimum release age: the hour) must re-filter even when no write happened.
