@@ -113,7 +113,7 @@ class Indexes:
         if not isinstance(type_name, str):
             raise BadRequest(f"type: expected a string, got {type_name!r}")
         keys = self.keys_for(type_name)
-        config = {"type": type_name}
+        config: dict[str, Any] = {"type": type_name}
         for spec in keys.values():
             if spec.default is not None:
                 default = spec.default
@@ -163,7 +163,10 @@ class Indexes:
         if self.spec(record) is not None:
             self.type_of(record).delete_all(tx)
         tx.delete(index_key(record.fullname))
-        tx.after_commit(lambda _serial: self._instances.pop(record.fullname, None))
+        tx.after_commit(lambda _serial: self._forget(record.fullname))
+
+    def _forget(self, fullname: str) -> None:
+        self._instances.pop(fullname, None)
 
     def delete_user_indexes(self, tx: WriteTransaction, user: str) -> None:
         """Within a user deletion: refuse if any index is non-volatile, else drop them all."""

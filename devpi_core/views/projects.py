@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 
 def _project_name(request: Request) -> str:
-    name = request.matchdict["project"]
+    name = str(request.matchdict["project"])
     if not name.isascii():
         raise BadRequest(f"invalid project name {name!r}")
     return name
