@@ -43,6 +43,7 @@ from devpi_core.bootstrap import load_plugins
 from devpi_core.cli import main as cli_main
 from devpi_core.config import CORE_SECTIONS, load_raw, parse_size
 from devpi_core.config_reference import reference_rst
+from devpi_core.indextypes import IndexType
 from devpi_core.serverdir import open_serverdir
 from devpi_core.testing.dists import DistSpec, make_wheel
 from devpi_core.testing.plugin import bin_path, server_config, write_config
@@ -333,6 +334,18 @@ def test_public_api_table_matches_the_architecture_test():
     table = page.split("The public API\n--------------\n", 1)[1].split("\n\n\n", 1)[0]
     documented = set(re.findall(r"^``(devpi_core[\w.]*)``", table, re.MULTILINE))
     assert documented == {*arch.PUBLIC, arch.TESTING}
+
+
+def test_index_type_section_names_every_method():
+    page = (DOCS / "plugins.rst").read_text(encoding="utf-8")
+    section = page.split("Index types\n-----------\n", 1)[1].split("\n\n\n", 1)[0]
+    methods = [
+        name
+        for name, member in vars(IndexType).items()
+        if callable(member) and not name.startswith("_")
+    ]
+    missing = [name for name in methods if f"``{name}(" not in section]
+    assert not missing, f"docs/plugins.rst, Index types: describe {missing}"
 
 
 def test_route_table_lists_the_core_routes_in_order():
