@@ -348,6 +348,21 @@ def test_index_type_section_names_every_method():
     assert not missing, f"docs/plugins.rst, Index types: describe {missing}"
 
 
+def test_services_section_names_every_accessor():
+    page = (DOCS / "plugins.rst").read_text(encoding="utf-8")
+    section = page.split("Services\n--------\n", 1)[1].split("\n\n\nViews\n", 1)[0]
+    public = [
+        name
+        for name, member in vars(services).items()
+        if inspect.isfunction(member)
+        and member.__module__ == services.__name__
+        and not name.startswith("_")
+        and name != "shutdown"  # called by the server and the fixtures, not by plugins
+    ]
+    missing = [name for name in public if f"{name}(" not in section]
+    assert not missing, f"docs/plugins.rst, Services: describe {missing}"
+
+
 def test_route_table_lists_the_core_routes_in_order():
     page = (DOCS / "plugins.rst").read_text(encoding="utf-8")
     documented = re.findall(r"^``(\w+)``\s+``(/[^`]*)``$", page, re.MULTILINE)
