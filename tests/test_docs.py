@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import importlib.util
 import inspect
 import io
@@ -37,7 +38,7 @@ from docutils.parsers.rst import Directive, directives, roles
 from readme_renderer.rst import render
 from ruamel.yaml import YAML
 
-from devpi_core import hookspecs, services
+from devpi_core import hookspecs, services, specs
 from devpi_core.app import make_app as build_app
 from devpi_core.bootstrap import load_plugins
 from devpi_core.cli import main as cli_main
@@ -361,6 +362,23 @@ def test_services_section_names_every_accessor():
     ]
     missing = [name for name in public if f"{name}(" not in section]
     assert not missing, f"docs/plugins.rst, Services: describe {missing}"
+
+
+def test_registration_objects_are_described_with_their_fields():
+    page = (DOCS / "plugins.rst").read_text(encoding="utf-8")
+    section = page.split("Registration objects\n--------------------\n", 1)[1]
+    section = section.split("\n\n\nServices\n", 1)[0]
+    checked = 0
+    for cls in vars(specs).values():
+        if not (dataclasses.is_dataclass(cls) and cls.__module__ == specs.__name__):
+            continue
+        assert f"``{cls.__name__}" in section, f"docs/plugins.rst: describe {cls.__name__}"
+        entry = re.search(rf"^``{cls.__name__}\((.*)\)``$", section, re.MULTILINE)
+        if entry is not None:
+            documented = [part.split("=")[0].strip() for part in entry.group(1).split(",")]
+            assert documented == [f.name for f in dataclasses.fields(cls)], cls.__name__
+            checked += 1
+    assert checked >= 5
 
 
 def test_route_table_lists_the_core_routes_in_order():
