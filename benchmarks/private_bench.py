@@ -215,6 +215,9 @@ def main() -> int:  # noqa: PLR0915, C901 - a linear script reads best top to bo
                 f"{server.url}/{USER}/dev/+simple/ceobench-pkg-039/", "ceobench_pkg_039-1.4.0"
             )
             upload_rows.append([server.name, seconds, seconds / len(wheels) * 1000])
+        upload_rows.append(
+            ["devpi-core, credential cache off", *_uploads_without_cache(work, wheels)]
+        )
         print(
             table(
                 f"1. {len(wheels)} wheels in one twine upload (HTTP Basic, password)",
@@ -312,6 +315,22 @@ def main() -> int:  # noqa: PLR0915, C901 - a linear script reads best top to bo
             server.stop()
     print(f"work directory: {work}")
     return 0
+
+
+def _uploads_without_cache(work: Path, wheels: list[Path]) -> list[float]:
+    """The same uploads with ``plugins.passwd.credential_cache_seconds: 0``: every request pays
+    for argon2 (the production parameters), which shows what the credential cache saves."""
+    config = "logging: {access_log: false}\nplugins: {passwd: {credential_cache_seconds: 0}}\n"
+    (work / "nocache").mkdir(exist_ok=True)
+    server = start_devpi_core(
+        work / "nocache", config=config, serverdir=work / "nocache" / "serverdir"
+    )
+    try:
+        setup_user(server, {"dev": {}})
+        seconds = twine_upload(server, wheels, "dev")
+    finally:
+        server.stop()
+    return [seconds, seconds / len(wheels) * 1000]
 
 
 def _mirror_variant(core: Server) -> str | None:
