@@ -53,6 +53,7 @@ from devpi_core.testing.dists import Dist  # noqa: E402
 from devpi_core.testing.upstream import FakeUpstream  # noqa: E402
 
 PEP691 = "application/vnd.pypi.simple.v1+json"
+CORE_EXTRA_CONFIG = ""
 UNREACHABLE = {
     "HTTPS_PROXY": "http://127.0.0.1:9",
     "HTTP_PROXY": "http://127.0.0.1:9",
@@ -157,7 +158,8 @@ def mirror_index(server: Server, load: Workload) -> str:
 def start(name: str, work: Path, load: Workload, **kwargs: object) -> Server:
     work.mkdir(parents=True, exist_ok=True)
     if name == "devpi-core":
-        return start_devpi_core(work, config="logging: {access_log: false}\n", **kwargs)  # type: ignore[arg-type]
+        config = "logging: {access_log: false}\n" + (CORE_EXTRA_CONFIG or "")
+        return start_devpi_core(work, config=config, **kwargs)  # type: ignore[arg-type]
     return start_devpi_server(work, root_pypi=True, **kwargs)  # type: ignore[arg-type]
 
 
@@ -243,7 +245,11 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=2, help="warm rounds (direct/core/devpi)")
     parser.add_argument("--skip-devpi", action="store_true", help="measure devpi-core only")
+    parser.add_argument("--absolute-urls", action="store_true",
+                        help="devpi-core with server.absolute_urls (pip parses such links faster)")
     args = parser.parse_args()
+    global CORE_EXTRA_CONFIG  # noqa: PLW0603 - one setting for every start of devpi-core
+    CORE_EXTRA_CONFIG = "server: {absolute_urls: true}\n" if args.absolute_urls else ""
     work = workdir("mirror")
     load = quick_workload(work) if args.quick else real_workload()
     names = ["devpi-core"] + ([] if args.skip_devpi else ["devpi-server"])

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from devpi_core_mirror.settings import MirrorSettings
 
 log = logging.getLogger(__name__)
-PARSED_PAGES = 3
+PARSED_PAGES = 2
 MAX_STATES = 100_000
 
 

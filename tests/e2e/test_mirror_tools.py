@@ -64,6 +64,7 @@ def published(fake_upstream):
     return fake_upstream
 
 
+@pytest.mark.pkgcheck  # the built wheel holds the mirror plugin and the fake upstream
 def test_pip_and_uv_install_own_upload_with_upstream_dependency(devpi_server, published, tmp_path):
     server = devpi_server(CONFIG)
     session = setup_indexes(server.url, published.url)
