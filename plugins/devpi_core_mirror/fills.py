@@ -85,11 +85,15 @@ class Fill:
         """Fetch, verify, commit; every outcome ends in ``done`` or ``failed``."""
         try:
             self._download()
-        except DevpiError as exc:
-            self._finish(FAILED, exc)
-        except Exception as exc:  # a bug or a disk problem must still release the waiters
-            log.exception("caching %s failed", self.job.url)
-            self._finish(FAILED, UpstreamUnavailable(f"caching {self.job.filename} failed: {exc}"))
+        except Exception as exc:  # noqa: BLE001 - a bug or a disk problem must release the waiters
+            self._finish(FAILED, self._as_error(exc))
+
+    def _as_error(self, exc: Exception) -> DevpiError:
+        if isinstance(exc, DevpiError):
+            return exc
+        if self.error is None:  # log once, not again when run() sees it
+            log.error("caching %s failed", self.job.url)
+        return self.error or UpstreamUnavailable(f"caching {self.job.filename} failed: {exc}")
 
     def _download(self) -> None:
         self.counters.add("upstream_file_requests")
@@ -107,15 +111,13 @@ class Fill:
                     )
                     self.state = STREAMING
                     self.cond.notify_all()
-                for chunk in stream.chunks:
-                    if self.stop.is_set():
-                        raise UpstreamUnavailable("the server is shutting down")
-                    ingest.write(chunk)
-                    ingest.flush()
-                    with self.cond:
-                        self.written += len(chunk)
-                        self.cond.notify_all()
-                self._verify(ingest, stream.size)
+                try:
+                    self._copy(stream.chunks, ingest)
+                    self._verify(ingest, stream.size)
+                except Exception as exc:
+                    # announced before the temp file goes away with the ingest
+                    self._finish(FAILED, self._as_error(exc))
+                    raise
                 self.sha256 = ingest.commit()
         finally:
             stream.close()
@@ -123,6 +125,16 @@ class Fill:
         self.counters.add("files_cached")
         self.counters.add("bytes_cached", self.written)
         self._finish(DONE, None)
+
+    def _copy(self, chunks: Iterator[bytes], ingest: BlobIngest) -> None:
+        for chunk in chunks:
+            if self.stop.is_set():
+                raise UpstreamUnavailable("the server is shutting down")
+            ingest.write(chunk)
+            ingest.flush()
+            with self.cond:
+                self.written += len(chunk)
+                self.cond.notify_all()
 
     def _verify(self, ingest: BlobIngest, announced: int | None) -> None:
         try:
@@ -168,7 +180,8 @@ class Fill:
         self.wait((STREAMING,), idle_timeout)
         with self.cond:
             state, error = self.state, self.error
-            # opened under the lock: the temp file is only moved after the state left STREAMING
+            # opened under the lock: the temp file is only moved or removed after the state
+            # left STREAMING (a failure is announced before the temp file is deleted)
             handle: BinaryIO | None = (
                 open(self.path, "rb") if state == STREAMING else None  # noqa: SIM115
             )
@@ -231,6 +244,7 @@ class Fills:
 
     def __init__(self) -> None:
         self._active: dict[str, Fill] = {}
+        self._threads: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
         self.stop = threading.Event()
 
@@ -242,9 +256,10 @@ class Fills:
                 return fill
             fill = make(job)
             self._active[job.key] = fill
-        thread = threading.Thread(
-            target=self._run, args=(fill,), name=f"fill-{job.filename}", daemon=True
-        )
+            thread = threading.Thread(
+                target=self._run, args=(fill,), name=f"fill-{job.filename}", daemon=True
+            )
+            self._threads[job.key] = thread
         thread.start()
         return fill
 
@@ -255,11 +270,18 @@ class Fills:
             with self._lock:
                 if self._active.get(fill.job.key) is fill:
                     del self._active[fill.job.key]
+                    self._threads.pop(fill.job.key, None)
 
     def running(self) -> int:
         """How many fills are under way."""
         return len(self._active)
 
-    def shutdown(self) -> None:
-        """Make running fills stop at their next chunk."""
+    def shutdown(self, timeout: float = 10) -> None:
+        """Make running fills stop at their next chunk, and wait for them (before the stores
+        close under them)."""
         self.stop.set()
+        with self._lock:
+            threads = list(self._threads.values())
+        deadline = time.monotonic() + timeout
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))

@@ -216,8 +216,9 @@ class MirrorIndex(IndexType):
         settings = self.service.settings
         hashes = {k: v for k, v in ref.hashes.items() if k in hashlib.algorithms_available}
         job = FileJob(ref.relpath, url, ref.filename, hashes, ref.size)
-        env = FillEnv(source, self.env.blobs, self.env.tmpdir, self.service.counters,
-                      self.service.fills.stop)
+        env = FillEnv(
+            source, self.env.blobs, self.env.tmpdir, self.service.counters, self.service.fills.stop
+        )
         fill = self.service.fills.get(
             job, lambda j: Fill(j, env, lambda sha: self._committed(ref, sha))
         )

@@ -47,6 +47,7 @@ class ProjectList:
         self.config: Mapping[str, Any] = {}
         self._flight: SingleFlight[None] = SingleFlight()
         self._background: threading.Thread | None = None
+        self._closed = False
 
     @property
     def owner(self) -> str:
@@ -115,8 +116,14 @@ class ProjectList:
                 if name:
                     yield name
 
+    def close(self, timeout: float = 10) -> None:
+        """Wait for a background refresh (the stores close after this)."""
+        self._closed = True
+        if self._background is not None:
+            self._background.join(timeout)
+
     def _refresh_in_background(self) -> None:
-        if self._background is not None and self._background.is_alive():
+        if self._closed or (self._background is not None and self._background.is_alive()):
             return
         self._background = threading.Thread(
             target=self._refresh_quietly, daemon=True, name=f"names-{self.index}"
@@ -130,6 +137,8 @@ class ProjectList:
             log.warning(
                 "%s: refreshing the upstream project list failed: %s", self.index, exc.message
             )
+        except Exception:  # a background thread has nobody else to tell
+            log.exception("%s: refreshing the upstream project list failed", self.index)
 
     def _fetch(self) -> None:
         if self.source is None:

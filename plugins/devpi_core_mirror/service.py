@@ -48,7 +48,7 @@ class IndexRuntime:
         """Follow a configuration change; a new upstream gets a new source."""
         key = (config.get("mirror_url"), config.get("mirror_source", "simple"))
         if key != self._source_key:
-            self.close()
+            self._close_source()
             try:
                 self.source, self.source_error = make(), ""
             except UpstreamUnavailable as exc:
@@ -64,7 +64,11 @@ class IndexRuntime:
         return self.source
 
     def close(self) -> None:
-        """Close the upstream connections."""
+        """Close the upstream connections (after a background list refresh ended)."""
+        self.names.close()
+        self._close_source()
+
+    def _close_source(self) -> None:
         if self.source is not None:
             self.source.close()
             self.source = None

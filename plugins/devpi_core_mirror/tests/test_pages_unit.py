@@ -171,8 +171,10 @@ def test_scan_names_across_chunk_boundaries(size):
         "q-x",
         "zope-interface",
     ]
-    html = (b'<html><body><a href="/simple/foo-bar/">Foo.Bar</a>\n'
-            b'<A HREF="/simple/x/">a&amp;b</a ></body>')
+    html = (
+        b'<html><body><a href="/simple/foo-bar/">Foo.Bar</a>\n'
+        b'<A HREF="/simple/x/">a&amp;b</a ></body>'
+    )
     assert list(scan_names(chunked(html, size), is_json=False)) == ["foo-bar", "a-b"]
 
 
