@@ -140,6 +140,47 @@ class SimplePages:
             raise NotFound(f"no index {fullname!r}")
         return record
 
+    def cached_public_page(self, fullname: str, project: str, *, fmt: str, prefix: str) -> Served | None:
+        """The cached, still valid page of ``project`` if ``fullname`` and all its bases are
+        public; None otherwise (then :meth:`project_page` does the full work).
+
+        This is the whole warm path: one serial read and a few dictionary lookups.
+        """
+        serial = self.store.current_serial()
+        gen = self.resolver.sync(serial)
+        record = self.resolver.record(gen, fullname)
+        if record is None:
+            return None
+        order = self.resolver.public_order(gen, record)
+        if order is None:
+            return None
+        _policies, policy_keys = self._policies(record, project)
+        entry = self._valid_entry(self._key(record, project, fmt, prefix, order), serial, policy_keys)
+        return None if entry is None else Served(entry.page, entry.warnings, entry.blocked, serial)
+
+    @staticmethod
+    def _key(record: IndexRecord, project: str, fmt: str, prefix: str,
+             order: Sequence[IndexRecord]) -> Hashable:
+        return (record.fullname, project, fmt, prefix, tuple(r.fullname for r in order))
+
+    def _policies(self, record: IndexRecord, project: str) -> tuple[list[SimplePolicy], tuple[Hashable, ...]]:
+        # Policies may change their answer without any write (a minimum release age does as
+        # time passes), so their keys are checked on every request; the hook is skipped
+        # entirely when no plugin implements it.
+        policies = self.plugins.simple_policies(record) if self._with_policies else []
+        return policies, tuple(policy.cache_key(record, project) for policy in policies)
+
+    def _valid_entry(self, key: Hashable, serial: int, policy_keys: tuple[Hashable, ...]) -> _Entry | None:
+        entry = self.cache.get(key)
+        if (
+            entry is not None
+            and entry.serial == serial
+            and entry.policy_keys == policy_keys
+            and time.time() < entry.fresh_until
+        ):
+            return entry
+        return None
+
     def project_page(
         self,
         record: IndexRecord,
@@ -158,20 +199,12 @@ class SimplePages:
             serial = self.store.current_serial()
         gen = self.resolver.sync(serial)
         order = self.resolver.order(gen, record, reader)
-        key = (record.fullname, project, fmt, prefix, tuple(r.fullname for r in order))
-        # Policies may change their answer without any write (a minimum release age does as
-        # time passes), so their keys are checked on every request; the hook is skipped
-        # entirely when no plugin implements it.
-        policies = self.plugins.simple_policies(record) if self._with_policies else []
-        policy_keys = tuple(policy.cache_key(record, project) for policy in policies)
+        key = self._key(record, project, fmt, prefix, order)
+        policies, policy_keys = self._policies(record, project)
+        valid = self._valid_entry(key, serial, policy_keys)
+        if valid is not None:
+            return Served(valid.page, valid.warnings, valid.blocked, serial)
         entry = self.cache.get(key)
-        if (
-            entry is not None
-            and entry.serial == serial
-            and entry.policy_keys == policy_keys
-            and time.time() < entry.fresh_until
-        ):
-            return Served(entry.page, entry.warnings, entry.blocked, serial)
         contributors = self.resolver.contributors(order, project)
         if not contributors.stages:
             raise NotFound(f"no project {project!r} on {record.fullname} or its bases")

@@ -77,18 +77,23 @@ class Resolver:
             record = gen.records[fullname] = self.indexes.get(fullname)
             return record
 
+    def public_order(self, gen: _Generation, record: IndexRecord) -> tuple[IndexRecord, ...] | None:
+        """The full resolution order of ``record`` if every index in it is public, else None."""
+        public = gen.orders.get((record.fullname, None))
+        if public is None:
+            public = gen.orders[(record.fullname, None)] = tuple(
+                self.indexes.resolution_order(record)
+            )
+        return public if all(is_public(r) for r in public) else None
+
     def order(self, gen: _Generation, record: IndexRecord, reader: Reader) -> tuple[IndexRecord, ...]:
         """The resolution order of ``record`` as ``reader`` may see it.
 
         When every index in the full order is public (the default) the reader's identity is
         never needed, so anonymous and authenticated readers share one cached order.
         """
-        public = gen.orders.get((record.fullname, None))
-        if public is None:
-            public = gen.orders[(record.fullname, None)] = tuple(
-                self.indexes.resolution_order(record)
-            )
-        if all(is_public(r) for r in public):
+        public = self.public_order(gen, record)
+        if public is not None:
             return public
         key = (record.fullname, reader.key())
         found = gen.orders.get(key)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from pyramid.httpexceptions import HTTPFound
@@ -17,6 +20,7 @@ from devpi_core.tweens import SERIAL_KEY
 from devpi_core.web import identity, is_installer, require_index_permission, restrict_modify, server_url
 
 if TYPE_CHECKING:
+    from pyramid.registry import Registry
     from pyramid.request import Request
 
     from devpi_core.records import IndexRecord
@@ -31,7 +35,9 @@ def pages(request: Request) -> SimplePages:
     return services.lookup(request.registry, SimplePages)
 
 
+Handler = Callable[["Request"], Response]
 _NEGOTIATED: dict[str, tuple[str, str]] = {}
+LARGE_BODY = 256 * 1024
 
 
 def negotiate(request: Request) -> tuple[str, str]:
@@ -39,7 +45,7 @@ def negotiate(request: Request) -> tuple[str, str]:
 
     Installers send a handful of distinct Accept headers; the answer for each is remembered.
     """
-    header = request.headers.get("Accept", "")
+    header = request.environ.get("HTTP_ACCEPT", "")
     found = _NEGOTIATED.get(header)
     if found is None:
         found = _negotiate(request)
@@ -67,9 +73,10 @@ def wants_simple_list(request: Request) -> bool:
 
 def link_prefix(request: Request) -> str:
     """How links climb from this page to the server root (or the absolute root URL)."""
-    if services.settings(request).server.absolute_urls or "X-Devpi-Absolute-Urls" in request.headers:
+    environ = request.environ
+    if "HTTP_X_DEVPI_ABSOLUTE_URLS" in environ or services.settings(request).server.absolute_urls:
         return server_url(request) + "/"
-    return "../" * (request.path_info.count("/") - 1)
+    return "../" * (environ.get("PATH_INFO", "").count("/") - 1)
 
 
 class RequestReader:
@@ -106,14 +113,22 @@ def _respond(request: Request, served: Served, content_type: str) -> Response:
         ("Cache-Control", "no-cache" if served.warnings else f"max-age={max_age}"),
     ]
     headers += [("Warning", f'110 devpi-core "{warning}"') for warning in served.warnings]
-    request.environ[SERIAL_KEY] = served.serial
-    if page.etag.strip("\"") in request.if_none_match:
-        return Response(status=304, headerlist=[h for h in headers if h[0] != "Content-Type"])
+    environ = request.environ
+    environ[SERIAL_KEY] = served.serial
+    if_none_match = environ.get("HTTP_IF_NONE_MATCH")
+    # strong ETags of 32 hex digits: a substring test is an exact list-member test
+    if if_none_match and (page.etag in if_none_match or if_none_match.strip() == "*"):
+        return Response(status=304, headerlist=headers[1:])
     body = page.body
-    if page.gzipped is not None and "gzip" in request.headers.get("Accept-Encoding", ""):
+    if page.gzipped is not None and "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
         body = page.gzipped
         headers.append(("Content-Encoding", "gzip"))
     headers.append(("Content-Length", str(len(body))))
+    wrapper = environ.get("wsgi.file_wrapper")
+    if wrapper is not None and len(body) > LARGE_BODY:
+        # waitress copies bodies over 1 MB into a temp file before sending; a file wrapper
+        # is sent straight from the cached bytes
+        return Response(app_iter=wrapper(io.BytesIO(body), LARGE_BODY), headerlist=headers)
     return Response(body=body, headerlist=headers)
 
 
@@ -163,12 +178,42 @@ def simple_list(request: Request) -> Response:
     return project_list_response(request, _index(request))
 
 
+_PAGE_PATH = re.compile(r"^/([^/+][^/]*)/([^/+][^/]*)/\+simple/([a-z0-9][a-z0-9-]*)/$")
+
+
+def cached_page_tween_factory(handler: Handler, registry: Registry) -> Handler:
+    """Answer warm simple pages of public indexes before routing.
+
+    Installers ask for the same pages over and over; when the page cache holds a valid page
+    for a normalized URL of a public index, Pyramid's routing and view machinery are skipped.
+    Anything else (a miss, a stale mirror, a restricted index) takes the normal view.
+    """
+    service = services.lookup(registry, SimplePages)
+
+    def tween(request: Request) -> Response:
+        environ = request.environ
+        if environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+            match = _PAGE_PATH.match(environ.get("PATH_INFO", ""))
+            if match is not None and normalize(match.group(3)) == match.group(3):
+                user, index, project = match.groups()
+                fmt, content_type = negotiate(request)
+                served = service.cached_public_page(
+                    f"{user}/{index}", project, fmt=fmt, prefix=link_prefix(request)
+                )
+                if served is not None:
+                    return _respond(request, served, content_type)
+        return handler(request)
+
+    return tween
+
+
 @view_config(route_name="simple_project", request_method=("GET", "HEAD"))
 def simple_project(request: Request) -> Response:
     """``/<user>/<index>/+simple/<project>/``; other spellings redirect for browsers."""
     name = _checked_project(request)
     normalized = normalize(name)
-    if (name != normalized or not request.path_info.endswith("/")) and not wants_simple_list(request):
+    slash = request.environ.get("PATH_INFO", "").endswith("/")
+    if (name != normalized or not slash) and not wants_simple_list(request):
         user, index = request.matchdict["user"], request.matchdict["index"]
         return HTTPFound(location=f"{server_url(request)}/{user}/{index}/+simple/{normalized}/")
     serial = services.metadata_store(request).current_serial()
