@@ -239,10 +239,11 @@ class SimplePages:
         for policy in policies:
             links = list(policy.filter(record, project, links))
         if fmt == JSON:
-            body = simple_render.project_json(project, links, prefix)
+            body = simple_render.project_json(project, links, prefix, record.fullname)
             ctype = simple_render.JSON_TYPE
         else:
-            body = simple_render.project_html(f"{record.fullname}: links for {project}", links, prefix)
+            body = simple_render.project_html(f"{record.fullname}: links for {project}", links,
+                                              prefix, record.fullname)
             ctype = "text/html; charset=utf-8"
         return Page.make(body, ctype)
 

@@ -2,6 +2,12 @@
 
 Links are relative to the page (``prefix`` climbs back to the server root) unless the server is
 configured for absolute URLs, so the same page works behind any proxy path.
+
+File links on simple pages use the ``_f``/``_e`` aliases of devpi's ``+f``/``+e`` file URLs,
+and files of the page's own index are linked from the index (``../../_f/...``) rather than
+from the server root. Installers clean every link they read; a ``+`` in it sends Python's URL
+quoting down a slow path and every ``..`` is one more step of URL joining, which made pip spend
+twice as long on our pages as on the upstream's. The JSON API keeps devpi's ``+f`` URLs.
 """
 
 from __future__ import annotations
@@ -21,20 +27,50 @@ HTML_TYPE = "text/html"
 API_VERSION = "1.1"
 
 
-def _href(prefix: str, link: Link) -> str:
-    return f"{prefix}{link.relpath}"
+# devpi's file path segments and the aliases simple pages use (routes in core views)
+_ALIASES = (("/+f/", "/_f/"), ("/+e/", "/_e/"))
 
 
-def project_html(title: str, links: Sequence[Link], prefix: str) -> bytes:
-    """The PEP 503 page of one project, with PEP 592/658/714 attributes."""
+def installer_path(relpath: str) -> str:
+    """``user/index/+f/...`` as simple pages link it: ``user/index/_f/...``."""
+    for canonical, alias in _ALIASES:
+        user_index, found, rest = relpath.partition(canonical)
+        if found and user_index.count("/") == 1:
+            return f"{user_index}{alias}{rest}"
+    return relpath
+
+
+def link_bases(prefix: str, index: str) -> tuple[str, str, str]:
+    """``(root prefix, own index path, own index prefix)`` for :func:`_href`.
+
+    A relative ``prefix`` climbing to the root from a page two levels below its index
+    (``+simple/<project>/``) reaches the index two steps earlier.
+    """
+    own = index + "/"
+    if prefix.startswith("../") and prefix.count("../") >= 2:
+        return prefix, own, prefix[6:]
+    return prefix, own, prefix + own
+
+
+def _href(bases: tuple[str, str, str], link: Link) -> str:
+    root, own, own_prefix = bases
+    path = installer_path(link.relpath)
+    if path.startswith(own):
+        return own_prefix + path[len(own):]
+    return root + path
+
+
+def project_html(title: str, links: Sequence[Link], prefix: str, index: str) -> bytes:
+    """The PEP 503 page of one project on ``index``, with PEP 592/658/714 attributes."""
+    bases = link_bases(prefix, index)
     out = [
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta name=\"pypi:repository-version\" "
         f"content=\"{API_VERSION}\"><title>{escape(title)}</title></head>\n"
         f"<body><h1>{escape(title)}</h1>\n"
     ]
     for link in links:
-        attrs = [f'href="{escape(_href(prefix, link))}#{link.hash_spec}"' if link.hash_spec
-                 else f'href="{escape(_href(prefix, link))}"']
+        href = escape(_href(bases, link))
+        attrs = [f'href="{href}#{link.hash_spec}"' if link.hash_spec else f'href="{href}"']
         if link.requires_python:
             attrs.append(f'data-requires-python="{escape(link.requires_python)}"')
         if link.yanked is not False:
@@ -53,14 +89,16 @@ def _hash_spec(hashes: Any) -> str:
     return f"{name}={hashes[name]}"
 
 
-def project_json(name: str, links: Sequence[Link], prefix: str) -> bytes:
-    """The PEP 691 page of one project (api-version 1.1: ``versions``, ``size``, ``upload-time``)."""
+def project_json(name: str, links: Sequence[Link], prefix: str, index: str) -> bytes:
+    """The PEP 691 page of one project on ``index`` (api-version 1.1: ``versions``, ``size``,
+    ``upload-time``)."""
+    bases = link_bases(prefix, index)
     files = []
     versions = set()
     for link in links:
         entry: dict[str, Any] = {
             "filename": link.filename,
-            "url": _href(prefix, link),
+            "url": _href(bases, link),
             "hashes": dict(link.hashes),
         }
         if link.requires_python:

@@ -16,6 +16,9 @@ _P = "{project:[^+/][^/]*}"
 ROUTES = (
     ("simple_project", f"/{_U}/{_I}/+simple/{{project}}{{slash:/?}}"),
     ("file_f", f"/{_U}/{_I}/+f/{{relpath:.+}}"),
+    # simple pages link files through these aliases (see devpi_core.simple_render)
+    ("file_f_alias", f"/{_U}/{_I}/_f/{{relpath:.+}}"),
+    ("file_e_alias", f"/{_U}/{_I}/_e/{{relpath:.+}}"),
     ("api", "/+api"),
     ("login", "/+login"),
     ("status", "/+status"),

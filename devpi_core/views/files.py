@@ -39,14 +39,16 @@ if TYPE_CHECKING:
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 BLOCK = 1 << 18
 IMMUTABLE = "public, max-age=365000000, immutable"
+# route name -> devpi's path segment of the files it serves
+_KINDS = {"file_f": "+f", "file_f_alias": "+f", "file_e": "+e", "file_e_alias": "+e"}
 
 
 def _file_ref(request: Request, permission: str) -> tuple[IndexRecord, IndexType, FileRef]:
     # the permission is checked before the lookup, so unreadable indexes reveal no file names
     record = index_from_url(request)
     require_index_permission(request, permission, record)
-    prefix = request.matched_route.name.split("_")[-1]  # "f" or "e"
-    relpath = f"{record.fullname}/+{prefix}/{request.matchdict['relpath']}"
+    kind = _KINDS[request.matched_route.name]
+    relpath = f"{record.fullname}/{kind}/{request.matchdict['relpath']}"
     itype = services.indexes(request).type_of(record)
     ref = itype.get_file(relpath)
     if ref is None:
@@ -169,6 +171,8 @@ class _ClosingIter:
 
 @view_config(route_name="file_f", request_method=("GET", "HEAD"))
 @view_config(route_name="file_e", request_method=("GET", "HEAD"))
+@view_config(route_name="file_f_alias", request_method=("GET", "HEAD"))
+@view_config(route_name="file_e_alias", request_method=("GET", "HEAD"))
 def get_file(request: Request) -> Response:
     """A release file, or its metadata as JSON for ``Accept: application/json``."""
     _record, itype, ref = _file_ref(request, "pkg_read")
@@ -187,6 +191,8 @@ def get_file(request: Request) -> Response:
 
 @view_config(route_name="file_f", request_method="DELETE")
 @view_config(route_name="file_e", request_method="DELETE")
+@view_config(route_name="file_f_alias", request_method="DELETE")
+@view_config(route_name="file_e_alias", request_method="DELETE")
 def delete_file(request: Request) -> Response:
     """Remove one file (``?force`` needed on non-volatile indexes)."""
     record, itype, ref = _file_ref(request, "del_entry")

@@ -169,7 +169,7 @@ def test_no_password_token_or_authorization_in_the_logs(devpi_server, tmp_path):
         check=False,
     )
     assert pip.returncode == 0, pip.stderr
-    server.wait_for(r"GET /alice/dev/\+f/.*logged-1\.0-py3-none-any\.whl 200")
+    server.wait_for(r"GET /alice/dev/_f/.*logged-1\.0-py3-none-any\.whl 200")
     server.stop()
     log = server.log()
     assert "POST /+login 200" in log
@@ -233,7 +233,7 @@ def test_pip_installs_from_a_stage(devpi_server, tmp_path):
     assert pip.returncode == 0, pip.stdout + pip.stderr
     assert (target / "served_by_devpi_core" / "__init__.py").read_text() == "ANSWER = 42\n"
     # the bytes came from this server
-    server.wait_for(r"GET /root/dev/\+f/.*/served_by_devpi_core-1\.0-py3-none-any\.whl 200")
+    server.wait_for(r"GET /root/dev/_f/.*/served_by_devpi_core-1\.0-py3-none-any\.whl 200")
     fetched = requests.get(
         f"{server.url}/root/dev/+simple/served-by-devpi-core/",
         headers={"Accept": "application/vnd.pypi.simple.v1+json"},

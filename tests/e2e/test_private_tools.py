@@ -157,7 +157,7 @@ def test_twine_upload_then_pip_and_uv_install_through_bases(server, tmp_path):
     assert (uv_target / "twapp" / "__init__.py").read_text() == "VALUE = 'app'\n"
     assert (uv_target / "twdep" / "__init__.py").read_text() == "VALUE = 'dep'\n"
     log = wait_for_log(server, f"/{app.filename}")
-    assert "/alice/base/+f/" in log
+    assert "/alice/base/_f/" in log
 
 
 def test_twine_reports_conflict_on_non_volatile_index(server, tmp_path):

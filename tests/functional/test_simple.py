@@ -212,7 +212,7 @@ def test_absolute_urls_on_request(alice):
     page = alice.simple(
         "alice/dev", "hello-world", json_api=True, **{"X-Devpi-Absolute-Urls": "1"}
     ).json
-    assert all(f["url"].startswith("http://localhost/alice/dev/+f/") for f in page["files"])
+    assert all(f["url"].startswith("http://localhost/alice/dev/_f/") for f in page["files"])
     relative = alice.simple("alice/dev", "hello-world", json_api=True).json
     assert all(not f["url"].startswith("http") for f in relative["files"])
 

@@ -162,6 +162,6 @@ def test_files_on_another_host_are_fetched_through_the_mirror(make_mirror):
         m = make_mirror(upstream=upstream)
         w = wheel("hello", "1.0")
         upstream.add("hello", w)
-        assert m.file_url("hello", w.filename).startswith("/root/fake/+f/")
+        assert m.file_url("hello", w.filename).startswith("/root/fake/_f/")
         assert m.download("hello", w.filename).body == w.content
         assert upstream.seen("/files/")[0].headers["Host"].startswith("localhost:")
