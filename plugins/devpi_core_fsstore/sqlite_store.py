@@ -79,8 +79,9 @@ class _Write(_Read, WriteTransaction):
 
     def set(self, key: str, value: Any) -> None:
         text = _dumps(value)
-        row = self.conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
-        if row is not None and row[0] == text:
+        # compared inside SQLite: a multi-megabyte old value is never copied into Python
+        row = self.conn.execute("SELECT value = ? FROM kv WHERE key = ?", (text, key)).fetchone()
+        if row is not None and row[0]:
             return
         self.conn.execute(
             "INSERT INTO kv (key, value, serial) VALUES (?, ?, ?) "
