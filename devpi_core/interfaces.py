@@ -76,7 +76,12 @@ class MetadataStore(abc.ABC):
 
     @abc.abstractmethod
     def current_serial(self) -> int:
-        """Return the serial of the last committed change (0 for an empty store); cheap."""
+        """Return the serial of the last committed change (0 for an empty store).
+
+        Called on every request, so it must be cheap: it may lag commits made by *other
+        processes* sharing the store by a short, bounded time, but never this store's own
+        commits nor a serial one of its read transactions has seen.
+        """
 
     def close(self) -> None:  # noqa: B027 - optional for stores that hold nothing open
         """Release connections and files."""

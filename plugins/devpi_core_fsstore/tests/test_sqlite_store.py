@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 
 import pytest
 
@@ -103,9 +104,11 @@ def test_two_stores_on_one_file_share_serials(path):
             thread.start()
         for thread in threads:
             thread.join()
+        with one.read() as tx1, two.read() as tx2:
+            assert tx1.serial == tx2.serial == 100
+            assert tx2.get("counter") == 100
+        # a read transaction brings current_serial up to date at once
         assert one.current_serial() == two.current_serial() == 100
-        with two.read() as tx:
-            assert tx.get("counter") == 100
         assert one.changed_keys(99) == ["counter"]
     finally:
         one.close()
@@ -167,3 +170,19 @@ def test_many_concurrent_readers_beyond_the_pool(store):
     for thread in threads:
         thread.join()
     assert results == ["v"] * barrier.parties
+
+
+def test_current_serial_sees_another_stores_commit_within_the_refresh_time(path):
+    one, two = SQLiteStore(path), SQLiteStore(path)
+    try:
+        assert one.current_serial() == 0
+        with two.write() as tx:
+            tx.set("k", 1)
+        assert two.current_serial() == 1  # its own commit: at once
+        deadline = time.monotonic() + 5
+        while one.current_serial() != 1 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert one.current_serial() == 1
+    finally:
+        one.close()
+        two.close()
