@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from pyramid.config import Configurator
@@ -51,8 +52,15 @@ def _register(registry: Any, core: Core) -> None:
     services.register(registry, BlobStore, core.blobs)
     services.register(registry, Users, core.users)
     services.register(registry, Indexes, core.indexes)
+    spill_dir = os.path.join(core.serverdir.tmpdir, "pages")
+    os.makedirs(spill_dir, exist_ok=True)
     pages = SimplePages(
-        core.store, core.indexes, core.plugins, max_bytes=core.settings.server.page_cache_size
+        core.store,
+        core.indexes,
+        core.plugins,
+        max_bytes=core.settings.server.page_cache_size,
+        max_disk=core.settings.server.page_cache_disk_size,
+        spill_dir=spill_dir,
     )
     services.register(registry, SimplePages, pages)
     services.on_shutdown(registry, core.close)

@@ -49,6 +49,7 @@ SERVER_SCHEMA: dict[str, Any] = {
     "offline_mode": {"type": "boolean"},
     "max_upload_size": SIZE_SCHEMA,
     "page_cache_size": SIZE_SCHEMA,
+    "page_cache_disk_size": SIZE_SCHEMA,
     "simple_max_age": {"type": "integer", "minimum": 0},
     "restrict_modify": {"type": ["array", "null"], "items": {"type": "string"}},
 }
@@ -62,7 +63,8 @@ SERVER_DEFAULTS: dict[str, Any] = {
     "absolute_urls": False,
     "offline_mode": False,
     "max_upload_size": "1G",
-    "page_cache_size": "64M",
+    "page_cache_size": "32M",
+    "page_cache_disk_size": "1G",
     "simple_max_age": 60,
     "restrict_modify": None,
 }
@@ -76,7 +78,8 @@ SERVER_HELP = {
     "absolute_urls": "use absolute instead of relative links on simple pages",
     "offline_mode": "never contact upstream indexes; serve only what is cached",
     "max_upload_size": "largest accepted upload (request body)",
-    "page_cache_size": "memory for rendered simple pages",
+    "page_cache_size": "memory for rendered simple pages (pages under 256 KiB)",
+    "page_cache_disk_size": "temp file space for larger rendered pages (read from the OS page cache)",
     "simple_max_age": "Cache-Control max-age in seconds for simple pages",
     "restrict_modify": "only these users or :groups may create users and indexes (devpi's "
     "--restrict-modify); null lets anyone create a user and users create their own indexes",
@@ -132,6 +135,7 @@ class ServerSettings:
     offline_mode: bool
     max_upload_size: int
     page_cache_size: int
+    page_cache_disk_size: int
     simple_max_age: int
     restrict_modify: tuple[str, ...] | None
 
@@ -365,6 +369,7 @@ def from_mapping(data: Mapping[str, Any], plugins: Plugins, source: str | None =
     server["serverdir"] = resolve_serverdir(server["serverdir"])
     server["max_upload_size"] = parse_size(server["max_upload_size"])
     server["page_cache_size"] = parse_size(server["page_cache_size"])
+    server["page_cache_disk_size"] = parse_size(server["page_cache_disk_size"])
     if server["restrict_modify"] is not None:
         server["restrict_modify"] = tuple(server["restrict_modify"])
     given_plugins = data.get("plugins") or {}

@@ -6,6 +6,7 @@ import ctypes
 import ctypes.util
 import errno
 import logging
+import socket
 from typing import TYPE_CHECKING, Any
 
 import waitress
@@ -27,6 +28,15 @@ if TYPE_CHECKING:
     from devpi_core.serverdir import ServerDir
 
 log = logging.getLogger(__name__)
+# waitress reads and sends response files in chunks of the socket's initial send buffer size
+# (16 KiB by default, which the kernel then grows on its own): thousands of reads, each
+# releasing the GIL, per megabyte page or wheel. A fixed 256 KiB buffer made cached pages and
+# wheels 1.5-3x faster; larger ones were slower again.
+SEND_BUFFER = 256 * 1024  # the kernel doubles it: 512 KiB chunks, below the mmap threshold
+SOCKET_OPTIONS = [
+    (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),
+    (socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER),
+]
 # room for the multipart framing around the largest accepted upload
 BODY_SLACK = 1 << 20
 
@@ -49,6 +59,8 @@ def run(
     app = make_app(plugins, settings, serverdir)
     try:
         server = _listen(app, settings.server)
+        # not a create_server() argument: waitress applies it to each accepted connection
+        server.adj.socket_options = SOCKET_OPTIONS
         # /+status reports the port actually bound (it differs from the setting with --port 0)
         services.register(app.registry, Settings, settings.with_overrides(port=server.effective_port))
         try:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from devpi_core import simple_render
 from devpi_core.errors import NotFound
 from devpi_core.model.resolve import Reader, Resolver, merge_links
+from devpi_core.page_bodies import Body, make_body
 
 if TYPE_CHECKING:
     from devpi_core.indextypes import IndexType
@@ -41,22 +42,32 @@ GZIP_MIN = 1024
 class Page:
     """A rendered page: body, strong ETag, and (for bodies worth it) a gzip variant."""
 
-    body: bytes
+    body: Body
     etag: str
     content_type: str
-    gzipped: bytes | None = field(default=None, repr=False)
+    gzipped: Body | None = field(default=None, repr=False)
 
     @classmethod
-    def make(cls, body: bytes, content_type: str) -> Page:
-        """Render-time construction: hash once, compress once."""
+    def make(cls, body: bytes, content_type: str, spill_dir: str | None = None) -> Page:
+        """Render-time construction: hash once, compress once, large bodies to a file."""
         # level 1: a third of level 6's time on a cold page for a few percent more bytes
         gz = gzip.compress(body, compresslevel=1, mtime=0) if len(body) >= GZIP_MIN else None
-        return cls(body, _etag(body), content_type, gz)
+        return cls(
+            make_body(body, spill_dir),
+            _etag(body),
+            content_type,
+            None if gz is None else make_body(gz, spill_dir),
+        )
 
     @property
     def cost(self) -> int:
         """Bytes of memory this page holds."""
-        return len(self.body) + len(self.gzipped or b"")
+        return self.body.memory + (self.gzipped.memory if self.gzipped else 0)
+
+    @property
+    def disk(self) -> int:
+        """Bytes of temp files this page holds."""
+        return self.body.disk + (self.gzipped.disk if self.gzipped else 0)
 
 
 @dataclass
@@ -81,12 +92,14 @@ class _Entry:
 
 
 class PageCache:
-    """A least-recently-used cache of rendered pages, bounded in bytes."""
+    """A least-recently-used cache of rendered pages, bounded in memory and in temp files."""
 
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int, max_disk: int = 0) -> None:
         self.max_bytes = max_bytes
+        self.max_disk = max_disk
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
         self._bytes = 0
+        self._disk = 0
         self._lock = threading.Lock()
 
     def get(self, key: Hashable) -> _Entry | None:
@@ -103,13 +116,16 @@ class PageCache:
             old = self._entries.pop(key, None)
             if old is not None:
                 self._bytes -= old.page.cost
-            if entry.page.cost > self.max_bytes:
+                self._disk -= old.page.disk
+            if entry.page.cost > self.max_bytes or entry.page.disk > self.max_disk:
                 return
             self._entries[key] = entry
             self._bytes += entry.page.cost
-            while self._bytes > self.max_bytes and self._entries:
+            self._disk += entry.page.disk
+            while (self._bytes > self.max_bytes or self._disk > self.max_disk) and self._entries:
                 _key, evicted = self._entries.popitem(last=False)
                 self._bytes -= evicted.page.cost
+                self._disk -= evicted.page.disk
 
 
 
@@ -124,13 +140,21 @@ class SimplePages:
     """Builds and caches the simple pages of every index."""
 
     def __init__(
-        self, store: MetadataStore, indexes: Indexes, plugins: Plugins, *, max_bytes: int
+        self,
+        store: MetadataStore,
+        indexes: Indexes,
+        plugins: Plugins,
+        *,
+        max_bytes: int,
+        max_disk: int = 0,
+        spill_dir: str | None = None,
     ) -> None:
         self.store = store
         self.indexes = indexes
         self.plugins = plugins
         self.resolver = Resolver(indexes)
-        self.cache = PageCache(max_bytes)
+        self.cache = PageCache(max_bytes, max_disk if spill_dir else 0)
+        self.spill_dir = spill_dir
         self._with_policies = plugins.implements("devpi_simple_policies")
 
     def lookup(self, fullname: str, serial: int | None = None) -> IndexRecord:
@@ -246,7 +270,7 @@ class SimplePages:
             body = simple_render.project_html(f"{record.fullname}: links for {project}", links,
                                               prefix, record.fullname)
             ctype = "text/html; charset=utf-8"
-        return Page.make(body, ctype)
+        return Page.make(body, ctype, self.spill_dir)
 
     def project_names(
         self,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -123,13 +122,14 @@ def _respond(request: Request, served: Served, content_type: str) -> Response:
     if page.gzipped is not None and "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
         body = page.gzipped
         headers.append(("Content-Encoding", "gzip"))
-    headers.append(("Content-Length", str(len(body))))
+    headers.append(("Content-Length", str(body.size)))
+    if body.data is not None and body.size <= LARGE_BODY:
+        return Response(body=body.data, headerlist=headers)
+    # waitress copies bodies over 1 MB into a temp file before sending; a file wrapper is
+    # sent straight from the cached bytes or the page's own temp file
     wrapper = environ.get("wsgi.file_wrapper")
-    if wrapper is not None and len(body) > LARGE_BODY:
-        # waitress copies bodies over 1 MB into a temp file before sending; a file wrapper
-        # is sent straight from the cached bytes
-        return Response(app_iter=wrapper(io.BytesIO(body), LARGE_BODY), headerlist=headers)
-    return Response(body=body, headerlist=headers)
+    reader = body.reader()
+    return Response(app_iter=wrapper(reader, LARGE_BODY) if wrapper else reader, headerlist=headers)
 
 
 def project_page_response(request: Request, record: IndexRecord, project: str,
