@@ -185,6 +185,10 @@ class Fill:
             handle: BinaryIO | None = (
                 open(self.path, "rb") if state == STREAMING else None  # noqa: SIM115
             )
+        if handle is None and state == VERIFIED:
+            # it went past STREAMING between the wait and the lock: the blob is being stored
+            state = self.wait((DONE,), idle_timeout)
+            error = self.error
         if verified and handle is not None:
             state = self.wait((VERIFIED,), idle_timeout * 4)
             error = self.error
@@ -248,12 +252,19 @@ class Fills:
         self._lock = threading.Lock()
         self.stop = threading.Event()
 
-    def get(self, job: FileJob, make: Callable[[FileJob], Fill]) -> Fill:
-        """The fill for ``job.key``, started if none is under way."""
+    def get(
+        self, job: FileJob, make: Callable[[FileJob], Fill], stored: Callable[[], bool]
+    ) -> Fill | None:
+        """The fill for ``job.key``, started if none is under way; None if ``stored()`` says
+        the content arrived meanwhile (a fill that just finished)."""
         with self._lock:
             fill = self._active.get(job.key)
-            if fill is not None and fill.state not in (DONE, FAILED):
-                return fill
+            if fill is not None and fill.state != FAILED:
+                return fill  # a DONE fill's readers read the committed blob
+            # A fill leaves _active only after its blob is stored, so a request that found no
+            # blob before, and no fill now, must look again before fetching a second time.
+            if stored():
+                return None
             fill = make(job)
             self._active[job.key] = fill
             thread = threading.Thread(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Any
 
-from devpi_core.errors import NotFound
+from devpi_core.errors import NotFound, UpstreamUnavailable
 from devpi_core.indextypes import FileRef, FileStream, IndexEnv, IndexType
 from devpi_core.model.blobrefs import add_ref, drop_ref
 from devpi_core.model.names import project_candidates
@@ -220,8 +220,12 @@ class MirrorIndex(IndexType):
             source, self.env.blobs, self.env.tmpdir, self.service.counters, self.service.fills.stop
         )
         fill = self.service.fills.get(
-            job, lambda j: Fill(j, env, lambda sha: self._committed(ref, sha))
+            job,
+            lambda j: Fill(j, env, lambda sha: self._committed(ref, sha)),
+            lambda: self._stored(ref) is not None,
         )
+        if fill is None:
+            return self._stored_stream(ref)
         counters = self.service.counters
         counters.add("waiting")
         try:
@@ -230,6 +234,22 @@ class MirrorIndex(IndexType):
             counters.add("waiting", -1)
         small = fill.size is not None and fill.size <= settings.verify_before_send
         return fill.reader(self.env.blobs.open, settings.file_timeout, verified=small)
+
+    def _stored(self, ref: FileRef) -> str | None:
+        """The blob of ``ref`` if a fill stored it since the view looked (else None)."""
+        if ref.sha256 is not None:
+            return ref.sha256 if self.env.blobs.exists(ref.sha256) else None
+        found = self.get_file(ref.relpath)
+        if found is None or found.sha256 is None or not self.env.blobs.exists(found.sha256):
+            return None
+        return found.sha256
+
+    def _stored_stream(self, ref: FileRef) -> FileStream:
+        sha256 = self._stored(ref)
+        if sha256 is None:
+            raise UpstreamUnavailable(f"{ref.filename} is still being stored; retry")
+        handle = self.env.blobs.open(sha256)
+        return FileStream(iter(lambda: handle.read(1 << 18), b""), ref.size, close=handle.close)
 
     def _committed(self, ref: FileRef, sha256: str) -> None:
         record = {

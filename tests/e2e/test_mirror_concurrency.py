@@ -94,7 +94,9 @@ def test_concurrent_first_downloads_make_one_upstream_request(server, fake_upstr
     url = file_url(server, "big")
     # a fill runs in its own thread: all clients wait for it
     responses = concurrently(server, fake_upstream, "/files/", url, {}, waiting=CLIENTS)
-    assert all(r.status_code == 200 and r.content == big.content for r in responses)
+    outcomes = [(r.status_code, len(r.content) if r.ok else r.text) for r in responses]
+    assert outcomes == [(200, len(big.content))] * CLIENTS
+    assert all(r.content == big.content for r in responses)
     assert fake_upstream.count("/files/") == 1
     fake_upstream.clear()
     assert requests.get(url, timeout=10).content == big.content

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import threading
 
 import pytest
@@ -10,6 +11,7 @@ from devpi_core.errors import UpstreamUnavailable
 from devpi_core.records import UpstreamFile, UpstreamPage
 from devpi_core_mirror.cache import MISSING, STALE, STORE, TOUCH, PageState, SingleFlight, decide
 from devpi_core_mirror.client import Breaker, origin
+from devpi_core_mirror.fills import DONE, STREAMING, VERIFIED, FileJob, Fill, FillEnv, Fills
 from devpi_core_mirror.settings import (
     MirrorSettings,
     default_upstream_url,
@@ -147,3 +149,52 @@ def test_default_upstream_comes_from_pip():
     assert url.startswith("https://")
     assert url.endswith("/simple/")
     assert web_url_fmt(url).endswith("/project/{name}/")
+
+
+def test_no_second_fetch_when_a_fill_stored_the_file_meanwhile():
+    # the view saw no blob, the fill that stored it finished before this request got here
+    fills = Fills()
+    url = "http://up/x-1.0.tar.gz"
+    job = FileJob("root/fake/+f/abc/def/x-1.0.tar.gz", url, "x-1.0.tar.gz", {}, 3)
+
+    def make(_job):
+        raise AssertionError("a second upstream fetch was started")
+
+    assert fills.get(job, make, lambda: True) is None
+    assert fills.running() == 0
+
+
+def test_a_client_arriving_while_the_blob_is_stored_gets_the_blob():
+    # The fill moves on from "streaming" to "verified" (its temp file about to go into the blob
+    # store) between a client's wait and its look at the state: the client must wait for the
+    # blob instead of failing.
+    job = FileJob("k", "http://up/x-1.0.tar.gz", "x-1.0.tar.gz", {}, 5)
+    env = FillEnv(None, None, "", None, threading.Event())  # type: ignore[arg-type]
+
+    def store() -> None:
+        with fill.cond:
+            fill.sha256, fill.state = "ab" * 32, DONE
+            fill.cond.notify_all()
+
+    class Racing(Fill):
+        raced = False
+
+        def wait(self, states, timeout):
+            if states == (STREAMING,) and not self.raced:
+                self.raced = True
+                self.state = VERIFIED  # the fill got further right after the wait returned
+                threading.Timer(0.05, store).start()
+                return STREAMING
+            return super().wait(states, timeout)
+
+    fill = Racing(job, env, lambda sha: None)
+    fill.state, fill.written = STREAMING, 5
+    opened = []
+
+    def open_blob(sha256):
+        opened.append(sha256)
+        return io.BytesIO(b"hello")
+
+    stream = fill.reader(open_blob, idle_timeout=5)
+    assert b"".join(stream.chunks) == b"hello"
+    assert opened == ["ab" * 32]
