@@ -34,7 +34,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check devpi_core plugins tests benchmarks
 
 type: $(STAMP)
-	$(BIN)/python -m pip install --quiet mypy
+	$(BIN)/python -m pip install --quiet mypy types-jsonschema types-requests
 	$(BIN)/mypy devpi_core plugins
 
 bench: $(STAMP)

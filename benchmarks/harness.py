@@ -14,9 +14,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "work"
@@ -28,7 +33,9 @@ PEER_PACKAGES = ("devpi-server", "devpi-client")
 
 def clean_env(**extra: str) -> dict[str, str]:
     """No site-wide pip/uv/twine settings leak into measured commands."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_", "TWINE_", "DEVPI"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_", "TWINE_", "DEVPI"))
+    }
     env.update(PIP_CONFIG_FILE=os.devnull, PIP_DISABLE_PIP_VERSION_CHECK="1", UV_NO_CONFIG="1")
     env.update(extra)
     return env
@@ -43,13 +50,10 @@ def free_port() -> int:
 
 def wait_http(url: str, timeout: float = 120) -> float:
     """Poll ``url`` until it answers (any status); return the seconds it took."""
-    import urllib.error
-    import urllib.request
-
     start = time.monotonic()
     while time.monotonic() - start < timeout:
         try:
-            urllib.request.urlopen(url, timeout=2).close()  # noqa: S310 - loopback only
+            urllib.request.urlopen(url, timeout=2).close()  # loopback only
             return time.monotonic() - start
         except urllib.error.HTTPError:
             return time.monotonic() - start
@@ -87,8 +91,12 @@ class Server:
     def rss_kib(self) -> int:
         """Resident memory of the process (and its children) in KiB."""
         pids = [str(self.process.pid)]
-        out = subprocess.run(["ps", "-o", "rss=", "--ppid", pids[0], "-p", pids[0]],
-                             capture_output=True, text=True, check=False).stdout
+        out = subprocess.run(
+            ["ps", "-o", "rss=", "--ppid", pids[0], "-p", pids[0]],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
         return sum(int(v) for v in out.split())
 
 
@@ -102,28 +110,50 @@ def ensure_peer_venv() -> Path:
     return PEER_VENV / "bin"
 
 
-def start_devpi_core(workdir: Path, *, config: str = "", port: int | None = None,
-                     serverdir: Path | None = None, extra: Sequence[str] = (),
-                     env: Mapping[str, str] | None = None) -> Server:
+def start_devpi_core(
+    workdir: Path,
+    *,
+    config: str = "",
+    port: int | None = None,
+    serverdir: Path | None = None,
+    extra: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+) -> Server:
     """``devpi-core serve`` with its own server directory (initialised on first start)."""
     port = port or free_port()
     serverdir = serverdir or workdir / "core-serverdir"
     config_file = workdir / "core-config.yml"
     config_file.write_text(config or "logging: {access_log: false}\n")
     log = workdir / "core.log"
-    args = [str(CORE_BIN / "devpi-core"), "serve", "--serverdir", str(serverdir), "--config",
-            str(config_file), "--port", str(port), *extra]
+    args = [
+        str(CORE_BIN / "devpi-core"),
+        "serve",
+        "--serverdir",
+        str(serverdir),
+        "--config",
+        str(config_file),
+        "--port",
+        str(port),
+        *extra,
+    ]
     start = time.monotonic()
-    process = subprocess.Popen(args, stdout=log.open("ab"), stderr=subprocess.STDOUT,
-                               env=clean_env(**(env or {})))
+    process = subprocess.Popen(
+        args, stdout=log.open("ab"), stderr=subprocess.STDOUT, env=clean_env(**(env or {}))
+    )
     url = f"http://127.0.0.1:{port}"
     wait_http(url + "/+api")
     return Server("devpi-core", url, process, serverdir, log, time.monotonic() - start)
 
 
-def start_devpi_server(workdir: Path, *, port: int | None = None, serverdir: Path | None = None,
-                       root_pypi: bool = False, extra: Sequence[str] = (),
-                       env: Mapping[str, str] | None = None) -> Server:
+def start_devpi_server(
+    workdir: Path,
+    *,
+    port: int | None = None,
+    serverdir: Path | None = None,
+    root_pypi: bool = False,
+    extra: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+) -> Server:
     """devpi-server 6.x from the index, as the peers in PEERS.md ran it."""
     peer_bin = ensure_peer_venv()
     port = port or free_port()
@@ -135,14 +165,29 @@ def start_devpi_server(workdir: Path, *, port: int | None = None, serverdir: Pat
         subprocess.run(init, check=True, env=clean_env(), capture_output=True)
     secret = workdir / "devpi-secret"
     if not secret.exists():
-        subprocess.run([str(peer_bin / "devpi-gen-secret"), "--secretfile", str(secret)], check=True,
-                       env=clean_env(), capture_output=True)
+        subprocess.run(
+            [str(peer_bin / "devpi-gen-secret"), "--secretfile", str(secret)],
+            check=True,
+            env=clean_env(),
+            capture_output=True,
+        )
     log = workdir / "devpi-server.log"
-    args = [str(peer_bin / "devpi-server"), "--serverdir", str(serverdir), "--host", "127.0.0.1",
-            "--port", str(port), "--secretfile", str(secret), *extra]
+    args = [
+        str(peer_bin / "devpi-server"),
+        "--serverdir",
+        str(serverdir),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--secretfile",
+        str(secret),
+        *extra,
+    ]
     start = time.monotonic()
-    process = subprocess.Popen(args, stdout=log.open("ab"), stderr=subprocess.STDOUT,
-                               env=clean_env(**(env or {})))
+    process = subprocess.Popen(
+        args, stdout=log.open("ab"), stderr=subprocess.STDOUT, env=clean_env(**(env or {}))
+    )
     url = f"http://127.0.0.1:{port}"
     wait_http(url + "/+api", timeout=300)
     return Server("devpi-server", url, process, serverdir, log, time.monotonic() - start)
@@ -171,13 +216,30 @@ def _ms(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)] if match else float("nan")
 
 
-def wrk(url: str, *, seconds: int = 10, connections: int = 8, threads: int = 2,
-        headers: Sequence[str] = (), script: Path | None = None) -> WrkResult:
+def wrk(
+    url: str,
+    *,
+    seconds: int = 10,
+    connections: int = 8,
+    threads: int = 2,
+    headers: Sequence[str] = (),
+    script: Path | None = None,
+) -> WrkResult:
     """Run wrk with ``--latency`` against ``url`` and parse its report."""
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed: apt-get install wrk (make bench does this)")
-    args = ["wrk", "--latency", "-t", str(min(threads, connections)), "-c", str(connections),
-            "-d", f"{seconds}s", "--timeout", "30s"]
+    args = [
+        "wrk",
+        "--latency",
+        "-t",
+        str(min(threads, connections)),
+        "-c",
+        str(connections),
+        "-d",
+        f"{seconds}s",
+        "--timeout",
+        "30s",
+    ]
     for header in headers:
         args += ["-H", header]
     if script is not None:
@@ -206,7 +268,8 @@ def rotate_script(directory: Path, paths: Sequence[str]) -> Path:
     script = directory / "rotate.lua"
     script.write_text(
         f"local paths = {{{listed}}}\nlocal i = 0\n"
-        "request = function()\n  i = i + 1\n  return wrk.format(\"GET\", paths[(i % #paths) + 1])\nend\n"
+        "request = function()\n  i = i + 1\n"
+        '  return wrk.format("GET", paths[(i % #paths) + 1])\nend\n'
     )
     return script
 

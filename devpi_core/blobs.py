@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -43,7 +44,10 @@ class BlobIngest:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.discard()
 
@@ -95,7 +99,7 @@ class BlobIngest:
     def reader(self) -> BinaryIO:
         """A fresh read handle on the temp file (for extracting metadata before commit)."""
         self._file.flush()
-        return open(self.path, "rb")  # noqa: SIM115 - caller closes
+        return open(self.path, "rb")  # the caller closes it
 
     def check(self, *, size: int | None = None, hashes: dict[str, str] | None = None) -> None:
         """Raise :class:`HashMismatch` unless size and every given hash match."""
@@ -122,7 +126,5 @@ class BlobIngest:
         if not self._file.closed:
             self._file.close()
         if not self.committed:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
-            except FileNotFoundError:
-                pass

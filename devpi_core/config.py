@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import jsonschema
 from ruamel.yaml import YAML
@@ -79,7 +79,7 @@ SERVER_HELP = {
     "offline_mode": "never contact upstream indexes; serve only what is cached",
     "max_upload_size": "largest accepted upload (request body)",
     "page_cache_size": "memory for rendered simple pages (pages under 256 KiB)",
-    "page_cache_disk_size": "temp file space for larger rendered pages (read from the OS page cache)",
+    "page_cache_disk_size": "temp file space for larger rendered pages (served from the OS cache)",
     "simple_max_age": "Cache-Control max-age in seconds for simple pages",
     "restrict_modify": "only these users or :groups may create users and indexes (devpi's "
     "--restrict-modify); null lets anyone create a user and users create their own indexes",
@@ -91,7 +91,10 @@ LOGGING_SCHEMA: dict[str, Any] = {
     "file": {"type": ["string", "null"]},
 }
 LOGGING_DEFAULTS: dict[str, Any] = {
-    "level": "INFO", "format": "text", "access_log": True, "file": None,
+    "level": "INFO",
+    "format": "text",
+    "access_log": True,
+    "file": None,
 }
 LOGGING_HELP = {
     "level": "lowest level logged",
@@ -325,15 +328,19 @@ def validate(raw: RawConfig, plugins: Plugins, known_plugins: Sequence[str] = ()
 
 def _describe(error: jsonschema.ValidationError) -> list[tuple[list[Any], str]]:
     path = list(error.absolute_path)
+    # the stubs type these as unions of every schema form; here they are plain JSON data
+    schema: Any = error.schema
+    instance: Any = error.instance
     if error.validator == "additionalProperties":
-        allowed = sorted(error.schema.get("properties", {}))
+        allowed = sorted(schema.get("properties", {}))
         out = []
-        for key in error.instance:
+        for key in instance:
             if key in allowed:
                 continue
             hint = difflib.get_close_matches(str(key), allowed, n=1)
-            suggestion = (f"did you mean {hint[0]!r}?" if hint
-                          else f"expected one of: {', '.join(allowed)}")
+            suggestion = (
+                f"did you mean {hint[0]!r}?" if hint else f"expected one of: {', '.join(allowed)}"
+            )
             out.append(([*path, key], f"unknown key; {suggestion}"))
         return out
     if error.validator == "type":
@@ -341,7 +348,7 @@ def _describe(error: jsonschema.ValidationError) -> list[tuple[list[Any], str]]:
         wanted = " or ".join(wanted) if isinstance(wanted, list) else wanted
         return [(path, f"expected {wanted}, got {error.instance!r}")]
     if error.validator == "enum":
-        choices = ", ".join(repr(c) for c in error.validator_value)
+        choices = ", ".join(repr(c) for c in cast("list[Any]", error.validator_value))
         return [(path, f"expected one of {choices}, got {error.instance!r}")]
     if error.validator == "anyOf" and error.schema is SIZE_SCHEMA:
         return [(path, f"expected a size such as 1048576 or '64M', got {error.instance!r}")]

@@ -136,7 +136,10 @@ class IndexType(abc.ABC):
         """Return the file at ``relpath`` (``user/index/+f/...``), or None."""
 
     def refresh(self, project: str) -> None:
-        """Forget what is cached about ``project`` upstream (``POST .../refresh``); stages: no-op."""
+        """Forget what is cached about ``project`` upstream (``POST .../refresh``).
+
+        Stages have nothing to forget: no-op.
+        """
         return
 
     def open_uncached(self, ref: FileRef) -> FileStream | None:

@@ -9,11 +9,14 @@ evicted page never disappears under a response that is still sending it.
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 import weakref
-from collections.abc import Iterator
-from typing import BinaryIO, cast
+from typing import TYPE_CHECKING, BinaryIO, cast
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 SPILL_MIN = 256 * 1024
 CHUNK = 256 * 1024
@@ -48,8 +51,6 @@ class MemoryBody(Body):
         self.size = len(data)
 
     def reader(self) -> BinaryIO:
-        import io
-
         assert self.data is not None
         return io.BytesIO(self.data)
 
@@ -72,7 +73,7 @@ class SpilledBody(Body):
         weakref.finalize(self, os.close, fd)
 
     def reader(self) -> BinaryIO:
-        return cast(BinaryIO, _PreadReader(self))
+        return cast("BinaryIO", _PreadReader(self))
 
 
 class _PreadReader:

@@ -6,7 +6,7 @@ in ``devpi_core.model.acl``; Pyramid only supplies ``request.identity``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from devpi_core import services
 from devpi_core.records import Identity
@@ -31,7 +31,7 @@ class DevpiSecurityPolicy:
         found = request.environ.get(IDENTITY_KEY, _UNSET)
         if found is _UNSET:
             found = request.environ[IDENTITY_KEY] = self._compute(request)
-        return found  # type: ignore[return-value]
+        return cast("Identity | None", found)
 
     def _compute(self, request: Request) -> Identity | None:
         plugins = services.plugins(request)

@@ -7,7 +7,6 @@ them up only through functions like these; a plugin registers its own services w
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from devpi_core.config import Settings
@@ -18,6 +17,8 @@ from devpi_core.plugins import Plugins
 from devpi_core.serverdir import ServerDir
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pyramid.registry import Registry
     from pyramid.request import Request
 
@@ -31,12 +32,14 @@ class _Shutdown:
         self.callbacks: list[Callable[[], None]] = []
 
 
-def register(registry: Registry, key: type[T], instance: T) -> None:
+# Keys are classes, often abstract ones (MetadataStore): Callable[..., T] accepts those where
+# type[T] would make mypy ask for a concrete class.
+def register(registry: Registry, key: Callable[..., T], instance: T) -> None:
     """Make ``instance`` the service for ``key``."""
     registry[key] = instance
 
 
-def lookup(registry: Registry, key: type[T]) -> T:
+def lookup(registry: Registry, key: Callable[..., T]) -> T:
     """The service registered for ``key``; KeyError if none."""
     instance: T = registry[key]
     return instance

@@ -46,9 +46,14 @@ def initialise_if_empty(registry: Registry) -> list[str]:
     users = services.users(registry)
     if users.get("root") is not None:
         return []
-    return initialise_data(users, services.indexes(registry), plugins=services.plugins(registry),
-                           settings=services.settings(registry), root_password="",
-                           default_indexes=True)
+    return initialise_data(
+        users,
+        services.indexes(registry),
+        plugins=services.plugins(registry),
+        settings=services.settings(registry),
+        root_password="",
+        default_indexes=True,
+    )
 
 
 def run(
@@ -62,7 +67,9 @@ def run(
         # not a create_server() argument: waitress applies it to each accepted connection
         server.adj.socket_options = SOCKET_OPTIONS
         # /+status reports the port actually bound (it differs from the setting with --port 0)
-        services.register(app.registry, Settings, settings.with_overrides(port=server.effective_port))
+        services.register(
+            app.registry, Settings, settings.with_overrides(port=server.effective_port)
+        )
         try:
             created = initialise_if_empty(app.registry)
             if created:
@@ -124,10 +131,14 @@ def _listen(app: Router, server: ServerSettings) -> Any:
         )
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
-            raise StartupError(f"port {server.port} on {server.host} is in use; "
-                               "stop the other server or choose another --port") from None
-        raise StartupError(f"cannot listen on {server.host}:{server.port}: {exc.strerror}; "
-                           "choose another --host or --port") from None
+            raise StartupError(
+                f"port {server.port} on {server.host} is in use; "
+                "stop the other server or choose another --port"
+            ) from None
+        raise StartupError(
+            f"cannot listen on {server.host}:{server.port}: {exc.strerror}; "
+            "choose another --host or --port"
+        ) from None
 
 
 def example_index(registry: Registry) -> str | None:

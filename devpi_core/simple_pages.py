@@ -15,7 +15,6 @@ import hashlib
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -25,6 +24,8 @@ from devpi_core.model.resolve import Reader, Resolver, merge_links
 from devpi_core.page_bodies import Body, make_body
 
 if TYPE_CHECKING:
+    from collections.abc import Hashable, Iterator, Sequence
+
     from devpi_core.indextypes import IndexType
     from devpi_core.interfaces import MetadataStore, SimplePolicy
     from devpi_core.model.indexes import Indexes
@@ -128,7 +129,6 @@ class PageCache:
                 self._disk -= evicted.page.disk
 
 
-
 def _etag(*parts: bytes) -> str:
     digest = hashlib.sha256()
     for part in parts:
@@ -165,7 +165,9 @@ class SimplePages:
             raise NotFound(f"no index {fullname!r}")
         return record
 
-    def cached_public_page(self, fullname: str, project: str, *, fmt: str, prefix: str) -> Served | None:
+    def cached_public_page(
+        self, fullname: str, project: str, *, fmt: str, prefix: str
+    ) -> Served | None:
         """The cached, still valid page of ``project`` if ``fullname`` and all its bases are
         public; None otherwise (then :meth:`project_page` does the full work).
 
@@ -180,22 +182,29 @@ class SimplePages:
         if order is None:
             return None
         _policies, policy_keys = self._policies(record, project)
-        entry = self._valid_entry(self._key(record, project, fmt, prefix, order), serial, policy_keys)
+        entry = self._valid_entry(
+            self._key(record, project, fmt, prefix, order), serial, policy_keys
+        )
         return None if entry is None else Served(entry.page, entry.warnings, entry.blocked, serial)
 
     @staticmethod
-    def _key(record: IndexRecord, project: str, fmt: str, prefix: str,
-             order: Sequence[IndexRecord]) -> Hashable:
+    def _key(
+        record: IndexRecord, project: str, fmt: str, prefix: str, order: Sequence[IndexRecord]
+    ) -> Hashable:
         return (record.fullname, project, fmt, prefix, tuple(r.fullname for r in order))
 
-    def _policies(self, record: IndexRecord, project: str) -> tuple[list[SimplePolicy], tuple[Hashable, ...]]:
+    def _policies(
+        self, record: IndexRecord, project: str
+    ) -> tuple[list[SimplePolicy], tuple[Hashable, ...]]:
         # Policies may change their answer without any write (a minimum release age does as
         # time passes), so their keys are checked on every request; the hook is skipped
         # entirely when no plugin implements it.
         policies = self.plugins.simple_policies(record) if self._with_policies else []
         return policies, tuple(policy.cache_key(record, project) for policy in policies)
 
-    def _valid_entry(self, key: Hashable, serial: int, policy_keys: tuple[Hashable, ...]) -> _Entry | None:
+    def _valid_entry(
+        self, key: Hashable, serial: int, policy_keys: tuple[Hashable, ...]
+    ) -> _Entry | None:
         entry = self.cache.get(key)
         if (
             entry is not None
@@ -240,15 +249,26 @@ class SimplePages:
             policy_keys,
         )
         warnings = tuple(
-            w for r in contributors.stages
+            w
+            for r in contributors.stages
             if (w := self.indexes.type_of(r).page_warning(project)) is not None
         )
         if entry is None or entry.token != token:
             page = self._render(record, project, contributors.stages, policies, fmt, prefix)
         else:
             page = entry.page
-        self.cache.put(key, _Entry(token, page, serial, contributors.fresh_until, warnings,
-                                   contributors.blocked, policy_keys))
+        self.cache.put(
+            key,
+            _Entry(
+                token,
+                page,
+                serial,
+                contributors.fresh_until,
+                warnings,
+                contributors.blocked,
+                policy_keys,
+            ),
+        )
         return Served(page, warnings, contributors.blocked, serial)
 
     def _render(
@@ -267,8 +287,9 @@ class SimplePages:
             body = simple_render.project_json(project, links, prefix, record.fullname)
             ctype = simple_render.JSON_TYPE
         else:
-            body = simple_render.project_html(f"{record.fullname}: links for {project}", links,
-                                              prefix, record.fullname)
+            body = simple_render.project_html(
+                f"{record.fullname}: links for {project}", links, prefix, record.fullname
+            )
             ctype = "text/html; charset=utf-8"
         return Page.make(body, ctype, self.spill_dir)
 
@@ -286,8 +307,9 @@ class SimplePages:
         tokens = [t.names_token() for t in types]
         etag = None
         if all(token is not None for token in tokens):
-            etag = _etag(repr([(r.fullname, r.serial) for r in order]).encode(),
-                         repr(tokens).encode())
+            etag = _etag(
+                repr([(r.fullname, r.serial) for r in order]).encode(), repr(tokens).encode()
+            )
         return _unique_names(types), etag
 
 

@@ -13,13 +13,14 @@ twice as long on our pages as on the upstream's. The JSON API keeps devpi's ``+f
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
 from html import escape
 from typing import TYPE_CHECKING, Any
 
 from devpi_core.model.names import version_sort_key
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Sequence
+
     from devpi_core.records import Link
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"

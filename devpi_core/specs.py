@@ -7,11 +7,12 @@ configuration asks for an unknown one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
     from devpi_core.indextypes import IndexEnv, IndexType
     from devpi_core.interfaces import BlobStore, MetadataStore, MirrorSource
     from devpi_core.records import IndexRecord

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
-import itertools
 import secrets
 import time
 from collections.abc import Callable
@@ -54,7 +54,9 @@ def request_tween_factory(handler: Handler, registry: Registry) -> Handler:
             headers = response.headerlist
             headers.extend(fixed)
             serial = request.environ.get(SERIAL_KEY)
-            headers.append(("X-DEVPI-SERIAL", str(store.current_serial() if serial is None else serial)))
+            headers.append(
+                ("X-DEVPI-SERIAL", str(store.current_serial() if serial is None else serial))
+            )
             headers.append(("X-Request-ID", rid))
             if access_log.isEnabledFor(logging.INFO):
                 _log_access(request, response, time.perf_counter() - start)
@@ -70,7 +72,7 @@ def _log_access(request: Request, response: Response, seconds: float) -> None:
     found = request.environ.get(IDENTITY_KEY)
     user = found.username if found is not None else "-"
     access_log.info(
-        '%s %s %s %s %.1fms %s',
+        "%s %s %s %s %.1fms %s",
         request.method,
         logged_path(request.environ),
         response.status_code,

@@ -112,7 +112,9 @@ def require_user_permission(request: Request, permission: str, target_user: str 
     """Raise 401/403 unless the request has ``permission`` on ``target_user``."""
     who = identity(request)
     if not acl.user_allowed(permission, who, target_user, restrict_modify(request)):
-        raise acl.deny(who, f"no permission to {permission.replace('_', ' ')} {target_user or ''}".strip())
+        raise acl.deny(
+            who, f"no permission to {permission.replace('_', ' ')} {target_user or ''}".strip()
+        )
 
 
 def can(request: Request, permission: str, record: IndexRecord) -> bool:
@@ -134,8 +136,12 @@ def require_index_permission(request: Request, permission: str, record: IndexRec
 
 
 _VERBS = {
-    "pkg_read": "read", "upload": "upload to", "toxresult_upload": "upload tox results to",
-    "index_modify": "modify", "index_delete": "delete", "del_entry": "delete from",
+    "pkg_read": "read",
+    "upload": "upload to",
+    "toxresult_upload": "upload tox results to",
+    "index_modify": "modify",
+    "index_delete": "delete",
+    "del_entry": "delete from",
 }
 
 

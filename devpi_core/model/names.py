@@ -5,6 +5,7 @@ Every name that comes from a request is checked here before it is used in a key 
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 from packaging.version import InvalidVersion, Version
@@ -110,10 +111,8 @@ def filename_version_matches(filename: str, project: str, version: str) -> bool:
     if not (norm_base == norm_project or norm_base.startswith(norm_project + "-")):
         return False
     escaped = {version, version.replace("-", "_"), normalize(version)}
-    try:
+    with contextlib.suppress(InvalidVersion):
         escaped.add(str(Version(version)))
-    except InvalidVersion:
-        pass
     rest = base[len(project):] if base.lower().startswith(project.lower()) else base
     return any(v in rest or normalize(v) in normalize(rest) for v in escaped)
 

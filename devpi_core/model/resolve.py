@@ -7,7 +7,6 @@ serial read; any write drops these caches.
 from __future__ import annotations
 
 import logging
-from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -15,6 +14,8 @@ from devpi_core.errors import UpstreamUnavailable
 from devpi_core.model.acl import is_public
 
 if TYPE_CHECKING:
+    from collections.abc import Hashable, Sequence
+
     from devpi_core.model.indexes import Indexes
     from devpi_core.records import IndexRecord, Link
 
@@ -86,7 +87,9 @@ class Resolver:
             )
         return public if all(is_public(r) for r in public) else None
 
-    def order(self, gen: _Generation, record: IndexRecord, reader: Reader) -> tuple[IndexRecord, ...]:
+    def order(
+        self, gen: _Generation, record: IndexRecord, reader: Reader
+    ) -> tuple[IndexRecord, ...]:
         """The resolution order of ``record`` as ``reader`` may see it.
 
         When every index in the full order is public (the default) the reader's identity is
@@ -149,12 +152,17 @@ class Resolver:
             if own:
                 raise
             # devpi: an upstream error of a *base* mirror is logged and treated as absent.
-            log.warning("index %s: upstream failed for %s; leaving it out", record.fullname, project)
+            log.warning(
+                "index %s: upstream failed for %s; leaving it out", record.fullname, project
+            )
             return None
 
 
 def merge_links(parts: Sequence[Sequence[Link]]) -> list[Link]:
-    """Concatenate per-index links in resolution order; a filename seen earlier shadows later ones."""
+    """Concatenate per-index links in resolution order.
+
+    A filename seen earlier shadows later ones.
+    """
     seen: set[str] = set()
     merged = []
     for links in parts:

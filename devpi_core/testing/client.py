@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import webtest
-
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    import webtest
+
     from devpi_core.testing.dists import Dist
 
 JSON = "application/json"
@@ -28,7 +29,9 @@ class Client:
         self.auth: tuple[str, str] | None = None
 
     # -- plumbing ------------------------------------------------------------------------
-    def _headers(self, extra: Mapping[str, str] | None = None, *, json_accept: bool = True) -> dict[str, str]:
+    def _headers(
+        self, extra: Mapping[str, str] | None = None, *, json_accept: bool = True
+    ) -> dict[str, str]:
         headers = {"Accept": JSON} if json_accept else {}
         if self.auth is not None:
             token = base64.b64encode(f"{self.auth[0]}:{self.auth[1]}".encode()).decode()
@@ -36,15 +39,28 @@ class Client:
         headers.update(extra or {})
         return headers
 
-    def request(self, method: str, path: str, body: Any = None, *, status: int | str = "*",
-                headers: Mapping[str, str] | None = None) -> webtest.TestResponse:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        status: int | str = "*",
+        headers: Mapping[str, str] | None = None,
+    ) -> webtest.TestResponse:
         """Send JSON ``body`` (if not None) with ``method``; check ``status`` unless ``*``."""
         params = json.dumps(body) if body is not None else ""
         hdrs = self._headers(headers)
         if body is not None:
             hdrs.setdefault("Content-Type", JSON)
-        return self.app.request(path, method=method.upper(), body=params.encode(), headers=hdrs,
-                                status=status, expect_errors=True)
+        return self.app.request(
+            path,
+            method=method.upper(),
+            body=params.encode(),
+            headers=hdrs,
+            status=status,
+            expect_errors=True,
+        )
 
     def get(self, path: str, *, status: int | str = 200, **headers: str) -> webtest.TestResponse:
         """GET with ``Accept: application/json`` unless headers override it."""
@@ -55,13 +71,17 @@ class Client:
         return self.get(path, status=status).json
 
     # -- users and login -----------------------------------------------------------------
-    def create_user(self, name: str, password: str = "123", *, status: int = 201, **fields: Any) -> Any:
+    def create_user(
+        self, name: str, password: str = "123", *, status: int = 201, **fields: Any
+    ) -> Any:
         """``PUT /<name>``."""
         return self.request("PUT", f"/{name}", {"password": password, **fields}, status=status)
 
     def login(self, name: str, password: str = "123", *, status: int = 200) -> str | None:
         """``POST /+login``; on success later requests carry the token."""
-        response = self.request("POST", "/+login", {"user": name, "password": password}, status=status)
+        response = self.request(
+            "POST", "/+login", {"user": name, "password": password}, status=status
+        )
         if response.status_int != 200:
             return None
         token = str(response.json["result"]["password"])
@@ -91,21 +111,44 @@ class Client:
         return self.request("PATCH", f"/{fullname}", change, status=status)
 
     # -- uploads ---------------------------------------------------------------------------
-    def upload(self, fullname: str, dist: Dist, *, status: int | str = 200, action: str = "file_upload",
-               **fields: Any) -> webtest.TestResponse:
+    def upload(
+        self,
+        fullname: str,
+        dist: Dist,
+        *,
+        status: int | str = 200,
+        action: str = "file_upload",
+        **fields: Any,
+    ) -> webtest.TestResponse:
         """A legacy upload form POST, as twine sends it."""
         name, _sep, rest = dist.filename.partition("-")
         version = rest.split("-")[0].removesuffix(".tar.gz").removesuffix(".zip")
-        form = {":action": action, "name": fields.pop("name", name), "version": fields.pop("version", version),
-                "protocol_version": "1"}
+        form = {
+            ":action": action,
+            "name": fields.pop("name", name),
+            "version": fields.pop("version", version),
+            "protocol_version": "1",
+        }
         form.update(fields)
-        return self.app.post(f"/{fullname}/", params=list(form.items()),
-                             upload_files=[("content", dist.filename, dist.content)],
-                             headers=self._headers(json_accept=False), status=status, expect_errors=True)
+        return self.app.post(
+            f"/{fullname}/",
+            params=list(form.items()),
+            upload_files=[("content", dist.filename, dist.content)],
+            headers=self._headers(json_accept=False),
+            status=status,
+            expect_errors=True,
+        )
 
     # -- simple pages ----------------------------------------------------------------------
-    def simple(self, fullname: str, project: str | None = None, *, json_api: bool = False,
-               status: int = 200, **headers: str) -> webtest.TestResponse:
+    def simple(
+        self,
+        fullname: str,
+        project: str | None = None,
+        *,
+        json_api: bool = False,
+        status: int = 200,
+        **headers: str,
+    ) -> webtest.TestResponse:
         """A simple page (``+simple/`` or ``+simple/<project>/``), HTML or PEP 691 JSON."""
         path = f"/{fullname}/+simple/" + (f"{project}/" if project else "")
         accept = PEP691 if json_api else "text/html"

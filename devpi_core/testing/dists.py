@@ -75,11 +75,14 @@ def make_wheel(spec: DistSpec, *, padding: int = 0) -> Dist:
     files = {
         f"{module}/__init__.py": code.encode(),
         f"{distinfo}/METADATA": spec.metadata(),
-        f"{distinfo}/WHEEL": b"Wheel-Version: 1.0\nGenerator: devpi-core-tests\nRoot-Is-Purelib: true\n"
-                             b"Tag: py3-none-any\n",
+        f"{distinfo}/WHEEL": b"Wheel-Version: 1.0\nGenerator: devpi-core-tests\n"
+        b"Root-Is-Purelib: true\n"
+        b"Tag: py3-none-any\n",
     }
     if padding:
-        files[f"{module}/padding.bin"] = hashlib.sha256(spec.name.encode()).digest() * (padding // 32 + 1)
+        files[f"{module}/padding.bin"] = hashlib.sha256(spec.name.encode()).digest() * (
+            padding // 32 + 1
+        )
     record = [_record_line(path, data) for path, data in files.items()] + [f"{distinfo}/RECORD,,"]
     files[f"{distinfo}/RECORD"] = ("\n".join(record) + "\n").encode()
     buffer = io.BytesIO()
@@ -106,7 +109,9 @@ def make_sdist(spec: DistSpec) -> Dist:
     files = {
         f"{base}/PKG-INFO": spec.metadata(),
         f"{base}/setup.py": setup_py.encode(),
-        f"{base}/{module}/__init__.py": (spec.module_code or f"__version__ = {spec.version!r}\n").encode(),
+        f"{base}/{module}/__init__.py": (
+            spec.module_code or f"__version__ = {spec.version!r}\n"
+        ).encode(),
     }
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT) as tf:

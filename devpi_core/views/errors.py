@@ -31,7 +31,11 @@ def _reason(message: str) -> str:
 def error_response(request: Request, status: int, message: str) -> Response:
     """JSON ``{"message": ...}`` unless the client prefers plain text or HTML."""
     offers = request.accept.acceptable_offers(["application/json", "text/plain", "text/html"])
-    if offers and offers[0][0] != "application/json" and "json" not in (request.accept.header_value or ""):
+    if (
+        offers
+        and offers[0][0] != "application/json"
+        and "json" not in (request.accept.header_value or "")
+    ):
         response = Response(message + "\n", content_type="text/plain", charset="utf-8")
     else:
         response = json_response({"message": message})

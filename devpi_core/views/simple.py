@@ -16,7 +16,13 @@ from devpi_core.model import acl
 from devpi_core.model.names import normalize
 from devpi_core.simple_pages import HTML, JSON, Served, SimplePages
 from devpi_core.tweens import SERIAL_KEY
-from devpi_core.web import identity, is_installer, require_index_permission, restrict_modify, server_url
+from devpi_core.web import (
+    identity,
+    is_installer,
+    require_index_permission,
+    restrict_modify,
+    server_url,
+)
 
 if TYPE_CHECKING:
     from pyramid.registry import Registry
@@ -24,8 +30,11 @@ if TYPE_CHECKING:
 
     from devpi_core.records import IndexRecord
 
-HTML_OFFERS = ("text/html", "application/vnd.pypi.simple.v1+html",
-               "application/vnd.pypi.simple.latest+html")
+HTML_OFFERS = (
+    "text/html",
+    "application/vnd.pypi.simple.v1+html",
+    "application/vnd.pypi.simple.latest+html",
+)
 JSON_OFFERS = ("application/vnd.pypi.simple.v1+json", "application/vnd.pypi.simple.latest+json")
 
 
@@ -75,7 +84,8 @@ def link_prefix(request: Request) -> str:
     environ = request.environ
     if "HTTP_X_DEVPI_ABSOLUTE_URLS" in environ or services.settings(request).server.absolute_urls:
         return server_url(request) + "/"
-    return "../" * (environ.get("PATH_INFO", "").count("/") - 1)
+    path: str = environ.get("PATH_INFO", "")
+    return "../" * (path.count("/") - 1)
 
 
 class RequestReader:
@@ -92,7 +102,9 @@ class RequestReader:
         """``acl_read`` of ``record`` (plus owner and admins)."""
         if acl.is_public(record):
             return True
-        return acl.index_allowed("pkg_read", identity(self.request), record, restrict_modify(self.request))
+        return acl.index_allowed(
+            "pkg_read", identity(self.request), record, restrict_modify(self.request)
+        )
 
 
 def _index(request: Request, serial: int | None = None) -> IndexRecord:
@@ -132,12 +144,17 @@ def _respond(request: Request, served: Served, content_type: str) -> Response:
     return Response(app_iter=wrapper(reader, LARGE_BODY) if wrapper else reader, headerlist=headers)
 
 
-def project_page_response(request: Request, record: IndexRecord, project: str,
-                          serial: int | None = None) -> Response:
+def project_page_response(
+    request: Request, record: IndexRecord, project: str, serial: int | None = None
+) -> Response:
     """The simple page of ``project`` on ``record``, negotiated, cached, with ETag and gzip."""
     fmt, content_type = negotiate(request)
     served = pages(request).project_page(
-        record, project, fmt=fmt, prefix=link_prefix(request), reader=RequestReader(request),
+        record,
+        project,
+        fmt=fmt,
+        prefix=link_prefix(request),
+        reader=RequestReader(request),
         serial=serial,
     )
     return _respond(request, served, content_type)
@@ -156,7 +173,7 @@ def project_list_response(request: Request, record: IndexRecord) -> Response:
     response.headers["Vary"] = "Accept, Accept-Encoding"
     if etag is not None:
         response.headers["ETag"] = etag
-        if etag.strip("\"") in request.if_none_match:
+        if etag.strip('"') in request.if_none_match:
             response.status = 304
             response.app_iter = []
             del response.headers["Content-Type"]
@@ -164,7 +181,7 @@ def project_list_response(request: Request, record: IndexRecord) -> Response:
 
 
 def _checked_project(request: Request) -> str:
-    name = request.matchdict["project"]
+    name: str = request.matchdict["project"]
     if not name.isascii():
         raise BadRequest(f"invalid project name {name!r}")
     return name
