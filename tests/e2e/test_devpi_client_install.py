@@ -15,7 +15,6 @@ import pytest
 
 from devpi_core.testing.devpiclient import (
     DevpiCLI,
-    ServerAPI,
     build_dists,
     running_server,
     setup_user,
@@ -53,20 +52,8 @@ def server(tmp_path_factory, upstream):
 
 
 @pytest.fixture
-def devpi(tmp_path):
-    return DevpiCLI.create(tmp_path)
-
-
-@pytest.fixture
 def user(server, devpi):
     return setup_user(devpi, server.url, bases="root/pypi")
-
-
-@pytest.fixture
-def api(server):
-    client = ServerAPI(server.url)
-    yield client
-    client.close()
 
 
 def _venv(path: Path) -> Path:

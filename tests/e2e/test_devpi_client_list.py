@@ -6,33 +6,10 @@ import json
 
 import pytest
 
-from devpi_core.testing.devpiclient import DevpiCLI, ServerAPI, running_server, setup_user
+from devpi_core.testing.devpiclient import DevpiCLI, setup_user
 from devpi_core.testing.dists import DistSpec, make_sdist, make_wheel
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with running_server(tmp_path_factory.mktemp("devpi-core")) as process:
-        yield process
-
-
-@pytest.fixture
-def devpi(tmp_path):
-    return DevpiCLI.create(tmp_path)
-
-
-@pytest.fixture
-def user(server, devpi):
-    return setup_user(devpi, server.url)
-
-
-@pytest.fixture
-def api(server):
-    client = ServerAPI(server.url)
-    yield client
-    client.close()
 
 
 def _upload(devpi, directory, name, *versions, sdist=False):

@@ -18,33 +18,10 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with running_server(tmp_path_factory.mktemp("devpi-core")) as process:
-        yield process
-
-
-@pytest.fixture(scope="module")
 def external(tmp_path_factory):
     """A second server standing in for a public index that ``pypi:REPO`` pushes to."""
     with running_server(tmp_path_factory.mktemp("external")) as process:
         yield process
-
-
-@pytest.fixture
-def devpi(tmp_path):
-    return DevpiCLI.create(tmp_path)
-
-
-@pytest.fixture
-def user(server, devpi):
-    return setup_user(devpi, server.url)
-
-
-@pytest.fixture
-def api(server):
-    client = ServerAPI(server.url)
-    yield client
-    client.close()
 
 
 def _doczip(text: str) -> bytes:

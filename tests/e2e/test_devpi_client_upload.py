@@ -13,21 +13,11 @@ import zipfile
 import pytest
 
 from devpi_core.testing.devpiclient import (
-    DevpiCLI,
-    ServerAPI,
-    running_server,
-    setup_user,
     write_project,
 )
 from devpi_core.testing.dists import DistSpec, make_sdist, make_wheel
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with running_server(tmp_path_factory.mktemp("devpi-core")) as process:
-        yield process
 
 
 @pytest.fixture(scope="module")
@@ -41,23 +31,6 @@ def built(tmp_path_factory):
         make_sdist(spec).write(base / "dist")
         make_wheel(spec).write(base / "dist")
     return base / "dist"
-
-
-@pytest.fixture
-def devpi(tmp_path):
-    return DevpiCLI.create(tmp_path)
-
-
-@pytest.fixture
-def user(server, devpi):
-    return setup_user(devpi, server.url)
-
-
-@pytest.fixture
-def api(server):
-    client = ServerAPI(server.url)
-    yield client
-    client.close()
 
 
 def _files(api, fullindex, project, version, rel="releasefile"):

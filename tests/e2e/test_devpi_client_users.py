@@ -18,7 +18,6 @@ from devpi_core.testing.devpiclient import (
     PASSWORD,
     DevpiCLI,
     ServerAPI,
-    running_server,
     setup_user,
     unique,
 )
@@ -32,24 +31,6 @@ FEATURES = (
     "supported features: push-no-docs, push-only-docs, push-register-project, "
     "server-keyvalue-parsing"
 )
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with running_server(tmp_path_factory.mktemp("devpi-core")) as process:
-        yield process
-
-
-@pytest.fixture
-def devpi(tmp_path):
-    return DevpiCLI.create(tmp_path)
-
-
-@pytest.fixture
-def api(server):
-    client = ServerAPI(server.url)
-    yield client
-    client.close()
 
 
 # -- devpi use ------------------------------------------------------------------------------
