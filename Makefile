@@ -37,8 +37,12 @@ type: $(STAMP)
 	$(BIN)/python -m pip install --quiet mypy types-jsonschema types-requests
 	$(BIN)/mypy devpi_core plugins
 
+# Side by side with devpi-server (installed into benchmarks/work/peer-venv on first use);
+# the mirror benchmark reads the real upstream index (MIRROR_BENCH_ARGS=--quick: a local fake).
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run_all.py
+	command -v wrk >/dev/null || apt-get install -y wrk
+	$(BIN)/python benchmarks/private_bench.py $(PRIVATE_BENCH_ARGS)
+	$(BIN)/python benchmarks/mirror_bench.py $(MIRROR_BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
