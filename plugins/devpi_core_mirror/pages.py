@@ -247,7 +247,12 @@ def _anchors(text: str) -> tuple[str | None, list[dict[str, str | None]]]:
 
 def parse_html(body: bytes, base_url: str, project: str) -> tuple[UpstreamFile, ...]:
     """The files of a PEP 503 project page (honours ``<base href>``)."""
-    base_href, anchors = _anchors(body.decode("utf-8", errors="replace"))
+    text = body.decode("utf-8", errors="replace")
+    lowered = text.lower()
+    if "<a" not in lowered and "<html" not in lowered and "<body" not in lowered:
+        # an error text answered with 200 must not replace a cached page by an empty one
+        raise MalformedPage("the answer is not an HTML page")
+    base_href, anchors = _anchors(text)
     base = urljoin(base_url, base_href) if base_href else base_url
     files = []
     belongs = _Belongs(project)

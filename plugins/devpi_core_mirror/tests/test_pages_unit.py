@@ -199,3 +199,10 @@ def test_stored_form_round_trips():
     stored = json.loads(json.dumps(layout.page_record([f])))
     assert layout.page_files(stored) == [f]
     assert layout.page_files(None) == []
+
+
+def test_a_plain_text_answer_is_not_an_empty_project_page():
+    with pytest.raises(MalformedPage):
+        parse_html(b"Service temporarily unavailable, please retry", BASE, "foo-bar")
+    # an empty page that is HTML stays an empty page (all files deleted upstream)
+    assert parse_html(b"<!DOCTYPE html><html><body></body></html>", BASE, "foo-bar") == ()
