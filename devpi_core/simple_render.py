@@ -29,49 +29,55 @@ API_VERSION = "1.1"
 
 
 # devpi's file path segments and the aliases simple pages use (routes in core views)
-_ALIASES = (("/+f/", "/_f/"), ("/+e/", "/_e/"))
+_ALIASES = {"+f/": "_f/", "+e/": "_e/"}
 
 
 def installer_path(relpath: str) -> str:
     """``user/index/+f/...`` as simple pages link it: ``user/index/_f/...``."""
-    for canonical, alias in _ALIASES:
-        user_index, found, rest = relpath.partition(canonical)
-        if found and user_index.count("/") == 1:
-            return f"{user_index}{alias}{rest}"
-    return relpath
+    user, _sep, rest = relpath.partition("/")
+    index, _sep, rest = rest.partition("/")
+    alias = _ALIASES.get(rest[:3])
+    return f"{user}/{index}/{alias}{rest[3:]}" if alias else relpath
 
 
-def link_bases(prefix: str, index: str) -> tuple[str, str, str]:
-    """``(root prefix, own index path, own index prefix)`` for :func:`_href`.
+class _Hrefs:
+    """How a page's links are written: files of the page's own index from the index
+    (``../../_f/...``: a relative ``prefix`` climbing to the root from a page two levels below
+    its index reaches the index two steps earlier), everything else from the root."""
 
-    A relative ``prefix`` climbing to the root from a page two levels below its index
-    (``+simple/<project>/``) reaches the index two steps earlier.
-    """
-    own = index + "/"
-    if prefix.startswith("../") and prefix.count("../") >= 2:
-        return prefix, own, prefix[6:]
-    return prefix, own, prefix + own
+    def __init__(self, prefix: str, index: str) -> None:
+        own = index + "/"
+        self.root = prefix
+        climbs = prefix.startswith("../") and prefix.count("../") >= 2
+        own_prefix = prefix[6:] if climbs else prefix + own
+        self.own_files = own + "+f/"
+        self.own_files_href = own_prefix + "_f/"
+        self.own = own
+        self.own_prefix = own_prefix
 
-
-def _href(bases: tuple[str, str, str], link: Link) -> str:
-    root, own, own_prefix = bases
-    path = installer_path(link.relpath)
-    if path.startswith(own):
-        return own_prefix + path[len(own):]
-    return root + path
+    def __call__(self, relpath: str) -> str:
+        if relpath.startswith(self.own_files):  # the common case, with the fewest steps
+            return self.own_files_href + relpath[len(self.own_files):]
+        path = installer_path(relpath)
+        if path.startswith(self.own):
+            return self.own_prefix + path[len(self.own):]
+        return self.root + path
 
 
 def project_html(title: str, links: Sequence[Link], prefix: str, index: str) -> bytes:
     """The PEP 503 page of one project on ``index``, with PEP 592/658/714 attributes."""
-    bases = link_bases(prefix, index)
+    href_of = _Hrefs(prefix, index)
     out = [
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta name=\"pypi:repository-version\" "
         f"content=\"{API_VERSION}\"><title>{escape(title)}</title></head>\n"
         f"<body><h1>{escape(title)}</h1>\n"
     ]
+    own_stage = escape(index)
     for link in links:
-        href = escape(_href(bases, link))
-        attrs = [f'href="{href}#{link.hash_spec}"' if link.hash_spec else f'href="{href}"']
+        href = escape(href_of(link.relpath))
+        sha256 = link.hashes.get("sha256")
+        spec = f"sha256={sha256}" if sha256 else link.hash_spec
+        attrs = [f'href="{href}#{spec}"' if spec else f'href="{href}"']
         if link.requires_python:
             attrs.append(f'data-requires-python="{escape(link.requires_python)}"')
         if link.yanked is not False:
@@ -80,7 +86,8 @@ def project_html(title: str, links: Sequence[Link], prefix: str, index: str) -> 
         if link.core_metadata:
             spec = _hash_spec(link.core_metadata)
             attrs.append(f'data-core-metadata="{spec}" data-dist-info-metadata="{spec}"')
-        out.append(f"{escape(link.stage)} <a {' '.join(attrs)}>{escape(link.filename)}</a><br>\n")
+        stage = own_stage if link.relpath.startswith(href_of.own) else escape(link.stage)
+        out.append(f"{stage} <a {' '.join(attrs)}>{escape(link.filename)}</a><br>\n")
     out.append("</body>\n</html>\n")
     return "".join(out).encode("utf-8")
 
@@ -93,36 +100,37 @@ def _hash_spec(hashes: Any) -> str:
 def project_json(name: str, links: Sequence[Link], prefix: str, index: str) -> bytes:
     """The PEP 691 page of one project on ``index`` (api-version 1.1: ``versions``, ``size``,
     ``upload-time``)."""
-    bases = link_bases(prefix, index)
+    href_of = _Hrefs(prefix, index)
     files = []
     versions = set()
     for link in links:
         entry: dict[str, Any] = {
             "filename": link.filename,
-            "url": _href(bases, link),
-            "hashes": dict(link.hashes),
+            "url": href_of(link.relpath),
+            "hashes": link.hashes,
         }
         if link.requires_python:
             entry["requires-python"] = link.requires_python
         if link.yanked is not False:
             entry["yanked"] = link.yanked
         if link.core_metadata:
-            entry["core-metadata"] = dict(link.core_metadata)
-            entry["dist-info-metadata"] = dict(link.core_metadata)
+            entry["core-metadata"] = entry["dist-info-metadata"] = link.core_metadata
         if link.size is not None:
             entry["size"] = link.size
         if link.upload_time:
             entry["upload-time"] = link.upload_time
-        if link.version:
-            versions.add(link.version)
+        versions.add(link.version)
         files.append(entry)
+    versions.discard(None)
+    versions.discard("")
     page = {
         "meta": {"api-version": API_VERSION},
         "name": name,
         "versions": sorted(versions, key=version_sort_key),
         "files": files,
     }
-    return json.dumps(page, separators=(",", ":")).encode("utf-8")
+    # hashes may be read-only mappings: ``default`` encodes them as objects
+    return json.dumps(page, separators=(",", ":"), default=dict).encode("utf-8")
 
 
 def list_html(title: str, names: Iterable[str]) -> Iterator[bytes]:

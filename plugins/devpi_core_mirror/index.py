@@ -63,24 +63,33 @@ class MirrorIndex(IndexType):
         page = self.rt.pages.page(project)
         links: list[Link] | None = page.derived.get(self.name)
         if links is None:  # built once per page version (HTML and JSON renders share them)
-            links = page.derived[self.name] = [self._link(project, f) for f in page.files]
+            links = page.derived[self.name] = self._links(project, page.files)
         if self.env.offline:
             links = [link for link in links if self._is_cached(link.filename, link.hashes)]
         return links
 
-    def _link(self, project: str, f: UpstreamFile) -> Link:
-        core = f.core_metadata if f.core_metadata and "sha256" in f.core_metadata else None
-        return Link(
-            filename=f.filename,
-            relpath=layout.relpath(self.name, f),
-            hashes=f.hashes,
-            requires_python=f.requires_python,
-            yanked=f.yanked,
-            core_metadata=core,
-            size=f.size,
-            upload_time=f.upload_time,
-            version=version_of(f.filename, project),
-        )
+    def _links(self, project: str, files: Iterable[UpstreamFile]) -> list[Link]:
+        by_sha = f"{self.name}/+f/"
+        links = []
+        for f in files:
+            sha = f.hashes.get("sha256")
+            core = f.core_metadata
+            links.append(
+                Link(
+                    f.filename,
+                    f"{by_sha}{sha[:3]}/{sha[3:16]}/{f.filename}"
+                    if sha
+                    else layout.relpath(self.name, f),
+                    f.hashes,
+                    f.requires_python,
+                    f.yanked,
+                    core if core and "sha256" in core else None,
+                    f.size,
+                    f.upload_time,
+                    version_of(f.filename, project),
+                )
+            )
+        return links
 
     def _cached_sha(
         self, filename: str, hashes: Mapping[str, str], tx: ReadTransaction | None = None

@@ -3,9 +3,8 @@
 All keys live under ``mirror:<user>/<index>:``:
 
 ``p:<project>``   ``{"rows": "<JSON text of [[filename, url, hashes, requires_python, yanked,
-                  core_metadata, size, upload_time], ...]>"}``: the cached page, kept as one JSON
-                  string (storing and loading a big page stays a single C-level pass); rewritten
-                  only when the files change, so its key serial is the page token
+                  core_metadata, size, upload_time], ...]>"}``: the cached page; rewritten only
+                  when the files change, so its key serial is the page token
 ``s:<project>``   ``{"serial": n, "etag": str, "at": fetched_at}``: freshness (changes on
                   every successful contact, without touching ``p:``)
 ``f:<filename>``  ``{"relpath", "project", "version", "url", "hashes", "size", "rel", "sha256"}``:
@@ -88,50 +87,28 @@ def external_dir(url: str) -> str:
 
 
 # -- the stored form of a page --------------------------------------------------------------
-def encode_files(files: Sequence[UpstreamFile]) -> list[list[Any]]:
-    """A compact JSON form of a page's files."""
-    return [
-        [
-            f.filename,
-            f.url,
-            dict(f.hashes),
-            f.requires_python,
-            f.yanked,
-            dict(f.core_metadata) if f.core_metadata else None,
-            f.size,
-            f.upload_time,
-        ]
-        for f in files
-    ]
-
-
-def decode_files(rows: Sequence[Sequence[Any]]) -> list[UpstreamFile]:
-    """The files of stored page rows."""
-    return [
-        UpstreamFile(
-            filename=row[0],
-            url=row[1],
-            hashes=row[2],
-            requires_python=row[3],
-            yanked=row[4],
-            core_metadata=row[5],
-            size=row[6],
-            upload_time=row[7],
-        )
-        for row in rows
-    ]
+def _plain(f: UpstreamFile) -> UpstreamFile:
+    core = f.core_metadata
+    return f._replace(hashes=dict(f.hashes), core_metadata=None if core is None else dict(core))
 
 
 def page_record(files: Sequence[UpstreamFile]) -> dict[str, Any]:
-    """The value of a ``p:`` key."""
-    return {"rows": json.dumps(encode_files(files), separators=(",", ":"), ensure_ascii=False)}
+    """The value of a ``p:`` key: the rows as JSON text (a named tuple is its row already, so
+    this is one C-level pass; kept as text, SQLite stores it faster than a nested value)."""
+    rows = [
+        f
+        if type(f.hashes) is dict and (f.core_metadata is None or type(f.core_metadata) is dict)
+        else _plain(f)
+        for f in files
+    ]
+    return {"rows": json.dumps(rows, separators=(",", ":"), ensure_ascii=False)}
 
 
 def page_files(value: Mapping[str, Any] | None) -> list[UpstreamFile]:
     """The files of a ``p:`` value (none for None)."""
     if not value:
         return []
-    return decode_files(json.loads(value["rows"]))
+    return [UpstreamFile(*row) for row in json.loads(value["rows"])]
 
 
 def state_record(serial: int | None, etag: str | None, at: float) -> dict[str, Any]:

@@ -65,6 +65,10 @@ def is_archive_of(filename: str, project: str) -> bool:
 
 def version_of(filename: str, project: str) -> str | None:
     """The version a distribution file name carries, or None if it cannot be told."""
+    if filename.endswith(".whl"):  # name-version-tags: most files of big pages
+        parts = filename.split("-", 2)
+        if len(parts) > 2:
+            return parts[1]
     base = strip_suffix(filename)
     if base is None:
         return None
@@ -110,6 +114,10 @@ def clean_url(url: str) -> str | None:
 
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+# a file name that is safe as one path segment, and an absolute http(s) URL with a host, no
+# userinfo, no fragment and nothing but printable ASCII: what nearly every link looks like
+_SAFE_NAME = re.compile(r"[^./\\\x00-\x1f\x7f][^/\\\x00-\x1f\x7f]{0,254}")
+_PLAIN_URL = re.compile(r'https?://[!"$-.0-?A-~]+/[!"$-~]*')
 
 
 def _hashes(value: Any) -> dict[str, str]:
@@ -136,12 +144,7 @@ class _Belongs:
         self.prefixes: dict[str, bool] = {}
 
     def __call__(self, filename: str) -> bool:
-        if (
-            filename.endswith(".whl")
-            and len(filename) <= 255
-            and not filename.startswith(".")
-            and not _BAD_FILENAME.search(filename)
-        ):
+        if filename.endswith(".whl") and _SAFE_NAME.fullmatch(filename) is not None:
             prefix = filename.split("-", 1)[0]
             known = self.prefixes.get(prefix)
             if known is None:
@@ -157,14 +160,11 @@ def _make_file(belongs: _Belongs, filename: str, url: str, **fields: Any) -> Ups
     return UpstreamFile(filename=filename, url=cleaned, **fields)
 
 
-def _dedupe(files: Iterable[UpstreamFile]) -> tuple[UpstreamFile, ...]:
+def _add(chosen: dict[str, UpstreamFile], f: UpstreamFile) -> None:
     # devpi: per file name, a link with a hash beats one without; otherwise the first wins
-    chosen: dict[str, UpstreamFile] = {}
-    for f in files:
-        old = chosen.get(f.filename)
-        if old is None or (not old.hashes and f.hashes):
-            chosen[f.filename] = f
-    return tuple(chosen.values())
+    old = chosen.get(f.filename)
+    if old is None or (not old.hashes and f.hashes):
+        chosen[f.filename] = f
 
 
 # -- PEP 691 JSON ---------------------------------------------------------------------------
@@ -180,15 +180,52 @@ def parse_json(body: bytes, base_url: str, project: str) -> tuple[UpstreamFile, 
     version = str(meta.get("api-version", "")) if isinstance(meta, dict) else ""
     if not version.startswith("1."):
         raise MalformedPage(f"unsupported api-version {version!r}")
-    files = []
+    chosen: dict[str, UpstreamFile] = {}
     belongs = _Belongs(project)
     for entry in data["files"]:
-        if not isinstance(entry, dict):
+        if type(entry) is not dict:
             continue
-        made = _json_file(entry, base_url, belongs)
+        made = _plain_json_file(entry, belongs)
+        if made is None:
+            made = _json_file(entry, base_url, belongs)
         if made is not None:
-            files.append(made)
-    return _dedupe(files)
+            _add(chosen, made)
+    return tuple(chosen.values())
+
+
+def _plain_json_file(entry: dict[str, Any], belongs: _Belongs) -> UpstreamFile | None:
+    """The common entry (one sha256, an absolute plain URL, well-typed fields, no metadata
+    hashes) checked with a few C-level calls; None sends anything else to :func:`_json_file`,
+    which also drops what is not a file of the project."""
+    filename, url, hashes = entry.get("filename"), entry.get("url"), entry.get("hashes")
+    if (
+        type(filename) is not str
+        or type(url) is not str
+        or type(hashes) is not dict
+        or len(hashes) != 1
+        or _PLAIN_URL.fullmatch(url) is None
+    ):
+        return None
+    sha256 = hashes.get("sha256")
+    requires_python = entry.get("requires-python")
+    yanked = entry.get("yanked", False)
+    size = entry.get("size")
+    upload_time = entry.get("upload-time")
+    if (
+        type(sha256) is not str
+        or _HEX64.fullmatch(sha256) is None
+        or (requires_python is not None and type(requires_python) is not str)
+        or (yanked is not False and yanked is not True and type(yanked) is not str)
+        or (size is not None and (type(size) is not int or size < 0))
+        or (upload_time is not None and type(upload_time) is not str)
+        or "core-metadata" in entry
+        or "dist-info-metadata" in entry
+        or not belongs(filename)
+    ):
+        return None
+    return UpstreamFile(
+        filename, url, hashes, requires_python or None, yanked, None, size, upload_time
+    )
 
 
 def _json_file(entry: dict[str, Any], base_url: str, belongs: _Belongs) -> UpstreamFile | None:
@@ -254,7 +291,7 @@ def parse_html(body: bytes, base_url: str, project: str) -> tuple[UpstreamFile, 
         raise MalformedPage("the answer is not an HTML page")
     base_href, anchors = _anchors(text)
     base = urljoin(base_url, base_href) if base_href else base_url
-    files = []
+    chosen: dict[str, UpstreamFile] = {}
     belongs = _Belongs(project)
     for attrs in anchors:
         href = attrs.get("href")
@@ -272,8 +309,8 @@ def parse_html(body: bytes, base_url: str, project: str) -> tuple[UpstreamFile, 
             hashes = _hashes({name: digest})
         made = _make_file(belongs, filename, url, hashes=hashes, **_html_fields(attrs))
         if made is not None:
-            files.append(made)
-    return _dedupe(files)
+            _add(chosen, made)
+    return tuple(chosen.values())
 
 
 def _html_fields(attrs: Mapping[str, str | None]) -> dict[str, Any]:
