@@ -80,9 +80,21 @@ def wants_simple_list(request: Request) -> bool:
 
 
 def link_prefix(request: Request) -> str:
-    """How links climb from this page to the server root (or the absolute root URL)."""
+    """How links climb from this page to the server root, or the absolute root URL.
+
+    Absolute when asked for, or when the server knows the URL clients use (``outside_url``,
+    or a proxy's ``X-Outside-Url``): installers take absolute links as they are, while every
+    relative one costs them a URL join (a fifth of pip's time on a big page). Without that
+    knowledge links stay relative, which works behind any proxy.
+    """
     environ = request.environ
-    if "HTTP_X_DEVPI_ABSOLUTE_URLS" in environ or services.settings(request).server.absolute_urls:
+    server = services.settings(request).server
+    if (
+        "HTTP_X_OUTSIDE_URL" in environ
+        or server.outside_url
+        or server.absolute_urls
+        or "HTTP_X_DEVPI_ABSOLUTE_URLS" in environ
+    ):
         return server_url(request) + "/"
     path: str = environ.get("PATH_INFO", "")
     return "../" * (path.count("/") - 1)

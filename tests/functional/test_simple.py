@@ -217,6 +217,22 @@ def test_absolute_urls_on_request(alice):
     assert all(not f["url"].startswith("http") for f in relative["files"])
 
 
+def test_known_outside_url_makes_links_absolute(alice, make_app):
+    headers = {"X-Outside-Url": "https://pkgs.example/sub"}
+    for _ in range(2):  # rendered, then from the page cache
+        page = alice.simple("alice/dev", "hello-world", json_api=True, **headers).json
+        urls = [f["url"] for f in page["files"]]
+        assert all(url.startswith("https://pkgs.example/sub/alice/dev/_f/") for url in urls)
+    relative = alice.simple("alice/dev", "hello-world", json_api=True).json
+    assert all(not f["url"].startswith("http") for f in relative["files"])
+    configured = make_app({"server": {"outside_url": "https://index.example/"}})
+    configured.create_and_login("bob")
+    configured.create_index("bob/dev")
+    configured.upload("bob/dev", make_wheel(DistSpec("hello-world", "1.0")), status=200)
+    page = configured.simple("bob/dev", "hello-world").text
+    assert 'href="https://index.example/bob/dev/_f/' in page
+
+
 def test_page_links_resolve_to_the_files(alice):
     for entry in alice.simple("alice/dev", "hello-world", json_api=True).json["files"]:
         body = alice.app.get(urljoin("/alice/dev/+simple/hello-world/", entry["url"])).body
