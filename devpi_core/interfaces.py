@@ -46,8 +46,10 @@ class ReadTransaction(abc.ABC):
 class WriteTransaction(ReadTransaction):
     """A read transaction that can also change keys; commits atomically on a clean exit.
 
-    A commit that changed at least one key increments the store's serial by one; a transaction
-    that changed nothing creates no serial. An exception inside the ``with`` block rolls back.
+    A commit that changed at least one key increments the store's serial by one, so its changes
+    carry ``serial + 1`` (``serial`` being the latest serial when the transaction began, as
+    writers are serialized); a transaction that changed nothing creates no serial. An exception
+    inside the ``with`` block rolls back.
     """
 
     @abc.abstractmethod

@@ -104,6 +104,17 @@ class MetadataStoreContract:
             assert tx.key_serial("b") == 2
             assert tx.key_serial("c") is None
 
+    def test_changes_commit_at_the_next_serial(self, metadata_store: MetadataStore) -> None:
+        for value in ("first", "second"):
+            seen: list[int] = []
+            with metadata_store.write() as tx:
+                expected = tx.serial + 1
+                tx.set("k", value)
+                tx.after_commit(seen.append)
+            assert seen == [expected] == [metadata_store.current_serial()]
+            with metadata_store.read() as rtx:
+                assert rtx.key_serial("k") == expected
+
     def test_after_commit_runs_with_serial_only_on_commit(
         self, metadata_store: MetadataStore
     ) -> None:

@@ -4,9 +4,11 @@ All keys live under ``mirror:<user>/<index>:``:
 
 ``p:<project>``   ``{"rows": "<JSON text of [[filename, url, hashes, requires_python, yanked,
                   core_metadata, size, upload_time], ...]>"}``: the cached page; rewritten only
-                  when the files change, so its key serial is the page token
-``s:<project>``   ``{"serial": n, "etag": str, "at": fetched_at}``: freshness (changes on
-                  every successful contact, without touching ``p:``)
+                  when the files change
+``s:<project>``   ``{"serial": n, "etag": str, "at": fetched_at, "page": token}``: freshness
+                  (changes on every successful contact, without touching ``p:``) and the page
+                  token, the serial at which ``p:`` was last written (read here, so finding
+                  it never reads the big ``p:`` row)
 ``f:<filename>``  ``{"relpath", "project", "version", "url", "hashes", "size", "rel", "sha256"}``:
                   a cached file (or ``<file>.metadata``), so serving it needs no page lookup;
                   ``sha256`` names its blob even when the upstream gave no sha256
@@ -111,13 +113,18 @@ def page_files(value: Mapping[str, Any] | None) -> list[UpstreamFile]:
     return [UpstreamFile(*row) for row in json.loads(value["rows"])]
 
 
-def state_record(serial: int | None, etag: str | None, at: float) -> dict[str, Any]:
-    """The value of an ``s:`` key."""
-    return {"serial": serial, "etag": etag, "at": round(at, 3)}
+def state_record(
+    serial: int | None, etag: str | None, at: float, page: int | None
+) -> dict[str, Any]:
+    """The value of an ``s:`` key; ``page`` is the page token (the serial of the ``p:`` write)."""
+    return {"serial": serial, "etag": etag, "at": round(at, 3), "page": page}
 
 
-def read_state(value: Mapping[str, Any] | None) -> tuple[int | None, str | None, float]:
-    """``(serial, etag, fetched_at)`` from an ``s:`` value (all empty if None)."""
+def read_state(
+    value: Mapping[str, Any] | None,
+) -> tuple[int | None, str | None, float, int | None]:
+    """``(serial, etag, fetched_at, page token)`` from an ``s:`` value (all empty if None); the
+    token is None in records written before it was kept here."""
     if not value:
-        return None, None, 0.0
-    return value.get("serial"), value.get("etag"), float(value.get("at") or 0.0)
+        return None, None, 0.0, None
+    return value.get("serial"), value.get("etag"), float(value.get("at") or 0.0), value.get("page")

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from devpi_core.indextypes import IndexEnv
-    from devpi_core.interfaces import MirrorSource
+    from devpi_core.interfaces import MirrorSource, ReadTransaction
     from devpi_core_mirror.metrics import Counters
     from devpi_core_mirror.settings import MirrorSettings
 
@@ -70,8 +70,7 @@ class ProjectPages:
         if found is not None:
             return found
         with self.env.store.read() as tx:
-            token = tx.key_serial(layout.page_key(self.index, project))
-            serial, etag, at = layout.read_state(tx.get(layout.state_key(self.index, project)))
+            serial, etag, at, token = self._stored_state(tx, project)
         fresh_until = at + self.expiry if token is not None else 0.0
         loaded = PageState(token, serial, etag, at, fresh_until)
         with self._lock:
@@ -85,8 +84,19 @@ class ProjectPages:
         if found is not None:
             return found.token is not None
         with self.env.store.read() as tx:
-            known = tx.key_serial(layout.page_key(self.index, project)) is not None
+            known = tx.get(layout.state_key(self.index, project)) is not None
         return known and self.state(project).token is not None
+
+    def _stored_state(
+        self, tx: ReadTransaction, project: str
+    ) -> tuple[int | None, str | None, float, int | None]:
+        """``(serial, etag, fetched_at, token)`` as stored (the ``s:`` and ``p:`` keys are
+        written together, so an ``s:`` record means a page is cached)."""
+        value = tx.get(layout.state_key(self.index, project))
+        serial, etag, at, token = layout.read_state(value)
+        if value is not None and token is None:  # an older record: the page's own key serial
+            token = tx.key_serial(layout.page_key(self.index, project))
+        return serial, etag, at, token
 
     def forget(self, project: str) -> None:
         """Drop what this process knows about ``project`` (after it was deleted)."""
@@ -125,7 +135,7 @@ class ProjectPages:
                 return hit
         with self.env.store.read() as tx:
             value = tx.get(layout.page_key(self.index, project))
-            token = tx.key_serial(layout.page_key(self.index, project))
+            token = self._stored_state(tx, project)[3]
         files = tuple(layout.page_files(value))
         return self._remember(project, token, files)
 
@@ -194,24 +204,22 @@ class ProjectPages:
 
     def _save(self, project: str, state: PageState, outcome: Outcome) -> None:
         now = time.time()
-        page_key = layout.page_key(self.index, project)
+        changed = outcome.action == STORE and not self._unchanged(project, state, outcome.files)
+        token = state.token
         with self.env.store.write() as tx:
-            if outcome.action == STORE:
-                is_new = tx.key_serial(page_key) is None
-                tx.set(page_key, layout.page_record(outcome.files))
-                if is_new:
+            if changed:
+                token = tx.serial + 1  # this commit's serial: the s: record below always changes
+                tx.set(layout.page_key(self.index, project), layout.page_record(outcome.files))
+                if state.token is None:
                     known = tx.get(layout.known_key(self.index)) or {}
                     tx.set(
                         layout.known_key(self.index), {"changes": int(known.get("changes", 0)) + 1}
                     )
             tx.set(
                 layout.state_key(self.index, project),
-                layout.state_record(outcome.serial, outcome.etag, now),
+                layout.state_record(outcome.serial, outcome.etag, now, token),
             )
-        with self.env.store.read() as tx:
-            token = tx.key_serial(page_key)
-        changed = token != state.token
-        if outcome.action == STORE and changed:
+        if changed:
             self._remember(project, token, outcome.files)
         if state.stale_reason is not None:
             log.warning("%s: upstream answers again for %s", self.index, project)
@@ -219,3 +227,14 @@ class ProjectPages:
         state.fetched_at, state.fresh_until = now, now + self.expiry
         state.stale_reason, state.missing_until = None, 0.0
         self.env.emit(MirrorRefreshEvent(self.index, project, changed, outcome.serial))
+
+    def _unchanged(self, project: str, state: PageState, files: tuple[UpstreamFile, ...]) -> bool:
+        """Whether ``files`` equal the cached page (an upstream may answer 200 with the same
+        page; rewriting it would change the token and re-render every page built on it)."""
+        if state.token is None:
+            return False
+        with self._lock:
+            cached = self._parsed.get((project, state.token))
+        if cached is None:
+            cached = self.page(project)
+        return cached.token == state.token and cached.files == files

@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING
 
 from devpi_core import hookimpl, services
+from devpi_core_mirror import layout
 from devpi_core_mirror.service import MirrorService
 from devpi_core_mirror.tests.conftest import sdist, wheel
 
@@ -187,6 +188,43 @@ def test_freshness_survives_a_new_process_state(mirror):
     mirror.upstream.clear()
     mirror.page("hello")
     assert mirror.upstream.count() == 0
+
+
+def _runtime(mirror):
+    indexes = services.indexes(mirror.registry)
+    return mirror.registry[MirrorService].runtime(indexes.env, indexes.get("root/fake"))
+
+
+def test_unchanged_page_keeps_its_token_in_a_new_process_state(make_mirror, fake_upstream):
+    m = make_mirror(mirror_cache_expiry=0)
+    fake_upstream.add("hello", wheel("hello", "1.0"))
+    etag = m.page("hello", json_api=False).headers["ETag"]
+    pages = _runtime(m).pages
+    token = pages.state("hello").token
+    pages.forget("hello")
+    pages._parsed.clear()  # as after a restart: the page is only in the store
+    fake_upstream.touch("hello")  # a new serial and ETag, the same files
+    assert m.page("hello", json_api=False).headers["ETag"] == etag
+    assert pages.state("hello").token == token
+    assert fake_upstream.count("/simple/hello/") == 2
+
+
+def test_state_records_without_a_page_token_still_work(mirror):
+    # written before the token was kept in the s: record: the p: key's serial stands in
+    mirror.upstream.add("hello", wheel("hello", "1.0"))
+    mirror.page("hello")
+    store = services.metadata_store(mirror.registry)
+    key = layout.state_key("root/fake", "hello")
+    with store.write() as tx:
+        old = {k: v for k, v in tx.get(key).items() if k != "page"}
+        tx.set(key, old)
+        expected = tx.key_serial(layout.page_key("root/fake", "hello"))
+    pages = _runtime(mirror).pages
+    pages.forget("hello")
+    pages._parsed.clear()
+    assert pages.state("hello").token == expected
+    assert [f["filename"] for f in mirror.page("hello")["files"]] == ["hello-1.0-py3-none-any.whl"]
+    assert mirror.upstream.count("/simple/hello/") == 1
 
 
 def test_outdated_project_list_is_served_and_refreshed_in_the_background(
