@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -22,20 +23,46 @@ from devpi_core.interfaces import MetadataStore, ReadTransaction, WriteTransacti
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+# A rowid table (with its key index), the serial before the value: a lookup walks the small
+# index, and reading a key's serial never touches a big value's overflow pages. (An earlier
+# WITHOUT ROWID table kept whole rows in its B-tree, so a few multi-megabyte values made every
+# lookup slow; _migrate converts it.)
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, serial INTEGER NOT NULL)
-    WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, serial INTEGER NOT NULL, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta (name, value) VALUES ('serial', 0);
 CREATE TABLE IF NOT EXISTS changelog (serial INTEGER PRIMARY KEY, at REAL NOT NULL,
     keys TEXT NOT NULL);
 """
+log = logging.getLogger(__name__)
 CHANGELOG_KEEP = 10000
 # Upper bound for prefix scans: no key character sorts after U+10FFFF.
 _MAX_CHAR = "\U0010ffff"
 POOL_SIZE = 32
 # How stale current_serial() may be about other processes' commits (never about this store's).
 SERIAL_REFRESH = 0.05
+
+
+def _migrate(conn: sqlite3.Connection, path: str) -> None:
+    """Convert an older ``kv`` table (WITHOUT ROWID, value before serial) in one transaction;
+    a process that opens the file at the same time waits, then finds it converted."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        row = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'kv'")
+        found = row.fetchone()
+        if found is not None and "WITHOUT ROWID" in found[0].upper():
+            log.warning("converting the metadata table of %s to the current layout", path)
+            conn.execute(
+                "CREATE TABLE kv_new (key TEXT PRIMARY KEY, serial INTEGER NOT NULL,"
+                " value TEXT NOT NULL)"
+            )
+            conn.execute("INSERT INTO kv_new SELECT key, serial, value FROM kv")
+            conn.execute("DROP TABLE kv")
+            conn.execute("ALTER TABLE kv_new RENAME TO kv")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def _dumps(value: Any) -> str:
@@ -117,6 +144,7 @@ class SQLiteStore(MetadataStore):
         try:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
             conn = self._connect()
+            _migrate(conn, path)
             conn.executescript(SCHEMA)
         except sqlite3.Error as exc:
             raise StartupError(f"cannot open the metadata database {path}: {exc}") from None

@@ -89,6 +89,39 @@ def test_data_survives_reopening(path):
         second.close()
 
 
+def test_a_file_with_the_older_table_layout_is_converted(path, caplog):
+    old = sqlite3.connect(path, isolation_level=None)
+    old.executescript(
+        "CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, serial INTEGER NOT NULL)"
+        " WITHOUT ROWID;"
+        "CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+        "INSERT INTO meta VALUES ('serial', 7);"
+        "CREATE TABLE changelog (serial INTEGER PRIMARY KEY, at REAL NOT NULL, keys TEXT NOT NULL);"
+        """INSERT INTO kv VALUES ('user:alice', '{"email":"a@example.com"}', 3);"""
+        """INSERT INTO kv VALUES ('big', '{"rows":"%s"}', 7);""" % ("x" * 300_000)
+    )
+    old.close()
+    store = SQLiteStore(path)
+    try:
+        with store.read() as tx:
+            assert tx.get("user:alice") == {"email": "a@example.com"}
+            assert (tx.key_serial("user:alice"), tx.key_serial("big")) == (3, 7)
+            assert len(tx.get("big")["rows"]) == 300_000
+            sql = tx.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'kv'").fetchone()[0]
+        assert "WITHOUT ROWID" not in sql.upper()
+        assert store.current_serial() == 7
+        with store.write() as tx:
+            tx.set("user:alice", {"email": "new@example.com"})
+        with store.read() as tx:
+            assert tx.key_serial("user:alice") == 8
+        assert "converting the metadata table" in caplog.text
+    finally:
+        store.close()
+    caplog.clear()
+    SQLiteStore(path).close()  # converted once
+    assert "converting" not in caplog.text
+
+
 def test_two_stores_on_one_file_share_serials(path):
     # Several processes may open the same file; writes are serialised by SQLite itself.
     one, two = SQLiteStore(path), SQLiteStore(path)
