@@ -291,6 +291,7 @@ class MirrorIndex(IndexType):
                 tx.delete(layout.file_key(self.name, filename))
 
     def delete_project(self, project: str, *, username: str | None) -> None:
+        self.rt.pages.writes.flush()  # a fetch still being stored would bring it back
         files = self.rt.pages.page(project).files
         with self.env.store.write() as tx:
             self._uncache(tx, files)
@@ -301,6 +302,7 @@ class MirrorIndex(IndexType):
         self.rt.pages.forget(project)
 
     def delete_version(self, project: str, version: str, *, username: str | None) -> None:
+        self.rt.pages.writes.flush()
         files = [
             f
             for f in self.rt.pages.page(project).files

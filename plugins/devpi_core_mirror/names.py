@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from devpi_core.interfaces import MirrorSource
     from devpi_core_mirror.metrics import Counters
     from devpi_core_mirror.settings import MirrorSettings
+    from devpi_core_mirror.writes import WriteBehind
 
 log = logging.getLogger(__name__)
 BATCH = 2000
@@ -37,12 +38,18 @@ class ProjectList:
     """Project names of one mirror index; ``source`` and ``config`` are set by the runtime."""
 
     def __init__(
-        self, index: str, env: IndexEnv, settings: MirrorSettings, counters: Counters
+        self,
+        index: str,
+        env: IndexEnv,
+        settings: MirrorSettings,
+        counters: Counters,
+        writes: WriteBehind,
     ) -> None:
         self.index = index
         self.env = env
         self.settings = settings
         self.counters = counters
+        self.writes = writes
         self.source: MirrorSource | None = None
         self.config: Mapping[str, Any] = {}
         self._flight: SingleFlight[None] = SingleFlight()
@@ -67,12 +74,14 @@ class ProjectList:
 
     def local_names(self) -> list[str]:
         """Projects this index has cached pages for."""
+        self.writes.flush()  # pages fetched just now are still being stored
         start = len(layout.pages_prefix(self.index))
         with self.env.store.read() as tx:
             return [key[start:] for key in tx.keys(layout.pages_prefix(self.index))]
 
     def token(self) -> Hashable | None:
         """Changes when the stored list or the cached projects change; None: not cacheable."""
+        self.writes.flush()
         with self.env.store.read() as tx:
             names = tx.key_serial(layout.names_key(self.index))
             known = tx.key_serial(layout.known_key(self.index)) or 0

@@ -9,6 +9,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from devpi_core.errors import UpstreamUnavailable
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from devpi_core.interfaces import MirrorSource, ReadTransaction
     from devpi_core_mirror.metrics import Counters
     from devpi_core_mirror.settings import MirrorSettings
+    from devpi_core_mirror.writes import WriteBehind
 
 log = logging.getLogger(__name__)
 PARSED_PAGES = 2
@@ -36,25 +38,38 @@ class CachedPage:
 
     token: int | None
     files: tuple[UpstreamFile, ...]
-    by_name: Mapping[str, UpstreamFile]
     derived: dict[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def by_name(self) -> Mapping[str, UpstreamFile]:
+        """The files by file name (built on the first file lookup, not for every page)."""
+        return {f.filename: f for f in self.files}
 
 
 class ProjectPages:
     """Pages of one mirror index; ``source`` and ``config`` are kept current by the runtime."""
 
     def __init__(
-        self, index: str, env: IndexEnv, settings: MirrorSettings, counters: Counters
+        self,
+        index: str,
+        env: IndexEnv,
+        settings: MirrorSettings,
+        counters: Counters,
+        writes: WriteBehind,
     ) -> None:
         self.index = index
         self.env = env
         self.settings = settings
         self.counters = counters
+        self.writes = writes
         self.source: MirrorSource | None = None
         self.config: Mapping[str, Any] = {}
+        self.closed = False
         self._states: dict[str, PageState] = {}
         self._flights: SingleFlight[None] = SingleFlight(lambda n: counters.add("waiting", n))
         self._parsed: OrderedDict[tuple[str, int | None], CachedPage] = OrderedDict()
+        # fetched pages whose store write has not committed yet (served from here until then)
+        self._pending: dict[str, CachedPage] = {}
         self._lock = threading.Lock()
 
     @property
@@ -100,8 +115,13 @@ class ProjectPages:
 
     def forget(self, project: str) -> None:
         """Drop what this process knows about ``project`` (after it was deleted)."""
+        self.writes.flush()
         with self._lock:
             self._states.pop(project, None)
+
+    def close(self) -> None:
+        """The index is gone: writes still queued for it are dropped."""
+        self.closed = True
 
     # -- reading ---------------------------------------------------------------------------
     def token(self, project: str) -> int | None:
@@ -133,6 +153,9 @@ class ProjectPages:
             if hit is not None:
                 self._parsed.move_to_end(key)
                 return hit
+            pending = self._pending.get(project)
+            if pending is not None and pending.token == key[1]:
+                return pending
         with self.env.store.read() as tx:
             value = tx.get(layout.page_key(self.index, project))
             token = self._stored_state(tx, project)[3]
@@ -142,7 +165,7 @@ class ProjectPages:
     def _remember(
         self, project: str, token: int | None, files: tuple[UpstreamFile, ...]
     ) -> CachedPage:
-        cached = CachedPage(token, files, {f.filename: f for f in files})
+        cached = CachedPage(token, files)
         with self._lock:
             self._parsed[(project, token)] = cached
             while len(self._parsed) > PARSED_PAGES:
@@ -203,30 +226,69 @@ class ProjectPages:
         self.counters.add("stale_served")
 
     def _save(self, project: str, state: PageState, outcome: Outcome) -> None:
+        """Take the answer into memory now; store it behind the answer (see ``writes``)."""
         now = time.time()
         changed = outcome.action == STORE and not self._unchanged(project, state, outcome.files)
-        token = state.token
-        with self.env.store.write() as tx:
-            if changed:
-                token = tx.serial + 1  # this commit's serial: the s: record below always changes
-                tx.set(layout.page_key(self.index, project), layout.page_record(outcome.files))
-                if state.token is None:
-                    known = tx.get(layout.known_key(self.index)) or {}
-                    tx.set(
-                        layout.known_key(self.index), {"changes": int(known.get("changes", 0)) + 1}
-                    )
-            tx.set(
-                layout.state_key(self.index, project),
-                layout.state_record(outcome.serial, outcome.etag, now, token),
-            )
+        is_new = state.token is None
+        # the token only has to change with the files; a time in ns does, without a commit
+        token = time.time_ns() if changed else state.token
+        pending = None
         if changed:
-            self._remember(project, token, outcome.files)
+            pending = self._remember(project, token, outcome.files)
+            with self._lock:
+                self._pending[project] = pending
         if state.stale_reason is not None:
             log.warning("%s: upstream answers again for %s", self.index, project)
         state.token, state.serial, state.etag = token, outcome.serial, outcome.etag
         state.fetched_at, state.fresh_until = now, now + self.expiry
         state.stale_reason, state.missing_until = None, 0.0
-        self.env.emit(MirrorRefreshEvent(self.index, project, changed, outcome.serial))
+        record = layout.state_record(outcome.serial, outcome.etag, now, token)
+        event = MirrorRefreshEvent(self.index, project, changed, outcome.serial)
+        self.writes.submit(lambda: self._write(project, record, pending, event, is_new=is_new))
+        if changed and not is_new:
+            # rendered pages built on the old files stay valid until the store's serial moves:
+            # a page that changed is committed before it is answered
+            self.writes.flush()
+
+    def _write(
+        self,
+        project: str,
+        record: Mapping[str, Any],
+        pending: CachedPage | None,
+        event: MirrorRefreshEvent,
+        *,
+        is_new: bool,
+    ) -> None:
+        """Commit a fetch (on the write-behind thread); on failure forget it, so it is
+        fetched again rather than served from memory while the store lacks it."""
+        try:
+            if not self.closed:
+                self._commit(project, record, pending, is_new=is_new)
+        except Exception:
+            with self._lock:
+                self._states.pop(project, None)
+            raise
+        finally:
+            with self._lock:
+                if pending is not None and self._pending.get(project) is pending:
+                    del self._pending[project]
+        if not self.closed:
+            self.env.emit(event)
+
+    def _commit(
+        self, project: str, record: Mapping[str, Any], pending: CachedPage | None, *, is_new: bool
+    ) -> None:
+        with self.env.store.write() as tx:
+            if self.closed:  # the index was deleted while this waited for the writer lock
+                return
+            if pending is not None:
+                tx.set(layout.page_key(self.index, project), layout.page_record(pending.files))
+                if is_new:
+                    known = tx.get(layout.known_key(self.index)) or {}
+                    tx.set(
+                        layout.known_key(self.index), {"changes": int(known.get("changes", 0)) + 1}
+                    )
+            tx.set(layout.state_key(self.index, project), record)
 
     def _unchanged(self, project: str, state: PageState, files: tuple[UpstreamFile, ...]) -> bool:
         """Whether ``files`` equal the cached page (an upstream may answer 200 with the same

@@ -18,6 +18,7 @@ from devpi_core_mirror.metrics import Counters
 from devpi_core_mirror.names import ProjectList
 from devpi_core_mirror.project_cache import ProjectPages
 from devpi_core_mirror.settings import SECTION, MirrorSettings
+from devpi_core_mirror.writes import WriteBehind
 
 if TYPE_CHECKING:
     from pyramid.config import Configurator
@@ -35,11 +36,16 @@ class IndexRuntime:
     """What one mirror index keeps between requests: its pages, its list, its source."""
 
     def __init__(
-        self, index: str, env: IndexEnv, settings: MirrorSettings, counters: Counters
+        self,
+        index: str,
+        env: IndexEnv,
+        settings: MirrorSettings,
+        counters: Counters,
+        writes: WriteBehind,
     ) -> None:
         self.index = index
-        self.pages = ProjectPages(index, env, settings, counters)
-        self.names = ProjectList(index, env, settings, counters)
+        self.pages = ProjectPages(index, env, settings, counters, writes)
+        self.names = ProjectList(index, env, settings, counters, writes)
         self.source: MirrorSource | None = None
         self.source_error = ""
         self._source_key: tuple[Any, ...] | None = None
@@ -65,6 +71,7 @@ class IndexRuntime:
 
     def close(self) -> None:
         """Close the upstream connections (after a background list refresh ended)."""
+        self.pages.close()
         self.names.close()
         self._close_source()
 
@@ -90,6 +97,7 @@ class MirrorService:
         self.auth = auth
         self.counters = Counters()
         self.fills = Fills()
+        self.writes = WriteBehind()
         self._runtimes: dict[str, IndexRuntime] = {}
         self._lock = threading.Lock()
 
@@ -105,7 +113,9 @@ class MirrorService:
         with self._lock:
             found = self._runtimes.get(record.fullname)
             if found is None:
-                found = IndexRuntime(record.fullname, env, self.settings, self.counters)
+                found = IndexRuntime(
+                    record.fullname, env, self.settings, self.counters, self.writes
+                )
                 self._runtimes[record.fullname] = found
             found.configure(record.config, lambda: self._make_source(record))
         return found
@@ -142,7 +152,8 @@ class MirrorService:
         return spec.factory(options)
 
     def close(self) -> None:
-        """Stop fills and close every source (server shutdown)."""
+        """Store what is queued, stop fills and close every source (server shutdown)."""
+        self.writes.close()
         self.fills.shutdown()
         with self._lock:
             runtimes = list(self._runtimes.values())
@@ -163,6 +174,7 @@ class _MetricsReporter:
         return [
             *self.service.counters.report(),
             ("devpi_mirror_fills_running", "gauge", float(self.service.fills.running())),
+            ("devpi_mirror_writes_pending", "gauge", float(self.service.writes.pending())),
         ]
 
 

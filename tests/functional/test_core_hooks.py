@@ -8,6 +8,7 @@ tested with the mirror plugin.
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 from recording_plugin import Recorder
@@ -96,6 +97,9 @@ def test_a_mirror_fetching_a_page_reports_it(app_with, recorder, fake_upstream):
     client.login("root", "")
     client.create_index("root/upstream", type="mirror", mirror_url=fake_upstream.url)
     assert len(client.simple_filenames("root/upstream", "hello")) == 1
+    deadline = time.monotonic() + 10  # the event follows the commit, behind the answer
+    while not recorder.of_type(MirrorRefreshEvent) and time.monotonic() < deadline:
+        time.sleep(0.01)
     (event,) = recorder.of_type(MirrorRefreshEvent)
     assert (event.index, event.project, event.changed) == ("root/upstream", "hello", True)
 

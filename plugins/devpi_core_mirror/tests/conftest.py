@@ -62,6 +62,18 @@ class Mirror:
         """The app's Pyramid registry."""
         return self.client.app.app.registry
 
+    def settle(self) -> None:
+        """Wait until fetched pages are in the store (they are written behind the answer)."""
+        settle(self.registry)
+
+
+def settle(registry: Any) -> None:
+    """Wait until the mirror service of ``registry`` stored every fetched page."""
+    from devpi_core import services  # noqa: PLC0415 - the app's modules load with the app
+    from devpi_core_mirror.service import MirrorService  # noqa: PLC0415
+
+    assert services.lookup(registry, MirrorService).writes.flush(timeout=10)
+
 
 def wheel(name: str, version: str, **spec: Any) -> Dist:
     """A generated wheel."""

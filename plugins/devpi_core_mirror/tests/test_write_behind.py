@@ -1,0 +1,119 @@
+"""Pages stored behind the answer: the write-behind queue, and what the mirror does with it."""
+
+from __future__ import annotations
+
+import threading
+
+from devpi_core import services
+from devpi_core_mirror import layout
+from devpi_core_mirror.service import MirrorService
+from devpi_core_mirror.tests.conftest import wheel
+from devpi_core_mirror.writes import WriteBehind
+
+
+def test_jobs_run_in_order_and_flush_waits_for_them():
+    writes = WriteBehind()
+    gate = threading.Event()
+    done: list[int] = []
+    writes.submit(lambda: gate.wait(10))
+    for i in range(5):
+        writes.submit(lambda i=i: done.append(i))
+    assert writes.pending() == 6
+    assert writes.flush(timeout=0.05) is False
+    gate.set()
+    assert writes.flush(timeout=10) is True
+    assert done == [0, 1, 2, 3, 4]
+    assert writes.pending() == 0
+    writes.close()
+
+
+def test_a_failing_job_is_logged_and_the_next_ones_run(caplog):
+    writes = WriteBehind()
+    done: list[str] = []
+    writes.submit(lambda: 1 / 0)
+    writes.submit(lambda: done.append("after"))
+    assert writes.flush(timeout=10)
+    assert done == ["after"]
+    assert "a deferred store write failed" in caplog.text
+    assert "ZeroDivisionError" in caplog.text
+    writes.close()
+
+
+def test_close_runs_what_is_queued_and_later_jobs_run_in_the_caller():
+    writes = WriteBehind()
+    gate = threading.Event()
+    done: list[str] = []
+    writes.submit(lambda: gate.wait(10))
+    writes.submit(lambda: done.append("queued"))
+    closer = threading.Thread(target=writes.close)
+    closer.start()
+    gate.set()
+    closer.join(10)
+    assert done == ["queued"]
+    writes.submit(lambda: done.append(threading.current_thread().name))
+    assert done == ["queued", threading.current_thread().name]
+
+
+def _blocked(mirror):
+    """Hold the write-behind thread until the returned event is set."""
+    gate = threading.Event()
+    mirror.registry[MirrorService].writes.submit(lambda: gate.wait(10))
+    return gate
+
+
+def _stored(mirror, key):
+    with services.metadata_store(mirror.registry).read() as tx:
+        return tx.get(key)
+
+
+def test_a_cold_page_is_answered_before_it_is_stored(mirror):
+    mirror.upstream.add("hello", wheel("hello", "1.0"))
+    gate = _blocked(mirror)
+    try:
+        files = [f["filename"] for f in mirror.page("hello")["files"]]
+        assert files == ["hello-1.0-py3-none-any.whl"]
+        assert _stored(mirror, layout.page_key("root/fake", "hello")) is None
+        # served from memory meanwhile: the file, and the page again
+        assert mirror.download("hello", "hello-1.0-py3-none-any.whl").status_int == 200
+        assert [f["filename"] for f in mirror.page("hello")["files"]] == files
+    finally:
+        gate.set()
+    mirror.settle()
+    assert _stored(mirror, layout.page_key("root/fake", "hello")) is not None
+    assert mirror.upstream.count("/simple/hello/") == 1
+
+
+def test_a_failed_store_write_makes_the_page_fetched_again(mirror, monkeypatch, caplog):
+    mirror.upstream.add("hello", wheel("hello", "1.0"))
+    gate = _blocked(mirror)
+
+    def disk_full(_files):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(layout, "page_record", disk_full)
+    try:
+        assert mirror.page("hello")["files"]
+    finally:
+        gate.set()
+    mirror.settle()
+    assert "No space left on device" in caplog.text
+    assert _stored(mirror, layout.state_key("root/fake", "hello")) is None
+    monkeypatch.undo()
+    mirror.client.create_user("carol")  # any write: rendered pages are checked again
+    assert mirror.page("hello")["files"]
+    mirror.settle()
+    assert mirror.upstream.count("/simple/hello/") == 2
+    assert _stored(mirror, layout.page_key("root/fake", "hello")) is not None
+
+
+def test_deleting_the_index_drops_writes_still_queued(mirror):
+    mirror.upstream.add("hello", wheel("hello", "1.0"))
+    gate = _blocked(mirror)
+    try:
+        mirror.page("hello")
+        mirror.client.request("DELETE", "/root/fake", status=201)
+    finally:
+        gate.set()
+    mirror.settle()
+    with services.metadata_store(mirror.registry).read() as tx:
+        assert list(tx.keys(layout.prefix("root/fake"))) == []

@@ -1,0 +1,96 @@
+"""Store writes that need not delay an answer.
+
+A cold project page is answered from memory as soon as it is parsed; storing it (encoding a
+few megabytes of rows, the SQLite write and commit) runs here, on one background thread, in the
+order the writes were made, while the installer reads the answer. Whoever needs the store to
+hold every earlier write (a delete, a test, the shutdown) calls :meth:`WriteBehind.flush`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+log = logging.getLogger(__name__)
+THREAD_NAME = "devpi-mirror-writes"
+
+
+class WriteBehind:
+    """One thread running submitted jobs in order; started on the first job."""
+
+    def __init__(self) -> None:
+        self._jobs: deque[Callable[[], None]] = deque()
+        self._cond = threading.Condition()
+        self._busy = False
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def submit(self, job: Callable[[], None]) -> None:
+        """Run ``job`` after every job submitted before it (at once if closed)."""
+        with self._cond:
+            if not self._closed:
+                self._jobs.append(job)
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
+                    self._thread.start()
+                self._cond.notify_all()
+                return
+        self._call(job)  # shutting down: nobody is left to run it later
+
+    def flush(self, timeout: float = 60.0) -> bool:
+        """Wait until every job submitted so far has run; False if ``timeout`` passed first."""
+        if threading.current_thread() is self._thread:
+            return True  # a job waiting for itself
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._jobs or self._busy:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+        return True
+
+    def pending(self) -> int:
+        """Jobs submitted and not finished."""
+        with self._cond:
+            return len(self._jobs) + self._busy
+
+    def close(self, timeout: float = 60.0) -> None:
+        """Run what is queued, then stop the thread; later jobs run in the caller."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+            if thread.is_alive():
+                log.error("store writes were still running after %.0f s at shutdown", timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._jobs and not self._closed:
+                    self._cond.wait()
+                if not self._jobs:
+                    return
+                job = self._jobs.popleft()
+                self._busy = True
+            try:
+                self._call(job)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+    @staticmethod
+    def _call(job: Callable[[], None]) -> None:
+        try:
+            job()
+        except Exception:  # one failed write must not stop the ones after it
+            log.exception("a deferred store write failed")
