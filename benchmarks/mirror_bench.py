@@ -41,6 +41,7 @@ from devpi_core_mirror.settings import default_upstream_url  # noqa: E402
 from harness import (  # noqa: E402 - after the path set-up
     Server,
     clean_env,
+    free_port,
     rotate_script,
     start_devpi_core,
     start_devpi_server,
@@ -53,7 +54,7 @@ from devpi_core.testing.dists import Dist  # noqa: E402
 from devpi_core.testing.upstream import FakeUpstream  # noqa: E402
 
 PEP691 = "application/vnd.pypi.simple.v1+json"
-CORE_EXTRA_CONFIG = ""
+OUTSIDE_URL = False
 UNREACHABLE = {
     "HTTPS_PROXY": "http://127.0.0.1:9",
     "HTTP_PROXY": "http://127.0.0.1:9",
@@ -158,7 +159,10 @@ def mirror_index(server: Server, load: Workload) -> str:
 def start(name: str, work: Path, load: Workload, **kwargs: object) -> Server:
     work.mkdir(parents=True, exist_ok=True)
     if name == "devpi-core":
-        config = "logging: {access_log: false}\n" + (CORE_EXTRA_CONFIG or "")
+        config = "logging: {access_log: false}\n"
+        if OUTSIDE_URL:
+            kwargs["port"] = kwargs.get("port") or free_port()
+            config += f"server: {{outside_url: 'http://127.0.0.1:{kwargs['port']}'}}\n"
         return start_devpi_core(work, config=config, **kwargs)  # type: ignore[arg-type]
     return start_devpi_server(work, root_pypi=True, **kwargs)  # type: ignore[arg-type]
 
@@ -245,11 +249,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=2, help="warm rounds (direct/core/devpi)")
     parser.add_argument("--skip-devpi", action="store_true", help="measure devpi-core only")
-    parser.add_argument("--absolute-urls", action="store_true",
-                        help="devpi-core with server.absolute_urls (pip parses such links faster)")
+    parser.add_argument("--outside-url", action="store_true",
+                        help="tell devpi-core its URL (server.outside_url, as nginx's X-Outside-Url"
+                        " does): simple pages link absolutely, which pip reads faster")
     args = parser.parse_args()
-    global CORE_EXTRA_CONFIG  # noqa: PLW0603 - one setting for every start of devpi-core
-    CORE_EXTRA_CONFIG = "server: {absolute_urls: true}\n" if args.absolute_urls else ""
+    global OUTSIDE_URL  # noqa: PLW0603 - one setting for every start of devpi-core
+    OUTSIDE_URL = args.outside_url
     work = workdir("mirror")
     load = quick_workload(work) if args.quick else real_workload()
     names = ["devpi-core"] + ([] if args.skip_devpi else ["devpi-server"])
