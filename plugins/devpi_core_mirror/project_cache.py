@@ -114,8 +114,11 @@ class ProjectPages:
         return serial, etag, at, token
 
     def forget(self, project: str) -> None:
-        """Drop what this process knows about ``project`` (after it was deleted)."""
-        self.writes.flush()
+        """Drop what this process knows about ``project`` (after it was deleted).
+
+        Never waits for queued writes: it runs inside the transaction deleting an index, and
+        the write-behind thread may be waiting for that transaction's lock.
+        """
         with self._lock:
             self._states.pop(project, None)
 

@@ -180,6 +180,7 @@ def test_freshness_survives_a_new_process_state(mirror):
     # a restart loses the in-memory state; the persisted fetched-at keeps pages fresh
     mirror.upstream.add("hello", wheel("hello", "1.0"))
     mirror.page("hello")
+    mirror.settle()
     indexes = services.indexes(mirror.registry)
     runtime = mirror.registry[MirrorService].runtime(indexes.env, indexes.get("root/fake"))
     runtime.pages.forget("hello")
@@ -200,6 +201,7 @@ def test_unchanged_page_keeps_its_token_in_a_new_process_state(make_mirror, fake
     m = make_mirror(mirror_cache_expiry=0)
     fake_upstream.add("hello", wheel("hello", "1.0"))
     etag = m.page("hello", json_api=False).headers["ETag"]
+    m.settle()
     pages = _runtime(m).pages
     token = pages.state("hello").token
     pages.forget("hello")

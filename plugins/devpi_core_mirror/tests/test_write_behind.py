@@ -6,6 +6,7 @@ import threading
 
 from devpi_core import services
 from devpi_core_mirror import layout
+from devpi_core_mirror.index import MirrorIndex
 from devpi_core_mirror.service import MirrorService
 from devpi_core_mirror.tests.conftest import wheel
 from devpi_core_mirror.writes import WriteBehind
@@ -114,6 +115,38 @@ def test_deleting_the_index_drops_writes_still_queued(mirror):
         mirror.client.request("DELETE", "/root/fake", status=201)
     finally:
         gate.set()
+    mirror.settle()
+    with services.metadata_store(mirror.registry).read() as tx:
+        assert list(tx.keys(layout.prefix("root/fake"))) == []
+
+
+def test_deleting_an_index_with_cached_pages_does_not_wait_for_queued_writes(
+    mirror, monkeypatch
+):
+    for name in ("alpha", "beta"):
+        mirror.upstream.add(name, wheel(name, "1.0"))
+    mirror.page("alpha")
+    mirror.settle()
+    writes = mirror.registry[MirrorService].writes
+    gate = threading.Event()
+    writes.submit(lambda: gate.wait(10))
+    mirror.page("beta")  # its write queues behind the gate
+    deleting = threading.Event()
+    delete_all = MirrorIndex.delete_all
+
+    def in_the_transaction(self, tx):
+        deleting.set()  # the deletion holds the store's lock from here
+        gate.set()  # so beta's write now waits for it
+        delete_all(self, tx)
+
+    monkeypatch.setattr(MirrorIndex, "delete_all", in_the_transaction)
+    thread = threading.Thread(
+        target=lambda: mirror.client.request("DELETE", "/root/fake", status=201)
+    )
+    thread.start()
+    assert deleting.wait(5)
+    thread.join(5)
+    assert not thread.is_alive(), "deleting the index waited for the queued writes"
     mirror.settle()
     with services.metadata_store(mirror.registry).read() as tx:
         assert list(tx.keys(layout.prefix("root/fake"))) == []
