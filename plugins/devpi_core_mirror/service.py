@@ -16,6 +16,7 @@ from devpi_core.specs import MirrorSourceOptions
 from devpi_core_mirror.fills import Fills
 from devpi_core_mirror.metrics import Counters
 from devpi_core_mirror.names import ProjectList
+from devpi_core_mirror.prefetch import Prefetcher
 from devpi_core_mirror.project_cache import ProjectPages
 from devpi_core_mirror.settings import SECTION, MirrorSettings
 from devpi_core_mirror.writes import WriteBehind
@@ -98,6 +99,7 @@ class MirrorService:
         self.counters = Counters()
         self.fills = Fills()
         self.writes = WriteBehind()
+        self.prefetcher = Prefetcher()
         self._runtimes: dict[str, IndexRuntime] = {}
         self._lock = threading.Lock()
 
@@ -153,6 +155,7 @@ class MirrorService:
 
     def close(self) -> None:
         """Store what is queued, stop fills and close every source (server shutdown)."""
+        self.prefetcher.close()
         self.writes.close()
         self.fills.shutdown()
         with self._lock:
