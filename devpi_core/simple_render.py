@@ -102,7 +102,7 @@ def project_json(name: str, links: Sequence[Link], prefix: str, index: str) -> b
     ``upload-time``)."""
     href_of = _Hrefs(prefix, index)
     files = []
-    versions = set()
+    versions: set[str] = set()
     for link in links:
         entry: dict[str, Any] = {
             "filename": link.filename,
@@ -119,10 +119,9 @@ def project_json(name: str, links: Sequence[Link], prefix: str, index: str) -> b
             entry["size"] = link.size
         if link.upload_time:
             entry["upload-time"] = link.upload_time
-        versions.add(link.version)
+        if link.version:
+            versions.add(link.version)
         files.append(entry)
-    versions.discard(None)
-    versions.discard("")
     page = {
         "meta": {"api-version": API_VERSION},
         "name": name,

@@ -13,7 +13,7 @@ from devpi_core.records import IndexRecord, Link, UpstreamFile
 from devpi_core_mirror import layout
 from devpi_core_mirror.fills import STREAMING, FileJob, Fill, FillEnv
 from devpi_core_mirror.pages import version_of
-from devpi_core_mirror.prefetch import MAX_METADATA, wheel_metadata
+from devpi_core_mirror.prefetch import MAX_METADATA, prefetch_requirements, wheel_metadata
 from devpi_core_mirror.service import MirrorService
 
 if TYPE_CHECKING:
@@ -294,7 +294,7 @@ class MirrorIndex(IndexType):
 
         else:
             return
-        self.service.prefetcher.metadata_stored(self.rt.pages, read)
+        prefetch_requirements(self.service.prefetches, self.rt.pages, read)
 
     def refresh(self, project: str) -> None:
         self.rt.pages.refresh(project)

@@ -26,9 +26,9 @@ if TYPE_CHECKING:
 
     from devpi_core.indextypes import IndexEnv
     from devpi_core.interfaces import MirrorSource
+    from devpi_core_mirror.jobs import JobQueue
     from devpi_core_mirror.metrics import Counters
     from devpi_core_mirror.settings import MirrorSettings
-    from devpi_core_mirror.writes import WriteBehind
 
 log = logging.getLogger(__name__)
 BATCH = 2000
@@ -43,7 +43,7 @@ class ProjectList:
         env: IndexEnv,
         settings: MirrorSettings,
         counters: Counters,
-        writes: WriteBehind,
+        writes: JobQueue,
     ) -> None:
         self.index = index
         self.env = env

@@ -11,10 +11,9 @@ private project of the same name still never serves it from the mirror.
 
 from __future__ import annotations
 
+import functools
 import logging
-import threading
 import zipfile
-from collections import deque
 from email.parser import HeaderParser
 from typing import TYPE_CHECKING
 
@@ -27,12 +26,12 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import BinaryIO
 
+    from devpi_core_mirror.jobs import JobQueue
     from devpi_core_mirror.project_cache import ProjectPages
 
 log = logging.getLogger(__name__)
 MAX_METADATA = 1 << 20
 MAX_QUEUED = 256
-THREAD_NAME = "devpi-mirror-prefetch"
 
 
 def requirement_names(metadata: str) -> list[str]:
@@ -65,64 +64,18 @@ def wheel_metadata(handle: BinaryIO) -> str | None:
         return None
 
 
-class Prefetcher:
-    """A bounded queue of page fetches, run one at a time on a background thread."""
+def prefetch_requirements(
+    queue: JobQueue, pages: ProjectPages, read: Callable[[], str | None]
+) -> None:
+    """A wheel or ``.metadata`` of ``pages``' index was stored; ``read()`` returns its metadata
+    (called on the queue's thread, which then fetches the pages one by one)."""
 
-    def __init__(self) -> None:
-        self._jobs: deque[Callable[[], None]] = deque()
-        self._cond = threading.Condition()
-        self._closed = False
-        self._busy = False
-        self._thread: threading.Thread | None = None
+    def queue_pages() -> None:
+        metadata = read()
+        for name in requirement_names(metadata) if metadata is not None else ():
+            queue.submit(functools.partial(_fetch, pages, name))
 
-    def metadata_stored(self, pages: ProjectPages, read: Callable[[], str | None]) -> None:
-        """A wheel or ``.metadata`` of ``pages``' index was stored; ``read()`` returns its
-        metadata (called on the background thread)."""
-        self._submit(lambda: self._pages(pages, read()))
-
-    def _pages(self, pages: ProjectPages, metadata: str | None) -> None:
-        if metadata is not None:
-            for name in requirement_names(metadata):
-                self._submit(lambda name=name: _fetch(pages, name))
-
-    def _submit(self, job: Callable[[], None]) -> None:
-        with self._cond:
-            if self._closed or len(self._jobs) >= MAX_QUEUED:
-                return
-            self._jobs.append(job)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
-                self._thread.start()
-            self._cond.notify_all()
-
-    def idle(self, timeout: float) -> bool:
-        """Wait until nothing is queued or running (for tests); False on time-out."""
-        with self._cond:
-            return self._cond.wait_for(lambda: not self._jobs and not self._busy, timeout)
-
-    def close(self) -> None:
-        """Drop what is queued and stop the thread after the fetch under way."""
-        with self._cond:
-            self._closed = True
-            self._jobs.clear()
-            self._cond.notify_all()
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                self._cond.wait_for(lambda: self._jobs or self._closed)
-                if self._closed:
-                    return
-                job = self._jobs.popleft()
-                self._busy = True
-            try:
-                job()
-            except Exception:  # a bug here must not stop later prefetches
-                log.exception("prefetching a page failed")
-            finally:
-                with self._cond:
-                    self._busy = False
-                    self._cond.notify_all()
+    queue.submit(queue_pages)
 
 
 def _fetch(pages: ProjectPages, name: str) -> None:

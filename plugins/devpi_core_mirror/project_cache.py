@@ -22,9 +22,9 @@ if TYPE_CHECKING:
 
     from devpi_core.indextypes import IndexEnv
     from devpi_core.interfaces import MirrorSource, ReadTransaction
+    from devpi_core_mirror.jobs import JobQueue
     from devpi_core_mirror.metrics import Counters
     from devpi_core_mirror.settings import MirrorSettings
-    from devpi_core_mirror.writes import WriteBehind
 
 log = logging.getLogger(__name__)
 PARSED_PAGES = 2
@@ -55,7 +55,7 @@ class ProjectPages:
         env: IndexEnv,
         settings: MirrorSettings,
         counters: Counters,
-        writes: WriteBehind,
+        writes: JobQueue,
     ) -> None:
         self.index = index
         self.env = env
@@ -229,7 +229,7 @@ class ProjectPages:
         self.counters.add("stale_served")
 
     def _save(self, project: str, state: PageState, outcome: Outcome) -> None:
-        """Take the answer into memory now; store it behind the answer (see ``writes``)."""
+        """Take the answer into memory now; store it behind the answer (see ``jobs``)."""
         now = time.time()
         changed = outcome.action == STORE and not self._unchanged(project, state, outcome.files)
         is_new = state.token is None

@@ -14,12 +14,12 @@ from devpi_core import hookimpl, services
 from devpi_core.errors import UpstreamUnavailable
 from devpi_core.specs import MirrorSourceOptions
 from devpi_core_mirror.fills import Fills
+from devpi_core_mirror.jobs import JobQueue
 from devpi_core_mirror.metrics import Counters
 from devpi_core_mirror.names import ProjectList
-from devpi_core_mirror.prefetch import Prefetcher
+from devpi_core_mirror.prefetch import MAX_QUEUED
 from devpi_core_mirror.project_cache import ProjectPages
 from devpi_core_mirror.settings import SECTION, MirrorSettings
-from devpi_core_mirror.writes import WriteBehind
 
 if TYPE_CHECKING:
     from pyramid.config import Configurator
@@ -42,7 +42,7 @@ class IndexRuntime:
         env: IndexEnv,
         settings: MirrorSettings,
         counters: Counters,
-        writes: WriteBehind,
+        writes: JobQueue,
     ) -> None:
         self.index = index
         self.pages = ProjectPages(index, env, settings, counters, writes)
@@ -98,8 +98,8 @@ class MirrorService:
         self.auth = auth
         self.counters = Counters()
         self.fills = Fills()
-        self.writes = WriteBehind()
-        self.prefetcher = Prefetcher()
+        self.writes = JobQueue("devpi-mirror-writes")
+        self.prefetches = JobQueue("devpi-mirror-prefetch", limit=MAX_QUEUED, drop_on_close=True)
         self._runtimes: dict[str, IndexRuntime] = {}
         self._lock = threading.Lock()
 
@@ -155,7 +155,7 @@ class MirrorService:
 
     def close(self) -> None:
         """Store what is queued, stop fills and close every source (server shutdown)."""
-        self.prefetcher.close()
+        self.prefetches.close()
         self.writes.close()
         self.fills.shutdown()
         with self._lock:

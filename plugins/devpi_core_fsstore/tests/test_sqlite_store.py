@@ -107,7 +107,9 @@ def test_a_file_with_the_older_table_layout_is_converted(path, caplog):
             assert tx.get("user:alice") == {"email": "a@example.com"}
             assert (tx.key_serial("user:alice"), tx.key_serial("big")) == (3, 7)
             assert len(tx.get("big")["rows"]) == 300_000
-            sql = tx.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'kv'").fetchone()[0]
+        check = sqlite3.connect(path)
+        sql = check.execute("SELECT sql FROM sqlite_master WHERE name = 'kv'").fetchone()[0]
+        check.close()
         assert "WITHOUT ROWID" not in sql.upper()
         assert store.current_serial() == 7
         with store.write() as tx:

@@ -52,7 +52,7 @@ def _app_with_dependencies(upstream):
 
 def _settled(mirror):
     mirror.wait_cached()
-    assert mirror.registry[MirrorService].prefetcher.idle(10)
+    assert mirror.registry[MirrorService].prefetches.flush(timeout=10)
 
 
 def test_a_cached_wheel_brings_its_requirements_pages(mirror):

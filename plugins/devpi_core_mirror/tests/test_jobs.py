@@ -1,24 +1,25 @@
-"""Pages stored behind the answer: the write-behind queue, and what the mirror does with it."""
+"""Background jobs: the queue itself, and pages the mirror stores behind the answer."""
 
 from __future__ import annotations
 
+import functools
 import threading
 
 from devpi_core import services
 from devpi_core_mirror import layout
 from devpi_core_mirror.index import MirrorIndex
+from devpi_core_mirror.jobs import JobQueue
 from devpi_core_mirror.service import MirrorService
 from devpi_core_mirror.tests.conftest import wheel
-from devpi_core_mirror.writes import WriteBehind
 
 
 def test_jobs_run_in_order_and_flush_waits_for_them():
-    writes = WriteBehind()
+    writes = JobQueue("test-jobs")
     gate = threading.Event()
     done: list[int] = []
     writes.submit(lambda: gate.wait(10))
     for i in range(5):
-        writes.submit(lambda i=i: done.append(i))
+        writes.submit(functools.partial(done.append, i))
     assert writes.pending() == 6
     assert writes.flush(timeout=0.05) is False
     gate.set()
@@ -29,19 +30,19 @@ def test_jobs_run_in_order_and_flush_waits_for_them():
 
 
 def test_a_failing_job_is_logged_and_the_next_ones_run(caplog):
-    writes = WriteBehind()
+    writes = JobQueue("test-jobs")
     done: list[str] = []
     writes.submit(lambda: 1 / 0)
     writes.submit(lambda: done.append("after"))
     assert writes.flush(timeout=10)
     assert done == ["after"]
-    assert "a deferred store write failed" in caplog.text
+    assert "test-jobs: a background job failed" in caplog.text
     assert "ZeroDivisionError" in caplog.text
     writes.close()
 
 
 def test_close_runs_what_is_queued_and_later_jobs_run_in_the_caller():
-    writes = WriteBehind()
+    writes = JobQueue("test-jobs")
     gate = threading.Event()
     done: list[str] = []
     writes.submit(lambda: gate.wait(10))
@@ -53,6 +54,24 @@ def test_close_runs_what_is_queued_and_later_jobs_run_in_the_caller():
     assert done == ["queued"]
     writes.submit(lambda: done.append(threading.current_thread().name))
     assert done == ["queued", threading.current_thread().name]
+
+
+def test_a_bounded_queue_drops_jobs_beyond_its_limit_and_at_close():
+    jobs = JobQueue("test-jobs", limit=2, drop_on_close=True)
+    gate = threading.Event()
+    done: list[int] = []
+    assert jobs.submit(lambda: gate.wait(10))
+    assert jobs.flush(timeout=0.05) is False  # the gate runs; two more fit behind it
+    assert jobs.submit(lambda: done.append(1))
+    assert jobs.submit(lambda: done.append(2))
+    assert not jobs.submit(lambda: done.append(3))
+    closer = threading.Thread(target=jobs.close)
+    closer.start()
+    gate.set()
+    closer.join(10)
+    assert done == []  # dropped at close
+    assert not jobs.submit(lambda: done.append(4))
+    assert done == []
 
 
 def _blocked(mirror):

@@ -1,9 +1,10 @@
-"""Store writes that need not delay an answer.
+"""Work that need not delay an answer, run in order on one background thread.
 
-A cold project page is answered from memory as soon as it is parsed; storing it (encoding a
-few megabytes of rows, the SQLite write and commit) runs here, on one background thread, in the
-order the writes were made, while the installer reads the answer. Whoever needs the store to
-hold every earlier write (a delete, a test, the shutdown) calls :meth:`WriteBehind.flush`.
+The mirror uses two queues. Writes: a cold project page is answered from memory as soon as it is
+parsed, and storing it (encoding a few megabytes of rows, the SQLite write and commit) runs
+behind the answer while the installer reads it; whoever needs the store to hold every earlier
+write (a delete, a listing, a test, the shutdown) calls :meth:`JobQueue.flush`, and what is
+queued at shutdown still runs. Prefetches (see ``prefetch``): bounded, and dropped at shutdown.
 """
 
 from __future__ import annotations
@@ -18,30 +19,42 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 log = logging.getLogger(__name__)
-THREAD_NAME = "devpi-mirror-writes"
 
 
-class WriteBehind:
-    """One thread running submitted jobs in order; started on the first job."""
+class JobQueue:
+    """Jobs run in order on one thread, started with the first job.
 
-    def __init__(self) -> None:
-        self._jobs: deque[Callable[[], None]] = deque()
+    ``limit`` bounds the queue (further jobs are dropped); ``drop_on_close`` drops queued and
+    later jobs at :meth:`close` instead of running them.
+    """
+
+    def __init__(self, name: str, *, limit: int | None = None, drop_on_close: bool = False) -> None:
+        self.name = name
+        self.limit = limit
+        self.drop_on_close = drop_on_close
+        self._jobs: deque[Callable[[], object]] = deque()
         self._cond = threading.Condition()
         self._busy = False
         self._closed = False
         self._thread: threading.Thread | None = None
 
-    def submit(self, job: Callable[[], None]) -> None:
-        """Run ``job`` after every job submitted before it (at once if closed)."""
+    def submit(self, job: Callable[[], object]) -> bool:
+        """Queue ``job`` after every job before it; False if it was dropped (queue full, or
+        closed with ``drop_on_close``). Once closed otherwise, it runs at once in the caller."""
         with self._cond:
             if not self._closed:
+                if self.limit is not None and len(self._jobs) >= self.limit:
+                    return False
                 self._jobs.append(job)
                 if self._thread is None:
-                    self._thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
+                    self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
                     self._thread.start()
                 self._cond.notify_all()
-                return
+                return True
+        if self.drop_on_close:
+            return False
         self._call(job)  # shutting down: nobody is left to run it later
+        return True
 
     def flush(self, timeout: float = 60.0) -> bool:
         """Wait until every job submitted so far has run; False if ``timeout`` passed first."""
@@ -62,15 +75,17 @@ class WriteBehind:
             return len(self._jobs) + self._busy
 
     def close(self, timeout: float = 60.0) -> None:
-        """Run what is queued, then stop the thread; later jobs run in the caller."""
+        """Run (or drop) what is queued, then stop the thread."""
         with self._cond:
             self._closed = True
+            if self.drop_on_close:
+                self._jobs.clear()
             self._cond.notify_all()
             thread = self._thread
         if thread is not None:
             thread.join(timeout)
             if thread.is_alive():
-                log.error("store writes were still running after %.0f s at shutdown", timeout)
+                log.error("%s: still running after %.0f s at shutdown", self.name, timeout)
 
     def _run(self) -> None:
         while True:
@@ -88,9 +103,8 @@ class WriteBehind:
                     self._busy = False
                     self._cond.notify_all()
 
-    @staticmethod
-    def _call(job: Callable[[], None]) -> None:
+    def _call(self, job: Callable[[], object]) -> None:
         try:
             job()
-        except Exception:  # one failed write must not stop the ones after it
-            log.exception("a deferred store write failed")
+        except Exception:  # one failed job must not stop the ones after it
+            log.exception("%s: a background job failed", self.name)
