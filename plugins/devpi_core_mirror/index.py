@@ -13,7 +13,6 @@ from devpi_core.records import IndexRecord, Link, UpstreamFile
 from devpi_core_mirror import layout
 from devpi_core_mirror.fills import STREAMING, FileJob, Fill, FillEnv
 from devpi_core_mirror.pages import version_of
-from devpi_core_mirror.prefetch import MAX_METADATA, prefetch_requirements, wheel_metadata
 from devpi_core_mirror.service import MirrorService
 
 if TYPE_CHECKING:
@@ -275,26 +274,6 @@ class MirrorIndex(IndexType):
         with self.env.store.write() as tx:
             add_ref(tx, self.env.blobs, sha256, layout.blob_owner(self.name, ref.filename))
             tx.set(layout.file_key(self.name, ref.filename), record)
-        if self.service.settings.prefetch_dependencies:
-            self._prefetch_requirements(ref.filename, sha256)
-
-    def _prefetch_requirements(self, filename: str, sha256: str) -> None:
-        """Fetch the pages of what the stored wheel requires (see ``prefetch``)."""
-        if filename.endswith(".whl"):
-
-            def read() -> str | None:
-                with self.env.blobs.open(sha256) as handle:
-                    return wheel_metadata(handle)
-
-        elif filename.endswith(".whl" + METADATA):
-
-            def read() -> str | None:
-                with self.env.blobs.open(sha256) as handle:
-                    return handle.read(MAX_METADATA).decode("utf-8", errors="replace")
-
-        else:
-            return
-        prefetch_requirements(self.service.prefetches, self.rt.pages, read)
 
     def refresh(self, project: str) -> None:
         self.rt.pages.refresh(project)

@@ -1,10 +1,10 @@
 """Work that need not delay an answer, run in order on one background thread.
 
-The mirror uses two queues. Writes: a cold project page is answered from memory as soon as it is
+The mirror's store writes: a cold project page is answered from memory as soon as it is
 parsed, and storing it (encoding a few megabytes of rows, the SQLite write and commit) runs
-behind the answer while the installer reads it; whoever needs the store to hold every earlier
-write (a delete, a listing, a test, the shutdown) calls :meth:`JobQueue.flush`, and what is
-queued at shutdown still runs. Prefetches (see ``prefetch``): bounded, and dropped at shutdown.
+behind the answer while the installer reads it. Whoever needs the store to hold every earlier
+write (a delete, a listing, a test) calls :meth:`JobQueue.flush`; what is queued at shutdown
+still runs.
 """
 
 from __future__ import annotations
@@ -22,39 +22,27 @@ log = logging.getLogger(__name__)
 
 
 class JobQueue:
-    """Jobs run in order on one thread, started with the first job.
+    """Jobs run in order on one thread, started with the first job."""
 
-    ``limit`` bounds the queue (further jobs are dropped); ``drop_on_close`` drops queued and
-    later jobs at :meth:`close` instead of running them.
-    """
-
-    def __init__(self, name: str, *, limit: int | None = None, drop_on_close: bool = False) -> None:
+    def __init__(self, name: str) -> None:
         self.name = name
-        self.limit = limit
-        self.drop_on_close = drop_on_close
         self._jobs: deque[Callable[[], object]] = deque()
         self._cond = threading.Condition()
         self._busy = False
         self._closed = False
         self._thread: threading.Thread | None = None
 
-    def submit(self, job: Callable[[], object]) -> bool:
-        """Queue ``job`` after every job before it; False if it was dropped (queue full, or
-        closed with ``drop_on_close``). Once closed otherwise, it runs at once in the caller."""
+    def submit(self, job: Callable[[], object]) -> None:
+        """Run ``job`` after every job submitted before it (at once, here, once closed)."""
         with self._cond:
             if not self._closed:
-                if self.limit is not None and len(self._jobs) >= self.limit:
-                    return False
                 self._jobs.append(job)
                 if self._thread is None:
                     self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
                     self._thread.start()
                 self._cond.notify_all()
-                return True
-        if self.drop_on_close:
-            return False
+                return
         self._call(job)  # shutting down: nobody is left to run it later
-        return True
 
     def flush(self, timeout: float = 60.0) -> bool:
         """Wait until every job submitted so far has run; False if ``timeout`` passed first."""
@@ -75,11 +63,9 @@ class JobQueue:
             return len(self._jobs) + self._busy
 
     def close(self, timeout: float = 60.0) -> None:
-        """Run (or drop) what is queued, then stop the thread."""
+        """Run what is queued, then stop the thread; later jobs run in the caller."""
         with self._cond:
             self._closed = True
-            if self.drop_on_close:
-                self._jobs.clear()
             self._cond.notify_all()
             thread = self._thread
         if thread is not None:

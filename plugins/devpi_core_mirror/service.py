@@ -17,7 +17,6 @@ from devpi_core_mirror.fills import Fills
 from devpi_core_mirror.jobs import JobQueue
 from devpi_core_mirror.metrics import Counters
 from devpi_core_mirror.names import ProjectList
-from devpi_core_mirror.prefetch import MAX_QUEUED
 from devpi_core_mirror.project_cache import ProjectPages
 from devpi_core_mirror.settings import SECTION, MirrorSettings
 
@@ -99,7 +98,6 @@ class MirrorService:
         self.counters = Counters()
         self.fills = Fills()
         self.writes = JobQueue("devpi-mirror-writes")
-        self.prefetches = JobQueue("devpi-mirror-prefetch", limit=MAX_QUEUED, drop_on_close=True)
         self._runtimes: dict[str, IndexRuntime] = {}
         self._lock = threading.Lock()
 
@@ -155,7 +153,6 @@ class MirrorService:
 
     def close(self) -> None:
         """Store what is queued, stop fills and close every source (server shutdown)."""
-        self.prefetches.close()
         self.writes.close()
         self.fills.shutdown()
         with self._lock:

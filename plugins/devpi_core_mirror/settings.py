@@ -33,7 +33,6 @@ SCHEMA: dict[str, Any] = {
     "missing_expiry": {"type": "number", "minimum": 0},
     "verify_before_send": SIZE_SCHEMA,
     "max_page_size": SIZE_SCHEMA,
-    "prefetch_dependencies": {"type": "boolean"},
     "credentials": {"type": "object", "additionalProperties": _CREDENTIAL},
 }
 DEFAULTS: dict[str, Any] = {
@@ -47,7 +46,6 @@ DEFAULTS: dict[str, Any] = {
     "missing_expiry": 60.0,
     "verify_before_send": "4M",
     "max_page_size": "256M",
-    "prefetch_dependencies": True,
     "credentials": {},
 }
 HELP = {
@@ -62,8 +60,6 @@ HELP = {
     "verify_before_send": "first downloads up to this size are checked before sending (a bad "
     "hash is then a clean 502); larger ones stream while downloading",
     "max_page_size": "largest upstream page or project list accepted",
-    "prefetch_dependencies": "when a wheel is first cached, fetch the pages of its requirements "
-    "(those without extras) in the background, before the installer asks for them",
     "credentials": "per mirror index ('user/index'): {username, password}; write the password "
     "as {env: NAME} or {file: PATH}. Credentials are never stored in the index configuration",
 }
@@ -110,7 +106,6 @@ class MirrorSettings:
     missing_expiry: float
     verify_before_send: int
     max_page_size: int
-    prefetch_dependencies: bool
     credentials: Mapping[str, tuple[str, str]]
 
     @classmethod

@@ -56,24 +56,6 @@ def test_close_runs_what_is_queued_and_later_jobs_run_in_the_caller():
     assert done == ["queued", threading.current_thread().name]
 
 
-def test_a_bounded_queue_drops_jobs_beyond_its_limit_and_at_close():
-    jobs = JobQueue("test-jobs", limit=2, drop_on_close=True)
-    gate = threading.Event()
-    done: list[int] = []
-    assert jobs.submit(lambda: gate.wait(10))
-    assert jobs.flush(timeout=0.05) is False  # the gate runs; two more fit behind it
-    assert jobs.submit(lambda: done.append(1))
-    assert jobs.submit(lambda: done.append(2))
-    assert not jobs.submit(lambda: done.append(3))
-    closer = threading.Thread(target=jobs.close)
-    closer.start()
-    gate.set()
-    closer.join(10)
-    assert done == []  # dropped at close
-    assert not jobs.submit(lambda: done.append(4))
-    assert done == []
-
-
 def _blocked(mirror):
     """Hold the write-behind thread until the returned event is set."""
     gate = threading.Event()
