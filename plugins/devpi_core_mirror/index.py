@@ -160,7 +160,7 @@ class MirrorIndex(IndexType):
         for project in dict.fromkeys(project_candidates(target)):
             if not project or not self.rt.pages.is_known(project):
                 continue
-            f = self.rt.pages.page(project).by_name.get(target)
+            f = self.rt.pages.find(project, target)
             if f is None:
                 continue
             base = layout.relpath(self.name, f)

@@ -113,6 +113,25 @@ def page_files(value: Mapping[str, Any] | None) -> list[UpstreamFile]:
     return [UpstreamFile(*row) for row in json.loads(value["rows"])]
 
 
+_ROWS = json.JSONDecoder()
+
+
+def find_file(value: Mapping[str, Any] | None, filename: str) -> UpstreamFile | None:
+    """The file ``filename`` of a ``p:`` value, decoding only its row: a row is the only place
+    where ``[`` is followed by a JSON string and a comma (quotes inside strings are escaped)."""
+    if not value:
+        return None
+    text = value["rows"]
+    needle = "[" + json.dumps(filename, ensure_ascii=False) + ","
+    start = text.find(needle)
+    while start != -1:
+        if start == 1 or text[start - 1] == ",":
+            row, _end = _ROWS.raw_decode(text, start)
+            return UpstreamFile(*row)
+        start = text.find(needle, start + 1)
+    return None
+
+
 def state_record(
     serial: int | None, etag: str | None, at: float, page: int | None
 ) -> dict[str, Any]:

@@ -150,20 +150,35 @@ class ProjectPages:
 
     def page(self, project: str) -> CachedPage:
         """The stored files of ``project`` (decoded once per token)."""
-        key = (project, self.state(project).token)
-        with self._lock:
-            hit = self._parsed.get(key)
-            if hit is not None:
-                self._parsed.move_to_end(key)
-                return hit
-            pending = self._pending.get(project)
-            if pending is not None and pending.token == key[1]:
-                return pending
+        token = self.state(project).token
+        hit = self._in_memory(project, token)
+        if hit is not None:
+            return hit
         with self.env.store.read() as tx:
             value = tx.get(layout.page_key(self.index, project))
             token = self._stored_state(tx, project)[3]
         files = tuple(layout.page_files(value))
         return self._remember(project, token, files)
+
+    def find(self, project: str, filename: str) -> UpstreamFile | None:
+        """One file of the cached page of ``project``, without decoding a page that is not in
+        memory (an installer that resolved from metadata downloads its wheels afterwards,
+        when their pages have long left memory)."""
+        hit = self._in_memory(project, self.state(project).token)
+        if hit is not None:
+            return hit.by_name.get(filename)
+        with self.env.store.read() as tx:
+            value = tx.get(layout.page_key(self.index, project))
+        return layout.find_file(value, filename)
+
+    def _in_memory(self, project: str, token: int | None) -> CachedPage | None:
+        with self._lock:
+            hit = self._parsed.get((project, token))
+            if hit is not None:
+                self._parsed.move_to_end((project, token))
+                return hit
+            pending = self._pending.get(project)
+            return pending if pending is not None and pending.token == token else None
 
     def _remember(
         self, project: str, token: int | None, files: tuple[UpstreamFile, ...]

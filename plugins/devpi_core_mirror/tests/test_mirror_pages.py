@@ -283,3 +283,19 @@ def test_refresh_events_tell_whether_the_page_changed(make_app, fake_upstream):
         ("root/fake", "hello", False),
     ]
     assert events.seen[0].upstream_serial == 1
+
+
+def test_a_file_whose_page_left_memory_is_found_in_the_store(mirror):
+    for name in ("hello", "other", "third"):
+        mirror.upstream.add(name, wheel(name, "1.0"))
+    url = mirror.file_url("hello", "hello-1.0-py3-none-any.whl")
+    mirror.page("other")
+    mirror.page("third")  # hello's decoded page is gone from memory now
+    mirror.settle()
+    pages = _runtime(mirror).pages
+    assert ("hello", pages.state("hello").token) not in pages._parsed
+    response = mirror.client.app.get(url)
+    assert hashlib.sha256(response.body).hexdigest() == mirror.page("hello")["files"][0][
+        "hashes"
+    ]["sha256"]
+    mirror.client.app.get(url.replace("hello-1.0", "hello-9.9"), status=404)

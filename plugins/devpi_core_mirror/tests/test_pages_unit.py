@@ -206,3 +206,21 @@ def test_a_plain_text_answer_is_not_an_empty_project_page():
         parse_html(b"Service temporarily unavailable, please retry", BASE, "foo-bar")
     # an empty page that is HTML stays an empty page (all files deleted upstream)
     assert parse_html(b"<!DOCTYPE html><html><body></body></html>", BASE, "foo-bar") == ()
+
+
+def test_one_file_is_found_in_the_stored_form_without_the_rest():
+    def row(name, **fields):
+        return UpstreamFile(name, f"https://h.example/{name}", {"sha256": SHA}, **fields)
+
+    files = [
+        row("p-1.0.tar.gz", yanked='tricky ["p-2.0.tar.gz", reason'),
+        row('p-2.0"x.tar.gz'),
+        row("p-2.0.tar.gz", requires_python=">=3"),
+        row("p-2.0-py3-none-any.whl", core_metadata={"sha256": SHA}),
+    ]
+    stored = json.loads(json.dumps(layout.page_record(files)))
+    for f in files:
+        assert layout.find_file(stored, f.filename) == f
+    assert layout.find_file(stored, "p-3.0.tar.gz") is None
+    assert layout.find_file(stored, "p-2.0") is None
+    assert layout.find_file(None, "p-1.0.tar.gz") is None
