@@ -26,7 +26,7 @@ STALE = "stale"
 class PageState:
     """What one process knows about one cached project page.
 
-    ``token`` is the serial at which the stored page was written (None: nothing cached).
+    ``token`` changes whenever the cached files change (None: nothing cached).
     ``fetched_at`` is the last successful contact with the upstream (persisted);
     ``fresh_until`` says when to ask again (after a failure: sooner than the expiry);
     ``stale_reason`` is set while a stale copy is served because the upstream failed.

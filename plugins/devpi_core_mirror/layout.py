@@ -7,8 +7,8 @@ All keys live under ``mirror:<user>/<index>:``:
                   when the files change
 ``s:<project>``   ``{"serial": n, "etag": str, "at": fetched_at, "page": token}``: freshness
                   (changes on every successful contact, without touching ``p:``) and the page
-                  token, the serial at which ``p:`` was last written (read here, so finding
-                  it never reads the big ``p:`` row)
+                  token, a value that changes whenever ``p:`` is rewritten (the time of the
+                  fetch in ns; read here, so finding it never reads the big ``p:`` row)
 ``f:<filename>``  ``{"relpath", "project", "version", "url", "hashes", "size", "rel", "sha256"}``:
                   a cached file (or ``<file>.metadata``), so serving it needs no page lookup;
                   ``sha256`` names its blob even when the upstream gave no sha256
@@ -135,7 +135,7 @@ def find_file(value: Mapping[str, Any] | None, filename: str) -> UpstreamFile | 
 def state_record(
     serial: int | None, etag: str | None, at: float, page: int | None
 ) -> dict[str, Any]:
-    """The value of an ``s:`` key; ``page`` is the page token (the serial of the ``p:`` write)."""
+    """The value of an ``s:`` key; ``page`` is the page token."""
     return {"serial": serial, "etag": etag, "at": round(at, 3), "page": page}
 
 
@@ -143,7 +143,7 @@ def read_state(
     value: Mapping[str, Any] | None,
 ) -> tuple[int | None, str | None, float, int | None]:
     """``(serial, etag, fetched_at, page token)`` from an ``s:`` value (all empty if None); the
-    token is None in records written before it was kept here."""
+    token is None in records written before it was kept here (the ``p:`` key's serial was)."""
     if not value:
         return None, None, 0.0, None
     return value.get("serial"), value.get("etag"), float(value.get("at") or 0.0), value.get("page")
