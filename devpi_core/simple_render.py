@@ -51,7 +51,7 @@ class _Hrefs:
         climbs = prefix.startswith("../") and prefix.count("../") >= 2
         own_prefix = prefix[6:] if climbs else prefix + own
         self.own_files = own + "+f/"
-        self.own_files_href = own_prefix + "_f/"
+        self.own_files_href = own_prefix + _ALIASES["+f/"]
         self.own = own
         self.own_prefix = own_prefix
 
@@ -75,8 +75,7 @@ def project_html(title: str, links: Sequence[Link], prefix: str, index: str) -> 
     own_stage = escape(index)
     for link in links:
         href = escape(href_of(link.relpath))
-        sha256 = link.hashes.get("sha256")
-        spec = f"sha256={sha256}" if sha256 else link.hash_spec
+        spec = link.hash_spec
         attrs = [f'href="{href}#{spec}"' if spec else f'href="{href}"']
         if link.requires_python:
             attrs.append(f'data-requires-python="{escape(link.requires_python)}"')

@@ -45,12 +45,13 @@ SERIAL_REFRESH = 0.05
 
 def _migrate(conn: sqlite3.Connection, path: str) -> None:
     """Convert an older ``kv`` table (WITHOUT ROWID, value before serial) in one transaction;
-    a process that opens the file at the same time waits, then finds it converted."""
+    a process that opens the file at the same time waits, then finds it converted. A current
+    file only costs one read (no write lock at every start)."""
+    if not _old_layout(conn):
+        return
     conn.execute("BEGIN IMMEDIATE")
     try:
-        row = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'kv'")
-        found = row.fetchone()
-        if found is not None and "WITHOUT ROWID" in found[0].upper():
+        if _old_layout(conn):
             log.warning("converting the metadata table of %s to the current layout", path)
             conn.execute(
                 "CREATE TABLE kv_new (key TEXT PRIMARY KEY, serial INTEGER NOT NULL,"
@@ -63,6 +64,12 @@ def _migrate(conn: sqlite3.Connection, path: str) -> None:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+def _old_layout(conn: sqlite3.Connection) -> bool:
+    row = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'kv'")
+    found = row.fetchone()
+    return found is not None and "WITHOUT ROWID" in found[0].upper()
 
 
 def _dumps(value: Any) -> str:

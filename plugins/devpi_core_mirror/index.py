@@ -69,17 +69,13 @@ class MirrorIndex(IndexType):
         return links
 
     def _links(self, project: str, files: Iterable[UpstreamFile]) -> list[Link]:
-        by_sha = f"{self.name}/+f/"
         links = []
         for f in files:
-            sha = f.hashes.get("sha256")
             core = f.core_metadata
             links.append(
                 Link(
                     f.filename,
-                    f"{by_sha}{sha[:3]}/{sha[3:16]}/{f.filename}"
-                    if sha
-                    else layout.relpath(self.name, f),
+                    layout.relpath(self.name, f),
                     f.hashes,
                     f.requires_python,
                     f.yanked,

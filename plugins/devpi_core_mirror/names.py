@@ -20,38 +20,20 @@ from devpi_core.errors import DevpiError, UpstreamUnavailable
 from devpi_core.model.blobrefs import add_ref, drop_ref
 from devpi_core_mirror import layout
 from devpi_core_mirror.cache import SingleFlight
+from devpi_core_mirror.part import IndexPart
 
 if TYPE_CHECKING:
-    from collections.abc import Hashable, Iterable, Iterator, Mapping
+    from collections.abc import Hashable, Iterable, Iterator
 
-    from devpi_core.indextypes import IndexEnv
-    from devpi_core.interfaces import MirrorSource
-    from devpi_core_mirror.jobs import JobQueue
-    from devpi_core_mirror.metrics import Counters
-    from devpi_core_mirror.settings import MirrorSettings
 
 log = logging.getLogger(__name__)
 BATCH = 2000
 
 
-class ProjectList:
-    """Project names of one mirror index; ``source`` and ``config`` are set by the runtime."""
+class ProjectList(IndexPart):
+    """Project names of one mirror index."""
 
-    def __init__(
-        self,
-        index: str,
-        env: IndexEnv,
-        settings: MirrorSettings,
-        counters: Counters,
-        writes: JobQueue,
-    ) -> None:
-        self.index = index
-        self.env = env
-        self.settings = settings
-        self.counters = counters
-        self.writes = writes
-        self.source: MirrorSource | None = None
-        self.config: Mapping[str, Any] = {}
+    def _start(self) -> None:
         self._flight: SingleFlight[None] = SingleFlight()
         self._background: threading.Thread | None = None
         self._closed = False
@@ -110,13 +92,9 @@ class ProjectList:
             info = self.info()
             if info is None:
                 return iter(local)
-        elif time.time() > info.get("at", 0) + self._expiry():
+        elif time.time() > info.get("at", 0) + self.expiry:
             self._refresh_in_background()
         return _merged(local, self._stored(info["sha256"]))
-
-    def _expiry(self) -> float:
-        value = self.config.get("mirror_cache_expiry")
-        return float(self.settings.cache_expiry if value is None else value)
 
     def _stored(self, sha256: str) -> Iterator[str]:
         with self.env.blobs.open(sha256) as raw, gzip.open(raw, "rt", encoding="utf-8") as lines:

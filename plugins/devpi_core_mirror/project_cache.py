@@ -16,15 +16,12 @@ from devpi_core.errors import UpstreamUnavailable
 from devpi_core.records import MirrorRefreshEvent, UpstreamFile
 from devpi_core_mirror import layout
 from devpi_core_mirror.cache import MISSING, STALE, STORE, Outcome, PageState, SingleFlight, decide
+from devpi_core_mirror.part import IndexPart
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from devpi_core.indextypes import IndexEnv
-    from devpi_core.interfaces import MirrorSource, ReadTransaction
-    from devpi_core_mirror.jobs import JobQueue
-    from devpi_core_mirror.metrics import Counters
-    from devpi_core_mirror.settings import MirrorSettings
+    from devpi_core.interfaces import ReadTransaction
 
 log = logging.getLogger(__name__)
 PARSED_PAGES = 2
@@ -46,37 +43,19 @@ class CachedPage:
         return {f.filename: f for f in self.files}
 
 
-class ProjectPages:
-    """Pages of one mirror index; ``source`` and ``config`` are kept current by the runtime."""
+class ProjectPages(IndexPart):
+    """Pages of one mirror index."""
 
-    def __init__(
-        self,
-        index: str,
-        env: IndexEnv,
-        settings: MirrorSettings,
-        counters: Counters,
-        writes: JobQueue,
-    ) -> None:
-        self.index = index
-        self.env = env
-        self.settings = settings
-        self.counters = counters
-        self.writes = writes
-        self.source: MirrorSource | None = None
-        self.config: Mapping[str, Any] = {}
+    def _start(self) -> None:
         self.closed = False
         self._states: dict[str, PageState] = {}
-        self._flights: SingleFlight[None] = SingleFlight(lambda n: counters.add("waiting", n))
+        self._flights: SingleFlight[None] = SingleFlight(
+            lambda n: self.counters.add("waiting", n)
+        )
         self._parsed: OrderedDict[tuple[str, int | None], CachedPage] = OrderedDict()
         # fetched pages whose store write has not committed yet (served from here until then)
         self._pending: dict[str, CachedPage] = {}
         self._lock = threading.Lock()
-
-    @property
-    def expiry(self) -> float:
-        """Seconds a fetched page counts as fresh (the index's, else the server default)."""
-        value = self.config.get("mirror_cache_expiry")
-        return float(self.settings.cache_expiry if value is None else value)
 
     # -- state -----------------------------------------------------------------------------
     def state(self, project: str) -> PageState:
@@ -313,8 +292,5 @@ class ProjectPages:
         page; rewriting it would change the token and re-render every page built on it)."""
         if state.token is None:
             return False
-        with self._lock:
-            cached = self._parsed.get((project, state.token))
-        if cached is None:
-            cached = self.page(project)
+        cached = self.page(project)
         return cached.token == state.token and cached.files == files
