@@ -17,6 +17,7 @@ from devpi_core_mirror.fills import Fills
 from devpi_core_mirror.jobs import JobQueue
 from devpi_core_mirror.metrics import Counters
 from devpi_core_mirror.names import ProjectList
+from devpi_core_mirror.part import IndexPart
 from devpi_core_mirror.project_cache import ProjectPages
 from devpi_core_mirror.settings import SECTION, MirrorSettings
 
@@ -32,21 +33,13 @@ log = logging.getLogger(__name__)
 AuthLookup = Callable[[str, "str | None"], list[str]]
 
 
-class IndexRuntime:
+class IndexRuntime(IndexPart):
     """What one mirror index keeps between requests: its pages, its list, its source."""
 
-    def __init__(
-        self,
-        index: str,
-        env: IndexEnv,
-        settings: MirrorSettings,
-        counters: Counters,
-        writes: JobQueue,
-    ) -> None:
-        self.index = index
-        self.pages = ProjectPages(index, env, settings, counters, writes)
-        self.names = ProjectList(index, env, settings, counters, writes)
-        self.source: MirrorSource | None = None
+    def _start(self) -> None:
+        parts = (self.index, self.env, self.settings, self.counters, self.writes)
+        self.pages = ProjectPages(*parts)
+        self.names = ProjectList(*parts)
         self.source_error = ""
         self._source_key: tuple[Any, ...] | None = None
 
@@ -60,7 +53,7 @@ class IndexRuntime:
             except UpstreamUnavailable as exc:
                 self.source, self.source_error = None, exc.message
             self._source_key = key
-        self.pages.config = self.names.config = config
+        self.config = self.pages.config = self.names.config = config
         self.pages.source = self.names.source = self.source
 
     def require_source(self) -> MirrorSource:
