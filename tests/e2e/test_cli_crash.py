@@ -61,7 +61,9 @@ class Writers:
             wheel = make_wheel(DistSpec(f"crash-{worker}", f"1.{i}"), padding=300_000)
             try:
                 response = upload(self.url, "root/dev", self.auth, wheel)
-            except requests.ConnectionError:
+            except requests.RequestException:
+                # a killed server can cut a response anywhere: before the headers
+                # (ConnectionError) or between headers and body (ChunkedEncodingError)
                 return
             if self._acked(response, 200):
                 with self.lock:
@@ -76,7 +78,7 @@ class Writers:
                     headers=self.header,
                     timeout=30,
                 )
-            except requests.ConnectionError:
+            except requests.RequestException:  # see upload_loop
                 return
             if self._acked(response, 200):
                 with self.lock:
