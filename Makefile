@@ -5,7 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: serve test lint type bench pkg-check clean
+.PHONY: serve test components lint type bench pkg-check clean
+PEER_VENV := benchmarks/work/peer-venv
+# Debian packages the tests start or check against (command: package)
+APT_TOOLS := nginx:nginx-light rsync:rsync logrotate:logrotate systemd-analyze:systemd
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,9 +19,25 @@ $(STAMP): setup.cfg pyproject.toml
 serve: $(STAMP)
 	$(BIN)/devpi-core serve --host 127.0.0.1 --port 3141
 
-test: $(STAMP)
+test: $(STAMP) components
 	$(BIN)/python -m pytest -n 2 --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
 	$(MAKE) pkg-check
+
+# What the tests use besides Python: Debian tools (installed as root where apt-get works) and
+# devpi-server in its own venv for the parity tests. A component that cannot be had makes its
+# tests skip with the reason, and fail under CI=true (devpi_core.testing.missing_component).
+components: $(STAMP) $(PEER_VENV)/bin/devpi-server
+	@missing=""; for pair in $(APT_TOOLS); do \
+	  command -v "$${pair%%:*}" >/dev/null || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) \
+	      || echo "could not install$$missing; their tests skip (fail under CI=true)"; \
+	  else echo "not root: install$$missing to run their tests"; fi; fi
+
+$(PEER_VENV)/bin/devpi-server:
+	$(BIN)/python -c 'import sys; sys.path.insert(0, "benchmarks"); import harness; harness.ensure_peer_venv()' \
+	  || echo "could not install devpi-server; the parity tests skip (fail under CI=true)"
 
 # Build the wheel, install it into a clean venv and run the end-to-end tests against it, so a
 # module missing from setup.cfg's packages fails here.

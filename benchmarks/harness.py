@@ -28,7 +28,7 @@ WORK = HERE / "work"
 ROOT = HERE.parent
 CORE_BIN = Path(sys.executable).parent
 PEER_VENV = WORK / "peer-venv"
-PEER_PACKAGES = ("devpi-server", "devpi-client")
+PEER_PACKAGES = ("devpi-server>=6.20,<7", "devpi-client>=7.3,<8")
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -47,7 +47,7 @@ from devpi_core.config_reference import reference_rst
 from devpi_core.indextypes import IndexType
 from devpi_core.serverdir import open_serverdir
 from devpi_core.testing.dists import DistSpec, make_wheel
-from devpi_core.testing.plugin import bin_path, server_config, write_config
+from devpi_core.testing.plugin import bin_path, server_config, tool_path, write_config
 from devpi_core.views import ROUTES as CORE_ROUTES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -423,8 +423,8 @@ def test_nginx_accepts_what_the_server_accepts():
     assert re.search(r"gzip_types [^;]*application/vnd\.pypi\.simple\.v1\+json", conf)
 
 
-@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed")
 def test_nginx_accepts_the_configuration(tmp_path):
+    nginx = tool_path("nginx")
     main = tmp_path / "nginx.conf"
     main.write_text(
         f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
@@ -432,7 +432,7 @@ def test_nginx_accepts_the_configuration(tmp_path):
         encoding="utf-8",
     )
     result = subprocess.run(
-        [shutil.which("nginx") or "nginx", "-t", "-q", "-p", str(tmp_path), "-c", str(main)],
+        [nginx, "-t", "-q", "-p", str(tmp_path), "-c", str(main)],
         check=False,
         capture_output=True,
         text=True,
@@ -441,10 +441,8 @@ def test_nginx_accepts_the_configuration(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.skipif(
-    shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed"
-)
 def test_systemd_accepts_the_unit(tmp_path):
+    systemd_analyze = tool_path("systemd-analyze")
     # verify also checks that ExecStart's program exists: point it at this devpi-core
     unit = tmp_path / "devpi-core.service"
     exec_start = shlex.split(_unit()["ExecStart"][0])[0]
@@ -453,7 +451,7 @@ def test_systemd_accepts_the_unit(tmp_path):
         encoding="utf-8",
     )
     result = subprocess.run(
-        ["systemd-analyze", "verify", str(unit)],
+        [systemd_analyze, "verify", str(unit)],
         check=False,
         capture_output=True,
         text=True,
@@ -520,15 +518,14 @@ def test_logrotate_covers_the_log_the_cron_job_writes(tmp_path):
     assert Path(logfile.group(1)).match(pattern.group(1))
     assert "copytruncate" in conf  # devpi-core keeps its log file open
     assert f"su {_unit()['User'][0]} {_unit()['Group'][0]}" in conf
-    if shutil.which("logrotate") is None:
-        return
+    logrotate = tool_path("logrotate")
     (tmp_path / "log").mkdir()
     (tmp_path / "log" / "server.log").write_text("x\n", encoding="utf-8")
     local = conf.replace(str(Path(pattern.group(1)).parent), str(tmp_path / "log"))
     local = re.sub(r"^\s*su .*$", "", local, flags=re.MULTILINE)
     (tmp_path / "conf").write_text(local, encoding="utf-8")
     result = subprocess.run(
-        ["logrotate", "-d", "-s", str(tmp_path / "state"), str(tmp_path / "conf")],
+        [logrotate, "-d", "-s", str(tmp_path / "state"), str(tmp_path / "conf")],
         check=False,
         capture_output=True,
         text=True,
@@ -552,14 +549,14 @@ def serverdir_with_upload(make_app) -> tuple[Path, str, bytes]:
     return serverdir, path, dist.content
 
 
-@pytest.mark.skipif(shutil.which("rsync") is None, reason="the backup job needs rsync")
 def test_cron_backup_restores_into_a_working_server(serverdir_with_upload, tmp_path):
+    rsync = tool_path("rsync")
     serverdir, path, content = serverdir_with_upload
     env, jobs = _cron()
     backup = next(job for job in jobs if job[0] != "@reboot")
     command = backup[2].replace("\\%", "%")  # what cron hands to the shell
     run_env = {
-        "PATH": f"{Path(shutil.which('rsync') or '').parent}:/usr/bin:/bin",
+        "PATH": f"{Path(rsync).parent}:/usr/bin:/bin",
         "SERVERDIR": str(serverdir),
         "BACKUPDIR": str(tmp_path / "backup"),
     }

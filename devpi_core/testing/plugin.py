@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 from ruamel.yaml import YAML
@@ -77,15 +77,31 @@ def clean_env(home: Path | None = None, **extra: str) -> dict[str, str]:
     return env
 
 
+def missing_component(reason: str) -> NoReturn:
+    """Skip a test whose outside component (nginx, devpi-server, ...) is not installed.
+
+    Under ``CI=true`` the same test fails instead: CI must run every test, so a component that
+    ``make test`` could not install is an error there, never a silent skip.
+    """
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: make test must install it)", pytrace=False)
+    pytest.skip(reason)
+
+
+def tool_path(name: str) -> str:
+    """A program on ``PATH`` (a Debian tool the tests drive), or :func:`missing_component`."""
+    found = shutil.which(name)
+    if found is None:
+        missing_component(f"{name} is not installed")
+    return found
+
+
 def bin_path(name: str) -> str:
     """An executable installed beside the running Python (``.venv/bin/<name>``)."""
     candidate = Path(sys.executable).parent / name
     if candidate.exists():
         return str(candidate)
-    found = shutil.which(name)
-    if found is None:
-        pytest.skip(f"{name} is not installed")
-    return found
+    return tool_path(name)
 
 
 # -- socket guard ---------------------------------------------------------------------------

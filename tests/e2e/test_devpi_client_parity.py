@@ -6,8 +6,9 @@ codes, the JSON envelope and result keys and the devpi headers, plus each comman
 Keys devpi-core adds are allowed only where ``EXTRA_KEYS`` documents them (and
 docs/devpi-compatibility.rst explains them).
 
-devpi-server comes from the venv that ``benchmarks/harness.py`` builds (``ensure_peer_venv``);
-without it the test is skipped, because tests never reach the package index.
+devpi-server comes from the venv that ``benchmarks/harness.py`` builds (``ensure_peer_venv``,
+run by ``make test``); tests never reach the package index themselves, so without that venv
+the test is skipped, and fails under ``CI=true``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import pytest
 
 from devpi_core.testing.devpiclient import DevpiCLI, running_server
 from devpi_core.testing.dists import DistSpec, make_doczip, make_sdist, make_wheel
+from devpi_core.testing.plugin import missing_component
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 HARNESS = Path(__file__).resolve().parents[2] / "benchmarks" / "harness.py"
@@ -52,9 +54,7 @@ def _harness() -> Any:
     sys.modules[spec.name] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
     if not (module.PEER_VENV / "bin" / "devpi-server").exists():
-        pytest.skip(
-            "no devpi-server venv: run benchmarks (harness.ensure_peer_venv) once to create it"
-        )
+        missing_component("no devpi-server venv: make test (make components) creates it")
     return module
 
 
