@@ -37,6 +37,11 @@ def make_app(plugins: Plugins, settings: Settings, serverdir: ServerDir | None =
     config.add_tween("devpi_core.tweens.sanity_tween_factory", under=EXCVIEW)
     config.add_tween("devpi_core.views.simple.cached_page_tween_factory",
                      under="devpi_core.tweens.sanity_tween_factory")
+    if settings.server.docs_url:
+        # over the cached simple pages: the docs origin answers nothing but documentation
+        config.add_tween("devpi_core.content_policy.docs_origin_tween_factory",
+                         under="devpi_core.tweens.sanity_tween_factory",
+                         over="devpi_core.views.simple.cached_page_tween_factory")
     config.include("devpi_core.views")
     for include in plugins.pyramid_includes():
         config.include(include)

@@ -45,6 +45,8 @@ SERVER_SCHEMA: dict[str, Any] = {
     "threads": {"type": "integer", "minimum": 1, "maximum": 1000},
     "connection_limit": {"type": "integer", "minimum": 1},
     "outside_url": {"type": ["string", "null"], "pattern": "^https?://"},
+    "docs_url": {"type": ["string", "null"], "pattern": "^https?://[^/?#]+/?$"},
+    "docs_allow_scripts": {"type": "boolean"},
     "absolute_urls": {"type": "boolean"},
     "offline_mode": {"type": "boolean"},
     "max_upload_size": SIZE_SCHEMA,
@@ -60,6 +62,8 @@ SERVER_DEFAULTS: dict[str, Any] = {
     "threads": 16,
     "connection_limit": 200,
     "outside_url": None,
+    "docs_url": None,
+    "docs_allow_scripts": False,
     "absolute_urls": False,
     "offline_mode": False,
     "max_upload_size": "1G",
@@ -75,6 +79,11 @@ SERVER_HELP = {
     "threads": "worker threads serving requests",
     "connection_limit": "open connections accepted at once",
     "outside_url": "URL clients use to reach the server (simple pages then link absolutely)",
+    "docs_url": "origin (scheme, host, port) of a second name of this server that serves only "
+    "documentation; doc URLs elsewhere redirect there. null: docs are served on every origin, "
+    "sandboxed without scripts",
+    "docs_allow_scripts": "let documentation run script on the docs_url origin (sandboxed "
+    "without scripts on any other); documentation pages can then read each other",
     "absolute_urls": "absolute links on simple pages even when no outside URL is known",
     "offline_mode": "never contact upstream indexes; serve only what is cached",
     "max_upload_size": "largest accepted upload (request body)",
@@ -134,6 +143,8 @@ class ServerSettings:
     threads: int
     connection_limit: int
     outside_url: str | None
+    docs_url: str | None
+    docs_allow_scripts: bool
     absolute_urls: bool
     offline_mode: bool
     max_upload_size: int

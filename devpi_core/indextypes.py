@@ -62,6 +62,8 @@ class FileStream:
 
     ``chunks`` yields the bytes; ``close`` is called when the client is done or gone. A
     ``redirect`` URL sends the client there instead (a mirror with ``mirror_use_external_urls``).
+    ``content_type`` is what the upstream said, for information only: clients get the same
+    allowlisted type as for the cached file (an upstream's ``text/html`` must not reach them).
     """
 
     chunks: Iterator[bytes]

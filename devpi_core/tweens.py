@@ -58,6 +58,8 @@ def request_tween_factory(handler: Handler, registry: Registry) -> Handler:
                 ("X-DEVPI-SERIAL", str(store.current_serial() if serial is None else serial))
             )
             headers.append(("X-Request-ID", rid))
+            if "X-Content-Type-Options" not in response.headers:
+                headers.append(("X-Content-Type-Options", "nosniff"))  # see content_policy
             if access_log.isEnabledFor(logging.INFO):
                 _log_access(request, response, time.perf_counter() - start)
             return response

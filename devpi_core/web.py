@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import re
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from pyramid.response import Response
 
-from devpi_core import services
+from devpi_core import content_policy, services
 from devpi_core.errors import BadRequest, Forbidden, NotFound, UnsupportedMediaType
 from devpi_core.model import acl
 
@@ -176,3 +177,32 @@ def server_url(request: Request) -> str:
 def absolute(request: Request, relpath: str) -> str:
     """The absolute URL of ``relpath`` (a path from the server root)."""
     return f"{server_url(request)}/{relpath.lstrip('/')}"
+
+
+def docs_root(request: Request) -> str:
+    """The root URL for links to documentation: ``server.docs_url``, else the server's own."""
+    docs_url = services.settings(request).server.docs_url
+    return docs_url.rstrip("/") if docs_url else server_url(request)
+
+
+def doc_headers(request: Request, content_type: str) -> dict[str, str]:
+    """Headers for a documentation file of ``content_type``: rendered, but in a CSP sandbox.
+
+    Scripts run only on the ``server.docs_url`` origin with ``docs_allow_scripts``; see
+    :mod:`devpi_core.content_policy`.
+    """
+    server = services.settings(request).server
+    scripts = (
+        server.docs_allow_scripts
+        and server.docs_url is not None
+        and content_policy.on_origin(request, urlsplit(server.docs_url))
+    )
+    headers = {
+        "X-Content-Type-Options": content_policy.NOSNIFF,
+        "Content-Security-Policy": (
+            content_policy.DOCS_SCRIPTS_SANDBOX if scripts else content_policy.DOCS_SANDBOX
+        ),
+    }
+    if content_type in content_policy.FONT_TYPES and not scripts:
+        headers["Access-Control-Allow-Origin"] = "*"
+    return headers

@@ -32,6 +32,9 @@ ROUTES = (
     ("index", f"/{_U}/{_I}{{slash:/?}}"),
     ("project", f"/{_U}/{_I}/{_P}{{slash:/?}}"),
     ("version", f"/{_U}/{_I}/{_P}/{{version}}{{slash:/?}}"),
+    # documentation, served by the index type that stores it; core knows the route because
+    # with server.docs_url it is the only one served on the docs origin (content_policy)
+    ("doc", f"/{_U}/{_I}/{_P}/{{version}}/+doc{{relpath:(/.*)?}}"),
 )
 
 

@@ -1,12 +1,12 @@
 """Release files: ``GET``/``HEAD``/``DELETE /<user>/<index>/+f/...`` (and ``+e/`` for mirrors).
 
 Stored files are streamed from the blob store with ETag, Last-Modified, immutable caching and
-single ``Range`` requests; a mirror's uncached file streams while it is being cached.
+single ``Range`` requests; a mirror's uncached file streams while it is being cached. Every file
+response has an allowlisted type, ``nosniff`` and a CSP sandbox (see ``content_policy``).
 """
 
 from __future__ import annotations
 
-import mimetypes
 import re
 from email.utils import formatdate
 from typing import TYPE_CHECKING, BinaryIO
@@ -16,6 +16,7 @@ from pyramid.response import FileIter, Response
 from pyramid.view import view_config
 
 from devpi_core import services
+from devpi_core.content_policy import file_content_type, file_headers
 from devpi_core.errors import Forbidden, NotFound
 from devpi_core.records import DeleteEvent
 from devpi_core.web import (
@@ -56,14 +57,10 @@ def _file_ref(request: Request, permission: str) -> tuple[IndexRecord, IndexType
     return record, itype, ref
 
 
-def content_type_of(filename: str) -> str:
-    """A content type for a release file name."""
-    if filename.endswith(".whl"):
-        return "application/zip"
-    if filename.endswith(".metadata"):
-        return "text/plain"
-    guessed, _encoding = mimetypes.guess_type(filename)
-    return guessed or "application/octet-stream"
+def _file_response(content_type: str) -> Response:
+    response = Response(content_type=content_type, charset=None)
+    response.headers.update(file_headers())
+    return response
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | bool | None:
@@ -106,14 +103,15 @@ def blob_response(request: Request, blobs: BlobStore, ref: FileRef) -> Response:
     size = blobs.size(ref.sha256)
     if size is None:
         raise NotFound(f"no such file: {ref.relpath}")
-    content_type = "application/json" if ref.rel == "toxresult" else content_type_of(ref.filename)
-    response = Response(content_type=content_type, charset=None)
+    content_type = "application/json" if ref.rel == "toxresult" else file_content_type(ref.filename)
+    response = _file_response(content_type)
     etag = f'"{ref.sha256}"'
     response.headers.update({"ETag": etag, "Accept-Ranges": "bytes", "Cache-Control": IMMUTABLE})
     if ref.last_modified:
         response.headers["Last-Modified"] = formatdate(ref.last_modified, usegmt=True)
     if ref.sha256 in request.if_none_match:
         response.status = 304
+        del response.headers["Content-Type"]  # a 304 has no content to type
         return response
     wanted = parse_range(request.headers.get("Range"), size)
     if_range = request.headers.get("If-Range")
@@ -141,9 +139,12 @@ def blob_response(request: Request, blobs: BlobStore, ref: FileRef) -> Response:
 
 
 def stream_response(request: Request, ref: FileRef, stream: FileStream) -> Response:
-    """Serve a file while it is fetched from upstream (no Range: it is not complete yet)."""
-    content_type = stream.content_type or content_type_of(ref.filename)
-    response = Response(content_type=content_type, charset=None)
+    """Serve a file while it is fetched from upstream (no Range: it is not complete yet).
+
+    The upstream's content type is not passed on: the first download must be as inert as the
+    cached file served later.
+    """
+    response = _file_response(file_content_type(ref.filename))
     response.headers["X-Accel-Buffering"] = "no"
     if stream.last_modified:
         response.headers["Last-Modified"] = formatdate(stream.last_modified, usegmt=True)

@@ -13,6 +13,7 @@ from devpi_core.model.names import is_prerelease, normalize, version_sort_key
 from devpi_core.web import (
     api_reply,
     can,
+    doc_headers,
     identity,
     index_from_url,
     json_body,
@@ -134,16 +135,20 @@ def doc_view(request: Request) -> Response:
         raise NotFound(f"no documentation for {project} {version}")
     etag = f'"{ref.sha256}"'
     if ref.sha256 in request.if_none_match:
-        return Response(status=304, headers={"ETag": etag})
-    with services.blob_store(request).open(ref.sha256) as f:
-        content, content_type = docs.read_member(f, request.matchdict["relpath"] or "")
-    response = Response(content, content_type=content_type, charset=None)
+        response = Response(status=304, headers={"ETag": etag})
+        response.headers.update(doc_headers(request, ""))
+        return response
+    blob = services.blob_store(request).open(ref.sha256)
+    doc = docs.open_member(blob, request.matchdict["relpath"] or "", head=request.method == "HEAD")
+    response = Response(content_type=doc.content_type, charset=None)
+    if doc.body is not None:
+        response.app_iter = doc.body
+    response.content_length = doc.size
     response.headers["ETag"] = etag
-    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers.update(doc_headers(request, doc.content_type))
     return response
 
 
 def includeme(config: Configurator) -> None:
-    """Add the documentation route and scan these views."""
-    config.add_route("doc", "/{user}/{index}/{project}/{version}/+doc{relpath:(/.*)?}")
+    """Scan these views (core declares the ``doc`` route: see ``devpi_core.content_policy``)."""
     config.scan("devpi_core_stages.views")

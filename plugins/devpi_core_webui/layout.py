@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from pyramid.response import Response
 
 from devpi_core import __version__, services
-from devpi_core.web import identity, server_url
+from devpi_core.web import docs_root, identity, server_url
 from devpi_core_webui.markup import Markup, el, join, link, path, void
 
 if TYPE_CHECKING:
@@ -49,6 +49,8 @@ class Site:
     root: str
     who: Identity | None
     css_href: str
+    # documentation may live on its own origin (server.docs_url)
+    docs_root: str = ""
 
     @classmethod
     def of(cls, request: Request, *, with_identity: bool = True) -> Site:
@@ -56,11 +58,15 @@ class Site:
         root = server_url(request)
         digest = services.lookup(request.registry, Static).digest
         return cls(root, identity(request) if with_identity else None,
-                   f"{root}/+webui/{digest}/{STYLE}")
+                   f"{root}/+webui/{digest}/{STYLE}", docs_root(request))
 
     def url(self, *segments: str) -> str:
         """The absolute URL of a path made of raw segments."""
         return self.root + path(*segments)
+
+    def docs_url(self, *segments: str) -> str:
+        """The absolute URL of a documentation path made of raw segments."""
+        return (self.docs_root or self.root) + path(*segments)
 
 
 def crumbs(site: Site, *parts: tuple[str, Sequence[str]]) -> Markup:

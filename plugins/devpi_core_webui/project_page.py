@@ -60,7 +60,7 @@ def files_table(site: Site, files: list[Link], *, extra: dict[str, Markup] | Non
 
 def docs_href(site: Site, index: IndexRecord, project: str, version: str) -> str:
     """The documentation of a version (served by the plugin that stores doc zips)."""
-    return site.url(index.user, index.name, project, version, "+doc", "index.html")
+    return site.docs_url(index.user, index.name, project, version, "+doc", "index.html")
 
 
 def version_href(site: Site, record: IndexRecord, project: str, version: str) -> str:
