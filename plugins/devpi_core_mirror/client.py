@@ -107,7 +107,8 @@ class UpstreamClient:
     def get(
         self, url: str, *, headers: Mapping[str, str], timeout: float, stream: bool = True
     ) -> requests.Response:
-        """GET ``url``; transport failures become :class:`UpstreamUnavailable` (504 on time-out).
+        """GET ``url``; transport failures become :class:`UpstreamUnavailable` (504 on time-out),
+        and so does a host the outbound policy refuses (on any redirect hop).
 
         On 401/403 the values of the ``devpi_mirror_auth`` hook are tried in turn.
         """
@@ -138,9 +139,10 @@ class UpstreamClient:
             if response.status_code not in REDIRECTS or not location:
                 return response
             response.close()
-            url = urljoin(url, location)
-            if urlsplit(url).scheme not in ("http", "https"):
-                raise UpstreamUnavailable(f"upstream redirected to a non-HTTP URL from {url}")
+            target = urljoin(url, location)
+            if urlsplit(target).scheme not in ("http", "https"):
+                raise UpstreamUnavailable(f"upstream redirected {url} to a non-HTTP URL")
+            url = target
         raise UpstreamUnavailable(f"upstream redirected more than {MAX_REDIRECTS} times")
 
     def _hop(
