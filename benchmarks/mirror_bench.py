@@ -160,9 +160,15 @@ def start(name: str, work: Path, load: Workload, **kwargs: object) -> Server:
     work.mkdir(parents=True, exist_ok=True)
     if name == "devpi-core":
         config = "logging: {access_log: false}\n"
+        server = []
+        if load.fake is not None:
+            # the fake upstream runs on loopback, which mirrors may not reach by default
+            server.append("outbound_allow: ['127.0.0.1']")
         if OUTSIDE_URL:
             kwargs["port"] = kwargs.get("port") or free_port()
-            config += f"server: {{outside_url: 'http://127.0.0.1:{kwargs['port']}'}}\n"
+            server.append(f"outside_url: 'http://127.0.0.1:{kwargs['port']}'")
+        if server:
+            config += f"server: {{{', '.join(server)}}}\n"
         return start_devpi_core(work, config=config, **kwargs)  # type: ignore[arg-type]
     return start_devpi_server(work, root_pypi=True, **kwargs)  # type: ignore[arg-type]
 

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from devpi_core.config import RawConfig, Settings, plugin_lists, settings_for
-from devpi_core.errors import ConfigError, StartupError
+from devpi_core.errors import ConfigError, DevpiError, StartupError
 from devpi_core.indextypes import IndexEnv
 from devpi_core.interfaces import BlobStore, MetadataStore, PasswordHasher
 from devpi_core.model.indexes import Indexes
 from devpi_core.model.users import Users
+from devpi_core.outbound import OutboundPolicy
 from devpi_core.plugins import Plugins, available_entrypoints, make_pm
 
 if TYPE_CHECKING:
@@ -156,7 +157,7 @@ def open_core(plugins: Plugins, settings: Settings, serverdir: ServerDir, regist
         emit=plugins.emit,
         max_upload_size=settings.server.max_upload_size,
     )
-    indexes = Indexes(env, plugins.index_types())
+    indexes = Indexes(env, plugins.index_types(), OutboundPolicy.from_settings(settings.server))
     return Core(plugins, settings, serverdir, store, blobs, users, indexes, env)
 
 
@@ -182,6 +183,9 @@ def initialise_data(
         for fullname, config in plugins.default_indexes(settings):
             if indexes.get(fullname) is None:
                 user, name = fullname.split("/", 1)
-                indexes.create(user, name, config)
+                try:
+                    indexes.create(user, name, config)
+                except DevpiError as exc:  # e.g. a default_url that server.outbound_allow refuses
+                    raise StartupError(f"cannot create {fullname}: {exc.message}") from None
                 created.append(f"index {fullname}")
     return created

@@ -22,6 +22,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
 from devpi_core.errors import ConfigError
+from devpi_core.outbound import Rules
 
 if TYPE_CHECKING:
     from devpi_core.plugins import Plugins
@@ -54,6 +55,8 @@ SERVER_SCHEMA: dict[str, Any] = {
     "page_cache_disk_size": SIZE_SCHEMA,
     "simple_max_age": {"type": "integer", "minimum": 0},
     "restrict_modify": {"type": ["array", "null"], "items": {"type": "string"}},
+    "outbound_allow": {"type": "array", "items": {"type": "string", "minLength": 1}},
+    "outbound_deny": {"type": "array", "items": {"type": "string", "minLength": 1}},
 }
 SERVER_DEFAULTS: dict[str, Any] = {
     "serverdir": None,
@@ -71,6 +74,8 @@ SERVER_DEFAULTS: dict[str, Any] = {
     "page_cache_disk_size": "1G",
     "simple_max_age": 60,
     "restrict_modify": None,
+    "outbound_allow": [],
+    "outbound_deny": [],
 }
 SERVER_HELP = {
     "serverdir": f"directory holding the data; default ${SERVERDIR_ENV} or {DEFAULT_SERVERDIR}",
@@ -92,6 +97,11 @@ SERVER_HELP = {
     "simple_max_age": "Cache-Control max-age in seconds for simple pages",
     "restrict_modify": "only these users or :groups may create users and indexes (devpi's "
     "--restrict-modify); null lets anyone create a user and users create their own indexes",
+    "outbound_allow": "hosts mirrors and pushes may reach although they are not public: host "
+    "names (a * wildcard matches any part), IP addresses or CIDR networks; by default loopback, "
+    "private, link-local, multicast and reserved addresses are refused",
+    "outbound_deny": "hosts mirrors and pushes may never reach (same forms; wins over "
+    "outbound_allow)",
 }
 LOGGING_SCHEMA: dict[str, Any] = {
     "level": {"enum": ["DEBUG", "INFO", "WARNING", "ERROR"]},
@@ -152,6 +162,8 @@ class ServerSettings:
     page_cache_disk_size: int
     simple_max_age: int
     restrict_modify: tuple[str, ...] | None
+    outbound_allow: tuple[str, ...] = ()
+    outbound_deny: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -333,8 +345,26 @@ def validate(raw: RawConfig, plugins: Plugins, known_plugins: Sequence[str] = ()
     for error in validator.iter_errors(data):
         for path, message in _describe(error):
             found.append((raw.line_of(path), _dotted(path), message))
+    found.extend(_host_rule_errors(raw))
     found.sort(key=lambda item: int(item[0].rsplit(":", 1)[1]))
     return [f"{where}: {key}: {message}" for where, key, message in dict.fromkeys(found)]
+
+
+def _host_rule_errors(raw: RawConfig) -> list[tuple[str, str, str]]:
+    """Entries of ``server.outbound_allow``/``outbound_deny`` that are no host, glob or network."""
+    server = raw.data.get("server")
+    found = []
+    for key in ("outbound_allow", "outbound_deny"):
+        entries = server.get(key) if isinstance(server, Mapping) else None
+        for i, entry in enumerate(entries if isinstance(entries, list) else ()):
+            if not isinstance(entry, str) or not entry:
+                continue  # the schema reports it
+            try:
+                Rules([entry])
+            except ValueError as exc:
+                path = ["server", key, i]
+                found.append((raw.line_of(path), _dotted(path), str(exc)))
+    return found
 
 
 def _describe(error: jsonschema.ValidationError) -> list[tuple[list[Any], str]]:
@@ -361,6 +391,8 @@ def _describe(error: jsonschema.ValidationError) -> list[tuple[list[Any], str]]:
     if error.validator == "enum":
         choices = ", ".join(repr(c) for c in cast("list[Any]", error.validator_value))
         return [(path, f"expected one of {choices}, got {error.instance!r}")]
+    if error.validator == "required" and isinstance(schema, Mapping) and schema.get("description"):
+        return [(path, f"{error.message}: {schema['description']}")]
     if error.validator == "anyOf" and error.schema is SIZE_SCHEMA:
         return [(path, f"expected a size such as 1048576 or '64M', got {error.instance!r}")]
     return [(path, error.message)]
@@ -390,6 +422,8 @@ def from_mapping(data: Mapping[str, Any], plugins: Plugins, source: str | None =
     server["page_cache_disk_size"] = parse_size(server["page_cache_disk_size"])
     if server["restrict_modify"] is not None:
         server["restrict_modify"] = tuple(server["restrict_modify"])
+    for key in ("outbound_allow", "outbound_deny"):
+        server[key] = tuple(server[key])
     given_plugins = data.get("plugins") or {}
     sections = {
         name: MappingProxyType(_merged(spec.defaults, given_plugins.get(name)))

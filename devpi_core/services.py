@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from pyramid.registry import Registry
     from pyramid.request import Request
 
+    from devpi_core.outbound import OutboundPolicy
+
 T = TypeVar("T")
 
 
@@ -88,6 +90,11 @@ def metadata_store(source: Request | Registry) -> MetadataStore:
 def blob_store(source: Request | Registry) -> BlobStore:
     """The blob store."""
     return lookup(_reg(source), BlobStore)
+
+
+def outbound_policy(source: Request | Registry) -> OutboundPolicy:
+    """The hosts the server may connect to (``server.outbound_allow``/``outbound_deny``)."""
+    return indexes(source).outbound
 
 
 def users(source: Request | Registry) -> Users:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from devpi_core.outbound import OutboundPolicy
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
@@ -54,7 +56,10 @@ class IndexKey:
     ``kind`` drives coercion of the strings devpi-client sends: ``bool``, ``int``, ``str``,
     ``list`` (comma string or list), ``acl`` (a list whose ``:anonymous:``-style entries are
     upper-cased), ``names`` (a list of normalized project names, ``*`` allowed), ``choice`` (one of
-    ``choices``), ``url`` (http or https) and ``json`` (stored as given).
+    ``choices``), ``url`` (http or https) and ``json`` (stored as given). ``outbound`` marks a URL
+    the server itself connects to (a mirror's upstream): a value that names an address
+    ``server.outbound_allow`` does not allow (a loopback or private IP literal, ``localhost``) is
+    refused when the index is created or changed.
     """
 
     name: str
@@ -63,6 +68,7 @@ class IndexKey:
     choices: tuple[str, ...] = ()
     help: str = ""
     secret: bool = False
+    outbound: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,11 +92,15 @@ class MirrorSourceOptions:
     """What a mirror source is built with, for one mirror index.
 
     ``url`` is the index's ``mirror_url`` (never with credentials); ``credentials`` are the
-    ``(username, password)`` configured for the index, sent only to the host of ``url``.
+    ``(username, password)`` configured for the index and for the origin of ``url`` (None when
+    they were configured for another origin), to be sent only to that origin (scheme, host and
+    port), never across a redirect to another one.
     ``timeout`` bounds every page request (connect and each read), ``list_timeout`` the project
     list, ``file_timeout`` connecting to and each read of a file. ``extra_authorization`` returns
     ``Authorization`` values to retry with after a 401/403 (the ``devpi_mirror_auth`` hook),
     given the upstream's ``WWW-Authenticate``. ``settings`` is the mirror plugin's section.
+    ``outbound`` is the server's host policy: every connection of the source must obey it
+    (:func:`devpi_core.outbound_session.guarded_session` builds a session that does).
     """
 
     index: str
@@ -102,6 +112,7 @@ class MirrorSourceOptions:
     user_agent: str = "devpi-core"
     extra_authorization: Callable[[str | None], list[str]] = lambda _www_authenticate: []
     settings: Mapping[str, Any] = field(default_factory=dict)
+    outbound: OutboundPolicy = field(default_factory=OutboundPolicy)
 
 
 @dataclass(frozen=True)

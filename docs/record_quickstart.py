@@ -84,7 +84,13 @@ def _session(upstream: FakeUpstream) -> None:
     server = ServerProcess(
         WORK / "server",
         write_config(
-            WORK / "devpi-core.yml", {"plugins": {"mirror": {"default_url": upstream.url}}}
+            WORK / "devpi-core.yml",
+            {
+                # the local stand-in for the public index runs on loopback, which mirrors may
+                # not reach unless the configuration allows it
+                "server": {"outbound_allow": ["127.0.0.1"]},
+                "plugins": {"mirror": {"default_url": upstream.url}},
+            },
         ),
     )
     server.start("--port", "3141")

@@ -10,26 +10,28 @@
 devpi-core's public API is the explicit list ``PUBLIC`` below; a module outside it may change
 in any release. The list is what a plugin needs to implement each kind of hook:
 
-=============================  =================================================================
-``devpi_core``                 ``hookimpl`` and ``__version__``
-``devpi_core.errors``          the exceptions a plugin raises to answer 4xx/5xx
-``devpi_core.records``         the values hooks receive and return (identities, links, events)
-``devpi_core.specs``           the registration dataclasses returned by registration hooks
-``devpi_core.interfaces``      the ABCs of services: stores, hashers, mirror sources, policies
-``devpi_core.indextypes``      the ABC of index types and what it works with (env, file refs)
-``devpi_core.services``        typed lookups of the running server's services
-``devpi_core.web``             view helpers: devpi's JSON envelope, request parsing, ACL checks
-``devpi_core.blobs``           streaming content into the blob store (temp file, hash, fsync)
-``devpi_core.config``          ``Settings`` (a hook argument) and size parsing for settings
-``devpi_core.logsetup``        the current request's id and log-safe paths (for error pages)
-``devpi_core.model.names``     PEP 503 names, PEP 440 version order: one definition for all
-``devpi_core.model.acl``       ACL principals such as ``:ANONYMOUS:`` for index key defaults
-``devpi_core.model.blobrefs``  reference counts of blobs shared between indexes
-``devpi_core.model.indexes``   index keys and ``user/index`` parsing for index types
-``devpi_core.model.resolve``   which bases contribute a project (``mirror_whitelist``,
-                               shadowing): a UI must show exactly what the simple pages serve
-``devpi_core.testing.*``       fixtures, contracts and generated dists, for plugins' tests only
-=============================  =================================================================
+================================  ==============================================================
+``devpi_core``                    ``hookimpl`` and ``__version__``
+``devpi_core.errors``             the exceptions a plugin raises to answer 4xx/5xx
+``devpi_core.records``            the values hooks receive and return (identities, links, events)
+``devpi_core.specs``              the registration dataclasses returned by registration hooks
+``devpi_core.interfaces``         the ABCs of services: stores, hashers, mirror sources, policies
+``devpi_core.indextypes``         the ABC of index types and what it works with (env, file refs)
+``devpi_core.services``           typed lookups of the running server's services
+``devpi_core.web``                view helpers: devpi's JSON envelope, request parsing, ACL checks
+``devpi_core.blobs``              streaming content into the blob store (temp file, hash, fsync)
+``devpi_core.config``             ``Settings`` (a hook argument) and size parsing for settings
+``devpi_core.logsetup``           the current request's id and log-safe paths (for error pages)
+``devpi_core.outbound``           the hosts the server may connect to (``server.outbound_allow``)
+``devpi_core.outbound_session``   a ``requests`` session whose every connection obeys that policy
+``devpi_core.model.names``        PEP 503 names, PEP 440 version order: one definition for all
+``devpi_core.model.acl``          ACL principals such as ``:ANONYMOUS:`` for index key defaults
+``devpi_core.model.blobrefs``     reference counts of blobs shared between indexes
+``devpi_core.model.indexes``      index keys and ``user/index`` parsing for index types
+``devpi_core.model.resolve``      which bases contribute a project (``mirror_whitelist``,
+                                  shadowing): a UI must show exactly what the simple pages serve
+``devpi_core.testing.*``          fixtures, contracts and generated dists, for plugins' tests only
+================================  ==============================================================
 
 Everything else (app, bootstrap, cli, plugins, serving, tweens, security, simple pages, views,
 model.users, model.ixconfig, ...) is core's own business.
@@ -69,6 +71,8 @@ PUBLIC = frozenset(
         "devpi_core.blobs",
         "devpi_core.config",
         "devpi_core.logsetup",
+        "devpi_core.outbound",
+        "devpi_core.outbound_session",
         "devpi_core.model.names",
         "devpi_core.model.acl",
         "devpi_core.model.blobrefs",

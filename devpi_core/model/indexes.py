@@ -11,6 +11,7 @@ from devpi_core.errors import BadRequest, Conflict, Forbidden, NotFound
 from devpi_core.model.ixconfig import COMMON_KEYS, apply_operations, coerce
 from devpi_core.model.names import check_name
 from devpi_core.model.users import user_key
+from devpi_core.outbound import OutboundPolicy
 from devpi_core.records import IndexRecord
 from devpi_core.specs import IndexKey, IndexTypeSpec
 
@@ -38,10 +39,16 @@ def split_fullname(spec: str) -> tuple[str, str]:
 class Indexes:
     """Create, change, look up, resolve and delete indexes."""
 
-    def __init__(self, env: IndexEnv, types: Mapping[str, IndexTypeSpec]) -> None:
+    def __init__(
+        self,
+        env: IndexEnv,
+        types: Mapping[str, IndexTypeSpec],
+        outbound: OutboundPolicy | None = None,
+    ) -> None:
         self.env = env
         self.store = env.store
         self.types = dict(types)
+        self.outbound = outbound or OutboundPolicy()
         self._instances: dict[str, IndexType] = {}
         self._lock = threading.Lock()
 
@@ -192,10 +199,15 @@ class Indexes:
             if tx.get(index_key(base)) is None:
                 raise BadRequest(f"base index {base!r} does not exist")
         spec = self.types[config["type"]]
-        if spec.validate is not None:
-            problems = spec.validate(config)
-            if problems:
-                raise BadRequest(f"invalid configuration for {fullname}: {'; '.join(problems)}")
+        problems = spec.validate(config) if spec.validate is not None else []
+        for key in spec.keys:
+            value = config.get(key.name)
+            if key.outbound and isinstance(value, str):
+                problem = self.outbound.literal_problem(value)
+                if problem is not None:
+                    problems.append(f"{key.name}: {problem}")
+        if problems:
+            raise BadRequest(f"invalid configuration for {fullname}: {'; '.join(problems)}")
 
     # -- resolution ------------------------------------------------------------------------
     def resolution_order(

@@ -33,11 +33,19 @@ if TYPE_CHECKING:
 # Cheap password hashing for tests; production defaults are deliberately slow.
 FAST_HASHING = {"argon2_time_cost": 1, "argon2_memory_cost": 8, "argon2_parallelism": 1}
 LOOPBACK = ("127.", "::1", "localhost")
+# Fake upstreams and second servers run on loopback, which the server refuses to connect to by
+# default (server.outbound_allow); tests allow it explicitly, the default stays strict.
+OUTBOUND_ALLOW_LOOPBACK = ["127.0.0.0/8", "::1", "localhost"]
 
 
 def server_config(extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """A configuration for tests: fast hashing, plus ``extra`` merged in."""
-    config: dict[str, Any] = {"plugins": {"passwd": dict(FAST_HASHING)}}
+    """A configuration for tests: fast hashing, loopback allowed as an upstream and push target
+    (``server.outbound_allow``), plus ``extra`` merged in (``{"server": {"outbound_allow": []}}``
+    restores the default)."""
+    config: dict[str, Any] = {
+        "server": {"outbound_allow": list(OUTBOUND_ALLOW_LOOPBACK)},
+        "plugins": {"passwd": dict(FAST_HASHING)},
+    }
     for section, values in (extra or {}).items():
         if isinstance(values, Mapping) and isinstance(config.get(section), dict):
             for key, value in values.items():

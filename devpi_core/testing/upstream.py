@@ -110,6 +110,8 @@ class FakeUpstream:
     ``files_host`` serves file links under another host name (``localhost``) of the same server,
     the way a real index keeps files on a separate host; ``auth`` (user, password) makes every
     request need HTTP Basic credentials; ``json`` False answers pages in HTML only.
+    ``redirects`` maps a path to a URL it answers with ``302 Found`` (before asking for
+    credentials).
     """
 
     def __init__(
@@ -123,6 +125,7 @@ class FakeUpstream:
         self.auth = auth
         self.json_pages = json_pages
         self.faults = Faults()
+        self.redirects: dict[str, str] = {}
         self.requests: list[Seen] = []
         self._state = _State()
         self._lock = threading.Lock()
@@ -251,14 +254,9 @@ class FakeUpstream:
 
     def _answer(self, request: Request) -> Response:
         path = request.path
-        faults = self.faults
-        if faults.applies(path):
-            if faults.hold is not None:
-                faults.hold.wait(30)
-            if faults.delay:
-                time.sleep(faults.delay)
-            if faults.status is not None:
-                return Response(f"fault {faults.status}", status=faults.status)
+        early = self._fault_or_redirect(path)
+        if early is not None:
+            return early
         if self.auth is not None and not self._authorized(request):
             response = Response("authentication required", status=401)
             response.headers["WWW-Authenticate"] = 'Basic realm="fake"'
@@ -272,6 +270,19 @@ class FakeUpstream:
         if match:
             return self._file(request, match.group(1), match.group(2))
         return Response("not found", status=404)
+
+    def _fault_or_redirect(self, path: str) -> Response | None:
+        faults = self.faults
+        if faults.applies(path):
+            if faults.hold is not None:
+                faults.hold.wait(30)
+            if faults.delay:
+                time.sleep(faults.delay)
+            if faults.status is not None:
+                return Response(f"fault {faults.status}", status=faults.status)
+        if path in self.redirects:
+            return Response(status=302, location=self.redirects[path])
+        return None
 
     def _authorized(self, request: Request) -> bool:
         assert self.auth is not None

@@ -1,6 +1,8 @@
-"""HTTP to an upstream: one pooled ``requests`` session, time-outs on every call, credentials
-only for the upstream's own host, 401/403 retries through the ``devpi_mirror_auth`` hook, and a
-breaker that stops waiting on an upstream that keeps failing to answer.
+"""HTTP to an upstream: one pooled ``requests`` session that obeys the server's outbound host
+policy, time-outs on every call, redirects followed here (a few hops, each checked, credentials
+never carried to another origin), credentials only for the upstream's own origin, 401/403
+retries through the ``devpi_mirror_auth`` hook, and a breaker that stops waiting on an upstream
+that keeps failing to answer.
 """
 
 from __future__ import annotations
@@ -10,13 +12,14 @@ import platform
 import threading
 import time
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from devpi_core import __version__
 from devpi_core.errors import UpstreamUnavailable
+from devpi_core.outbound import OutboundDenied, OutboundPolicy, origin
+from devpi_core.outbound_session import guarded_session
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -27,6 +30,8 @@ log = logging.getLogger(__name__)
 CHUNK = 256 * 1024
 BREAKER_THRESHOLD = 3
 BREAKER_OPEN = 10.0
+MAX_REDIRECTS = 10
+REDIRECTS = (301, 302, 303, 307, 308)
 
 
 def user_agent() -> str:
@@ -35,13 +40,6 @@ def user_agent() -> str:
         f"devpi-core/{__version__} (requests/{getattr(requests, '__version__', '?')}; "
         f"py{platform.python_version()}; {platform.system()})"
     )
-
-
-def origin(url: str) -> tuple[str, str]:
-    """``(scheme, host:port)`` of ``url``: credentials go only where this matches."""
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return parts.scheme, f"{(parts.hostname or '').lower()}:{port}"
 
 
 class Breaker:
@@ -97,7 +95,7 @@ class UpstreamClient:
         self, options: MirrorSourceOptions, session: requests.Session | None = None
     ) -> None:
         self.options = options
-        self.session = session or _new_session()
+        self.session = session or _new_session(options.outbound)
         self.origin = origin(options.url)
         self.breaker = Breaker()
         self.requests = 0
@@ -109,7 +107,8 @@ class UpstreamClient:
     def get(
         self, url: str, *, headers: Mapping[str, str], timeout: float, stream: bool = True
     ) -> requests.Response:
-        """GET ``url``; transport failures become :class:`UpstreamUnavailable` (504 on time-out).
+        """GET ``url``; transport failures become :class:`UpstreamUnavailable` (504 on time-out),
+        and so does a host the outbound policy refuses (on any redirect hop).
 
         On 401/403 the values of the ``devpi_mirror_auth`` hook are tried in turn.
         """
@@ -132,6 +131,28 @@ class UpstreamClient:
         stream: bool,
         authorization: str | None,
     ) -> requests.Response:
+        """GET, following redirects here: every hop goes through the outbound policy (the
+        session's connections), and credentials go only to the upstream's own origin."""
+        for _hop in range(MAX_REDIRECTS + 1):
+            response = self._hop(url, headers, timeout, stream, authorization)
+            location = response.headers.get("Location")
+            if response.status_code not in REDIRECTS or not location:
+                return response
+            response.close()
+            target = urljoin(url, location)
+            if urlsplit(target).scheme not in ("http", "https"):
+                raise UpstreamUnavailable(f"upstream redirected {url} to a non-HTTP URL")
+            url = target
+        raise UpstreamUnavailable(f"upstream redirected more than {MAX_REDIRECTS} times")
+
+    def _hop(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        timeout: float,
+        stream: bool,
+        authorization: str | None,
+    ) -> requests.Response:
         hdrs = {"User-Agent": self.options.user_agent, **headers}
         same_origin = origin(url) == self.origin
         if authorization is not None and same_origin:
@@ -145,8 +166,11 @@ class UpstreamClient:
                 timeout=(timeout, timeout),
                 stream=stream,
                 auth=auth,
-                allow_redirects=True,
+                allow_redirects=False,
             )
+        except OutboundDenied as exc:
+            # the server's own policy, not the upstream's failure: no breaker, no remote text
+            raise UpstreamUnavailable(exc.message) from None
         except requests.Timeout:
             self.breaker.failed(f"time-out after {timeout:g} s")
             raise UpstreamUnavailable(
@@ -202,9 +226,5 @@ def _reason(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def _new_session() -> requests.Session:
-    session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=0)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
+def _new_session(policy: OutboundPolicy) -> requests.Session:
+    return guarded_session(policy, pool_connections=4, pool_maxsize=32)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from devpi_core import hookimpl, services
 from devpi_core.errors import UpstreamUnavailable
+from devpi_core.outbound import OutboundPolicy, origin
 from devpi_core.specs import MirrorSourceOptions
 from devpi_core_mirror.fills import Fills
 from devpi_core_mirror.jobs import JobQueue
@@ -83,7 +84,9 @@ class MirrorService:
         raw_settings: Mapping[str, Any],
         sources: Mapping[str, MirrorSourceSpec],
         auth: AuthLookup,
+        outbound: OutboundPolicy | None = None,
     ) -> None:
+        self.outbound = outbound or OutboundPolicy()
         self.settings = settings
         self.raw_settings = raw_settings
         self.sources = dict(sources)
@@ -134,15 +137,31 @@ class MirrorService:
         options = MirrorSourceOptions(
             index=record.fullname,
             url=url,
-            credentials=self.settings.credentials.get(record.fullname),
+            credentials=self._credentials(record.fullname, url),
             timeout=self.settings.timeout,
             list_timeout=self.settings.list_timeout,
             file_timeout=self.settings.file_timeout,
             user_agent=user_agent(),
             extra_authorization=lambda www: self.auth(url, www),
             settings=self.raw_settings,
+            outbound=self.outbound,
         )
         return spec.factory(options)
+
+    def _credentials(self, fullname: str, url: str) -> tuple[str, str] | None:
+        configured = self.settings.credentials.get(fullname)
+        if configured is None:
+            return None
+        found = configured.for_url(url)
+        if found is None:
+            # the index now points elsewhere (changed, or deleted and created again by someone
+            # else): the credentials stay with the upstream they were configured for
+            log.warning(
+                "%s: credentials are configured for %s, not for its mirror_url; not sending them",
+                fullname,
+                "://".join(origin(configured.url)[:2]),
+            )
+        return found
 
     def close(self) -> None:
         """Store what is queued, stop fills and close every source (server shutdown)."""
@@ -177,7 +196,11 @@ def includeme(config: Configurator) -> None:
     plugins = services.plugins(registry)
     raw = services.settings(registry).plugin(SECTION)
     service = MirrorService(
-        MirrorSettings.from_mapping(raw), raw, plugins.mirror_sources(), plugins.mirror_auth
+        MirrorSettings.from_mapping(raw),
+        raw,
+        plugins.mirror_sources(),
+        plugins.mirror_auth,
+        services.outbound_policy(registry),
     )
     services.register(registry, MirrorService, service)
     reporter = _MetricsReporter(service)

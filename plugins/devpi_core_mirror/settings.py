@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from devpi_core.config import SIZE_SCHEMA, parse_size
 from devpi_core.errors import StartupError
+from devpi_core.outbound import origin
 from devpi_core.specs import ConfigSection, IndexKey
 
 if TYPE_CHECKING:
@@ -19,8 +20,14 @@ _SECONDS = {"type": "number", "exclusiveMinimum": 0}
 _CREDENTIAL = {
     "type": "object",
     "additionalProperties": False,
-    "required": ["username", "password"],
-    "properties": {"username": {"type": "string"}, "password": {"type": "string"}},
+    "required": ["url", "username", "password"],
+    "properties": {
+        "url": {"type": "string", "pattern": "^https?://[^/@]+"},
+        "username": {"type": "string"},
+        "password": {"type": "string"},
+    },
+    "description": "url is the upstream the credentials belong to; they are sent only to its "
+    "scheme, host and port, and only while the index's mirror_url has that origin",
 }
 SCHEMA: dict[str, Any] = {
     "init_root_pypi": {"type": "boolean"},
@@ -60,13 +67,21 @@ HELP = {
     "verify_before_send": "first downloads up to this size are checked before sending (a bad "
     "hash is then a clean 502); larger ones stream while downloading",
     "max_page_size": "largest upstream page or project list accepted",
-    "credentials": "per mirror index ('user/index'): {username, password}; write the password "
-    "as {env: NAME} or {file: PATH}. Credentials are never stored in the index configuration",
+    "credentials": "per mirror index ('user/index'): {url, username, password}; sent only to the "
+    "origin (scheme, host, port) of url, and only while the index's mirror_url has that origin; "
+    "write the password as {env: NAME} or {file: PATH}. Credentials are never stored in the "
+    "index configuration",
 }
 CONFIG_SECTION = ConfigSection(SECTION, SCHEMA, DEFAULTS, HELP)
 
 MIRROR_KEYS = (
-    IndexKey("mirror_url", "url", help="the upstream simple index URL (no credentials)"),
+    IndexKey(
+        "mirror_url",
+        "url",
+        help="the upstream simple index URL (no credentials); its host must pass "
+        "server.outbound_allow",
+        outbound=True,
+    ),
     IndexKey("mirror_cache_expiry", "int", help="seconds a fetched page counts as fresh"),
     IndexKey(
         "mirror_ignore_serial_header",
@@ -93,6 +108,21 @@ MIRROR_KEYS = (
 
 
 @dataclass(frozen=True)
+class Credential:
+    """Credentials for one mirror index, bound to the upstream origin they were configured for."""
+
+    url: str
+    username: str
+    password: str
+
+    def for_url(self, mirror_url: str) -> tuple[str, str] | None:
+        """``(username, password)`` if ``mirror_url`` has the configured origin, else None."""
+        if origin(mirror_url) != origin(self.url):
+            return None
+        return self.username, self.password
+
+
+@dataclass(frozen=True)
 class MirrorSettings:
     """The validated ``plugins.mirror`` section."""
 
@@ -106,7 +136,7 @@ class MirrorSettings:
     missing_expiry: float
     verify_before_send: int
     max_page_size: int
-    credentials: Mapping[str, tuple[str, str]]
+    credentials: Mapping[str, Credential]
 
     @classmethod
     def from_mapping(cls, section: Mapping[str, Any]) -> MirrorSettings:
@@ -116,7 +146,9 @@ class MirrorSettings:
         values["max_page_size"] = parse_size(values["max_page_size"])
         values["credentials"] = MappingProxyType(
             {
-                index.strip("/"): (str(cred["username"]), str(cred["password"]))
+                index.strip("/"): Credential(
+                    str(cred["url"]), str(cred["username"]), str(cred["password"])
+                )
                 for index, cred in (values["credentials"] or {}).items()
             }
         )

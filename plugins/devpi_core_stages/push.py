@@ -1,7 +1,14 @@
-"""Push: copy a release to another index on this server, or upload it to another server."""
+"""Push: copy a release to another index on this server, or upload it to another server.
+
+A push to another server (``posturl``) makes this server send requests where the pusher says,
+so it needs upload permission on the source index (not only read access), goes only to hosts
+the outbound policy allows, follows no redirects, and reports the remote status and URL, never
+the remote answer's text.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -11,8 +18,10 @@ import requests
 from devpi_core import services
 from devpi_core.blobs import BlobIngest
 from devpi_core.errors import BadRequest, NotFound, Unauthorized, UpstreamUnavailable
+from devpi_core.model.acl import deny
 from devpi_core.model.indexes import split_fullname
 from devpi_core.model.names import normalize
+from devpi_core.outbound_session import guarded_session
 from devpi_core.web import api_reply, can, identity
 from devpi_core_stages.stage import DOCZIP, RELEASE, TOXRESULT, StageIndex, log_entry
 from devpi_core_stages.storing import NewBlobs
@@ -97,6 +106,11 @@ def push(request: Request, record: IndexRecord, body: Mapping[str, Any]) -> Resp
     name, version = body.get("name"), body.get("version")
     if not isinstance(name, str) or not isinstance(version, str) or not name or not version:
         raise BadRequest("push needs 'name' and 'version'")
+    if "targetindex" not in body and "posturl" in body and not can(request, "upload", record):
+        raise deny(
+            identity(request),
+            f"pushing to another server needs upload permission on {record.fullname}",
+        )
     source = services.indexes(request).type_of(record)
     verdata, links = _release_links(request, source, name, version, body)
     if "targetindex" in body:
@@ -189,11 +203,16 @@ def _push_external(
     posturl = str(body["posturl"])
     if not posturl.startswith(("http://", "https://")):
         raise BadRequest("posturl must be an http or https URL")
+    policy = services.outbound_policy(request)
+    # refused before any file is fetched for it; a name that does not resolve is reported like
+    # any connection failure below
+    with contextlib.suppress(OSError):
+        policy.check_url(posturl)
     auth = (str(body.get("username", "")), str(body.get("password", "")))
     metadata = {k: v for k, v in verdata.items() if not k.startswith("+") and k != "yanked"}
     name, version = metadata.get("name", ""), metadata.get("version", "")
     blobs = services.blob_store(request)
-    with requests.Session() as session:
+    with guarded_session(policy) as session:
         remote = _Remote(session, posturl, auth)
         if body.get("register_project"):
             status = remote.post(
@@ -232,6 +251,12 @@ def _file_fields(metadata: Mapping[str, Any], ref: FileRef) -> dict[str, Any]:
     }
 
 
+def _failure(status: int, url: str) -> str:
+    if 300 <= status < 400:
+        return f"{url} answered {status}, a redirect, which a push does not follow"
+    return f"{url} answered {status}"
+
+
 @dataclass
 class _Remote:
     """Another server's legacy upload URL, and the actionlog rows of what was sent there."""
@@ -252,18 +277,30 @@ class _Remote:
         files = {"content": file} if file else None
         try:
             response = self.session.post(
-                self.url, data=data, auth=self.auth, timeout=TIMEOUT, files=files
+                self.url,
+                data=data,
+                auth=self.auth,
+                timeout=TIMEOUT,
+                files=files,
+                allow_redirects=False,
             )
         except requests.RequestException as exc:
             log.warning("push to %s failed: %s", self.url, exc)
-            self.rows.append([-1, f"exception on {row[0]}", str(exc)])
+            self.rows.append([-1, f"exception on {row[0]}", _reason(exc, self.url)])
             return -1
-        ok = response.status_code in (200, 201)
-        # devpi's rows: the answer's text only when it failed, and only for file uploads
-        text = "" if ok else (response.text or response.reason or "")[:2000]
+        with response:
+            ok = response.status_code in (200, 201)
+        # devpi's rows carry a text for failed file uploads; devpi's was the remote answer,
+        # which made this server a proxy that reads any URL for any reader: status and URL only
+        text = "" if ok else _failure(response.status_code, self.url)
         self.rows.append(
             [response.status_code, *row, text]
             if row[0] == "upload"
             else [response.status_code, *row]
         )
         return int(response.status_code)
+
+
+def _reason(exc: requests.RequestException, url: str) -> str:
+    # the kind of failure and where: requests' text can carry parts of what the remote sent
+    return f"{type(exc).__name__} sending to {url}"

@@ -8,11 +8,13 @@ import threading
 import pytest
 
 from devpi_core.errors import UpstreamUnavailable
+from devpi_core.outbound import origin
 from devpi_core.records import UpstreamFile, UpstreamPage
 from devpi_core_mirror.cache import MISSING, STALE, STORE, TOUCH, PageState, SingleFlight, decide
-from devpi_core_mirror.client import Breaker, origin
+from devpi_core_mirror.client import Breaker
 from devpi_core_mirror.fills import DONE, STREAMING, VERIFIED, FileJob, Fill, FillEnv, Fills
 from devpi_core_mirror.settings import (
+    Credential,
     MirrorSettings,
     default_upstream_url,
     validate_index,
@@ -132,11 +134,15 @@ def test_settings_and_validation():
     settings = MirrorSettings.from_mapping(
         {
             "verify_before_send": "1M",
-            "credentials": {"/root/x/": {"username": "u", "password": "p"}},
+            "credentials": {
+                "/root/x/": {"url": "https://h.example/simple/", "username": "u", "password": "p"}
+            },
         }
     )
     assert settings.verify_before_send == 1 << 20
-    assert settings.credentials == {"root/x": ("u", "p")}
+    assert settings.credentials == {"root/x": Credential("https://h.example/simple/", "u", "p")}
+    assert settings.credentials["root/x"].for_url("https://H.example:443/other/") == ("u", "p")
+    assert settings.credentials["root/x"].for_url("http://h.example/simple/") is None
     assert validate_index({"mirror_url": "https://h.example/simple/"}) == []
     assert "required" in validate_index({})[0]
     assert "credentials" in validate_index({"mirror_url": "https://u:p@h.example/simple/"})[0]

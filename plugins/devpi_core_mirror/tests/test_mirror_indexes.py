@@ -29,12 +29,14 @@ def test_mirror_url_is_required(mirror):
     assert "mirror_url is required" in response.json["message"]
 
 
+def _credentials(url):
+    cred = {"url": url, "username": "u", "password": "p"}
+    return {"plugins": {"mirror": {"credentials": {"root/fake": cred}}}}
+
+
 def test_configured_credentials_reach_only_the_index_host(make_mirror):
-    config = {
-        "plugins": {"mirror": {"credentials": {"root/fake": {"username": "u", "password": "p"}}}}
-    }
     with FakeUpstream(auth=("u", "p")) as upstream:
-        m = make_mirror(config, upstream=upstream)
+        m = make_mirror(_credentials(upstream.url), upstream=upstream)
         w = wheel("hello", "1.0")
         upstream.add("hello", w)
         assert m.download("hello", w.filename).body == w.content
@@ -42,7 +44,7 @@ def test_configured_credentials_reach_only_the_index_host(make_mirror):
         assert "@" not in shown
         assert '"p"' not in shown
     with FakeUpstream(files_host="localhost") as upstream:
-        m = make_mirror(config, upstream=upstream)
+        m = make_mirror(_credentials(upstream.url), upstream=upstream)
         upstream.add("hello", w)
         m.download("hello", w.filename)
         assert "Authorization" in upstream.seen("/simple/hello/")[0].headers
