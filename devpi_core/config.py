@@ -8,6 +8,7 @@ One file names the plugin set and holds every setting. Top-level keys: ``server`
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -22,6 +23,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
 from devpi_core.errors import ConfigError
+from devpi_core.networks import AddressSet
 
 if TYPE_CHECKING:
     from devpi_core.plugins import Plugins
@@ -52,6 +54,7 @@ SERVER_SCHEMA: dict[str, Any] = {
     "page_cache_disk_size": SIZE_SCHEMA,
     "simple_max_age": {"type": "integer", "minimum": 0},
     "restrict_modify": {"type": ["array", "null"], "items": {"type": "string"}},
+    "trusted_proxies": {"type": "array", "items": {"type": "string", "format": "ip-network"}},
 }
 SERVER_DEFAULTS: dict[str, Any] = {
     "serverdir": None,
@@ -67,6 +70,7 @@ SERVER_DEFAULTS: dict[str, Any] = {
     "page_cache_disk_size": "1G",
     "simple_max_age": 60,
     "restrict_modify": None,
+    "trusted_proxies": ["127.0.0.1", "::1"],
 }
 SERVER_HELP = {
     "serverdir": f"directory holding the data; default ${SERVERDIR_ENV} or {DEFAULT_SERVERDIR}",
@@ -83,6 +87,8 @@ SERVER_HELP = {
     "simple_max_age": "Cache-Control max-age in seconds for simple pages",
     "restrict_modify": "only these users or :groups may create users and indexes (devpi's "
     "--restrict-modify); null lets anyone create a user and users create their own indexes",
+    "trusted_proxies": "addresses or networks (CIDR) of reverse proxies whose X-Outside-Url "
+    "header is believed; from any other client the header is ignored",
 }
 LOGGING_SCHEMA: dict[str, Any] = {
     "level": {"enum": ["DEBUG", "INFO", "WARNING", "ERROR"]},
@@ -141,6 +147,7 @@ class ServerSettings:
     page_cache_disk_size: int
     simple_max_age: int
     restrict_modify: tuple[str, ...] | None
+    trusted_proxies: AddressSet
 
 
 @dataclass(frozen=True)
@@ -317,13 +324,27 @@ def validate(raw: RawConfig, plugins: Plugins, known_plugins: Sequence[str] = ()
         # Sections of installed but inactive plugins are kept, not validated: turning a
         # plugin off must not require deleting its settings.
         data = {**data, "plugins": {k: v for k, v in data["plugins"].items() if k not in ignored}}
-    validator = jsonschema.Draft202012Validator(full_schema(plugins))
+    validator = jsonschema.Draft202012Validator(full_schema(plugins), format_checker=_formats())
     found = []
     for error in validator.iter_errors(data):
         for path, message in _describe(error):
             found.append((raw.line_of(path), _dotted(path), message))
     found.sort(key=lambda item: int(item[0].rsplit(":", 1)[1]))
     return [f"{where}: {key}: {message}" for where, key, message in dict.fromkeys(found)]
+
+
+def _formats() -> jsonschema.FormatChecker:
+    # only the formats declared here: jsonschema's own (uri, email...) stay unchecked
+    checker = jsonschema.FormatChecker(formats=())
+    checker.checks("ip-network", raises=ValueError)(_is_ip_network)
+    return checker
+
+
+def _is_ip_network(value: object) -> bool:
+    # jsonschema calls this for strings and others alike; other types are the type check's job
+    if isinstance(value, str):
+        ipaddress.ip_network(value, strict=False)
+    return True
 
 
 def _describe(error: jsonschema.ValidationError) -> list[tuple[list[Any], str]]:
@@ -350,6 +371,8 @@ def _describe(error: jsonschema.ValidationError) -> list[tuple[list[Any], str]]:
     if error.validator == "enum":
         choices = ", ".join(repr(c) for c in cast("list[Any]", error.validator_value))
         return [(path, f"expected one of {choices}, got {error.instance!r}")]
+    if error.validator == "format" and error.validator_value == "ip-network":
+        return [(path, f"expected an IP address or network such as 10.0.0.0/8, got {instance!r}")]
     if error.validator == "anyOf" and error.schema is SIZE_SCHEMA:
         return [(path, f"expected a size such as 1048576 or '64M', got {error.instance!r}")]
     return [(path, error.message)]
@@ -379,6 +402,7 @@ def from_mapping(data: Mapping[str, Any], plugins: Plugins, source: str | None =
     server["page_cache_disk_size"] = parse_size(server["page_cache_disk_size"])
     if server["restrict_modify"] is not None:
         server["restrict_modify"] = tuple(server["restrict_modify"])
+    server["trusted_proxies"] = AddressSet.parse(server["trusted_proxies"])
     given_plugins = data.get("plugins") or {}
     sections = {
         name: MappingProxyType(_merged(spec.defaults, given_plugins.get(name)))
