@@ -35,6 +35,8 @@ def make_app(plugins: Plugins, settings: Settings, serverdir: ServerDir | None =
     config.set_security_policy(DevpiSecurityPolicy())
     config.add_tween("devpi_core.tweens.request_tween_factory", over=EXCVIEW)
     config.add_tween("devpi_core.tweens.sanity_tween_factory", under=EXCVIEW)
+    config.add_tween("devpi_core.csrf.csrf_tween_factory", under=EXCVIEW,
+                     over="devpi_core.tweens.sanity_tween_factory")
     config.add_tween("devpi_core.views.simple.cached_page_tween_factory",
                      under="devpi_core.tweens.sanity_tween_factory")
     if settings.server.docs_url:

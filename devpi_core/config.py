@@ -8,6 +8,7 @@ One file names the plugin set and holds every setting. Top-level keys: ``server`
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -23,6 +24,7 @@ from ruamel.yaml.error import YAMLError
 
 from devpi_core.errors import ConfigError
 from devpi_core.outbound import Rules
+from devpi_core.networks import AddressSet
 
 if TYPE_CHECKING:
     from devpi_core.plugins import Plugins
@@ -57,6 +59,7 @@ SERVER_SCHEMA: dict[str, Any] = {
     "restrict_modify": {"type": ["array", "null"], "items": {"type": "string"}},
     "outbound_allow": {"type": "array", "items": {"type": "string", "minLength": 1}},
     "outbound_deny": {"type": "array", "items": {"type": "string", "minLength": 1}},
+    "trusted_proxies": {"type": "array", "items": {"type": "string", "format": "ip-network"}},
 }
 SERVER_DEFAULTS: dict[str, Any] = {
     "serverdir": None,
@@ -76,6 +79,7 @@ SERVER_DEFAULTS: dict[str, Any] = {
     "restrict_modify": None,
     "outbound_allow": [],
     "outbound_deny": [],
+    "trusted_proxies": ["127.0.0.1", "::1"],
 }
 SERVER_HELP = {
     "serverdir": f"directory holding the data; default ${SERVERDIR_ENV} or {DEFAULT_SERVERDIR}",
@@ -102,6 +106,8 @@ SERVER_HELP = {
     "private, link-local, multicast and reserved addresses are refused",
     "outbound_deny": "hosts mirrors and pushes may never reach (same forms; wins over "
     "outbound_allow)",
+    "trusted_proxies": "addresses or networks (CIDR) of reverse proxies whose X-Outside-Url "
+    "header is believed; from any other client the header is ignored",
 }
 LOGGING_SCHEMA: dict[str, Any] = {
     "level": {"enum": ["DEBUG", "INFO", "WARNING", "ERROR"]},
@@ -162,6 +168,7 @@ class ServerSettings:
     page_cache_disk_size: int
     simple_max_age: int
     restrict_modify: tuple[str, ...] | None
+    trusted_proxies: AddressSet
     outbound_allow: tuple[str, ...] = ()
     outbound_deny: tuple[str, ...] = ()
 
@@ -340,7 +347,7 @@ def validate(raw: RawConfig, plugins: Plugins, known_plugins: Sequence[str] = ()
         # Sections of installed but inactive plugins are kept, not validated: turning a
         # plugin off must not require deleting its settings.
         data = {**data, "plugins": {k: v for k, v in data["plugins"].items() if k not in ignored}}
-    validator = jsonschema.Draft202012Validator(full_schema(plugins))
+    validator = jsonschema.Draft202012Validator(full_schema(plugins), format_checker=_formats())
     found = []
     for error in validator.iter_errors(data):
         for path, message in _describe(error):
@@ -365,6 +372,20 @@ def _host_rule_errors(raw: RawConfig) -> list[tuple[str, str, str]]:
                 path = ["server", key, i]
                 found.append((raw.line_of(path), _dotted(path), str(exc)))
     return found
+
+
+def _formats() -> jsonschema.FormatChecker:
+    # only the formats declared here: jsonschema's own (uri, email...) stay unchecked
+    checker = jsonschema.FormatChecker(formats=())
+    checker.checks("ip-network", raises=ValueError)(_is_ip_network)
+    return checker
+
+
+def _is_ip_network(value: object) -> bool:
+    # jsonschema calls this for strings and others alike; other types are the type check's job
+    if isinstance(value, str):
+        ipaddress.ip_network(value, strict=False)
+    return True
 
 
 def _describe(error: jsonschema.ValidationError) -> list[tuple[list[Any], str]]:
@@ -393,6 +414,8 @@ def _describe(error: jsonschema.ValidationError) -> list[tuple[list[Any], str]]:
         return [(path, f"expected one of {choices}, got {error.instance!r}")]
     if error.validator == "required" and isinstance(schema, Mapping) and schema.get("description"):
         return [(path, f"{error.message}: {schema['description']}")]
+    if error.validator == "format" and error.validator_value == "ip-network":
+        return [(path, f"expected an IP address or network such as 10.0.0.0/8, got {instance!r}")]
     if error.validator == "anyOf" and error.schema is SIZE_SCHEMA:
         return [(path, f"expected a size such as 1048576 or '64M', got {error.instance!r}")]
     return [(path, error.message)]
@@ -424,6 +447,7 @@ def from_mapping(data: Mapping[str, Any], plugins: Plugins, source: str | None =
         server["restrict_modify"] = tuple(server["restrict_modify"])
     for key in ("outbound_allow", "outbound_deny"):
         server[key] = tuple(server[key])
+    server["trusted_proxies"] = AddressSet.parse(server["trusted_proxies"])
     given_plugins = data.get("plugins") or {}
     sections = {
         name: MappingProxyType(_merged(spec.defaults, given_plugins.get(name)))

@@ -12,13 +12,19 @@ from pyramid.response import Response
 from devpi_core import content_policy, services
 from devpi_core.errors import BadRequest, Forbidden, NotFound, UnsupportedMediaType
 from devpi_core.model import acl
+from devpi_core.proxies import outside_url_header
+from devpi_core.records import IndexRecord
 
 if TYPE_CHECKING:
     from pyramid.request import Request
 
-    from devpi_core.records import Identity, IndexRecord
+    from devpi_core.records import Identity
 
 MAX_JSON_BODY = 16 * 1024 * 1024
+# devpi's own bodies nest a few levels (a tox report about six); custom_data is free-form
+MAX_JSON_DEPTH = 64
+_JSON_SUFFIX = re.compile(r"^application/[a-z0-9.+-]+\+json$")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 INSTALLER_UA = re.compile(r"([^ ]* )*(distribute|setuptools|pip|pex|uv)/.*")
 JSON_TYPE = "application/json"
 
@@ -50,7 +56,14 @@ def json_response(data: Any, *, status: int = 200) -> Response:
 
 # -- request parsing ------------------------------------------------------------------------
 def json_body(request: Request) -> Any:
-    """The request body parsed as JSON, or a 400 saying why it is not."""
+    """The request body parsed as JSON, or a 4xx saying why it is not.
+
+    A body sent as a form or as text is refused (415): those are the types another site's
+    page can make a browser send, and devpi-client, curl's ``--json`` and scripts send
+    ``application/json``. Nesting deeper than :data:`MAX_JSON_DEPTH`, lone surrogates (which
+    cannot be stored or answered as UTF-8) and ``NaN``/``Infinity`` are refused with a 400.
+    """
+    require_json_content_type(request)
     length = request.content_length
     if length is not None and length > MAX_JSON_BODY:
         raise BadRequest(f"JSON body larger than {MAX_JSON_BODY} bytes")
@@ -63,9 +76,54 @@ def json_body(request: Request) -> Any:
     if not raw.strip():
         raise BadRequest("expected a JSON body, got nothing")
     try:
-        return json.loads(raw)
+        data = json.loads(raw, parse_constant=_no_constant)
+    except RecursionError:
+        raise BadRequest(f"JSON body nested deeper than {MAX_JSON_DEPTH} levels") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"malformed JSON body: {exc}") from None
+    check_json_value(data)
+    return data
+
+
+def require_json_content_type(request: Request) -> None:
+    """415 unless the body is declared JSON (``application/json`` or ``application/*+json``).
+
+    A body without a Content-Type is accepted: scripts send that, and the only way a browser
+    sends one (``fetch``) also sends ``Origin``, which :mod:`devpi_core.csrf` checks.
+    """
+    declared = request.environ.get("CONTENT_TYPE", "")
+    media = declared.split(";", 1)[0].strip().lower()
+    if media and media != JSON_TYPE and not _JSON_SUFFIX.match(media):
+        raise UnsupportedMediaType(
+            f"expected a JSON body with 'Content-Type: {JSON_TYPE}', got {media[:100]!r}"
+        )
+
+
+def check_json_value(data: Any) -> None:
+    """400 for nesting deeper than :data:`MAX_JSON_DEPTH` or strings with lone surrogates."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            _check_text(value)
+        elif isinstance(value, (dict, list)):
+            if depth > MAX_JSON_DEPTH:
+                raise BadRequest(f"JSON body nested deeper than {MAX_JSON_DEPTH} levels")
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    _check_text(key)
+                    stack.append((item, depth + 1))
+            else:
+                stack.extend((item, depth + 1) for item in value)
+
+
+def _check_text(text: str) -> None:
+    if _SURROGATE.search(text):
+        raise BadRequest("JSON body holds a lone surrogate (\\ud800-\\udfff), not valid text")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def json_object(request: Request) -> dict[str, Any]:
@@ -125,6 +183,20 @@ def can(request: Request, permission: str, record: IndexRecord) -> bool:
     return acl.index_allowed(permission, identity(request), record, restrict_modify(request))
 
 
+def readable_index_configs(request: Request, user: str) -> dict[str, dict[str, Any]]:
+    """``{index name: config}`` of the indexes of ``user`` the request may read.
+
+    Listings leave the others out entirely, as if they did not exist for this caller: their
+    configuration (description, ``custom_data``, ACLs) is as private as their content.
+    """
+    configs = services.indexes(request).of_user(user)
+    return {
+        name: config
+        for name, config in configs.items()
+        if can(request, "pkg_read", IndexRecord(user, name, config))
+    }
+
+
 def require_index_permission(request: Request, permission: str, record: IndexRecord) -> None:
     """Raise 401/403 unless the request has ``permission`` on ``record``."""
     if not can(request, permission, record):
@@ -167,8 +239,12 @@ def readable_index(request: Request) -> IndexRecord:
 
 # -- URLs -----------------------------------------------------------------------------------
 def server_url(request: Request) -> str:
-    """The server's root URL as clients see it (``X-Outside-Url`` or ``outside_url`` win)."""
-    outside = request.headers.get("X-Outside-Url") or services.settings(request).server.outside_url
+    """The server's root URL as clients see it.
+
+    A trusted proxy's ``X-Outside-Url`` wins, then the ``outside_url`` setting, then the URL
+    the request came in on.
+    """
+    outside = outside_url_header(request) or services.settings(request).server.outside_url
     if outside:
         return outside.rstrip("/")
     return str(request.application_url).rstrip("/")

@@ -14,6 +14,7 @@ from devpi_core import services, simple_render
 from devpi_core.errors import BadRequest
 from devpi_core.model import acl
 from devpi_core.model.names import normalize
+from devpi_core.proxies import outside_url_header
 from devpi_core.simple_pages import HTML, JSON, Served, SimplePages
 from devpi_core.tweens import SERIAL_KEY
 from devpi_core.web import (
@@ -83,14 +84,14 @@ def link_prefix(request: Request) -> str:
     """How links climb from this page to the server root, or the absolute root URL.
 
     Absolute when asked for, or when the server knows the URL clients use (``outside_url``,
-    or a proxy's ``X-Outside-Url``): installers take absolute links as they are, while every
+    or a trusted proxy's ``X-Outside-Url``): installers take absolute links as they are, while every
     relative one costs them a URL join (a fifth of pip's time on a big page). Without that
     knowledge links stay relative, which works behind any proxy.
     """
     environ = request.environ
     server = services.settings(request).server
     if (
-        "HTTP_X_OUTSIDE_URL" in environ
+        outside_url_header(request) is not None
         or server.outside_url
         or server.absolute_urls
         or "HTTP_X_DEVPI_ABSOLUTE_URLS" in environ

@@ -11,7 +11,13 @@ from devpi_core.errors import BadRequest
 from devpi_core.model.names import check_name
 from devpi_core.model.users import PUBLIC_KEYS, public_view
 from devpi_core.records import Identity, IndexEvent
-from devpi_core.web import api_reply, identity, json_object, require_user_permission
+from devpi_core.web import (
+    api_reply,
+    identity,
+    json_object,
+    readable_index_configs,
+    require_user_permission,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -22,10 +28,9 @@ if TYPE_CHECKING:
 
 @view_config(route_name="root", request_method="GET")
 def list_users(request: Request) -> Response:
-    """``{username: userconfig}`` for every user."""
-    indexes = services.indexes(request)
+    """``{username: userconfig}`` for every user, with the indexes the caller may read."""
     result = {
-        name: public_view(name, record, indexes.of_user(name))
+        name: public_view(name, record, readable_index_configs(request, name))
         for name, record in services.users(request).all().items()
     }
     return api_reply(request, "list:userconfig", result)
@@ -33,10 +38,10 @@ def list_users(request: Request) -> Response:
 
 @view_config(route_name="user", request_method="GET")
 def get_user(request: Request) -> Response:
-    """One user's public configuration with their indexes."""
+    """One user's public configuration with the indexes the caller may read."""
     name = request.matchdict["user"]
     record = services.users(request).require(name)
-    result = public_view(name, record, services.indexes(request).of_user(name))
+    result = public_view(name, record, readable_index_configs(request, name))
     return api_reply(request, "userconfig", result)
 
 

@@ -9,7 +9,7 @@ from devpi_core import services
 from devpi_core.errors import BadRequest
 from devpi_core.model.names import check_project, normalize
 from devpi_core.records import IndexRecord
-from devpi_core.web import can
+from devpi_core.web import readable_index_configs
 from devpi_core_webui.layout import Site, crumbs, render
 from devpi_core_webui.markup import Markup, deflist, el, join, link, table, void
 
@@ -25,9 +25,8 @@ FIRST_KEYS = ("type", "title", "description", "bases", "volatile", "acl_read", "
 
 def readable_indexes(request: Request, user: str) -> list[IndexRecord]:
     """The indexes of ``user`` the request may read, by name."""
-    configs = services.indexes(request).of_user(user)
-    records = [IndexRecord(user, name, config) for name, config in sorted(configs.items())]
-    return [record for record in records if can(request, "pkg_read", record)]
+    configs = readable_index_configs(request, user)
+    return [IndexRecord(user, name, config) for name, config in sorted(configs.items())]
 
 
 def _bases(site: Site, config: Mapping[str, Any]) -> Markup:

@@ -103,6 +103,7 @@ def load(request: Request, index: IndexRecord, relpath: str) -> ToxReport:
         return ToxReport(relpath, problem="too large to summarise")
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # stored before the server checked tox results' nesting, or by another server
         return ToxReport(relpath, problem="not valid JSON")
     return summarize(relpath, data)

@@ -88,7 +88,8 @@ def test_create_index_body_must_be_an_object(alice):
     response = alice.app.put(
         "/alice/dev",
         b"{bad json",
-        headers={"Accept": "application/json", "X-Devpi-Auth": alice._headers()["X-Devpi-Auth"]},
+        headers={"Accept": "application/json", "Content-Type": "application/json",
+                 "X-Devpi-Auth": alice._headers()["X-Devpi-Auth"]},
         status=400,
     )
     assert "malformed JSON" in response.json["message"]
