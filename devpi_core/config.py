@@ -23,8 +23,8 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
 from devpi_core.errors import ConfigError
-from devpi_core.outbound import Rules
 from devpi_core.networks import AddressSet
+from devpi_core.outbound import Rules
 
 if TYPE_CHECKING:
     from devpi_core.plugins import Plugins
@@ -57,8 +57,8 @@ SERVER_SCHEMA: dict[str, Any] = {
     "page_cache_disk_size": SIZE_SCHEMA,
     "simple_max_age": {"type": "integer", "minimum": 0},
     "restrict_modify": {"type": ["array", "null"], "items": {"type": "string"}},
-    "outbound_allow": {"type": "array", "items": {"type": "string", "minLength": 1}},
-    "outbound_deny": {"type": "array", "items": {"type": "string", "minLength": 1}},
+    "outbound_allow": {"type": "array", "items": {"type": "string", "format": "host-rule"}},
+    "outbound_deny": {"type": "array", "items": {"type": "string", "format": "host-rule"}},
     "trusted_proxies": {"type": "array", "items": {"type": "string", "format": "ip-network"}},
 }
 SERVER_DEFAULTS: dict[str, Any] = {
@@ -352,48 +352,43 @@ def validate(raw: RawConfig, plugins: Plugins, known_plugins: Sequence[str] = ()
     for error in validator.iter_errors(data):
         for path, message in _describe(error):
             found.append((raw.line_of(path), _dotted(path), message))
-    found.extend(_host_rule_errors(raw))
     found.sort(key=lambda item: int(item[0].rsplit(":", 1)[1]))
     return [f"{where}: {key}: {message}" for where, key, message in dict.fromkeys(found)]
-
-
-def _host_rule_errors(raw: RawConfig) -> list[tuple[str, str, str]]:
-    """Entries of ``server.outbound_allow``/``outbound_deny`` that are no host, glob or network."""
-    server = raw.data.get("server")
-    found = []
-    for key in ("outbound_allow", "outbound_deny"):
-        entries = server.get(key) if isinstance(server, Mapping) else None
-        for i, entry in enumerate(entries if isinstance(entries, list) else ()):
-            if not isinstance(entry, str) or not entry:
-                continue  # the schema reports it
-            try:
-                Rules([entry])
-            except ValueError as exc:
-                path = ["server", key, i]
-                found.append((raw.line_of(path), _dotted(path), str(exc)))
-    return found
 
 
 def _formats() -> jsonschema.FormatChecker:
     # only the formats declared here: jsonschema's own (uri, email...) stay unchecked
     checker = jsonschema.FormatChecker(formats=())
     checker.checks("ip-network", raises=ValueError)(_is_ip_network)
+    checker.checks("host-rule", raises=ValueError)(_is_host_rule)
     return checker
 
 
+# jsonschema calls format checks for strings and others alike; other types are the type check's
+# job. The ValueError's text is the message (``_describe``).
 def _is_ip_network(value: object) -> bool:
-    # jsonschema calls this for strings and others alike; other types are the type check's job
     if isinstance(value, str):
-        ipaddress.ip_network(value, strict=False)
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ValueError(
+                f"expected an IP address or network such as 10.0.0.0/8, got {value!r}"
+            ) from None
+    return True
+
+
+def _is_host_rule(value: object) -> bool:
+    if isinstance(value, str):
+        Rules([value])  # a host name, host glob, address or network (devpi_core.outbound)
     return True
 
 
 def _describe(error: jsonschema.ValidationError) -> list[tuple[list[Any], str]]:
     path = list(error.absolute_path)
-    # the stubs type these as unions of every schema form; here they are plain JSON data
-    schema: Any = error.schema
-    instance: Any = error.instance
     if error.validator == "additionalProperties":
+        # the stubs type these as unions of every schema form; here they are plain JSON data
+        schema: Any = error.schema
+        instance: Any = error.instance
         allowed = sorted(schema.get("properties", {}))
         out = []
         for key in instance:
@@ -405,20 +400,25 @@ def _describe(error: jsonschema.ValidationError) -> list[tuple[list[Any], str]]:
             )
             out.append(([*path, key], f"unknown key; {suggestion}"))
         return out
+    return [(path, _message(error))]
+
+
+def _message(error: jsonschema.ValidationError) -> str:
+    schema: Any = error.schema
     if error.validator == "type":
         wanted = error.validator_value
         wanted = " or ".join(wanted) if isinstance(wanted, list) else wanted
-        return [(path, f"expected {wanted}, got {error.instance!r}")]
+        return f"expected {wanted}, got {error.instance!r}"
     if error.validator == "enum":
         choices = ", ".join(repr(c) for c in cast("list[Any]", error.validator_value))
-        return [(path, f"expected one of {choices}, got {error.instance!r}")]
+        return f"expected one of {choices}, got {error.instance!r}"
     if error.validator == "required" and isinstance(schema, Mapping) and schema.get("description"):
-        return [(path, f"{error.message}: {schema['description']}")]
-    if error.validator == "format" and error.validator_value == "ip-network":
-        return [(path, f"expected an IP address or network such as 10.0.0.0/8, got {instance!r}")]
-    if error.validator == "anyOf" and error.schema is SIZE_SCHEMA:
-        return [(path, f"expected a size such as 1048576 or '64M', got {error.instance!r}")]
-    return [(path, error.message)]
+        return f"{error.message}: {schema['description']}"
+    if error.validator == "format" and error.cause is not None:
+        return str(error.cause)
+    if error.validator == "anyOf" and schema is SIZE_SCHEMA:
+        return f"expected a size such as 1048576 or '64M', got {error.instance!r}"
+    return error.message
 
 
 def _merged(defaults: Mapping[str, Any], given: Any) -> dict[str, Any]:

@@ -5,10 +5,12 @@ Any user who may create an index chooses a mirror's ``mirror_url``, and any read
 only it can reach: a cloud metadata endpoint, an admin port on loopback, the intranet. So by
 default every address that is not globally routable is refused: loopback, RFC 1918 and other
 private ranges, link-local (including ``169.254.169.254`` and ``fd00:ec2::254``), unspecified,
-multicast, reserved and documentation ranges, and IPv6 forms that embed one of those (IPv4-mapped,
-IPv4-compatible, 6to4, NAT64). ``server.outbound_allow`` names hosts, host globs, addresses or
-networks that are allowed anyway (an internal upstream); ``server.outbound_deny`` refuses more,
-and wins over the allow list.
+multicast and reserved ranges, and IPv6 forms that embed one of those (IPv4-mapped,
+IPv4-compatible, 6to4, NAT64). The documentation ranges (TEST-NET-1/2/3, ``2001:db8::/32``) pass:
+no service of a network can live there, and intercepting proxies (a sandbox's, a company's
+TLS-inspecting gateway) answer for the public index on them. ``server.outbound_allow`` names
+hosts, host globs, addresses or networks that are allowed anyway (an internal upstream);
+``server.outbound_deny`` refuses more, and wins over the allow list.
 
 The check runs on the *resolved* addresses (every one of them), when a connection is opened, and
 the connection goes to an address that was checked (:mod:`devpi_core.outbound_session`), so a
@@ -51,11 +53,8 @@ _DENIED_V4: tuple[tuple[ipaddress.IPv4Network, str], ...] = (
     (_V4("100.64.0.0/10"), "private (shared address space)"),
     (_V4("169.254.0.0/16"), "link-local"),
     (_V4("192.0.0.0/24"), "reserved"),
-    (_V4("192.0.2.0/24"), "reserved"),
     (_V4("192.88.99.0/24"), "reserved"),
     (_V4("198.18.0.0/15"), "reserved"),
-    (_V4("198.51.100.0/24"), "reserved"),
-    (_V4("203.0.113.0/24"), "reserved"),
     (_V4("224.0.0.0/4"), "multicast"),
     (_V4("240.0.0.0/4"), "reserved"),
 )
@@ -69,8 +68,14 @@ _DENIED_V6: tuple[tuple[ipaddress.IPv6Network, str], ...] = (
     (_V6("64:ff9b:1::/48"), "private"),
     (_V6("100::/64"), "reserved"),
     (_V6("2001::/23"), "reserved"),
-    (_V6("2001:db8::/32"), "reserved"),
     (_V6("::/8"), "reserved"),
+)
+# RFC 5737 / RFC 3849: see the module docstring for why they pass
+_DOCUMENTATION: tuple[Network, ...] = (
+    _V4("192.0.2.0/24"),
+    _V4("198.51.100.0/24"),
+    _V4("203.0.113.0/24"),
+    _V6("2001:db8::/32"),
 )
 _NAT64 = _V6("64:ff9b::/96")
 _COMPATIBLE = _V6("::/96")
@@ -125,6 +130,8 @@ def denied_reason(address: Address) -> str | None:
     for network, reason in table:
         if address in network:
             return reason
+    if any(address in network for network in _DOCUMENTATION):
+        return None
     if not address.is_global:  # whatever else the standard library knows is not public
         return "non-public"
     return None
