@@ -20,7 +20,7 @@ from devpi_core.web import (
     readable_index,
     require_index_permission,
 )
-from devpi_core_stages import docs, push, toxresults, upload
+from devpi_core_stages import docs, push, settings, toxresults, upload
 from devpi_core_stages.stage import DOCZIP, StageIndex
 
 if TYPE_CHECKING:
@@ -71,8 +71,12 @@ def push_view(request: Request) -> Response:
 
 @view_config(route_name="file_f", request_method="POST")
 def toxresult_view(request: Request) -> Response:
-    """Attach a tox result (JSON) to a release file."""
-    record = index_from_url(request)
+    """Attach a tox result (JSON) to a release file.
+
+    Read access comes first, so an index behind ``acl_read`` answers 401/403 whether or not
+    the file exists.
+    """
+    record = readable_index(request)
     stage = upload.stage_of(request, record)
     relpath = f"{record.fullname}/+f/{request.matchdict['relpath']}"
     ref = stage.get_file(relpath)
@@ -80,8 +84,10 @@ def toxresult_view(request: Request) -> Response:
         raise NotFound(f"no release file {relpath}")
     if not can(request, "toxresult_upload", record):
         raise toxresults.forbidden()
+    limits = settings.stages_settings(request)
+    toxresults.check_length(request.content_length, limits)
     data = json_body(request)
-    path = toxresults.store(request, stage, ref, data, _username(request))
+    path = toxresults.store(request, stage, ref, data, _username(request), limits=limits)
     return api_reply(request, "toxresultpath", path)
 
 
@@ -144,6 +150,7 @@ def doc_view(request: Request) -> Response:
 
 
 def includeme(config: Configurator) -> None:
-    """Add the documentation route and scan these views."""
+    """Read ``plugins.stages``, add the documentation route and scan these views."""
+    settings.register(config.registry)
     config.add_route("doc", "/{user}/{index}/{project}/{version}/+doc{relpath:(/.*)?}")
     config.scan("devpi_core_stages.views")
