@@ -7,7 +7,7 @@ members are read from the archive with size limits, so names inside cannot escap
 Compressed tar archives are read through :class:`_Unpacked`, which counts every byte inflated
 while the archive is searched (skipped members included, whatever sizes they declare) and stops
 at :class:`Limits`: a 4 MB ``.tar.gz`` whose first member unpacks to 4 GiB kept an upload busy
-for 9 s before its PKG-INFO was found, and is now refused at once.
+for 7-9 s before its PKG-INFO was found, and is now refused in under 0.1 s.
 """
 
 from __future__ import annotations
