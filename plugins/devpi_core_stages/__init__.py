@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from devpi_core import hookimpl
 from devpi_core.model.acl import ANONYMOUS
-from devpi_core.specs import IndexKey, IndexTypeSpec
+from devpi_core.specs import ConfigSection, IndexKey, IndexTypeSpec
+from devpi_core_stages.settings import CONFIG_SECTION
 from devpi_core_stages.stage import StageIndex
 
 STAGE_KEYS = (
@@ -31,6 +32,12 @@ STAGE_KEYS = (
         help="how whitelists of several private indexes combine",
     ),
 )
+
+
+@hookimpl
+def devpi_config_sections() -> list[ConfigSection]:
+    """``plugins.stages``: limits on reading uploaded archives and on tox results."""
+    return [CONFIG_SECTION]
 
 
 @hookimpl

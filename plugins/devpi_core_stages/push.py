@@ -20,9 +20,10 @@ from devpi_core.blobs import BlobIngest
 from devpi_core.errors import BadRequest, NotFound, Unauthorized, UpstreamUnavailable
 from devpi_core.model.acl import deny
 from devpi_core.model.indexes import split_fullname
-from devpi_core.model.names import normalize
+from devpi_core.model.names import check_project, check_version, normalize
 from devpi_core.outbound_session import guarded_session
 from devpi_core.web import api_reply, can, identity
+from devpi_core_stages.filenames import check_release_filename
 from devpi_core_stages.stage import DOCZIP, RELEASE, TOXRESULT, StageIndex, log_entry
 from devpi_core_stages.storing import NewBlobs
 from devpi_core_stages.upload import stage_of
@@ -139,7 +140,13 @@ def _push_internal(
     if not can(request, "upload", target_record):
         raise Unauthorized(f"user {username!r} cannot upload to {target_name!r}")
     name, version = str(verdata.get("name") or ""), str(verdata.get("version") or "")
-    project = normalize(name)
+    project = check_project(name)
+    check_version(version)
+    # what an upload would refuse is not stored by a push either (a mirror's files come from
+    # its upstream, a stage's may predate these checks)
+    for link in links:
+        if link["rel"] == RELEASE:
+            check_release_filename(str(link["relpath"]).rsplit("/", 1)[-1], name, version)
     metadata = {k: v for k, v in verdata.items() if not k.startswith("+") and k != "yanked"}
     new = NewBlobs(target.env)
     refs = [(link, _content(request, source, link["relpath"], new)) for link in links]

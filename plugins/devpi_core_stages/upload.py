@@ -12,17 +12,11 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from devpi_core import services
 from devpi_core.blobs import BlobIngest
 from devpi_core.errors import BadRequest, NotFound
-from devpi_core.model.names import (
-    check_filename,
-    check_project,
-    check_version,
-    filename_version_matches,
-    normalize,
-    version_sort_key,
-)
+from devpi_core.model.names import check_project, check_version, version_sort_key
 from devpi_core.records import UploadEvent
-from devpi_core_stages import archives, layout
+from devpi_core_stages import archives, filenames, layout
 from devpi_core_stages.docs import check_doczip
+from devpi_core_stages.settings import stages_settings
 from devpi_core_stages.stage import DOCZIP, RELEASE, StageIndex, log_entry
 from devpi_core_stages.storing import NewBlobs
 
@@ -192,11 +186,28 @@ def _hasher(algorithm: str, expected: str) -> Any:
 
 
 def _check_release_filename(filename: str, display: str, version: str) -> None:
-    check_filename(filename)
-    if not filename_version_matches(filename, display, version):
-        if not normalize(filename).startswith(normalize(display)):
-            raise BadRequest(f"filename {filename!r} does not match project name {display!r}")
-        raise BadRequest(f"filename {filename!r} does not contain version {version!r}")
+    filenames.check_release_filename(filename, display, version)
+
+
+def read_metadata(
+    request: Request, f: BinaryIO, *, filename: str, name: str, version: str
+) -> bytes | None:
+    """Check the archive and return its METADATA/PKG-INFO, which must name this release.
+
+    400 for a wheel without METADATA (pip could not install it), and for an archive whose
+    metadata would take more than ``plugins.stages`` allows to find.
+    """
+    conf = stages_settings(request)
+    limits = archives.Limits(conf.metadata_max_unpacked, conf.metadata_timeout)
+    archives.check_archive(filename, f, limits)
+    raw = archives.archive_metadata(filename, f, limits)
+    if raw is None and filename.lower().endswith(".whl"):
+        raise BadRequest(
+            f"could not read metadata from {filename}: a wheel needs exactly one "
+            f"<name>-<version>.dist-info/METADATA of at most {archives.MAX_METADATA} bytes"
+        )
+    filenames.check_metadata(filename, raw, name, version)
+    return raw
 
 
 def file_upload(
@@ -210,8 +221,7 @@ def file_upload(
     with ingest(request, stream) as blob:
         check_form_digests(form, blob, filename)
         with blob.reader() as f:
-            archives.check_archive(filename, f)
-            raw = archives.archive_metadata(filename, f)
+            raw = read_metadata(request, f, filename=filename, name=display, version=version)
         now = time.time()
         rec: dict[str, Any] = {
             "filename": filename,

@@ -21,7 +21,7 @@ from devpi_core.web import (
     readable_index,
     require_index_permission,
 )
-from devpi_core_stages import docs, push, toxresults, upload
+from devpi_core_stages import docs, push, settings, toxresults, upload
 from devpi_core_stages.stage import DOCZIP, StageIndex
 
 if TYPE_CHECKING:
@@ -72,8 +72,12 @@ def push_view(request: Request) -> Response:
 
 @view_config(route_name="file_f", request_method="POST")
 def toxresult_view(request: Request) -> Response:
-    """Attach a tox result (JSON) to a release file."""
-    record = index_from_url(request)
+    """Attach a tox result (JSON) to a release file.
+
+    Read access comes first, so an index behind ``acl_read`` answers 401/403 whether or not
+    the file exists.
+    """
+    record = readable_index(request)
     stage = upload.stage_of(request, record)
     relpath = f"{record.fullname}/+f/{request.matchdict['relpath']}"
     ref = stage.get_file(relpath)
@@ -81,8 +85,10 @@ def toxresult_view(request: Request) -> Response:
         raise NotFound(f"no release file {relpath}")
     if not can(request, "toxresult_upload", record):
         raise toxresults.forbidden()
+    limits = settings.stages_settings(request)
+    toxresults.check_length(request.content_length, limits)
     data = json_body(request)
-    path = toxresults.store(request, stage, ref, data, _username(request))
+    path = toxresults.store(request, stage, ref, data, _username(request), limits=limits)
     return api_reply(request, "toxresultpath", path)
 
 
@@ -150,5 +156,7 @@ def doc_view(request: Request) -> Response:
 
 
 def includeme(config: Configurator) -> None:
-    """Scan these views (core declares the ``doc`` route: see ``devpi_core.content_policy``)."""
+    """Read ``plugins.stages`` and scan these views (core declares the ``doc`` route: see
+    ``devpi_core.content_policy``)."""
+    settings.register(config.registry)
     config.scan("devpi_core_stages.views")

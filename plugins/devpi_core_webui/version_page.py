@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -19,7 +21,9 @@ if TYPE_CHECKING:
     from devpi_core.records import IndexRecord
     from devpi_core_webui.releases import ProjectReleases, Release
 
-MAX_TOX_PER_FILE = 20
+# newest tox results shown per release file; older ones are counted in a note
+MAX_TOX_PER_FILE = 10
+_TOX_SUFFIX = re.compile(r"\.toxresult-(\d+)-(\d+)$")
 TEXT_KEYS = (("license_expression", "License"), ("license", "License"),
              ("author", "Author"), ("author_email", "Author e-mail"), ("maintainer", "Maintainer"),
              ("maintainer_email", "Maintainer e-mail"), ("keywords", "Keywords"),
@@ -84,38 +88,66 @@ def _tox_cell(reports: list[toxresults.ToxReport]) -> Markup:
     return join(parts, " ") or el("span", "no environments", class_="badge")
 
 
-def _tox_section(site: Site, reports: dict[str, list[toxresults.ToxReport]],
-                 names: dict[str, str]) -> Markup:
+def _report_rows(site: Site, report: toxresults.ToxReport, name: str) -> list[tuple[object, ...]]:
+    raw = link(f"{site.root}/{quote(report.relpath, safe='/+@~')}", "JSON")
+    where = " ".join(filter(None, (report.host, report.platform)))
+    rows: list[tuple[object, ...]] = []
+    if report.problem:
+        rows.append((name, where, report.problem, "", raw))
+    for env in report.envs:
+        state = el("span", "failed" if env.failed else "passed",
+                   class_="badge failed" if env.failed else "badge passed")
+        plural = "" if env.commands == 1 else "s"
+        detail = f"{env.commands} test command{plural}"
+        if env.setup_failed:
+            detail = "setup failed"
+        rows.append((name, where, env.name, join((state, " ", env.python, " · ", detail)), raw))
+    if report.more_envs > 0:
+        rows.append((name, where, f"{report.more_envs} more environments", "", raw))
+    return rows
+
+
+def _tox_section(site: Site, tox: ToxResults, names: dict[str, str]) -> Markup:
     rows = []
-    for for_relpath, found in reports.items():
+    for for_relpath, found in tox.reports.items():
+        name = names.get(for_relpath, for_relpath)
         for report in found:
-            raw = link(f"{site.root}/{quote(report.relpath, safe='/+@~')}", "JSON")
-            where = " ".join(filter(None, (report.host, report.platform)))
-            if report.problem:
-                rows.append((names.get(for_relpath, for_relpath), where, report.problem, "", raw))
-            for env in report.envs:
-                state = el("span", "failed" if env.failed else "passed",
-                           class_="badge failed" if env.failed else "badge passed")
-                plural = "" if env.commands == 1 else "s"
-                detail = f"{env.commands} test command{plural}"
-                if env.setup_failed:
-                    detail = "setup failed"
-                rows.append((names.get(for_relpath, for_relpath), where, env.name,
-                             join((state, " ", env.python, " · ", detail)), raw))
+            rows += _report_rows(site, report, name)
+        hidden = tox.totals[for_relpath] - len(found)
+        if hidden > 0:
+            plural = "" if hidden == 1 else "s"
+            rows.append((name, "", f"{hidden} older tox result{plural} not shown", "", ""))
     if not rows:
         return Markup("")
     return el("section", el("h2", "Tox results"),
               table(("File", "Host", "Environment", "Result", ""), rows, class_="tox"))
 
 
-def _load_tox(request: Request, release: Release) -> dict[str, list[toxresults.ToxReport]]:
-    reports: dict[str, list[toxresults.ToxReport]] = {}
-    for index, entry in reversed(release.links(TOXRESULT)):  # newest upload first
+@dataclass
+class ToxResults:
+    """The newest tox results of each release file, summarised, and how many each file has."""
+
+    reports: dict[str, list[toxresults.ToxReport]] = field(default_factory=dict)
+    totals: dict[str, int] = field(default_factory=dict)
+
+
+def _upload_order(item: tuple[IndexRecord, Mapping[str, Any]]) -> tuple[str, int]:
+    # "<file>.toxresult-<YYYYmmddHHMMSS>-<n>": stores may list files sorted by name, where -10
+    # comes before -2
+    match = _TOX_SUFFIX.search(str(item[1].get("relpath", "")))
+    return (match.group(1), int(match.group(2))) if match else ("", 0)
+
+
+def _load_tox(request: Request, release: Release) -> ToxResults:
+    tox = ToxResults()
+    newest_first = sorted(release.links(TOXRESULT), key=_upload_order, reverse=True)
+    for index, entry in newest_first:
         for_relpath = str(entry.get("for_relpath", ""))
-        found = reports.setdefault(for_relpath, [])
+        found = tox.reports.setdefault(for_relpath, [])
+        tox.totals[for_relpath] = tox.totals.get(for_relpath, 0) + 1
         if len(found) < MAX_TOX_PER_FILE:
             found.append(toxresults.load(request, index, str(entry["relpath"])))
-    return reports
+    return tox
 
 
 def _log_rows(release: Release) -> list[tuple[object, ...]]:
@@ -155,13 +187,13 @@ def version_page(
 ) -> Response:
     """``/<user>/<index>/<project>/<version>``."""
     site = Site.of(request)
-    reports = _load_tox(request, release)
-    cells = {relpath: _tox_cell(found) for relpath, found in reports.items()}
+    tox = _load_tox(request, release)
+    cells = {relpath: _tox_cell(found) for relpath, found in tox.reports.items()}
     names = {f.relpath: f.filename for f in release.files}
     description = release.verdata.get("description")
     body = [_header(site, record, data.name, release), metadata_list(release.verdata),
             el("h2", "Files"), files_table(site, release.files, extra=cells, yanked=release.yanked),
-            _tox_section(site, reports, names)]
+            _tox_section(site, tox, names)]
     if isinstance(description, str) and description.strip():
         text = el("pre", description, class_="description")
         body.append(el("details", el("summary", "Description"), text))
