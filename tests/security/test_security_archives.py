@@ -15,7 +15,7 @@ import zlib
 
 import pytest
 
-from devpi_core.testing.dists import DistSpec, make_sdist
+from devpi_core.testing.dists import Dist, DistSpec, make_sdist
 
 PKG_INFO = b"Metadata-Version: 2.1\nName: pkg\nVersion: 1.0\nSummary: from pkg-info\n"
 COMPRESS = {
@@ -55,16 +55,9 @@ def uploader(make_app):
     return factory
 
 
-def upload(client, filename: str, content: bytes, *, status: int | str = "*"):
-    form = [(":action", "file_upload"), ("name", "pkg"), ("version", "1.0")]
-    return client.app.post(
-        "/alice/dev/",
-        params=form,
-        upload_files=[("content", filename, content)],
-        headers=client._headers(json_accept=False),
-        status=status,
-        expect_errors=True,
-    )
+def upload(client, filename, content, *, name="pkg", version="1.0", status: int | str = "*"):
+    dist = Dist(filename, content)
+    return client.upload("alice/dev", dist, name=name, version=version, status=status)
 
 
 def assert_refused(client, response, filename: str) -> None:

@@ -13,7 +13,7 @@ import zipfile
 
 import pytest
 
-from devpi_core.testing.dists import DistSpec, make_sdist, make_wheel
+from devpi_core.testing.dists import Dist, DistSpec, make_sdist, make_wheel
 
 SDIST = make_sdist(DistSpec("pkg", "1.0"))
 
@@ -54,15 +54,8 @@ def alice(client):
 
 
 def upload(client, filename, content, *, name="pkg", version="1.0", status: int | str = "*"):
-    form = [(":action", "file_upload"), ("name", name), ("version", version)]
-    return client.app.post(
-        "/alice/dev/",
-        params=form,
-        upload_files=[("content", filename, content)],
-        headers=client._headers(json_accept=False),
-        status=status,
-        expect_errors=True,
-    )
+    dist = Dist(filename, content)
+    return client.upload("alice/dev", dist, name=name, version=version, status=status)
 
 
 def assert_refused(client, response, *phrases: str) -> None:
