@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: serve test lint type bench pkg-check clean
+.PHONY: serve test test-deps lint type bench pkg-check clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,7 +16,13 @@ $(STAMP): setup.cfg pyproject.toml
 serve: $(STAMP)
 	$(BIN)/devpi-core serve --host 127.0.0.1 --port 3141
 
-test: $(STAMP)
+# tests/security/test_security_nginx.py runs nginx in front of the server (skipped without it,
+# except under CI=true): install it where we may.
+test-deps:
+	command -v nginx >/dev/null || test -x /usr/sbin/nginx || \
+		(test "$$(id -u)" = 0 && apt-get install -y nginx-light || apt-get install -y nginx) || true
+
+test: $(STAMP) test-deps
 	$(BIN)/python -m pytest -n 2 --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
 	$(MAKE) pkg-check
 

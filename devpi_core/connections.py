@@ -12,7 +12,8 @@ whole server, forever. Two additions close that gap:
   keep-alive connections), so idle sockets cannot lock new clients out.
 
 Both hook into waitress 3's channel and server classes (``received``, ``maintenance``,
-``readable``, ``active_channels``); ``tests/security/test_security_connections.py`` pins that behaviour.
+``readable``, ``active_channels``); ``tests/security/test_security_connections.py`` pins that
+behaviour.
 """
 
 from __future__ import annotations

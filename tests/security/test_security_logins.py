@@ -11,12 +11,12 @@ import base64
 import threading
 
 import pytest
+from devpi_core_passwd.hasher import HashGate
+from devpi_core_passwd.throttle import FailureBuckets
 
 from devpi_core import hookimpl, services
 from devpi_core.errors import ServiceUnavailable
 from devpi_core.interfaces import PasswordHasher
-from devpi_core_passwd.hasher import HashGate
-from devpi_core_passwd.throttle import FailureBuckets
 
 JSON = {"Accept": "application/json"}
 LIMITS = {
@@ -239,9 +239,8 @@ def test_hash_gate_bounds_running_and_waiting_hashes():
     holder.start()
     assert inside.wait(10)
     # one may wait; it gives up after `wait` seconds with a 503
-    with pytest.raises(ServiceUnavailable) as waited:
-        with gate.slot():
-            pass
+    with pytest.raises(ServiceUnavailable) as waited, gate.slot():
+        pass
     assert waited.value.status == 503
     assert waited.value.retry_after == 1
     release.set()
@@ -252,9 +251,8 @@ def test_hash_gate_bounds_running_and_waiting_hashes():
 
 def test_hash_gate_refuses_at_once_beyond_the_queue():
     gate = HashGate(1, 0, wait=30)
-    with gate.slot(), pytest.raises(ServiceUnavailable):
-        with gate.slot():
-            pass
+    with gate.slot(), pytest.raises(ServiceUnavailable), gate.slot():
+        pass
 
 
 def test_a_busy_hasher_answers_503_with_retry_after(make_app):
