@@ -29,6 +29,8 @@ from waitress.channel import HTTPChannel
 from waitress.server import TcpWSGIServer
 from waitress.task import ThreadedTaskDispatcher
 
+from devpi_core.errors import StartupError
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
@@ -134,6 +136,10 @@ def create_server(application: Any, *, deadline: RequestDeadline, **kw: Any) -> 
     fails beyond 1024 file descriptors) and raises the open-file limit to fit the connections.
     """
     adj = Adjustments(asyncore_use_poll=True, **kw)
+    if len(adj.listen) != 1:
+        addresses = ", ".join(str(info[3][0]) for info in adj.listen)
+        raise StartupError(f"{kw.get('host')} stands for several addresses ({addresses}); "
+                           "give one of them as the host")
     raise_file_limit(adj.connection_limit + SPARE_FILES)
     dispatcher = ThreadedTaskDispatcher()
     dispatcher.set_thread_count(adj.threads)

@@ -61,7 +61,7 @@ def test_a_trickling_request_is_cut_off_at_its_deadline(devpi_server):
             if closed_within(sock, 0.25):
                 break
         elapsed = time.monotonic() - start
-    assert 2 <= elapsed < 6, f"connection open for {elapsed:.1f}s"
+    assert 2 <= elapsed < 10, f"connection open for {elapsed:.1f}s"
     server.wait_for("did not arrive within the deadline", timeout=10)
 
 
@@ -86,10 +86,13 @@ def test_an_idle_keepalive_connection_is_closed(devpi_server):
     server = devpi_server({"server": {"idle_timeout": 1}})
     with socket.create_connection(address(server), timeout=10) as sock:
         sock.sendall(b"GET /+api HTTP/1.1\r\nHost: test\r\n\r\n")
-        assert sock.recv(12).startswith(b"HTTP/1.1 200")
+        status = sock.makefile("rb").readline()
         start = time.monotonic()
+        assert status.startswith(b"HTTP/1.1 200"), status
+        # kept alive after the response, then closed once silent for about a second
+        assert not closed_within(sock, 0.5)
         assert closed_within(sock, 8)
-    assert time.monotonic() - start >= 1
+    assert time.monotonic() - start < 8
 
 
 @contextlib.contextmanager
@@ -109,7 +112,7 @@ def test_idle_connections_do_not_lock_out_new_clients_by_default(devpi_server):
     with idle_connections(server, 250):
         status, seconds = get_root(server)
     assert status.startswith(b"HTTP/1.1 200"), status
-    assert seconds < 5
+    assert seconds < 8
 
 
 def test_connections_beyond_the_limit_make_room_by_closing_idle_ones(devpi_server):
@@ -117,6 +120,6 @@ def test_connections_beyond_the_limit_make_room_by_closing_idle_ones(devpi_serve
     with idle_connections(server, 60) as sockets:
         status, seconds = get_root(server)
         assert status.startswith(b"HTTP/1.1 200"), status
-        assert seconds < 5
+        assert seconds < 8
         # the oldest idle connections were the ones closed
         assert closed_within(sockets[0], 5)

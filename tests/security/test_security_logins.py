@@ -8,15 +8,20 @@ token for a fresh one, so a stolen token lived until the password changed.
 from __future__ import annotations
 
 import base64
+import subprocess
+import sys
 import threading
 
 import pytest
+import requests
 from devpi_core_passwd.hasher import HashGate
 from devpi_core_passwd.throttle import FailureBuckets
 
 from devpi_core import hookimpl, services
 from devpi_core.errors import ServiceUnavailable
 from devpi_core.interfaces import PasswordHasher
+from devpi_core.testing.dists import DistSpec, make_wheel
+from devpi_core.testing.plugin import bin_path, clean_env
 
 JSON = {"Accept": "application/json"}
 LIMITS = {
@@ -74,6 +79,13 @@ def test_basic_auth_on_any_request_is_limited_too(limited):
         assert response.json["result"]["authstatus"][0] == "noauth"
     response = limited.app.get("/+api", headers=basic("alice", "wrong"), expect_errors=True)
     assert_throttled(response)
+    # a browser gets the web UI's error page, with the same header
+    page = limited.app.get(
+        "/", headers={**basic("alice", "wrong"), "Accept": "text/html"}, expect_errors=True
+    )
+    assert page.status_int == 429
+    assert page.content_type == "text/html"
+    assert int(page.headers["Retry-After"]) >= 1
     # anonymous requests from the same client are served as before
     assert limited.app.get("/+api", headers=JSON).status_int == 200
 
@@ -214,12 +226,14 @@ def test_concurrent_checks_of_the_same_password_share_one_hash(counting):
     threads = [threading.Thread(target=fetch) for _ in range(8)]
     for thread in threads:
         thread.start()
-    assert hasher.entered.acquire(timeout=10)  # the first check is running
-    # while it runs, no second check of the same pair starts (each did, before)
-    assert not hasher.entered.acquire(timeout=2)
-    hasher.block.set()
-    for thread in threads:
-        thread.join(timeout=20)
+    try:
+        assert hasher.entered.acquire(timeout=10)  # the first check is running
+        # while it runs, no second check of the same pair starts (each did, before)
+        assert not hasher.entered.acquire(timeout=2)
+    finally:
+        hasher.block.set()
+        for thread in threads:
+            thread.join(timeout=20)
     assert results == [5] * 8  # all eight are alice
     assert hasher.verifies == 1
 
@@ -265,3 +279,47 @@ def test_a_busy_hasher_answers_503_with_retry_after(make_app):
     assert response.headers["Retry-After"] == "1"
     assert "try again" in response.json["message"]
     assert login(client, "alice", "right").status_int == 200
+
+
+# -- real clients --------------------------------------------------------------------------------
+def run_tool(args, home) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([str(a) for a in args], env=clean_env(home), capture_output=True,
+                            text=True, timeout=180, check=False)
+    assert result.returncode == 0, f"{args}\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+@pytest.mark.e2e
+def test_twine_pip_and_uv_with_passwords_are_unaffected(devpi_server, tmp_path):
+    # the strictest hash bound: one at a time, none waiting; parallel requests with the same
+    # password must still pass (one hash, then the credential cache)
+    server = devpi_server({"plugins": {"passwd": {
+        "max_concurrent_hashes": 1, "hash_queue": 0, "login_failures_per_client": 3}}})
+    session = requests.Session()
+    session.headers["Accept"] = "application/json"
+    assert session.put(f"{server.url}/alice", json={"password": "123"}).status_code == 201
+    for _ in range(2):  # a typo or two earlier do not get in the way
+        assert session.get(f"{server.url}/+api", auth=("alice", "typo")).status_code == 200
+    session.auth = ("alice", "123")
+    response = session.put(f"{server.url}/alice/priv", json={"acl_read": ["alice"]})
+    assert response.status_code == 200, response.text
+    deps = [make_wheel(DistSpec(f"lgdep{n}", "1.0")) for n in range(6)]
+    app = make_wheel(DistSpec("lgapp", "1.0", requires_dist=[d.filename.split("-")[0]
+                                                            for d in deps]))
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    files = [d.write(dist) for d in (app, *deps)]
+    run_tool([bin_path("twine"), "upload", "--non-interactive", "--disable-progress-bar",
+              "--repository-url", f"{server.url}/alice/priv/", "-u", "alice", "-p", "123",
+              *files], tmp_path)
+    host = server.url.removeprefix("http://")
+    simple = f"http://alice:123@{host}/alice/priv/+simple/"
+    run_tool([sys.executable, "-m", "pip", "download", "--no-cache-dir", "--no-deps",
+              "--index-url", simple, "-d", tmp_path / "pip", "lgapp"], tmp_path)
+    run_tool([bin_path("uv"), "pip", "install", "--no-cache", "--python", sys.executable,
+              "--index-url", simple, "--target", tmp_path / "uv", "lgapp"], tmp_path)
+    assert (tmp_path / "pip" / app.filename).exists()
+    assert all((tmp_path / "uv" / f"lgdep{n}").is_dir() for n in range(6))
+    server.wait_for(f"/{deps[-1].filename}", timeout=10)
+    refused = [line for line in server.output if " 429 " in line or " 503 " in line]
+    assert refused == []
