@@ -47,6 +47,9 @@ SERVER_SCHEMA: dict[str, Any] = {
     "port": {"type": "integer", "minimum": 0, "maximum": 65535},
     "threads": {"type": "integer", "minimum": 1, "maximum": 1000},
     "connection_limit": {"type": "integer", "minimum": 1},
+    "idle_timeout": {"type": "integer", "minimum": 1},
+    "request_timeout": {"type": "integer", "minimum": 1},
+    "request_min_rate": SIZE_SCHEMA,
     "outside_url": {"type": ["string", "null"], "pattern": "^https?://"},
     "docs_url": {"type": ["string", "null"], "pattern": "^https?://[^/?#]+/?$"},
     "docs_allow_scripts": {"type": "boolean"},
@@ -66,7 +69,10 @@ SERVER_DEFAULTS: dict[str, Any] = {
     "host": "127.0.0.1",
     "port": 3141,
     "threads": 16,
-    "connection_limit": 200,
+    "connection_limit": 1000,
+    "idle_timeout": 20,
+    "request_timeout": 60,
+    "request_min_rate": "16K",
     "outside_url": None,
     "docs_url": None,
     "docs_allow_scripts": False,
@@ -86,7 +92,14 @@ SERVER_HELP = {
     "host": "address to listen on",
     "port": "TCP port to listen on (0 picks a free one and prints it)",
     "threads": "worker threads serving requests",
-    "connection_limit": "open connections accepted at once",
+    "connection_limit": "open connections accepted at once; near the limit, the connections "
+    "silent longest are closed to make room for new ones",
+    "idle_timeout": "seconds a connection may stay silent (between requests, or within one) "
+    "before it is closed",
+    "request_timeout": "seconds a request (line, headers and body) may take to arrive, plus a "
+    "second for every request_min_rate bytes received; then the connection is closed",
+    "request_min_rate": "bytes per second that extend request_timeout, so slow but steady "
+    "uploads finish; 0 makes request_timeout a fixed deadline",
     "outside_url": "URL clients use to reach the server (simple pages then link absolutely)",
     "docs_url": "origin (scheme, host, port) of a second name of this server that serves only "
     "documentation; doc URLs elsewhere redirect there. null: docs are served on every origin, "
@@ -158,6 +171,9 @@ class ServerSettings:
     port: int
     threads: int
     connection_limit: int
+    idle_timeout: int
+    request_timeout: int
+    request_min_rate: int
     outside_url: str | None
     docs_url: str | None
     docs_allow_scripts: bool
@@ -441,6 +457,7 @@ def from_mapping(data: Mapping[str, Any], plugins: Plugins, source: str | None =
     server = _merged(SERVER_DEFAULTS, data.get("server"))
     server["serverdir"] = resolve_serverdir(server["serverdir"])
     server["max_upload_size"] = parse_size(server["max_upload_size"])
+    server["request_min_rate"] = parse_size(server["request_min_rate"])
     server["page_cache_size"] = parse_size(server["page_cache_size"])
     server["page_cache_disk_size"] = parse_size(server["page_cache_disk_size"])
     if server["restrict_modify"] is not None:

@@ -13,11 +13,15 @@ class DevpiError(Exception):
     status = 500
     code = "error"
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after: int | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         if status is not None:
             self.status = status
+        # seconds, sent as ``Retry-After``: when the same request may succeed
+        self.retry_after = retry_after
 
 
 class BadRequest(DevpiError):
@@ -74,6 +78,20 @@ class UnsupportedMediaType(DevpiError):
 
     status = 415
     code = "unsupported_media_type"
+
+
+class TooManyRequests(DevpiError):
+    """Too many failed attempts (429); ``retry_after`` says when to try again."""
+
+    status = 429
+    code = "too_many_requests"
+
+
+class ServiceUnavailable(DevpiError):
+    """The server is too busy for this request right now (503); ``retry_after`` says when."""
+
+    status = 503
+    code = "unavailable"
 
 
 class UpstreamUnavailable(DevpiError):

@@ -9,12 +9,11 @@ import logging
 import socket
 from typing import TYPE_CHECKING, Any
 
-import waitress
-
 from devpi_core import __version__, services
 from devpi_core.app import make_app
 from devpi_core.bootstrap import initialise_data
 from devpi_core.config import Settings
+from devpi_core.connections import RequestDeadline, create_server
 from devpi_core.errors import StartupError
 
 if TYPE_CHECKING:
@@ -119,12 +118,16 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
 
 def _listen(app: Router, server: ServerSettings) -> Any:
     try:
-        return waitress.create_server(
+        return create_server(
             app,
+            deadline=RequestDeadline(server.request_timeout, server.request_min_rate),
             host=server.host,
             port=server.port,
             threads=server.threads,
             connection_limit=server.connection_limit,
+            channel_timeout=server.idle_timeout,
+            # how often idle connections and request deadlines are checked
+            cleanup_interval=1,
             max_request_body_size=server.max_upload_size + BODY_SLACK,
             ident="devpi-core",
             clear_untrusted_proxy_headers=True,

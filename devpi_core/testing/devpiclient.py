@@ -218,12 +218,14 @@ def setup_user(devpi: DevpiCLI, url: str, *, index: str = "dev", **index_config:
     own tests); ``devpi use`` and ``devpi login`` run as the user would type them.
     """
     name = unique("u")
-    api = ServerAPI(url, (name, PASSWORD))
+    # anonymous until the user exists: credentials of an unknown user count as a failed login
+    api = ServerAPI(url)
     try:
         created = api.request(
             "PUT", name, json={"password": PASSWORD, "email": f"{name}@example.com"}
         )
         assert created.status_code == 201, created.text
+        api.auth = (name, PASSWORD)
         created = api.request("PUT", f"{name}/{index}", json=index_config)
         assert created.status_code == 200, created.text
     finally:

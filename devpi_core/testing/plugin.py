@@ -97,8 +97,9 @@ def missing_component(reason: str) -> NoReturn:
 
 
 def tool_path(name: str) -> str:
-    """A program on ``PATH`` (a Debian tool the tests drive), or :func:`missing_component`."""
-    found = shutil.which(name)
+    """A program on ``PATH`` or in the sbin directories (a Debian tool the tests drive: nginx,
+    logrotate are there, outside a normal user's ``PATH``), or :func:`missing_component`."""
+    found = shutil.which(name) or shutil.which(name, path="/usr/local/sbin:/usr/sbin:/sbin")
     if found is None:
         missing_component(f"{name} is not installed")
     return found

@@ -28,7 +28,9 @@ def _reason(message: str) -> str:
     return line.encode("latin-1", "replace").decode("latin-1")
 
 
-def error_response(request: Request, status: int, message: str) -> Response:
+def error_response(
+    request: Request, status: int, message: str, *, retry_after: int | None = None
+) -> Response:
     """JSON ``{"message": ...}`` unless the client prefers plain text or HTML."""
     offers = request.accept.acceptable_offers(["application/json", "text/plain", "text/html"])
     if (
@@ -47,6 +49,8 @@ def error_response(request: Request, status: int, message: str) -> Response:
         response.status = f"{status} {_reason(message)}"
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Basic realm="pypi"'
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
     return response
 
 
@@ -55,7 +59,7 @@ def devpi_error(exc: DevpiError, request: Request) -> Response:
     """Errors raised by core and plugins."""
     if exc.status >= 500:
         log.warning("%s %s: %s", request.method, logged_path(request.environ), exc.message)
-    return error_response(request, exc.status, exc.message)
+    return error_response(request, exc.status, exc.message, retry_after=exc.retry_after)
 
 
 @notfound_view_config()

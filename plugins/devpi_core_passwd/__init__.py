@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from devpi_core import hookimpl
 from devpi_core.specs import ConfigSection
 from devpi_core_passwd import credentials
-from devpi_core_passwd.hasher import Argon2Hasher
+from devpi_core_passwd.hasher import Argon2Hasher, HashGate, default_slots
 from devpi_core_passwd.service import local_auth
 from devpi_core_passwd.settings import DEFAULTS, HELP, SCHEMA
 
@@ -33,12 +33,15 @@ def devpi_pyramid_includes() -> list[str]:
 
 @hookimpl
 def devpi_password_hasher(settings: Settings) -> PasswordHasher:
-    """argon2id with the configured cost."""
+    """argon2id with the configured cost, at most ``max_concurrent_hashes`` at once."""
     section = settings.plugin("passwd")
+    parallelism = int(section["argon2_parallelism"])
+    slots = int(section["max_concurrent_hashes"]) or default_slots(parallelism)
     return Argon2Hasher(
         time_cost=int(section["argon2_time_cost"]),
         memory_cost=int(section["argon2_memory_cost"]),
-        parallelism=int(section["argon2_parallelism"]),
+        parallelism=parallelism,
+        gate=HashGate(slots, int(section["hash_queue"])),
     )
 
 

@@ -1,54 +1,98 @@
-"""The plugin's service: checks passwords and tokens against local users."""
+"""The plugin's service: checks passwords and tokens against local users.
+
+Order of a check: a valid login token (cheap, signed) wins at once, except at ``/+login``,
+which takes passwords only, so a stolen token cannot be renewed into a fresh one. Then the
+failed-login limits (:mod:`devpi_core_passwd.throttle`), then the password: from the
+credential cache, or one argon2 check. An unknown user costs the same argon2 check against a
+fixed hash, so the time of the answer does not tell whether the user exists.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+import secrets
+import threading
+from typing import TYPE_CHECKING, Any
 
 from devpi_core import services
 from devpi_core.records import Credentials, Identity, LoginToken
 from devpi_core_passwd import tokens
 from devpi_core_passwd.cache import CredentialCache
+from devpi_core_passwd.throttle import FailureBuckets, LoginThrottle
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from pyramid.config import Configurator
     from pyramid.request import Request
 
+    from devpi_core.interfaces import PasswordHasher
+
 log = logging.getLogger(__name__)
+# Credentials.source of POST /+login (devpi_core.views.api.login)
+LOGIN = "login"
 
 
 class LocalAuth:
     """Password and login-token authentication of the users in the metadata store."""
 
-    def __init__(self, secret: bytes, *, token_expiry: int, cache_seconds: int) -> None:
+    def __init__(
+        self,
+        secret: bytes,
+        *,
+        token_expiry: int,
+        cache_seconds: int,
+        throttle: LoginThrottle | None = None,
+    ) -> None:
         self.secret = secret
         self.token_expiry = token_expiry
         self.cache = CredentialCache(cache_seconds)
+        self.throttle = throttle or LoginThrottle(
+            per_client=FailureBuckets(0, 1), per_user=FailureBuckets(0, 1)
+        )
+        self._dummy_hash: str | None = None
+        self._dummy_lock = threading.Lock()
 
     def authenticate(self, request: Request, credentials: Credentials) -> Identity | None:
         """The identity for a valid token or password of an existing user."""
         users = services.users(request)
         record = users.get(credentials.username)
-        if record is None or not record.get("pwhash"):
-            return None
-        pwhash = str(record["pwhash"])
-        if tokens.looks_like_token(credentials.secret):
-            claims = tokens.verify(self.secret, credentials.secret, max_age=self.token_expiry)
-            if (
-                claims is not None
-                and claims.username == credentials.username
-                and claims.pwfingerprint == tokens.fingerprint(self.secret, pwhash)
-            ):
-                return Identity(credentials.username)
-        if self.cache.verified(credentials.username, credentials.secret, pwhash):
+        pwhash = str(record["pwhash"]) if record and record.get("pwhash") else None
+        if pwhash and credentials.source != LOGIN and self._valid_token(credentials, pwhash):
             return Identity(credentials.username)
+        client = str(request.remote_addr or "-")
+        self.throttle.check(client, credentials.username)
         hasher = users.hasher
-        if not hasher.verify(credentials.secret, pwhash):
+        if pwhash is None:
+            hasher.verify(credentials.secret, self.dummy_hash(hasher))  # the same time as a user
+            self.throttle.failed(client, credentials.username)
             return None
-        self.cache.remember(credentials.username, credentials.secret, pwhash)
+        secret = credentials.secret
+        if not self.cache.verify(
+            credentials.username, secret, pwhash, lambda: hasher.verify(secret, pwhash)
+        ):
+            self.throttle.failed(client, credentials.username)
+            return None
         if hasher.needs_update(pwhash):
-            users.rehash(credentials.username, pwhash, credentials.secret)
+            users.rehash(credentials.username, pwhash, secret)
         return Identity(credentials.username)
+
+    def _valid_token(self, credentials: Credentials, pwhash: str) -> bool:
+        if not tokens.looks_like_token(credentials.secret):
+            return False
+        claims = tokens.verify(self.secret, credentials.secret, max_age=self.token_expiry)
+        return (
+            claims is not None
+            and claims.username == credentials.username
+            and claims.pwfingerprint == tokens.fingerprint(self.secret, pwhash)
+        )
+
+    def dummy_hash(self, hasher: PasswordHasher) -> str:
+        """A hash of a random password with the current parameters, made once."""
+        with self._dummy_lock:
+            if self._dummy_hash is None:
+                self._dummy_hash = hasher.hash(secrets.token_urlsafe(16))
+            return self._dummy_hash
 
     def issue(self, request: Request, identity: Identity) -> LoginToken | None:
         """A login token for a local user."""
@@ -57,6 +101,15 @@ class LocalAuth:
             return None
         token = tokens.issue(self.secret, identity.username, str(record.get("pwhash", "")))
         return LoginToken(token, self.token_expiry)
+
+
+def login_throttle(section: Mapping[str, Any]) -> LoginThrottle:
+    """The failed-login limits of ``plugins.passwd``."""
+    window = int(section["login_failure_window"])
+    return LoginThrottle(
+        per_client=FailureBuckets(int(section["login_failures_per_client"]), window),
+        per_user=FailureBuckets(int(section["login_failures_per_user"]), window),
+    )
 
 
 def local_auth(request: Request) -> LocalAuth:
@@ -71,5 +124,6 @@ def includeme(config: Configurator) -> None:
         services.serverdir(config.registry).secret,
         token_expiry=int(section["login_token_expiry"]),
         cache_seconds=int(section["credential_cache_seconds"]),
+        throttle=login_throttle(section),
     )
     services.register(config.registry, LocalAuth, auth)

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 TITLES = {400: "Bad request", 401: "Login required", 403: "Forbidden", 404: "Not found",
-          405: "Method not allowed", 409: "Conflict", 410: "Gone", 502: "Upstream unavailable",
-          504: "Upstream timed out"}
+          405: "Method not allowed", 409: "Conflict", 410: "Gone", 429: "Too many attempts",
+          502: "Upstream unavailable", 503: "Busy", 504: "Upstream timed out"}
 
 
 def error_page(request: Request, status: int, message: str) -> Response:
@@ -47,7 +47,10 @@ def devpi_error(exc: DevpiError, request: Request) -> Response:
     """Errors raised by core and plugins."""
     if exc.status >= 500:
         log.warning("%s %s: %s", request.method, logged_path(request.environ), exc.message)
-    return error_page(request, exc.status, exc.message)
+    response = error_page(request, exc.status, exc.message)
+    if exc.retry_after is not None:
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def not_found(request: Request) -> Response:
