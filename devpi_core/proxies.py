@@ -1,10 +1,12 @@
-"""Reverse proxies: whose ``X-Outside-Url`` header the server believes.
+"""Reverse proxies: whose ``X-Outside-Url`` and ``X-Real-IP`` headers the server believes.
 
-A proxy in front of devpi-core tells it the URL clients use with ``X-Outside-Url`` (the nginx
-file in ``contrib/`` sets it). The header shapes absolute links on cacheable pages, so it is
-only believed from the addresses in ``server.trusted_proxies`` (loopback by default, where
-that proxy runs); from anyone else it is ignored as if it were not there. X-Forwarded-* headers
-are never believed: waitress drops them before the app sees the request.
+A proxy in front of devpi-core tells it the URL clients use with ``X-Outside-Url`` and the
+client's address with ``X-Real-IP`` (the nginx file in ``contrib/`` sets both, overwriting what
+a client sent). The first shapes absolute links on cacheable pages, the second is the address
+failed logins are counted by, so both are only believed from the addresses in
+``server.trusted_proxies`` (loopback by default, where that proxy runs); from anyone else they
+are ignored as if they were not there. X-Forwarded-* headers are never believed: waitress drops
+them before the app sees the request.
 """
 
 from __future__ import annotations

@@ -237,6 +237,19 @@ def readable_index(request: Request) -> IndexRecord:
     return record
 
 
+def client_address(request: Request) -> str:
+    """The client's address: a trusted proxy's ``X-Real-IP``, else the connection's peer.
+
+    Believed only from ``server.trusted_proxies``, as ``X-Outside-Url`` (:mod:`.proxies`).
+    """
+    environ = request.environ
+    peer = str(environ.get("REMOTE_ADDR") or "-")
+    real = environ.get("HTTP_X_REAL_IP", "").strip()
+    if real and peer in services.settings(request).server.trusted_proxies:
+        return real[:64]  # an address, not a place to store text
+    return peer
+
+
 # -- URLs -----------------------------------------------------------------------------------
 def server_url(request: Request) -> str:
     """The server's root URL as clients see it.

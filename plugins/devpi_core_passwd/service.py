@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from devpi_core import services
 from devpi_core.records import Credentials, Identity, LoginToken
+from devpi_core.web import client_address
 from devpi_core_passwd import tokens
 from devpi_core_passwd.cache import CredentialCache
 from devpi_core_passwd.throttle import FailureBuckets, LoginThrottle
@@ -60,7 +61,7 @@ class LocalAuth:
         pwhash = str(record["pwhash"]) if record and record.get("pwhash") else None
         if pwhash and credentials.source != LOGIN and self._valid_token(credentials, pwhash):
             return Identity(credentials.username)
-        client = str(request.remote_addr or "-")
+        client = client_address(request)
         self.throttle.check(client, credentials.username)
         hasher = users.hasher
         if pwhash is None:

@@ -36,11 +36,14 @@ def basic(user: str, secret: str) -> dict[str, str]:
     return {"Authorization": f"Basic {token}", **JSON}
 
 
-def login(client, user: str, password: str, *, addr: str = "127.0.0.1", status: int | str = "*"):
+def login(
+    client, user: str, password: str, *, addr: str = "127.0.0.1", real_ip: str = "",
+    status: int | str = "*",
+):
     return client.app.post_json(
         "/+login",
         {"user": user, "password": password},
-        headers=JSON,
+        headers={**JSON, "X-Real-IP": real_ip} if real_ip else JSON,
         extra_environ={"REMOTE_ADDR": addr},
         status=status,
         expect_errors=True,
@@ -71,6 +74,23 @@ def test_a_client_gets_429_with_retry_after_after_its_failures(limited):
     assert_throttled(login(limited, "alice", "right"))
     # another address is not affected
     assert login(limited, "alice", "right", addr="10.0.0.9").status_int == 200
+
+
+def test_behind_a_trusted_proxy_failures_count_per_real_client(limited):
+    # nginx (on loopback, a trusted proxy) sends every request; X-Real-IP names the client
+    for user in ("alice", "bob", "carol"):
+        assert login(limited, user, "wrong", real_ip="192.0.2.7").status_int == 401
+    assert_throttled(login(limited, "dave", "wrong", real_ip="192.0.2.7"))
+    # another client behind the same proxy is not locked out by the first one
+    assert login(limited, "alice", "right", real_ip="192.0.2.8").status_int == 200
+
+
+def test_x_real_ip_from_an_untrusted_peer_is_ignored(limited):
+    # a client cannot escape its limit by naming another address itself
+    for i, user in enumerate(("alice", "bob", "carol")):
+        response = login(limited, user, "wrong", addr="10.0.0.9", real_ip=f"192.0.2.{i}")
+        assert response.status_int == 401
+    assert_throttled(login(limited, "dave", "wrong", addr="10.0.0.9", real_ip="192.0.2.99"))
 
 
 def test_basic_auth_on_any_request_is_limited_too(limited):
