@@ -10,21 +10,25 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import jsonschema
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
+# SIZE_SCHEMA and parse_size are re-exported: plugins have imported them from here
+from devpi_core.config_fields import SIZE_SCHEMA as SIZE_SCHEMA  # noqa: PLC0414
+from devpi_core.config_fields import build, optional_tuple, setting, size_setting
+from devpi_core.config_fields import parse_size as parse_size  # noqa: PLC0414
 from devpi_core.errors import ConfigError
 from devpi_core.networks import AddressSet
 from devpi_core.outbound import Rules
+from devpi_core.specs import ConfigSection
 
 if TYPE_CHECKING:
     from devpi_core.plugins import Plugins
@@ -33,178 +37,169 @@ DEFAULT_SERVERDIR = "~/.devpi-core"
 SERVERDIR_ENV = "DEVPI_CORE_SERVERDIR"
 CONFIG_ENV = "DEVPI_CORE_CONFIG"
 CONFIG_NAME = "devpi-core.yml"
+T = TypeVar("T")
 
-SIZE_PATTERN = r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)[iI]?[bB]?\s*$"
-_SIZE_RE = re.compile(SIZE_PATTERN)
-SIZE_SCHEMA: dict[str, Any] = {
-    "anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": SIZE_PATTERN}],
-    "description": "bytes, or a number with K, M, G or T",
-}
-
-SERVER_SCHEMA: dict[str, Any] = {
-    "serverdir": {"type": ["string", "null"], "minLength": 1},
-    "host": {"type": "string", "minLength": 1},
-    "port": {"type": "integer", "minimum": 0, "maximum": 65535},
-    "threads": {"type": "integer", "minimum": 1, "maximum": 1000},
-    "connection_limit": {"type": "integer", "minimum": 1},
-    "idle_timeout": {"type": "integer", "minimum": 1},
-    "request_timeout": {"type": "integer", "minimum": 1},
-    "request_min_rate": SIZE_SCHEMA,
-    "outside_url": {"type": ["string", "null"], "pattern": "^https?://"},
-    "docs_url": {"type": ["string", "null"], "pattern": "^https?://[^/?#]+/?$"},
-    "docs_allow_scripts": {"type": "boolean"},
-    "absolute_urls": {"type": "boolean"},
-    "offline_mode": {"type": "boolean"},
-    "max_upload_size": SIZE_SCHEMA,
-    "page_cache_size": SIZE_SCHEMA,
-    "page_cache_disk_size": SIZE_SCHEMA,
-    "simple_max_age": {"type": "integer", "minimum": 0},
-    "restrict_modify": {"type": ["array", "null"], "items": {"type": "string"}},
-    "outbound_allow": {"type": "array", "items": {"type": "string", "format": "host-rule"}},
-    "outbound_deny": {"type": "array", "items": {"type": "string", "format": "host-rule"}},
-    "trusted_proxies": {"type": "array", "items": {"type": "string", "format": "ip-network"}},
-}
-SERVER_DEFAULTS: dict[str, Any] = {
-    "serverdir": None,
-    "host": "127.0.0.1",
-    "port": 3141,
-    "threads": 16,
-    "connection_limit": 1000,
-    "idle_timeout": 20,
-    "request_timeout": 60,
-    "request_min_rate": "16K",
-    "outside_url": None,
-    "docs_url": None,
-    "docs_allow_scripts": False,
-    "absolute_urls": False,
-    "offline_mode": False,
-    "max_upload_size": "1G",
-    "page_cache_size": "32M",
-    "page_cache_disk_size": "1G",
-    "simple_max_age": 60,
-    "restrict_modify": None,
-    "outbound_allow": [],
-    "outbound_deny": [],
-    "trusted_proxies": ["127.0.0.1", "::1"],
-}
-SERVER_HELP = {
-    "serverdir": f"directory holding the data; default ${SERVERDIR_ENV} or {DEFAULT_SERVERDIR}",
-    "host": "address to listen on",
-    "port": "TCP port to listen on (0 picks a free one and prints it)",
-    "threads": "worker threads serving requests",
-    "connection_limit": "open connections accepted at once; near the limit, the connections "
-    "silent longest are closed to make room for new ones",
-    "idle_timeout": "seconds a connection may stay silent (between requests, or within one) "
-    "before it is closed",
-    "request_timeout": "seconds a request (line, headers and body) may take to arrive, plus a "
-    "second for every request_min_rate bytes received; then the connection is closed",
-    "request_min_rate": "bytes per second that extend request_timeout, so slow but steady "
-    "uploads finish; 0 makes request_timeout a fixed deadline",
-    "outside_url": "URL clients use to reach the server (simple pages then link absolutely)",
-    "docs_url": "origin (scheme, host, port) of a second name of this server that serves only "
-    "documentation; doc URLs elsewhere redirect there. null: docs are served on every origin, "
-    "sandboxed without scripts",
-    "docs_allow_scripts": "let documentation run script on the docs_url origin (sandboxed "
-    "without scripts on any other); documentation pages can then read each other",
-    "absolute_urls": "absolute links on simple pages even when no outside URL is known",
-    "offline_mode": "never contact upstream indexes; serve only what is cached",
-    "max_upload_size": "largest accepted upload (request body)",
-    "page_cache_size": "memory for rendered simple pages (pages under 256 KiB)",
-    "page_cache_disk_size": "temp file space for larger rendered pages (served from the OS cache)",
-    "simple_max_age": "Cache-Control max-age in seconds for simple pages",
-    "restrict_modify": "only these users or :groups may create users and indexes (devpi's "
-    "--restrict-modify); null lets anyone create a user and users create their own indexes",
-    "outbound_allow": "hosts mirrors and pushes may reach although they are not public: host "
-    "names (a * wildcard matches any part), IP addresses or CIDR networks; by default loopback, "
-    "private, link-local, multicast and reserved addresses are refused",
-    "outbound_deny": "hosts mirrors and pushes may never reach (same forms; wins over "
-    "outbound_allow)",
-    "trusted_proxies": "addresses or networks (CIDR) of reverse proxies whose X-Outside-Url "
-    "header is believed; from any other client the header is ignored",
-}
-LOGGING_SCHEMA: dict[str, Any] = {
-    "level": {"enum": ["DEBUG", "INFO", "WARNING", "ERROR"]},
-    "format": {"enum": ["text", "json"]},
-    "access_log": {"type": "boolean"},
-    "file": {"type": ["string", "null"]},
-}
-LOGGING_DEFAULTS: dict[str, Any] = {
-    "level": "INFO",
-    "format": "text",
-    "access_log": True,
-    "file": None,
-}
-LOGGING_HELP = {
-    "level": "lowest level logged",
-    "format": "text, or json (one object per line)",
-    "access_log": "log one line per request",
-    "file": "log to this file instead of standard error",
-}
-STORAGE_SCHEMA: dict[str, Any] = {"metadata": {"type": "string"}, "blobs": {"type": "string"}}
-STORAGE_DEFAULTS: dict[str, Any] = {"metadata": "sqlite", "blobs": "fs"}
-STORAGE_HELP = {"metadata": "metadata store backend", "blobs": "file content store backend"}
 PLUGIN_LIST_SCHEMA: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
-CORE_SECTIONS = {
-    "server": (SERVER_SCHEMA, SERVER_DEFAULTS, SERVER_HELP),
-    "logging": (LOGGING_SCHEMA, LOGGING_DEFAULTS, LOGGING_HELP),
-    "storage": (STORAGE_SCHEMA, STORAGE_DEFAULTS, STORAGE_HELP),
-}
 
 
-def parse_size(value: int | str) -> int:
-    """Turn ``1048576``, ``"64M"`` or ``"1.5G"`` into a number of bytes."""
-    if isinstance(value, int):
-        return value
-    match = _SIZE_RE.match(value)
-    if not match:
-        raise ValueError(f"not a size: {value!r}")
-    number, unit = match.groups()
-    return int(float(number) * 1024 ** " kmgt".index(unit.lower() or " "))
+def resolve_serverdir(value: str | None) -> str:
+    """``value``, else ``$DEVPI_CORE_SERVERDIR``, else ``~/.devpi-core``; made absolute."""
+    chosen = value or os.environ.get(SERVERDIR_ENV) or DEFAULT_SERVERDIR
+    return str(Path(chosen).expanduser().resolve())
+
+
+def _tuple(value: Any) -> tuple[Any, ...]:
+    return tuple(value)
+
+
+_HOST_RULES = {"type": "array", "items": {"type": "string", "format": "host-rule"}}
 
 
 @dataclass(frozen=True)
 class ServerSettings:
     """The ``server`` section."""
 
-    serverdir: str
-    host: str
-    port: int
-    threads: int
-    connection_limit: int
-    idle_timeout: int
-    request_timeout: int
-    request_min_rate: int
-    outside_url: str | None
-    docs_url: str | None
-    docs_allow_scripts: bool
-    absolute_urls: bool
-    offline_mode: bool
-    max_upload_size: int
-    page_cache_size: int
-    page_cache_disk_size: int
-    simple_max_age: int
-    restrict_modify: tuple[str, ...] | None
-    trusted_proxies: AddressSet
-    outbound_allow: tuple[str, ...] = ()
-    outbound_deny: tuple[str, ...] = ()
+    serverdir: str = setting(
+        None,
+        f"directory holding the data; default ${SERVERDIR_ENV} or {DEFAULT_SERVERDIR}",
+        {"type": ["string", "null"], "minLength": 1},
+        convert=resolve_serverdir,
+    )
+    host: str = setting("127.0.0.1", "address to listen on", {"type": "string", "minLength": 1})
+    port: int = setting(
+        3141,
+        "TCP port to listen on (0 picks a free one and prints it)",
+        {"type": "integer", "minimum": 0, "maximum": 65535},
+    )
+    threads: int = setting(
+        16, "worker threads serving requests", {"type": "integer", "minimum": 1, "maximum": 1000}
+    )
+    connection_limit: int = setting(
+        1000,
+        "open connections accepted at once; near the limit, the connections silent longest are "
+        "closed to make room for new ones",
+        {"type": "integer", "minimum": 1},
+    )
+    idle_timeout: int = setting(
+        20,
+        "seconds a connection may stay silent (between requests, or within one) before it is "
+        "closed",
+        {"type": "integer", "minimum": 1},
+    )
+    request_timeout: int = setting(
+        60,
+        "seconds a request (line, headers and body) may take to arrive, plus a second for every "
+        "request_min_rate bytes received; then the connection is closed",
+        {"type": "integer", "minimum": 1},
+    )
+    request_min_rate: int = size_setting(
+        "16K",
+        "bytes per second that extend request_timeout, so slow but steady uploads finish; 0 "
+        "makes request_timeout a fixed deadline",
+    )
+    outside_url: str | None = setting(
+        None,
+        "URL clients use to reach the server (simple pages then link absolutely)",
+        {"type": ["string", "null"], "pattern": "^https?://"},
+    )
+    docs_url: str | None = setting(
+        None,
+        "origin (scheme, host, port) of a second name of this server that serves only "
+        "documentation; doc URLs elsewhere redirect there. null: docs are served on every "
+        "origin, sandboxed without scripts",
+        {"type": ["string", "null"], "pattern": "^https?://[^/?#]+/?$"},
+    )
+    docs_allow_scripts: bool = setting(
+        False,
+        "let documentation run script on the docs_url origin (sandboxed without scripts on any "
+        "other); documentation pages can then read each other",
+        {"type": "boolean"},
+    )
+    absolute_urls: bool = setting(
+        False,
+        "absolute links on simple pages even when no outside URL is known",
+        {"type": "boolean"},
+    )
+    offline_mode: bool = setting(
+        False,
+        "never contact upstream indexes; serve only what is cached",
+        {"type": "boolean"},
+    )
+    max_upload_size: int = size_setting("1G", "largest accepted upload (request body)")
+    page_cache_size: int = size_setting(
+        "32M", "memory for rendered simple pages (pages under 256 KiB)"
+    )
+    page_cache_disk_size: int = size_setting(
+        "1G", "temp file space for larger rendered pages (served from the OS cache)"
+    )
+    simple_max_age: int = setting(
+        60, "Cache-Control max-age in seconds for simple pages", {"type": "integer", "minimum": 0}
+    )
+    restrict_modify: tuple[str, ...] | None = setting(
+        None,
+        "only these users or :groups may create users and indexes (devpi's --restrict-modify); "
+        "null lets anyone create a user and users create their own indexes",
+        {"type": ["array", "null"], "items": {"type": "string"}},
+        convert=optional_tuple,
+    )
+    outbound_allow: tuple[str, ...] = setting(
+        [],
+        "hosts mirrors and pushes may reach although they are not public: host names (a * "
+        "wildcard matches any part), IP addresses or CIDR networks; by default loopback, "
+        "private, link-local, multicast and reserved addresses are refused",
+        _HOST_RULES,
+        convert=_tuple,
+    )
+    outbound_deny: tuple[str, ...] = setting(
+        [],
+        "hosts mirrors and pushes may never reach (same forms; wins over outbound_allow)",
+        _HOST_RULES,
+        convert=_tuple,
+    )
+    # setting() returns a dataclasses.field, which ruff cannot tell
+    trusted_proxies: AddressSet = setting(  # noqa: RUF009
+        ["127.0.0.1", "::1"],
+        "addresses or networks (CIDR) of reverse proxies whose X-Outside-Url header is "
+        "believed; from any other client the header is ignored",
+        {"type": "array", "items": {"type": "string", "format": "ip-network"}},
+        convert=AddressSet.parse,
+    )
 
 
 @dataclass(frozen=True)
 class LoggingSettings:
     """The ``logging`` section."""
 
-    level: str
-    format: str
-    access_log: bool
-    file: str | None
+    level: str = setting(
+        "INFO", "lowest level logged", {"enum": ["DEBUG", "INFO", "WARNING", "ERROR"]}
+    )
+    format: str = setting("text", "text, or json (one object per line)", {"enum": ["text", "json"]})
+    access_log: bool = setting(
+        True,
+        "log one line per request",
+        {"type": "boolean"},
+    )
+    file: str | None = setting(
+        None, "log to this file instead of standard error", {"type": ["string", "null"]}
+    )
 
 
 @dataclass(frozen=True)
 class StorageSettings:
     """The ``storage`` section: backend names."""
 
-    metadata: str
-    blobs: str
+    metadata: str = setting("sqlite", "metadata store backend", {"type": "string"})
+    blobs: str = setting("fs", "file content store backend", {"type": "string"})
+
+
+CORE_SECTIONS = {
+    name: ConfigSection.declare(name, settings_class)
+    for name, settings_class in (
+        ("server", ServerSettings),
+        ("logging", LoggingSettings),
+        ("storage", StorageSettings),
+    )
+}
 
 
 @dataclass(frozen=True)
@@ -218,10 +213,22 @@ class Settings:
     disabled: tuple[str, ...] = ()
     plugins: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     source: str | None = None
+    typed: Mapping[str, object] = field(default_factory=dict)
 
     def plugin(self, name: str) -> Mapping[str, Any]:
         """The settings section of plugin ``name`` with its defaults applied."""
         return self.plugins.get(name, MappingProxyType({}))
+
+    def section(self, name: str, settings_class: type[T]) -> T:
+        """Plugin ``name``'s section as its declared dataclass (``ConfigSection.declare``).
+
+        Built once when the configuration is loaded; for a section that was not declared with
+        ``settings_class`` (or a plugin that is not active) it is built from :meth:`plugin`.
+        """
+        found = self.typed.get(name)
+        if isinstance(found, settings_class):
+            return found
+        return build(settings_class, self.plugin(name))
 
     def with_overrides(self, **server: Any) -> Settings:
         """A copy with ``server`` settings replaced (for command-line flags); None keeps."""
@@ -320,12 +327,6 @@ def find_config_file(explicit: str | None, serverdir: str | None) -> str | None:
     return str(candidate) if candidate.is_file() else None
 
 
-def resolve_serverdir(value: str | None) -> str:
-    """``value``, else ``$DEVPI_CORE_SERVERDIR``, else ``~/.devpi-core``; made absolute."""
-    chosen = value or os.environ.get(SERVERDIR_ENV) or DEFAULT_SERVERDIR
-    return str(Path(chosen).expanduser().resolve())
-
-
 def plugin_lists(raw: RawConfig | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """``plugins.enabled`` and ``plugins.disabled`` (validated for shape)."""
     if raw is None:
@@ -350,7 +351,7 @@ def full_schema(plugins: Plugins) -> dict[str, Any]:
     plugin_props: dict[str, Any] = {"enabled": PLUGIN_LIST_SCHEMA, "disabled": PLUGIN_LIST_SCHEMA}
     for name, spec in plugins.config_sections().items():
         plugin_props[name] = section(spec.schema)
-    props = {name: section(schema) for name, (schema, _d, _h) in CORE_SECTIONS.items()}
+    props = {name: section(spec.schema) for name, spec in CORE_SECTIONS.items()}
     props["plugins"] = section(plugin_props)
     return section(props)
 
@@ -454,30 +455,26 @@ def _plain(value: Any) -> Any:
 
 def from_mapping(data: Mapping[str, Any], plugins: Plugins, source: str | None = None) -> Settings:
     """Build :class:`Settings` from validated data, filling defaults."""
-    server = _merged(SERVER_DEFAULTS, data.get("server"))
-    server["serverdir"] = resolve_serverdir(server["serverdir"])
-    server["max_upload_size"] = parse_size(server["max_upload_size"])
-    server["request_min_rate"] = parse_size(server["request_min_rate"])
-    server["page_cache_size"] = parse_size(server["page_cache_size"])
-    server["page_cache_disk_size"] = parse_size(server["page_cache_disk_size"])
-    if server["restrict_modify"] is not None:
-        server["restrict_modify"] = tuple(server["restrict_modify"])
-    for key in ("outbound_allow", "outbound_deny"):
-        server[key] = tuple(server[key])
-    server["trusted_proxies"] = AddressSet.parse(server["trusted_proxies"])
     given_plugins = data.get("plugins") or {}
+    declared = plugins.config_sections()
     sections = {
         name: MappingProxyType(_merged(spec.defaults, given_plugins.get(name)))
-        for name, spec in plugins.config_sections().items()
+        for name, spec in declared.items()
+    }
+    typed: dict[str, object] = {
+        name: build(spec.settings, sections[name])
+        for name, spec in declared.items()
+        if spec.settings is not None
     }
     return Settings(
-        server=ServerSettings(**server),
-        logging=LoggingSettings(**_merged(LOGGING_DEFAULTS, data.get("logging"))),
-        storage=StorageSettings(**_merged(STORAGE_DEFAULTS, data.get("storage"))),
+        server=build(ServerSettings, _merged({}, data.get("server"))),
+        logging=build(LoggingSettings, _merged({}, data.get("logging"))),
+        storage=build(StorageSettings, _merged({}, data.get("storage"))),
         enabled=tuple(given_plugins.get("enabled", ())),
         disabled=tuple(given_plugins.get("disabled", ())),
         plugins=MappingProxyType(sections),
         source=source,
+        typed=MappingProxyType(typed),
     )
 
 

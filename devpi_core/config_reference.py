@@ -1,4 +1,4 @@
-"""Documentation of every setting, generated from the declared schemas so it cannot drift.
+"""Documentation of every setting, generated from the declared sections so it cannot drift.
 
 Used for the commented default file ``devpi-core init`` writes, for ``devpi-core plugins`` and
 for ``docs/configuration.rst`` (a test regenerates it and compares).
@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 def _sections(
     plugins: Plugins,
 ) -> Iterator[tuple[str, Mapping[str, Any], Mapping[str, Any], Mapping[str, str]]]:
-    for name, (schema, defaults, help_) in CORE_SECTIONS.items():
-        yield name, schema, defaults, help_
+    for name, section in CORE_SECTIONS.items():
+        yield name, section.schema, section.defaults, section.help
     for name, section in sorted(plugins.config_sections().items()):
         yield f"plugins.{name}", section.schema, section.defaults, section.help
 

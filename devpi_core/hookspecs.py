@@ -220,8 +220,12 @@ def devpi_metrics() -> list[tuple[str, str, float]]:
 def devpi_on_upload(event: UploadEvent) -> None:
     """React to a file stored on an index (webhooks, search indexing, docs unpacking).
 
-    Called after the metadata commit, in the request thread. All implementations run; an
-    exception is logged and does not fail the upload.
+    Called after the metadata commit, in the request thread, through pluggy: wrappers
+    (``wrapper=True``) see the event and the results. An exception is logged with the plugin's
+    name and does not fail the upload; as in pluggy, it ends the call (implementations that
+    would run after it are skipped), so catch errors of fallible work (a webhook) yourself.
+
+    :param event: what was stored, where, by whom, at which serial.
 
     .. versionadded:: 0.1
     """
@@ -231,7 +235,9 @@ def devpi_on_upload(event: UploadEvent) -> None:
 def devpi_on_delete(event: DeleteEvent) -> None:
     """React to a project, version or file removed from an index.
 
-    Called after the commit. All implementations run; exceptions are logged.
+    Called after the commit, like ``devpi_on_upload``: an exception is logged and ends the call.
+
+    :param event: what was removed.
 
     .. versionadded:: 0.1
     """
@@ -241,7 +247,9 @@ def devpi_on_delete(event: DeleteEvent) -> None:
 def devpi_on_index_change(event: IndexEvent) -> None:
     """React to an index created, modified or deleted.
 
-    Called after the commit. All implementations run; exceptions are logged.
+    Called after the commit, like ``devpi_on_upload``: an exception is logged and ends the call.
+
+    :param event: the index, the change and its new configuration.
 
     .. versionadded:: 0.1
     """
@@ -251,7 +259,10 @@ def devpi_on_index_change(event: IndexEvent) -> None:
 def devpi_on_mirror_refresh(event: MirrorRefreshEvent) -> None:
     """React to a mirror fetching a project page from its upstream.
 
-    Called after the cache was updated. All implementations run; exceptions are logged.
+    Called after the cache was updated, like ``devpi_on_upload``: an exception is logged and
+    ends the call.
+
+    :param event: the mirror index and project that were refreshed.
 
     .. versionadded:: 0.1
     """

@@ -240,15 +240,49 @@ class Plugins:
 
     # -- events ----------------------------------------------------------------------------
     def emit(self, event: object) -> None:
-        """Fire the event hook matching ``event``'s type; implementations' errors are logged."""
+        """Fire the event hook matching ``event``'s type; a plugin's exception is only logged.
+
+        The hook is called through pluggy (``pm.hook.devpi_on_upload(event=event)``), so
+        implementations run in pluggy's order (last registered first, ``tryfirst``/``trylast``),
+        may take fewer arguments than the spec, and wrappers (``wrapper=True`` or
+        ``hookwrapper=True``) see the event, the results and any exception.
+
+        Events fire after the write was committed, so nothing a plugin does may fail the
+        request: the call is wrapped here, outside every plugin's wrapper, and an exception is
+        logged with the name of the plugin whose code raised it. Following pluggy's
+        documented semantics, that exception ends the call: implementations that would have
+        run after it are skipped and the wrappers around it see it. The alternative, keeping
+        the others running, needs each implementation called on its own (which breaks
+        wrappers, the point of going through pluggy) or pluggy's private call loop; a plugin
+        doing fallible work (a webhook) should catch its own errors.
+        """
         hookname = _EVENT_HOOKS.get(type(event).__name__)
         if hookname is None:
             raise TypeError(f"not an event: {event!r}")
-        for impl in reversed(getattr(self.pm.hook, hookname).get_hookimpls()):
-            try:
-                impl.function(event=event)
-            except Exception:  # a plugin's bug must not fail a committed write
-                log.exception("event hook %s of plugin %s failed", hookname, impl.plugin_name)
+        caller = getattr(self.pm.hook, hookname)
+        try:
+            caller(event=event)
+        except Exception as exc:  # a plugin's bug must not fail a committed write
+            culprit = _raising_plugin(caller.get_hookimpls(), exc)
+            log.exception("event hook %s of plugin %s failed", hookname, culprit)
+
+
+def _raising_plugin(impls: Sequence[pluggy.HookImpl], exc: BaseException) -> str:
+    """The plugin whose implementation is deepest in ``exc``'s traceback ("?" if none is)."""
+    by_code: dict[object, list[pluggy.HookImpl]] = {}
+    for impl in impls:
+        by_code.setdefault(getattr(impl.function, "__code__", None), []).append(impl)
+    culprit = "?"
+    tb = exc.__traceback__
+    while tb is not None:
+        candidates = by_code.get(tb.tb_frame.f_code, [])
+        # one class registered twice shares its code: the frame's ``self`` tells them apart
+        owner = tb.tb_frame.f_locals.get("self")
+        for impl in candidates:
+            if len(candidates) == 1 or impl.plugin is owner:
+                culprit = impl.plugin_name
+        tb = tb.tb_next
+    return culprit
 
 
 _EVENT_HOOKS = {

@@ -10,6 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from devpi_core.config_fields import (
+    Setting,
+    build,
+    defaults_of,
+    help_of,
+    optional_tuple,
+    schema_of,
+    setting,
+    size_setting,
+)
 from devpi_core.outbound import OutboundPolicy
 
 if TYPE_CHECKING:
@@ -24,6 +34,12 @@ if TYPE_CHECKING:
 class ConfigSection:
     """Settings a plugin owns under ``plugins.<name>`` in the YAML file.
 
+    Declare the section once, as a frozen dataclass whose fields are made with
+    :func:`setting` (or :func:`size_setting`), and return ``ConfigSection.declare(name, cls)``:
+    ``schema``, ``defaults`` and ``help`` are then derived from the fields, and
+    ``Settings.section(name, cls)`` returns the typed object. ``settings`` is that dataclass
+    (None for a section written the older way, as the three mappings directly).
+
     ``schema`` is a JSON-Schema ``properties`` mapping; core wraps it in an object with
     ``additionalProperties: false``. ``defaults`` fills keys the file leaves out. ``help`` documents
     each key for ``devpi-core plugins`` and the generated configuration reference.
@@ -33,6 +49,12 @@ class ConfigSection:
     schema: Mapping[str, Any]
     defaults: Mapping[str, Any] = field(default_factory=dict)
     help: Mapping[str, str] = field(default_factory=dict)
+    settings: type | None = None
+
+    @classmethod
+    def declare(cls, name: str, settings: type) -> ConfigSection:
+        """The section ``plugins.<name>`` declared by the settings dataclass ``settings``."""
+        return cls(name, schema_of(settings), defaults_of(settings), help_of(settings), settings)
 
 
 @dataclass(frozen=True)
@@ -125,3 +147,18 @@ class MirrorSourceSpec:
     name: str
     factory: Callable[[MirrorSourceOptions], MirrorSource]
     description: str = ""
+
+
+__all__ = [
+    "ConfigSection",
+    "IndexKey",
+    "IndexTypeSpec",
+    "MirrorSourceOptions",
+    "MirrorSourceSpec",
+    "Setting",
+    "StorageBackend",
+    "build",
+    "optional_tuple",
+    "setting",
+    "size_setting",
+]

@@ -404,8 +404,8 @@ def test_example_config_passes_check_config(capsys):
 
 def test_example_config_sets_every_core_setting():
     example = _example()
-    for section, (schema, _defaults, _help) in CORE_SECTIONS.items():
-        assert sorted(example[section]) == sorted(schema), (
+    for section, declared in CORE_SECTIONS.items():
+        assert sorted(example[section]) == sorted(declared.schema), (
             f"contrib/devpi-core.yml: section {section}"
         )
 

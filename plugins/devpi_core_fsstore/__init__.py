@@ -3,42 +3,54 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from devpi_core import hookimpl
-from devpi_core.specs import ConfigSection, StorageBackend
+from devpi_core.specs import ConfigSection, StorageBackend, build, setting
 from devpi_core_fsstore.blob_store import FileBlobStore
 from devpi_core_fsstore.sqlite_store import SQLiteStore
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-SCHEMA = {
-    "sqlite_path": {"type": ["string", "null"]},
-    "blob_dir": {"type": ["string", "null"]},
-    "synchronous": {"enum": ["normal", "full"]},
-}
-DEFAULTS = {"sqlite_path": None, "blob_dir": None, "synchronous": "normal"}
-HELP = {
-    "sqlite_path": "SQLite database file; default <serverdir>/metadata.sqlite",
-    "blob_dir": "directory of file contents; default <serverdir>/+blobs",
-    "synchronous": "normal survives a killed process; full also survives power loss (slower)",
-}
+SECTION = "fsstore"
+
+
+@dataclass(frozen=True)
+class FsstoreSettings:
+    """The ``plugins.fsstore`` section."""
+
+    sqlite_path: str | None = setting(
+        None,
+        "SQLite database file; default <serverdir>/metadata.sqlite",
+        {"type": ["string", "null"]},
+    )
+    blob_dir: str | None = setting(
+        None, "directory of file contents; default <serverdir>/+blobs", {"type": ["string", "null"]}
+    )
+    synchronous: str = setting(
+        "normal",
+        "normal survives a killed process; full also survives power loss (slower)",
+        {"enum": ["normal", "full"]},
+    )
 
 
 @hookimpl
 def devpi_config_sections() -> list[ConfigSection]:
     """The ``plugins.fsstore`` section."""
-    return [ConfigSection("fsstore", SCHEMA, DEFAULTS, HELP)]
+    return [ConfigSection.declare(SECTION, FsstoreSettings)]
 
 
-def _sqlite(serverdir: str, settings: Mapping[str, Any]) -> SQLiteStore:
-    path = settings.get("sqlite_path") or os.path.join(serverdir, "metadata.sqlite")
-    return SQLiteStore(path, synchronous=str(settings.get("synchronous") or "normal"))
+def _sqlite(serverdir: str, section: Mapping[str, Any]) -> SQLiteStore:
+    settings = build(FsstoreSettings, section)
+    path = settings.sqlite_path or os.path.join(serverdir, "metadata.sqlite")
+    return SQLiteStore(path, synchronous=settings.synchronous)
 
 
-def _files(serverdir: str, settings: Mapping[str, Any]) -> FileBlobStore:
-    return FileBlobStore(settings.get("blob_dir") or os.path.join(serverdir, "+blobs"))
+def _files(serverdir: str, section: Mapping[str, Any]) -> FileBlobStore:
+    settings = build(FsstoreSettings, section)
+    return FileBlobStore(settings.blob_dir or os.path.join(serverdir, "+blobs"))
 
 
 @hookimpl

@@ -60,7 +60,7 @@ def simple_source(options: MirrorSourceOptions) -> MirrorSource:
 @hookimpl
 def devpi_default_indexes(settings: Settings) -> list[tuple[str, dict[str, Any]]]:
     """root/pypi, mirroring the installed pip's default index (unless switched off)."""
-    mirror = MirrorSettings.from_mapping(settings.plugin(SECTION))
+    mirror = settings.section(SECTION, MirrorSettings)
     if not mirror.init_root_pypi:
         return []
     url = mirror.default_url or default_upstream_url()

@@ -102,7 +102,7 @@ class MirrorService:
         """The service of the server ``env`` belongs to (a bare one outside a server)."""
         if env.registry is not None:
             return services.lookup(env.registry, MirrorService)
-        return cls(MirrorSettings.from_mapping({}), {}, {}, lambda _url, _www: [])
+        return cls(MirrorSettings(), {}, {}, lambda _url, _www: [])
 
     def runtime(self, env: IndexEnv, record: IndexRecord) -> IndexRuntime:
         """The runtime of ``record``'s index, configured for its current configuration."""
@@ -194,9 +194,10 @@ def includeme(config: Configurator) -> None:
     """Register the mirror service and its shutdown; report its counters in ``/+status``."""
     registry = config.registry
     plugins = services.plugins(registry)
-    raw = services.settings(registry).plugin(SECTION)
+    settings = services.settings(registry)
+    raw = settings.plugin(SECTION)
     service = MirrorService(
-        MirrorSettings.from_mapping(raw),
+        settings.section(SECTION, MirrorSettings),
         raw,
         plugins.mirror_sources(),
         plugins.mirror_auth,

@@ -7,10 +7,9 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from devpi_core.config import SIZE_SCHEMA, parse_size
 from devpi_core.errors import StartupError
 from devpi_core.outbound import origin
-from devpi_core.specs import ConfigSection, IndexKey
+from devpi_core.specs import ConfigSection, IndexKey, setting, size_setting
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -29,50 +28,6 @@ _CREDENTIAL = {
     "description": "url is the upstream the credentials belong to; they are sent only to its "
     "scheme, host and port, and only while the index's mirror_url has that origin",
 }
-SCHEMA: dict[str, Any] = {
-    "init_root_pypi": {"type": "boolean"},
-    "default_url": {"type": ["string", "null"], "pattern": "^https?://"},
-    "cache_expiry": {"type": "integer", "minimum": 0},
-    "timeout": _SECONDS,
-    "list_timeout": _SECONDS,
-    "file_timeout": _SECONDS,
-    "error_retry": {"type": "number", "minimum": 0},
-    "missing_expiry": {"type": "number", "minimum": 0},
-    "verify_before_send": SIZE_SCHEMA,
-    "max_page_size": SIZE_SCHEMA,
-    "credentials": {"type": "object", "additionalProperties": _CREDENTIAL},
-}
-DEFAULTS: dict[str, Any] = {
-    "init_root_pypi": True,
-    "default_url": None,
-    "cache_expiry": 1800,
-    "timeout": 5.0,
-    "list_timeout": 30.0,
-    "file_timeout": 30.0,
-    "error_retry": 30.0,
-    "missing_expiry": 60.0,
-    "verify_before_send": "4M",
-    "max_page_size": "256M",
-    "credentials": {},
-}
-HELP = {
-    "init_root_pypi": "create root/pypi (a mirror of default_url) on init",
-    "default_url": "upstream of root/pypi; default: the installed pip's default index",
-    "cache_expiry": "default mirror_cache_expiry: seconds a fetched page counts as fresh",
-    "timeout": "seconds to wait for an upstream project page (connect, and each read)",
-    "list_timeout": "seconds to wait for the upstream project list",
-    "file_timeout": "seconds to wait for an upstream file (connect, and each read)",
-    "error_retry": "seconds to serve a stale page after an upstream failure before asking again",
-    "missing_expiry": "seconds an upstream 'no such project' is remembered",
-    "verify_before_send": "first downloads up to this size are checked before sending (a bad "
-    "hash is then a clean 502); larger ones stream while downloading",
-    "max_page_size": "largest upstream page or project list accepted",
-    "credentials": "per mirror index ('user/index'): {url, username, password}; sent only to the "
-    "origin (scheme, host, port) of url, and only while the index's mirror_url has that origin; "
-    "write the password as {env: NAME} or {file: PATH}. Credentials are never stored in the "
-    "index configuration",
-}
-CONFIG_SECTION = ConfigSection(SECTION, SCHEMA, DEFAULTS, HELP)
 
 MIRROR_KEYS = (
     IndexKey(
@@ -122,37 +77,71 @@ class Credential:
         return self.username, self.password
 
 
+def _credentials(value: Mapping[str, Mapping[str, Any]] | None) -> Mapping[str, Credential]:
+    return MappingProxyType(
+        {
+            index.strip("/"): Credential(
+                str(cred["url"]), str(cred["username"]), str(cred["password"])
+            )
+            for index, cred in (value or {}).items()
+        }
+    )
+
+
 @dataclass(frozen=True)
 class MirrorSettings:
-    """The validated ``plugins.mirror`` section."""
+    """The ``plugins.mirror`` section."""
 
-    init_root_pypi: bool
-    default_url: str | None
-    cache_expiry: int
-    timeout: float
-    list_timeout: float
-    file_timeout: float
-    error_retry: float
-    missing_expiry: float
-    verify_before_send: int
-    max_page_size: int
-    credentials: Mapping[str, Credential]
+    init_root_pypi: bool = setting(
+        True,
+        "create root/pypi (a mirror of default_url) on init",
+        {"type": "boolean"},
+    )
+    default_url: str | None = setting(
+        None,
+        "upstream of root/pypi; default: the installed pip's default index",
+        {"type": ["string", "null"], "pattern": "^https?://"},
+    )
+    cache_expiry: int = setting(
+        1800,
+        "default mirror_cache_expiry: seconds a fetched page counts as fresh",
+        {"type": "integer", "minimum": 0},
+    )
+    timeout: float = setting(
+        5.0, "seconds to wait for an upstream project page (connect, and each read)", _SECONDS
+    )
+    list_timeout: float = setting(30.0, "seconds to wait for the upstream project list", _SECONDS)
+    file_timeout: float = setting(
+        30.0, "seconds to wait for an upstream file (connect, and each read)", _SECONDS
+    )
+    error_retry: float = setting(
+        30.0,
+        "seconds to serve a stale page after an upstream failure before asking again",
+        {"type": "number", "minimum": 0},
+    )
+    missing_expiry: float = setting(
+        60.0,
+        "seconds an upstream 'no such project' is remembered",
+        {"type": "number", "minimum": 0},
+    )
+    verify_before_send: int = size_setting(
+        "4M",
+        "first downloads up to this size are checked before sending (a bad hash is then a clean "
+        "502); larger ones stream while downloading",
+    )
+    max_page_size: int = size_setting("256M", "largest upstream page or project list accepted")
+    credentials: Mapping[str, Credential] = setting(
+        {},
+        "per mirror index ('user/index'): {url, username, password}; sent only to the origin "
+        "(scheme, host, port) of url, and only while the index's mirror_url has that origin; "
+        "write the password as {env: NAME} or {file: PATH}. Credentials are never stored in the "
+        "index configuration",
+        {"type": "object", "additionalProperties": _CREDENTIAL},
+        convert=_credentials,
+    )
 
-    @classmethod
-    def from_mapping(cls, section: Mapping[str, Any]) -> MirrorSettings:
-        """Build from the section (defaults filled in by core)."""
-        values = {**DEFAULTS, **section}
-        values["verify_before_send"] = parse_size(values["verify_before_send"])
-        values["max_page_size"] = parse_size(values["max_page_size"])
-        values["credentials"] = MappingProxyType(
-            {
-                index.strip("/"): Credential(
-                    str(cred["url"]), str(cred["username"]), str(cred["password"])
-                )
-                for index, cred in (values["credentials"] or {}).items()
-            }
-        )
-        return cls(**values)
+
+CONFIG_SECTION = ConfigSection.declare(SECTION, MirrorSettings)
 
 
 def default_upstream_url() -> str:

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from devpi_core import hookimpl
-from devpi_core.specs import ConfigSection
 from devpi_core_passwd import credentials
 from devpi_core_passwd.hasher import Argon2Hasher, HashGate, default_slots
 from devpi_core_passwd.service import local_auth
-from devpi_core_passwd.settings import DEFAULTS, HELP, SCHEMA
+from devpi_core_passwd.settings import CONFIG_SECTION, SECTION, PasswdSettings
 
 if TYPE_CHECKING:
     from pyramid.request import Request
@@ -17,12 +16,13 @@ if TYPE_CHECKING:
     from devpi_core.config import Settings
     from devpi_core.interfaces import PasswordHasher
     from devpi_core.records import Credentials, Identity, LoginToken
+    from devpi_core.specs import ConfigSection
 
 
 @hookimpl
 def devpi_config_sections() -> list[ConfigSection]:
     """The ``plugins.passwd`` section."""
-    return [ConfigSection("passwd", SCHEMA, DEFAULTS, HELP)]
+    return [CONFIG_SECTION]
 
 
 @hookimpl
@@ -34,14 +34,14 @@ def devpi_pyramid_includes() -> list[str]:
 @hookimpl
 def devpi_password_hasher(settings: Settings) -> PasswordHasher:
     """argon2id with the configured cost, at most ``max_concurrent_hashes`` at once."""
-    section = settings.plugin("passwd")
-    parallelism = int(section["argon2_parallelism"])
-    slots = int(section["max_concurrent_hashes"]) or default_slots(parallelism)
+    section = settings.section(SECTION, PasswdSettings)
+    parallelism = section.argon2_parallelism
+    slots = section.max_concurrent_hashes or default_slots(parallelism)
     return Argon2Hasher(
-        time_cost=int(section["argon2_time_cost"]),
-        memory_cost=int(section["argon2_memory_cost"]),
+        time_cost=section.argon2_time_cost,
+        memory_cost=section.argon2_memory_cost,
         parallelism=parallelism,
-        gate=HashGate(slots, int(section["hash_queue"])),
+        gate=HashGate(slots, section.hash_queue),
     )
 
 

@@ -12,18 +12,17 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from devpi_core import services
 from devpi_core.records import Credentials, Identity, LoginToken
 from devpi_core.web import client_address
 from devpi_core_passwd import tokens
 from devpi_core_passwd.cache import CredentialCache
+from devpi_core_passwd.settings import SECTION, PasswdSettings
 from devpi_core_passwd.throttle import FailureBuckets, LoginThrottle
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from pyramid.config import Configurator
     from pyramid.request import Request
 
@@ -104,12 +103,12 @@ class LocalAuth:
         return LoginToken(token, self.token_expiry)
 
 
-def login_throttle(section: Mapping[str, Any]) -> LoginThrottle:
+def login_throttle(section: PasswdSettings) -> LoginThrottle:
     """The failed-login limits of ``plugins.passwd``."""
-    window = int(section["login_failure_window"])
+    window = section.login_failure_window
     return LoginThrottle(
-        per_client=FailureBuckets(int(section["login_failures_per_client"]), window),
-        per_user=FailureBuckets(int(section["login_failures_per_user"]), window),
+        per_client=FailureBuckets(section.login_failures_per_client, window),
+        per_user=FailureBuckets(section.login_failures_per_user, window),
     )
 
 
@@ -120,11 +119,11 @@ def local_auth(request: Request) -> LocalAuth:
 
 def includeme(config: Configurator) -> None:
     """Register :class:`LocalAuth` with the server secret and ``plugins.passwd`` settings."""
-    section = services.settings(config.registry).plugin("passwd")
+    section = services.settings(config.registry).section(SECTION, PasswdSettings)
     auth = LocalAuth(
         services.serverdir(config.registry).secret,
-        token_expiry=int(section["login_token_expiry"]),
-        cache_seconds=int(section["credential_cache_seconds"]),
+        token_expiry=section.login_token_expiry,
+        cache_seconds=section.credential_cache_seconds,
         throttle=login_throttle(section),
     )
     services.register(config.registry, LocalAuth, auth)

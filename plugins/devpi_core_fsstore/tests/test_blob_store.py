@@ -61,7 +61,7 @@ def test_backends_live_in_the_serverdir_by_default(tmp_path):
         "fsstore",
         "fsstore",
     )
-    defaults = devpi_core_fsstore.DEFAULTS
+    defaults: dict[str, object] = {}
     store = meta.factory(str(tmp_path), defaults)
     blobs = blob.factory(str(tmp_path), defaults)
     try:

@@ -10,6 +10,7 @@ import pytest
 from devpi_core.errors import UpstreamUnavailable
 from devpi_core.outbound import origin
 from devpi_core.records import UpstreamFile, UpstreamPage
+from devpi_core.specs import build
 from devpi_core_mirror.cache import MISSING, STALE, STORE, TOUCH, PageState, SingleFlight, decide
 from devpi_core_mirror.client import Breaker
 from devpi_core_mirror.fills import DONE, STREAMING, VERIFIED, FileJob, Fill, FillEnv, Fills
@@ -131,13 +132,14 @@ def test_origin_compares_scheme_host_and_port():
 
 
 def test_settings_and_validation():
-    settings = MirrorSettings.from_mapping(
+    settings = build(
+        MirrorSettings,
         {
             "verify_before_send": "1M",
             "credentials": {
                 "/root/x/": {"url": "https://h.example/simple/", "username": "u", "password": "p"}
             },
-        }
+        },
     )
     assert settings.verify_before_send == 1 << 20
     assert settings.credentials == {"root/x": Credential("https://h.example/simple/", "u", "p")}

@@ -6,22 +6,33 @@ every function marked with ``@hookimpl``. Each hook is documented in ``devpi_cor
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from devpi_core import hookimpl
-from devpi_core.specs import ConfigSection, IndexKey, IndexTypeSpec
+from devpi_core.specs import ConfigSection, IndexKey, IndexTypeSpec, setting
 from devpi_core_hello.group import GroupIndex
 
-# Settings under ``plugins.hello``: a JSON Schema per key, defaults and help. devpi-core
-# validates the file against it (typos and wrong types are errors) and documents it in
-# ``devpi-core plugins`` and ``devpi-core gen-config``.
-SCHEMA = {"greeting": {"type": "string", "minLength": 1}}
-DEFAULTS = {"greeting": "Hello from a devpi-core plugin"}
-HELP = {"greeting": "what GET /+hello answers"}
+
+@dataclass(frozen=True)
+class HelloSettings:
+    """Settings under ``plugins.hello``, each declared once: default, help and JSON Schema.
+
+    devpi-core validates the file against the schemas (typos and wrong types are errors),
+    documents the keys in ``devpi-core plugins`` and ``devpi-core gen-config``, and hands the
+    views this object (``Settings.section("hello", HelloSettings)``).
+    """
+
+    greeting: str = setting(
+        "Hello from a devpi-core plugin",
+        "what GET /+hello answers",
+        {"type": "string", "minLength": 1},
+    )
 
 
 @hookimpl
 def devpi_config_sections() -> list[ConfigSection]:
     """The ``plugins.hello`` section of the configuration file."""
-    return [ConfigSection("hello", SCHEMA, DEFAULTS, HELP)]
+    return [ConfigSection.declare("hello", HelloSettings)]
 
 
 @hookimpl

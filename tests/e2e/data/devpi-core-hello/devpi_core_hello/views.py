@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from devpi_core import services
 from devpi_core.web import api_reply
+from devpi_core_hello import HelloSettings
 
 if TYPE_CHECKING:
     from pyramid.config import Configurator
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
 
 def hello(request: Request) -> Response:
     """The greeting from ``plugins.hello.greeting``, and the group indexes of the server."""
-    settings = services.settings(request).plugin("hello")
+    settings = services.settings(request).section("hello", HelloSettings)
     indexes = services.indexes(request)
     groups = sorted(
         f"{user}/{name}"
@@ -23,7 +24,7 @@ def hello(request: Request) -> Response:
         for name, config in indexes.of_user(user).items()
         if config["type"] == "group"
     )
-    return api_reply(request, "hello", {"greeting": settings["greeting"], "groups": groups})
+    return api_reply(request, "hello", {"greeting": settings.greeting, "groups": groups})
 
 
 def includeme(config: Configurator) -> None:
