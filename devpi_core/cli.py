@@ -143,19 +143,33 @@ def cmd_passwd(args: argparse.Namespace) -> int:
     try:
         if core.users.get(args.user) is None:
             raise StartupError(f"no user {args.user!r} in {settings.server.serverdir}")
-        if sys.stdin.isatty():
-            password = getpass.getpass(f"new password for {args.user}: ")
-            if getpass.getpass("repeat: ") != password:
-                raise StartupError("the passwords differ; nothing changed")
-        else:
-            password = sys.stdin.readline().rstrip("\n")
-        if not password:
-            raise StartupError("empty password; nothing changed")
+        password = _read_new_password(args.user)
         core.users.set_password(args.user, password)
     finally:
         core.close()
     _out(f"password of {args.user} changed")
     return 0
+
+
+def _read_new_password(user: str) -> str:
+    """The new password, typed twice on a terminal or one line of standard input.
+
+    An empty password is allowed, as devpi allows it (root starts with one), but on a terminal
+    only after a yes, and from standard input only as an empty line (end of input is refused).
+    """
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"new password for {user}: ")
+        if getpass.getpass("repeat: ") != password:
+            raise StartupError("the passwords differ; nothing changed")
+        if not password:
+            answer = input(f"set an empty password: anyone can log in as {user}? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                raise StartupError("empty password not confirmed; nothing changed")
+        return password
+    line = sys.stdin.readline()
+    if not line:
+        raise StartupError("no password on standard input; nothing changed")
+    return line.rstrip("\n")
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:

@@ -32,10 +32,15 @@ class BadRequest(DevpiError):
 
 
 class Unauthorized(DevpiError):
-    """Credentials are missing or wrong (401); answered with ``WWW-Authenticate: Basic``."""
+    """Credentials are missing or wrong (401); answered with ``WWW-Authenticate: Basic``
+    unless ``challenge=False`` (a refused ``/+login`` or push: nothing to retry with Basic)."""
 
     status = 401
     code = "unauthorized"
+
+    def __init__(self, message: str, *, challenge: bool = True) -> None:
+        super().__init__(message)
+        self.challenge = challenge
 
 
 class Forbidden(DevpiError):

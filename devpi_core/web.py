@@ -167,13 +167,26 @@ def restrict_modify(request: Request) -> tuple[str, ...] | None:
     return services.settings(request).server.restrict_modify
 
 
-def require_user_permission(request: Request, permission: str, target_user: str | None) -> None:
-    """Raise 401/403 unless the request has ``permission`` on ``target_user``."""
+def require_user_permission(
+    request: Request, permission: str, target_user: str | None, *, message: str | None = None
+) -> None:
+    """403 unless the request has ``permission`` on ``target_user``.
+
+    devpi-server answers 403 to every refused change of users and indexes, anonymous or not
+    (a 401 would make devpi-client drop its login); ``message`` replaces devpi's wording.
+    """
     who = identity(request)
     if not acl.user_allowed(permission, who, target_user, restrict_modify(request)):
-        raise acl.deny(
-            who, f"no permission to {permission.replace('_', ' ')} {target_user or ''}".strip()
-        )
+        raise Forbidden(message or f"no permission to {_USER_VERBS[permission]} {target_user}")
+
+
+_USER_VERBS = {
+    "user_create": "create user",
+    "user_modify": "modify user",
+    "user_modify_password": "change password for user",
+    "user_delete": "delete user",
+    "index_create": "create an index for user",
+}
 
 
 def can(request: Request, permission: str, record: IndexRecord) -> bool:
@@ -198,14 +211,40 @@ def readable_index_configs(request: Request, user: str) -> dict[str, dict[str, A
 
 
 def require_index_permission(request: Request, permission: str, record: IndexRecord) -> None:
-    """Raise 401/403 unless the request has ``permission`` on ``record``."""
-    if not can(request, permission, record):
-        message = f"no permission to {_VERBS.get(permission, permission)} {record.fullname}"
-        if permission == "pkg_read" and "devpi-client" in (request.user_agent or ""):
-            # devpi-client treats a 403 on a read as "login first" and a 401 as fatal; devpi's
-            # own read-restricting setups answer devpi-client with 403 for that reason
-            raise Forbidden(message)
+    """Raise 401/403 unless the request has ``permission`` on ``record``.
+
+    As devpi-server: reading (``acl_read``) and uploading answer an anonymous request 401 with
+    ``WWW-Authenticate``, so pip, uv and twine retry with credentials; every other refusal is
+    403 (devpi-client drops its login on a 401).
+    """
+    if can(request, permission, record):
+        return
+    message = f"no permission to {_VERBS.get(permission, permission)} {record.fullname}"
+    if permission == "pkg_read" and "devpi-client" in (request.user_agent or ""):
+        # devpi-client treats a 403 on a read as "login first" and a 401 as fatal; devpi's
+        # own read-restricting setups answer devpi-client with 403 for that reason
+        raise Forbidden(message)
+    if permission in ("pkg_read", "upload"):
         raise acl.deny(identity(request), message)
+    raise Forbidden(message)
+
+
+def changeable_index(request: Request, permission: str) -> IndexRecord:
+    """The index from the URL, checked for ``permission`` (a change: modify, delete, remove).
+
+    An index that does not exist grants no permission, so, as devpi-server does, changing it
+    is refused with 403, not 404; whoever may create it is told that it does not exist.
+    """
+    user = request.matchdict["user"]
+    name = request.matchdict["index"]
+    record = services.indexes(request).get(f"{user}/{name}")
+    if record is not None:
+        require_index_permission(request, permission, record)
+        return record
+    message = f"no permission to {_VERBS.get(permission, permission)} {user}/{name}"
+    if acl.user_allowed("index_create", identity(request), user, restrict_modify(request)):
+        message += " (no such index)"
+    raise Forbidden(message)
 
 
 _VERBS = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,7 @@ if TYPE_CHECKING:
 
     from devpi_core.interfaces import MetadataStore, PasswordHasher, WriteTransaction
 
+log = logging.getLogger(__name__)
 PUBLIC_KEYS = ("email", "title", "description", "custom_data")
 SETTABLE_KEYS = ("password", "pwhash", *PUBLIC_KEYS)
 
@@ -79,6 +81,7 @@ class Users:
             raise BadRequest(f"Unknown keys in user config: {', '.join(unknown)}")
         if "password" not in fields and "pwhash" not in fields:
             raise BadRequest("password needs to be set")
+        _warn_if_empty(name, fields)
         record = self._apply({"created": now_iso()}, fields)
         with self.store.write() as tx:
             if tx.get(user_key(name)) is not None:
@@ -92,9 +95,11 @@ class Users:
         Keys devpi ignores on PATCH (``indexes``, ``username``, ...) are ignored here too.
         """
         changes = {key: value for key, value in fields.items() if key in SETTABLE_KEYS}
-        password_changed = "password" in changes or "pwhash" in changes
-        if password_changed and not (changes.get("password") or changes.get("pwhash")):
-            raise BadRequest("password must not be empty")
+        # as devpi: ``"password": null`` leaves the password alone
+        password_changed = changes.get("password") is not None or "pwhash" in changes
+        if "pwhash" in changes and changes.get("password") is None and not changes["pwhash"]:
+            raise BadRequest("pwhash must not be empty")
+        _warn_if_empty(name, changes)
         new_hash = self._apply({}, changes)
         with self.store.write() as tx:
             record = self._locked(tx, name)
@@ -144,7 +149,13 @@ class Users:
             if not isinstance(fields["pwhash"], str) or not fields["pwhash"].startswith("$"):
                 raise BadRequest("pwhash must be a hash string such as $argon2id$...")
             record["pwhash"] = fields["pwhash"]
-        elif "password" in fields and "pwhash" not in record:
-            # devpi allows an empty initial password (root has one after init)
+        elif "password" in fields and fields["password"] == "":
+            # devpi accepts an empty password (root has one after init, and tooling resets
+            # it to empty); anyone may then log in as this user with ""
             record["pwhash"] = self.hasher.hash("")
         return record
+
+
+def _warn_if_empty(name: str, fields: Mapping[str, Any]) -> None:
+    if fields.get("password") == "":
+        log.warning("user %r gets an empty password: anyone can log in as them", name)

@@ -56,10 +56,11 @@ def login(request: Request) -> Response:
     plugins = services.plugins(request)
     found = plugins.authenticate(request, Credentials(user, password, "login"))
     if found is None or found.username != user:
-        raise Unauthorized(f"user {user!r} could not be authenticated")
+        # as devpi-server: no Basic challenge, the client asked with a JSON body
+        raise Unauthorized(f"user {user!r} could not be authenticated", challenge=False)
     token = plugins.issue_login_token(request, found)
     if token is None:
-        raise Unauthorized("no plugin issues login tokens")
+        raise Unauthorized("no plugin issues login tokens", challenge=False)
     result = {"password": token.token, "expiration": token.expiration}
     return api_reply(request, "proxyauth", result, message="login successful")
 

@@ -12,7 +12,7 @@ from pyramid.httpexceptions import HTTPException
 from pyramid.response import Response
 from pyramid.view import exception_view_config, notfound_view_config
 
-from devpi_core.errors import DevpiError
+from devpi_core.errors import DevpiError, Unauthorized
 from devpi_core.logsetup import logged_path, request_id
 from devpi_core.web import json_response
 
@@ -29,7 +29,12 @@ def _reason(message: str) -> str:
 
 
 def error_response(
-    request: Request, status: int, message: str, *, retry_after: int | None = None
+    request: Request,
+    status: int,
+    message: str,
+    *,
+    retry_after: int | None = None,
+    challenge: bool = True,
 ) -> Response:
     """JSON ``{"message": ...}`` unless the client prefers plain text or HTML."""
     offers = request.accept.acceptable_offers(["application/json", "text/plain", "text/html"])
@@ -41,13 +46,14 @@ def error_response(
         response = Response(message + "\n", content_type="text/plain", charset="utf-8")
     else:
         response = json_response({"message": message})
-    if "json" in (request.accept.header_value or ""):
+    if "json" in (request.accept.header_value or "") or status == 401:
         # devpi-client prints "<code> <reason>: <message>"; a standard reason (as devpi-server
-        # sends) keeps the message from being shown twice.
+        # sends) keeps the message from being shown twice. A 401 is devpi-server's challenge,
+        # "401 Unauthorized", which ``devpi upload`` prints after FAIL.
         response.status_int = status
     else:
         response.status = f"{status} {_reason(message)}"
-    if status == 401:
+    if status == 401 and challenge:
         response.headers["WWW-Authenticate"] = 'Basic realm="pypi"'
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)
@@ -59,7 +65,10 @@ def devpi_error(exc: DevpiError, request: Request) -> Response:
     """Errors raised by core and plugins."""
     if exc.status >= 500:
         log.warning("%s %s: %s", request.method, logged_path(request.environ), exc.message)
-    return error_response(request, exc.status, exc.message, retry_after=exc.retry_after)
+    challenge = not isinstance(exc, Unauthorized) or exc.challenge
+    return error_response(
+        request, exc.status, exc.message, retry_after=exc.retry_after, challenge=challenge
+    )
 
 
 @notfound_view_config()

@@ -21,6 +21,7 @@ from devpi_core.errors import Forbidden, NotFound
 from devpi_core.records import DeleteEvent
 from devpi_core.web import (
     api_reply,
+    changeable_index,
     flag,
     identity,
     index_from_url,
@@ -46,8 +47,11 @@ _KINDS = {"file_f": "+f", "file_f_alias": "+f", "file_e": "+e", "file_e_alias": 
 
 def _file_ref(request: Request, permission: str) -> tuple[IndexRecord, IndexType, FileRef]:
     # the permission is checked before the lookup, so unreadable indexes reveal no file names
-    record = index_from_url(request)
-    require_index_permission(request, permission, record)
+    if permission == "pkg_read":
+        record = index_from_url(request)
+        require_index_permission(request, permission, record)
+    else:
+        record = changeable_index(request, permission)
     kind = _KINDS[request.matched_route.name]
     relpath = f"{record.fullname}/{kind}/{request.matchdict['relpath']}"
     itype = services.indexes(request).type_of(record)

@@ -13,12 +13,11 @@ from devpi_core.records import IndexEvent, IndexRecord
 from devpi_core.views.simple import project_list_response, wants_simple_list
 from devpi_core.web import (
     api_reply,
+    changeable_index,
     identity,
-    index_from_url,
     json_body,
     json_object,
     readable_index,
-    require_index_permission,
     require_user_permission,
 )
 
@@ -56,14 +55,18 @@ def get_index(request: Request) -> Response:
 
 @view_config(route_name="index", request_method="PUT")
 def create_index(request: Request) -> Response:
-    """Create an index (200, as devpi answers); 409 if it exists."""
+    """Create an index (200, as devpi answers); 404 without the user, 409 if it exists, then
+    403 without permission (devpi-server's order)."""
     user = request.matchdict["user"]
     name = check_name("index", request.matchdict["index"])
     body = json_object(request) if request.body else {}
     indexes = services.indexes(request)
+    services.users(request).require(user)
     if indexes.get(f"{user}/{name}") is not None:
         raise Conflict(f"index {user}/{name} exists")
-    require_user_permission(request, "index_create", user)
+    require_user_permission(
+        request, "index_create", user, message=f"no permission to create index {user}/{name}"
+    )
     record = indexes.create(user, name, body)
     _emit(request, record.fullname, "created", record.config)
     return api_reply(request, "indexconfig", dict(record.config))
@@ -72,8 +75,7 @@ def create_index(request: Request) -> Response:
 @view_config(route_name="index", request_method="PATCH")
 def modify_index(request: Request) -> Response:
     """Change an index: a dict of keys, or devpi's ``["key=value", "key+=value", ...]``."""
-    record = index_from_url(request)
-    require_index_permission(request, "index_modify", record)
+    record = changeable_index(request, "index_modify")
     body = json_body(request)
     if isinstance(body, dict) and body.get("type") == "indexconfig" and "result" in body:
         body = body["result"]
@@ -89,8 +91,7 @@ def modify_index(request: Request) -> Response:
 @view_config(route_name="index", request_method="DELETE")
 def delete_index(request: Request) -> Response:
     """Delete a volatile index and its files (201, as devpi answers)."""
-    record = index_from_url(request)
-    require_index_permission(request, "index_delete", record)
+    record = changeable_index(request, "index_delete")
     services.indexes(request).delete(record.fullname)
     _emit(request, record.fullname, "deleted", None)
     return api_reply(request, message=f"index {record.fullname} deleted", status=201)

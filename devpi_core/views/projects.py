@@ -15,11 +15,10 @@ from devpi_core.views.simple import RequestReader, pages, project_page_response,
 from devpi_core.web import (
     absolute,
     api_reply,
+    changeable_index,
     flag,
     identity,
-    index_from_url,
     readable_index,
-    require_index_permission,
     require_json_accept,
     server_url,
 )
@@ -134,8 +133,7 @@ def get_version(request: Request) -> Response:
 
 
 def _deletable(request: Request) -> IndexRecord:
-    record = index_from_url(request)
-    require_index_permission(request, "del_entry", record)
+    record = changeable_index(request, "del_entry")
     if record.config.get("volatile") is False and not flag(request, "force"):
         raise Forbidden(f"{record.fullname} is non-volatile; add ?force to delete")
     return record

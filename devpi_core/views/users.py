@@ -91,8 +91,9 @@ def delete_user(request: Request) -> Response:
     """Delete a user and all their (volatile) indexes."""
     name = request.matchdict["user"]
     users = services.users(request)
-    users.require(name)
+    # permission first, as devpi-server: only who may delete the user learns it is missing
     require_user_permission(request, "user_delete", name)
+    users.require(name)
     indexes = services.indexes(request)
     owned = sorted(indexes.of_user(name))
     users.delete(name, indexes.delete_user_indexes)

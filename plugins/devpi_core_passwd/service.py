@@ -58,8 +58,16 @@ class LocalAuth:
         users = services.users(request)
         record = users.get(credentials.username)
         pwhash = str(record["pwhash"]) if record and record.get("pwhash") else None
-        if pwhash and credentials.source != LOGIN and self._valid_token(credentials, pwhash):
-            return Identity(credentials.username)
+        if credentials.source != LOGIN and tokens.looks_like_token(credentials.secret):
+            claims = self._claims(credentials)
+            if claims is not None:
+                # our own token: valid while the password stays; for a user deleted since
+                # (devpi-client keeps sending it after ``devpi user --delete`` of oneself) or
+                # a changed password it is anonymous, as devpi-server treats it, and no failed
+                # login, since nothing was guessed
+                if pwhash and claims.pwfingerprint == tokens.fingerprint(self.secret, pwhash):
+                    return Identity(credentials.username)
+                return None
         client = client_address(request)
         self.throttle.check(client, credentials.username)
         hasher = users.hasher
@@ -77,15 +85,12 @@ class LocalAuth:
             users.rehash(credentials.username, pwhash, secret)
         return Identity(credentials.username)
 
-    def _valid_token(self, credentials: Credentials, pwhash: str) -> bool:
-        if not tokens.looks_like_token(credentials.secret):
-            return False
+    def _claims(self, credentials: Credentials) -> tokens.TokenClaims | None:
+        """The claims of a valid, unexpired token issued to ``credentials.username``."""
         claims = tokens.verify(self.secret, credentials.secret, max_age=self.token_expiry)
-        return (
-            claims is not None
-            and claims.username == credentials.username
-            and claims.pwfingerprint == tokens.fingerprint(self.secret, pwhash)
-        )
+        if claims is None or claims.username != credentials.username:
+            return None
+        return claims
 
     def dummy_hash(self, hasher: PasswordHasher) -> str:
         """A hash of a random password with the current parameters, made once."""

@@ -138,7 +138,7 @@ def _push_internal(
     who = identity(request)
     username = who.username if who else None
     if not can(request, "upload", target_record):
-        raise Unauthorized(f"user {username!r} cannot upload to {target_name!r}")
+        raise Unauthorized(f"user {username!r} cannot upload to {target_name!r}", challenge=False)
     name, version = str(verdata.get("name") or ""), str(verdata.get("version") or "")
     project = check_project(name)
     check_version(version)

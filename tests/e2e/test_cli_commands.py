@@ -131,11 +131,25 @@ def test_passwd_from_standard_input(tmp_path, config):
     assert not password_matches(config, serverdir, "root", "")
 
 
+def test_passwd_sets_an_empty_password_from_an_empty_line(tmp_path, config):
+    serverdir = tmp_path / "sd"
+    devpi_core("init", "--serverdir", str(serverdir), "--config", str(config), home=tmp_path)
+    args = ("passwd", "root", "--serverdir", str(serverdir), "--config", str(config))
+    assert devpi_core(*args, home=tmp_path, input="n3w-pass\n").returncode == 0
+    # what tooling does to reset root: devpi accepts the empty password (with a warning)
+    result = devpi_core(*args, home=tmp_path, input="\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "password of root changed"
+    assert "empty password" in result.stderr
+    assert password_matches(config, serverdir, "root", "")
+    assert not password_matches(config, serverdir, "root", "n3w-pass")
+
+
 @pytest.mark.parametrize(
     ("user", "given", "message"),
     [
         ("nobody", "x\n", "no user 'nobody'"),
-        ("root", "\n", "empty password; nothing changed"),
+        ("root", "", "no password on standard input; nothing changed"),
     ],
 )
 def test_passwd_refusals(tmp_path, config, user, given, message):

@@ -9,6 +9,7 @@ import pytest
 from devpi_core import __version__, hookimpl, services
 from devpi_core.errors import Conflict
 from devpi_core.plugins import available_entrypoints
+from devpi_core.testing.dists import DistSpec, make_wheel
 
 DEVPI_HEADERS = ("X-DEVPI-API-VERSION", "X-DEVPI-SERVER-VERSION", "X-DEVPI-UUID", "X-DEVPI-SERIAL")
 
@@ -113,9 +114,19 @@ def test_the_reason_phrase_carries_the_message_for_twine(client):
 
 
 def test_401_asks_for_basic_auth(client):
-    response = client.request("DELETE", "/root", status=401)
+    # an anonymous upload: twine retries with credentials (devpi-server challenges it too)
+    client.create_and_login("alice")
+    client.create_index("alice/dev")
+    client.logout()
+    response = client.upload("alice/dev", make_wheel(DistSpec("pkg", "1.0")), status=401)
     assert response.headers["WWW-Authenticate"].startswith("Basic")
     assert "message" in response.json
+
+
+def test_refused_changes_are_403_without_a_challenge(client):
+    # devpi-server answers 403 even to anonymous callers; a 401 makes devpi-client log out
+    response = client.request("DELETE", "/root", status=403)
+    assert "WWW-Authenticate" not in response.headers
 
 
 def test_a_bug_is_a_500_with_only_the_request_id(client, caplog):

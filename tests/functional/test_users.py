@@ -193,9 +193,42 @@ def test_devpi_client_passwd_sends_the_whole_userconfig(client):
     assert client.login("alice", "new")
 
 
-def test_empty_password_on_patch_is_400(client):
-    client.create_and_login("alice")
-    assert client.request("PATCH", "/alice", {"password": ""}, status=400).json["message"]
+def test_empty_password_is_a_password_as_in_devpi(client, caplog):
+    # devpi user -m alice password= / devpi passwd with an empty entry
+    client.create_and_login("alice", "old")
+    caplog.set_level(logging.WARNING)
+    response = client.request("PATCH", "/alice", {"password": ""}, status=200)
+    assert response.json["type"] == "userpassword"
+    assert "empty password" in caplog.text
+    client.logout()
+    assert client.login("alice", "")
+    client.logout()
+    client.request("POST", "/+login", {"user": "alice", "password": "old"}, status=401)
+
+
+def test_root_password_reset_to_empty(client):
+    # root starts with an empty password; tooling sets one and resets it to empty
+    client.login("root", "")
+    client.request("PATCH", "/root", {"password": "set-by-admin"}, status=200)
+    client.logout()
+    client.login("root", "set-by-admin")
+    client.request("PATCH", "/root", {"password": ""}, status=200)
+    client.logout()
+    assert client.login("root", "")
+
+
+def test_create_user_with_empty_password_can_log_in(client):
+    client.request("PUT", "/alice", {"password": ""}, status=201)
+    assert client.login("alice", "")
+
+
+def test_null_password_on_patch_changes_nothing(client):
+    # as devpi: "password": null is no password change (and issues no token)
+    client.create_and_login("alice", "old")
+    response = client.request("PATCH", "/alice", {"password": None}, status=200)
+    assert response.json == {"message": "user updated"}
+    client.logout()
+    assert client.login("alice", "old")
 
 
 def test_users_cannot_modify_each_other_but_root_can(client):
@@ -207,7 +240,9 @@ def test_users_cannot_modify_each_other_but_root_can(client):
     client.request("PATCH", "/alice", {"password": "x"}, status=403)
     client.request("DELETE", "/alice", status=403)
     client.logout()
-    client.request("PATCH", "/alice", {"email": "x"}, status=401)
+    # 403, not 401, as devpi-server: a 401 would make devpi-client drop its login
+    client.request("PATCH", "/alice", {"email": "x"}, status=403)
+    client.request("DELETE", "/alice", status=403)
     client.login("root", "")
     client.request("PATCH", "/alice", {"password": "byroot"}, status=200)
     client.logout()
