@@ -13,7 +13,7 @@ import io
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from devpi_core.blobs import BlobIngest
 from devpi_core.errors import DevpiError, UpstreamUnavailable
@@ -92,16 +92,26 @@ class ProjectList(IndexPart):
             info = self.info()
             if info is None:
                 return iter(local)
-        elif time.time() > info.get("at", 0) + self.expiry:
+        raw = self._open_stored(info)
+        if raw is None:
+            return iter(local)
+        if time.time() > info.get("at", 0) + self.expiry:
             self._refresh_in_background()
-        return _merged(local, self._stored(info["sha256"]))
+        return _merged(local, _stored(raw))
 
-    def _stored(self, sha256: str) -> Iterator[str]:
-        with self.env.blobs.open(sha256) as raw, gzip.open(raw, "rt", encoding="utf-8") as lines:
-            for line in lines:
-                name = line.rstrip("\n")
-                if name:
-                    yield name
+    def _open_stored(self, info: dict[str, Any]) -> BinaryIO | None:
+        """The stored list, opened now: a refresh that replaces it (and drops the blob) while
+        a client still reads the page cannot take it away from under the reader; one that did
+        so between reading ``info`` and opening it is followed to the new list."""
+        for _attempt in range(3):
+            try:
+                return self.env.blobs.open(info["sha256"])
+            except FileNotFoundError:
+                found = self.info()
+                if found is None or found["sha256"] == info["sha256"]:
+                    return None
+                info = found
+        return None
 
     def close(self, timeout: float = 10) -> None:
         """Wait for a background refresh (the stores close after this)."""
@@ -190,6 +200,14 @@ class _Sink(io.RawIOBase):
         chunk = bytes(data)
         self.ingest.write(chunk)
         return len(chunk)
+
+
+def _stored(raw: BinaryIO) -> Iterator[str]:
+    with raw, gzip.open(raw, "rt", encoding="utf-8") as lines:
+        for line in lines:
+            name = line.rstrip("\n")
+            if name:
+                yield name
 
 
 def _merged(local: list[str], stored: Iterator[str]) -> Iterator[str]:

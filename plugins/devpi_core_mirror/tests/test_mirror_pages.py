@@ -247,6 +247,18 @@ def test_outdated_project_list_is_served_and_refreshed_in_the_background(
     assert fake_upstream.count("/simple/") >= 2
 
 
+def test_a_list_replaced_while_it_is_read_is_read_to_the_end(mirror):
+    # a background refresh stores a new list and drops the old blob while a page is rendered
+    mirror.upstream.add("alpha", wheel("alpha", "1.0"))
+    names = _runtime(mirror).names
+    assert list(names.names()) == ["alpha"]
+    reading = names.names()
+    mirror.upstream.add("beta", wheel("beta", "1.0"))
+    names._fetch()
+    assert list(reading) == ["alpha"]  # the list as it was when the reader started
+    assert sorted(names.names()) == ["alpha", "beta"]
+
+
 def test_project_list_failure_lists_the_cached_projects(mirror, caplog):
     mirror.upstream.add("alpha", wheel("alpha", "1.0"))
     mirror.page("alpha")
