@@ -23,8 +23,9 @@ from devpi_core.model.indexes import split_fullname
 from devpi_core.model.names import check_project, check_version, normalize
 from devpi_core.outbound_session import guarded_session
 from devpi_core.web import api_reply, can, identity
+from devpi_core_stages import filelog
 from devpi_core_stages.filenames import check_release_filename
-from devpi_core_stages.stage import DOCZIP, RELEASE, TOXRESULT, StageIndex, log_entry
+from devpi_core_stages.stage import DOCZIP, RELEASE, TOXRESULT, StageIndex
 from devpi_core_stages.storing import NewBlobs
 from devpi_core_stages.upload import stage_of
 
@@ -155,7 +156,7 @@ def _push_internal(
         target.set_metadata(tx, project, version, metadata, display_name=name)
         for link, ref in sorted(refs, key=lambda item: item[0]["rel"] == TOXRESULT):
             rec = _copied_record(source, target, link, ref, username)
-            target.add_file(tx, project, version, rec, overwrite_who=username)
+            target.add_file(tx, project, version, rec)
             rows.append(_row(link["rel"], rec, name, version, target.name))
     return rows
 
@@ -165,8 +166,8 @@ def _copied_record(
 ) -> dict[str, Any]:
     assert ref.sha256 is not None
     hashdir = f"{target.name}/+f/{ref.sha256[:3]}/{ref.sha256[3:16]}"
-    log_entries = [e for e in link.get("log", ()) if e.get("what") != "overwrite"]
-    log_entries.append(log_entry("push", who, target.name, src=source.name))
+    log_entries = filelog.carried(link.get("log", ()), link["rel"])
+    log_entries.append(filelog.push(who, source.name, target.name))
     rec: dict[str, Any] = {
         "filename": ref.filename,
         "rel": link["rel"],

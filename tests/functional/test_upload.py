@@ -181,11 +181,18 @@ def test_volatile_index_replaces_file_and_logs_overwrite(alice):
     post(alice, "alice/dev", twine_form(second, SPEC), second)
     [link] = version_json(alice, "alice/dev", "hello-world", "1.0")["+links"]
     assert link["hash_spec"] == f"sha256={second.sha256}"
-    assert [entry["what"] for entry in link["log"]] == ["upload", "upload", "overwrite"]
-    assert link["log"][-1]["count"] == 1
+    # devpi-server: the replaced file's log goes with it, the new one starts with "overwrite"
+    assert [entry["what"] for entry in link["log"]] == ["overwrite", "upload"]
+    assert link["log"][0]["count"] == 1
+    assert link["log"][0]["who"] is None
+    assert "dst" not in link["log"][0]
     blobs = set(services.blob_store(alice.app.app.registry).iter_blobs())
     assert first.sha256 not in blobs
     assert second.sha256 in blobs
+    third = make_wheel(SPEC, padding=200)
+    post(alice, "alice/dev", twine_form(third, SPEC), third)
+    [link] = version_json(alice, "alice/dev", "hello-world", "1.0")["+links"]
+    assert [(e["what"], e.get("count")) for e in link["log"]] == [("overwrite", 2), ("upload", None)]
 
 
 def test_non_volatile_index_refuses_different_file(alice):
