@@ -282,8 +282,10 @@ def doc_upload(
     _filename, stream = content_field(form)
     if not version:
         versions = sorted(stage.versions(project), key=version_sort_key)
-        if not versions:
-            raise BadRequest(f"no version of {display!r} on {stage.name} to attach docs to")
+        if not versions:  # devpi-server's words (devpi-client shows them)
+            raise BadRequest(
+                f"doczip has no version and {project!r} has no releases to derive one from"
+            )
         version = versions[-1]
     filename = f"{project}-{version}.doc.zip"
     new = NewBlobs(stage.env)
@@ -306,9 +308,9 @@ def doc_upload(
     }
     with new.transaction() as tx:
         if tx.get(layout.version_key(stage.name, project, version)) is None:
-            stage.set_metadata(
-                tx, project, version, {"name": display, "version": version}, display_name=display
-            )
+            # registered as devpi-server does: every metadata key, empty unless the form has it
+            metadata = {**form_metadata(form), "name": display, "version": version}
+            stage.set_metadata(tx, project, version, metadata, display_name=display)
         stored = stage.add_file(tx, project, version, rec)
     if not stored:
         return Outcome(False, IDENTICAL if stage.record.config.get("volatile") is False else "OK")

@@ -275,9 +275,32 @@ def test_doc_upload_without_any_version_is_400(alice):
         content = make_doczip()
 
     response = post(
-        alice, "alice/dev", [(":action", "doc_upload"), ("name", "nover")], Doc, status=400
+        alice, "alice/dev", [(":action", "doc_upload"), ("name", "NoVer")], Doc, status=400
     )
-    assert "no version" in response.json["message"]
+    # devpi-server's words, which devpi-client prints
+    assert response.json["message"] == (
+        "doczip has no version and 'nover' has no releases to derive one from"
+    )
+
+
+def test_doc_upload_with_a_version_registers_it_as_devpi_does(alice):
+    class Doc:
+        filename = "docsonly-2.0.doc.zip"
+        content = make_doczip({"index.html": "<h1>only docs</h1>"})
+
+    post(
+        alice,
+        "alice/dev",
+        [(":action", "doc_upload"), ("name", "DocsOnly"), ("version", "2.0")],
+        Doc,
+    )
+    verdata = version_json(alice, "alice/dev", "docsonly", "2.0")
+    # devpi-server registers the version with every metadata key (empty)
+    assert verdata["name"] == "DocsOnly"
+    assert verdata["summary"] == ""
+    assert verdata["classifiers"] == []
+    assert [link["rel"] for link in verdata["+links"]] == ["doczip"]
+    assert b"only docs" in alice.app.get("/alice/dev/docsonly/2.0/+doc/").body
 
 
 def test_doc_upload_must_be_a_zip(alice):
