@@ -199,7 +199,8 @@ def test_push_over_a_file_of_a_volatile_index_logs_as_devpi_does(alice):
     alice.create_index("alice/stage")
     older = make_sdist(DistSpec("pkg", "1.0", summary="older"))
     alice.upload("alice/stage", older)
-    assert older.filename == alice.sdist.filename and older.sha256 != alice.sdist.sha256
+    assert older.filename == alice.sdist.filename
+    assert older.sha256 != alice.sdist.sha256
     push(alice, {"name": "pkg", "version": "1.0", "targetindex": "alice/stage"})
     pushed = next(link for link in links(alice, "alice/stage") if link["href"].endswith(".tar.gz"))
     assert pushed["hash_spec"] == f"sha256={alice.sdist.sha256}"
