@@ -216,13 +216,15 @@ class StageIndex(IndexType):
         files = dict(record.get("files", {}))
         old = files.get(filename)
         if old is not None:
-            if old["sha256"] == rec["sha256"]:
-                return False
             if not volatile:
+                if old["sha256"] == rec["sha256"]:
+                    return False
                 raise Conflict(f"{filename} already exists in non-volatile index")
-            # devpi: the replaced file's log goes with it; the new one starts with "overwrite"
+            # devpi: the replaced file's log goes with it and the new one starts with
+            # "overwrite", the same content uploaded again too
             rec["log"] = [filelog.overwrite(old.get("log", ())), *rec.get("log", [])]
-            drop_ref(tx, self.env.blobs, old["sha256"], f"{self.name}/{filename}")
+            if old["sha256"] != rec["sha256"]:
+                drop_ref(tx, self.env.blobs, old["sha256"], f"{self.name}/{filename}")
             # A rebuilt wheel often has the same METADATA: dropping that ref here would delete
             # the blob after commit although the new record below refers to it again.
             old_core = (old.get("core_metadata") or {}).get("sha256")

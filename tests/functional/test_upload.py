@@ -194,6 +194,12 @@ def test_volatile_index_replaces_file_and_logs_overwrite(alice):
     [link] = version_json(alice, "alice/dev", "hello-world", "1.0")["+links"]
     log = [(e["what"], e.get("count")) for e in link["log"]]
     assert log == [("overwrite", 2), ("upload", None)]
+    # the same content again is an overwrite too (devpi-server)
+    post(alice, "alice/dev", twine_form(third, SPEC), third)
+    [link] = version_json(alice, "alice/dev", "hello-world", "1.0")["+links"]
+    log = [(e["what"], e.get("count")) for e in link["log"]]
+    assert log == [("overwrite", 3), ("upload", None)]
+    assert third.sha256 in set(services.blob_store(alice.app.app.registry).iter_blobs())
 
 
 def test_non_volatile_index_refuses_different_file(alice):

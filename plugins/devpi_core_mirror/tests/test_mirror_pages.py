@@ -179,6 +179,19 @@ def test_a_short_link_hash_names_the_file_path_as_devpi_does(mirror):
     assert "error 404 getting" in response.text
 
 
+def test_an_empty_upstream_page_is_a_project_without_releases(mirror):
+    """devpi-server: 200 with no links (an empty body too) lists no releases, not a 502."""
+    mirror.upstream.add_page("empty", b"")
+    mirror.upstream.add_page("nolinks", b"<!DOCTYPE html><title>Links for nolinks</title>")
+    for project in ("empty", "nolinks"):
+        assert mirror.client.get_json(f"/root/fake/{project}")["result"] == {}
+        assert mirror.page(project)["files"] == []
+        assert mirror.client.simple_filenames("root/fake", project) == []
+    # an error text answered with 200 is not a page: nothing cached, so a 502
+    mirror.upstream.add_page("text", b"Service temporarily unavailable", "text/plain")
+    assert "malformed" in mirror.page("text", status=502).json["message"]
+
+
 def test_metrics_in_status(mirror):
     mirror.upstream.add("hello", wheel("hello", "1.0"))
     mirror.page("hello")
