@@ -160,7 +160,8 @@ def test_mirror_pages_links_and_missing_files(sides, tmp_path, upstream):
     assert ours == theirs
     [link] = ours["pkg"][1]["1!2017.4+devpi"]["+links"]
     assert link["href"] == "URL/USER/m/+f/123/4/pkg-1!2017.4+devpi.zip"
-    assert ours["gone"] == [404, f"error 404 getting {upstream.root}/files/deadbeef/gone-1.0.tar.gz"]
+    gone_url = upstream.root + GONE_LINK.partition("#")[0]
+    assert ours["gone"] == [404, f"error 404 getting {gone_url}"]
 
 
 def _docs_tgz() -> bytes:
