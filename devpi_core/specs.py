@@ -99,7 +99,9 @@ class IndexTypeSpec:
 
     ``factory(env, record)`` returns the object that serves one index of this type. ``keys`` are
     the configuration keys it accepts besides ``type``; ``is_mirror`` puts its indexes at the end
-    of every resolution order and subjects them to ``mirror_whitelist``.
+    of every resolution order and subjects them to ``mirror_whitelist``. ``defaults(env)`` gives
+    values a new index gets for keys its creator left out, where they depend on the running
+    server (a mirror's upstream is the configured default one), unlike an ``IndexKey`` default.
     """
 
     name: str
@@ -107,6 +109,7 @@ class IndexTypeSpec:
     keys: tuple[IndexKey, ...]
     is_mirror: bool = False
     validate: Callable[[Mapping[str, Any]], list[str]] | None = None
+    defaults: Callable[[IndexEnv], Mapping[str, Any]] | None = None
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,7 @@ PUBLIC = frozenset(
         "devpi_core.model.blobrefs",
         "devpi_core.model.indexes",
         "devpi_core.model.resolve",
+        "devpi_core.model.relpaths",
     }
 )
 TESTING = "devpi_core.testing"

@@ -127,6 +127,9 @@ class Indexes:
                 config[spec.name] = list(default) if isinstance(default, (list, tuple)) else default
         if "acl_upload" in keys and "acl_upload" not in given:
             config["acl_upload"] = [user]
+        computed = self.types[type_name].defaults
+        if computed is not None:
+            config.update(computed(self.env))
         config.update(self._coerce(keys, {k: v for k, v in given.items() if k != "type"}))
         with self.store.write() as tx:
             if tx.get(index_key(fullname)) is not None:

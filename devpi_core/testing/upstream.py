@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from html import escape
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import waitress.server
 from waitress import wasyncore
@@ -100,6 +101,7 @@ class Seen:
 class _State:
     files: dict[str, list[FakeFile]] = field(default_factory=dict)
     extra_links: dict[str, list[str]] = field(default_factory=dict)
+    pages: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     serials: dict[str, int] = field(default_factory=dict)
     serial: int = 0
 
@@ -208,11 +210,19 @@ class FakeUpstream:
             self._state.extra_links.setdefault(normalize(project), []).append(href)
             self._bump(normalize(project))
 
+    def add_page(self, project: str, body: bytes, content_type: str = "text/html") -> None:
+        """Answer the page of ``project`` with exactly ``body`` (200, any ``Accept``): an empty
+        page, one without links, or anything an upstream may send."""
+        with self._lock:
+            self._state.pages[normalize(project)] = (body, content_type)
+            self._bump(normalize(project))
+
     def remove(self, project: str) -> None:
         """Remove a project: its page answers 404 from now on."""
         with self._lock:
             self._state.files.pop(normalize(project), None)
             self._state.extra_links.pop(normalize(project), None)
+            self._state.pages.pop(normalize(project), None)
 
     def touch(self, project: str) -> None:
         """Give ``project`` a new serial without changing its files."""
@@ -318,8 +328,9 @@ class FakeUpstream:
 
     def _list(self, request: Request) -> Response:
         with self._lock:
-            names = sorted(self._state.files)
-            serial = self._state.serial
+            state = self._state
+            names = sorted({*state.files, *state.extra_links, *state.pages})
+            serial = state.serial
         if self._wants_json(request):
             data = {
                 "meta": {"api-version": "1.1", "_last-serial": serial},
@@ -340,6 +351,9 @@ class FakeUpstream:
             files = list(self._state.files.get(project, ()))
             extra = list(self._state.extra_links.get(project, ()))
             serial = self._state.serials.get(project, 0)
+            page = self._state.pages.get(project)
+        if page is not None:
+            return self._finish(request, page[0], page[1], serial)
         if not files and not extra:
             return Response("no such project", status=404)
         if self._wants_json(request):
@@ -370,9 +384,7 @@ class FakeUpstream:
                 entry["core-metadata"] = meta_hash
                 entry["data-dist-info-metadata"] = meta_hash
             entries.append(entry)
-        entries += [
-            {"filename": href.rsplit("/", 1)[-1], "url": href, "hashes": {}} for href in extra
-        ]
+        entries += [_extra_entry(href) for href in extra]
         page = {
             "meta": {"api-version": "1.1", "_last-serial": serial},
             "name": project,
@@ -424,6 +436,17 @@ class FakeUpstream:
         response.app_iter = _chunked(content, truncate=faults.truncate, pause=faults.slow_body)
         response.content_length = len(content) - 100 if faults.wrong_length else len(content)
         return response
+
+
+def _extra_entry(href: str) -> dict[str, Any]:
+    """The PEP 691 entry of a raw link: its unquoted file name, its ``#algo=value`` hash."""
+    url, _sep, fragment = href.partition("#")
+    algorithm, sep, value = fragment.partition("=")
+    return {
+        "filename": unquote(url.rsplit("/", 1)[-1]),
+        "url": url,
+        "hashes": {algorithm: value} if sep else {},
+    }
 
 
 def _chunked(

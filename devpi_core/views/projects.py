@@ -94,7 +94,8 @@ def get_project(request: Request) -> Response:
         return redirect
     require_json_accept(request)
     merged: dict[str, Any] = {}
-    for _stage, versions in _all_versions(request, record, name):
+    contributing = _all_versions(request, record, name)
+    for _stage, versions in contributing:
         for version, verdata in versions.items():
             # as devpi-server: the same version on a later index is listed under +shadowing
             # (devpi list shows those files too)
@@ -103,7 +104,7 @@ def get_project(request: Request) -> Response:
                 merged[version].setdefault("+shadowing", []).append(public)
             else:
                 merged[version] = public
-    if not merged:
+    if not contributing:  # a project without releases (a mirror's empty page) is {}, as in devpi
         raise NotFound(f"no project {name!r} on {record.fullname}")
     return api_reply(request, "projectconfig", merged)
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from devpi_core import hookimpl
 from devpi_core.specs import ConfigSection, IndexTypeSpec, MirrorSourceSpec
 from devpi_core_mirror.index import MirrorIndex
+from devpi_core_mirror.service import new_index_defaults
 from devpi_core_mirror.settings import (
     CONFIG_SECTION,
     MIRROR_KEYS,
@@ -34,9 +35,16 @@ def devpi_config_sections() -> list[ConfigSection]:
 
 @hookimpl
 def devpi_index_types() -> list[IndexTypeSpec]:
-    """The ``mirror`` type."""
+    """The ``mirror`` type (a new one mirrors the default upstream unless told otherwise)."""
     return [
-        IndexTypeSpec("mirror", MirrorIndex, MIRROR_KEYS, is_mirror=True, validate=validate_index)
+        IndexTypeSpec(
+            "mirror",
+            MirrorIndex,
+            MIRROR_KEYS,
+            is_mirror=True,
+            validate=validate_index,
+            defaults=new_index_defaults,
+        )
     ]
 
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from devpi_core.interfaces import ReadTransaction, WriteTransaction
 
 METADATA = ".metadata"
+FULL_SHA256 = 64
 
 
 def hash_spec(hashes: Mapping[str, str]) -> str:
@@ -91,6 +92,8 @@ class MirrorIndex(IndexType):
         self, filename: str, hashes: Mapping[str, str], tx: ReadTransaction | None = None
     ) -> str | None:
         sha = hashes.get("sha256")
+        if sha is not None and len(sha) != FULL_SHA256:  # a link's short hash names no blob
+            sha = None
         if sha is None:
             if tx is None:
                 with self.env.store.read() as rtx:

@@ -24,6 +24,7 @@ import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from devpi_core.model.relpaths import hashdir_relpath
 from devpi_core.records import UpstreamFile
 
 if TYPE_CHECKING:
@@ -74,10 +75,11 @@ def blob_owner(index: str, filename: str) -> str:
 
 # -- file paths -----------------------------------------------------------------------------
 def relpath(index: str, f: UpstreamFile) -> str:
-    """``+f/<3 hex>/<13 hex>/<name>`` by sha256, else ``+e/<upstream dir>/<name>`` (devpi)."""
-    sha = f.hashes.get("sha256")
-    if sha:
-        return f"{index}/+f/{sha[:3]}/{sha[3:16]}/{f.filename}"
+    """``+f/<hash dirs>/<name>`` by the link's hash (sha256, else the one it has, however
+    long: devpi splits the hash spec's value), else ``+e/<upstream dir>/<name>`` (devpi)."""
+    digest = f.hashes.get("sha256") or next(iter(f.hashes.values()), None)
+    if digest:
+        return hashdir_relpath(index, digest, f.filename)
     return f"{index}/+e/{external_dir(f.url)}/{f.filename}"
 
 

@@ -27,7 +27,7 @@ HASH_LENGTHS = {
     "blake2b": 128,
     "blake2s": 64,
 }
-_HEX = re.compile(r"^[0-9a-fA-F]+$")
+_HEX = re.compile(r"[0-9a-fA-F]+")
 _BAD_FILENAME = re.compile(r"[/\\\x00-\x1f\x7f]")
 
 
@@ -130,7 +130,13 @@ def _hashes(value: Any) -> dict[str, str]:
     result = {}
     for given, digest in value.items():
         name = str(given).lower().replace("-", "_")
-        if isinstance(digest, str) and HASH_LENGTHS.get(name) == len(digest) and _HEX.match(digest):
+        # devpi-server keeps any value of a known algorithm (``#sha256=1234`` names the file
+        # ``+f/123/4/...``; fetching it then fails its check): hex, at most a full digest long
+        if (
+            isinstance(digest, str)
+            and 0 < len(digest) <= HASH_LENGTHS.get(name, 0)
+            and _HEX.fullmatch(digest)
+        ):
             result[name] = digest.lower()
     return result
 
@@ -256,6 +262,7 @@ def _json_file(entry: dict[str, Any], base_url: str, belongs: _Belongs) -> Upstr
 
 # -- PEP 503 HTML ---------------------------------------------------------------------------
 _TAG = re.compile(r"<(a|base)\s([^>]*)>", re.IGNORECASE)
+_MARKUP = re.compile(r"<[!/?a-zA-Z]")
 _ATTR = re.compile(r"""([^\s=/>"']+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"']+)))?""")
 
 
@@ -285,9 +292,11 @@ def _anchors(text: str) -> tuple[str | None, list[dict[str, str | None]]]:
 def parse_html(body: bytes, base_url: str, project: str) -> tuple[UpstreamFile, ...]:
     """The files of a PEP 503 project page (honours ``<base href>``)."""
     text = body.decode("utf-8", errors="replace")
-    lowered = text.lower()
-    if "<a" not in lowered and "<html" not in lowered and "<body" not in lowered:
-        # an error text answered with 200 must not replace a cached page by an empty one
+    if not text.strip():
+        return ()  # devpi-server: an empty page is a project without releases
+    if _MARKUP.search(text) is None:
+        # an error text answered with 200 must not replace a cached page by an empty one; any
+        # markup (a page without anchors too) is a page, as devpi-server reads it
         raise MalformedPage("the answer is not an HTML page")
     base_href, anchors = _anchors(text)
     base = urljoin(base_url, base_href) if base_href else base_url

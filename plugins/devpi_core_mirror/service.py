@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from devpi_core import hookimpl, services
-from devpi_core.errors import UpstreamUnavailable
+from devpi_core.errors import StartupError, UpstreamUnavailable
 from devpi_core.outbound import OutboundPolicy, origin
 from devpi_core.specs import MirrorSourceOptions
 from devpi_core_mirror.fills import Fills
@@ -20,7 +20,7 @@ from devpi_core_mirror.metrics import Counters
 from devpi_core_mirror.names import ProjectList
 from devpi_core_mirror.part import IndexPart
 from devpi_core_mirror.project_cache import ProjectPages
-from devpi_core_mirror.settings import SECTION, MirrorSettings
+from devpi_core_mirror.settings import SECTION, MirrorSettings, default_upstream_url
 
 if TYPE_CHECKING:
     from pyramid.config import Configurator
@@ -73,6 +73,16 @@ class IndexRuntime(IndexPart):
         if self.source is not None:
             self.source.close()
             self.source = None
+
+
+def new_index_defaults(env: IndexEnv) -> dict[str, Any]:
+    """What a mirror created without ``mirror_url`` mirrors: ``plugins.mirror.default_url``,
+    else the installed pip's default index (devpi-server's default upstream too)."""
+    settings = MirrorService.of(env).settings
+    try:
+        return {"mirror_url": settings.default_url or default_upstream_url()}
+    except StartupError:  # no pip to ask: the creator must name mirror_url (a 400 says so)
+        return {}
 
 
 class MirrorService:

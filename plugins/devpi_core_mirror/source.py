@@ -101,7 +101,8 @@ class SimpleSource(MirrorSource):
         response = self.client.get(url, headers=headers, timeout=self.options.file_timeout)
         if response.status_code in (404, 410):
             response.close()
-            raise NotFound(f"upstream has no file {url}")
+            # devpi-server's words, which clients look for
+            raise NotFound(_status_message(response.status_code, url))
         if response.status_code != 200:
             response.close()
             raise UpstreamUnavailable(_status_message(response.status_code, url))

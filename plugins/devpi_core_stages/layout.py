@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from devpi_core.model import relpaths
+
 
 def prefix(index: str) -> str:
     """Every key of index ``user/name``."""
@@ -47,4 +49,4 @@ def names_key(index: str) -> str:
 
 def hashdir_relpath(index: str, sha256: str, filename: str) -> str:
     """devpi's file URL path: ``user/index/+f/<3 hex>/<13 hex>/<filename>``."""
-    return f"{index}/+f/{sha256[:3]}/{sha256[3:16]}/{filename}"
+    return relpaths.hashdir_relpath(index, sha256, filename)

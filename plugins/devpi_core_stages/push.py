@@ -21,10 +21,12 @@ from devpi_core.errors import BadRequest, NotFound, Unauthorized, UpstreamUnavai
 from devpi_core.model.acl import deny
 from devpi_core.model.indexes import split_fullname
 from devpi_core.model.names import check_project, check_version, normalize
+from devpi_core.model.relpaths import hashdir_relpath
 from devpi_core.outbound_session import guarded_session
 from devpi_core.web import api_reply, can, identity
+from devpi_core_stages import filelog
 from devpi_core_stages.filenames import check_release_filename
-from devpi_core_stages.stage import DOCZIP, RELEASE, TOXRESULT, StageIndex, log_entry
+from devpi_core_stages.stage import DOCZIP, RELEASE, TOXRESULT, StageIndex
 from devpi_core_stages.storing import NewBlobs
 from devpi_core_stages.upload import stage_of
 
@@ -155,7 +157,7 @@ def _push_internal(
         target.set_metadata(tx, project, version, metadata, display_name=name)
         for link, ref in sorted(refs, key=lambda item: item[0]["rel"] == TOXRESULT):
             rec = _copied_record(source, target, link, ref, username)
-            target.add_file(tx, project, version, rec, overwrite_who=username)
+            target.add_file(tx, project, version, rec)
             rows.append(_row(link["rel"], rec, name, version, target.name))
     return rows
 
@@ -164,9 +166,8 @@ def _copied_record(
     source: IndexType, target: StageIndex, link: Mapping[str, Any], ref: FileRef, who: str | None
 ) -> dict[str, Any]:
     assert ref.sha256 is not None
-    hashdir = f"{target.name}/+f/{ref.sha256[:3]}/{ref.sha256[3:16]}"
-    log_entries = [e for e in link.get("log", ()) if e.get("what") != "overwrite"]
-    log_entries.append(log_entry("push", who, target.name, src=source.name))
+    log_entries = filelog.carried(link.get("log", ()), link["rel"])
+    log_entries.append(filelog.push(who, source.name, target.name))
     rec: dict[str, Any] = {
         "filename": ref.filename,
         "rel": link["rel"],
@@ -175,7 +176,7 @@ def _copied_record(
         "last_modified": ref.last_modified,
         "sha256": ref.sha256,
         "hashes": {"sha256": ref.sha256},
-        "relpath": f"{hashdir}/{ref.filename}",
+        "relpath": hashdir_relpath(target.name, ref.sha256, ref.filename),
         "log": log_entries,
     }
     if isinstance(source, StageIndex):
@@ -187,7 +188,7 @@ def _copied_record(
         if src_rec.get("for_relpath"):
             release = src_rec["for_relpath"].rsplit("/", 1)[-1]
             release_sha = original.get(release, {}).get("sha256", "")
-            rec["for_relpath"] = f"{target.name}/+f/{release_sha[:3]}/{release_sha[3:16]}/{release}"
+            rec["for_relpath"] = hashdir_relpath(target.name, release_sha, release)
             rec["relpath"] = f"{rec['for_relpath'].rsplit('/', 1)[0]}/{ref.filename}"
     return rec
 

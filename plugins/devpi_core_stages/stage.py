@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 from devpi_core.errors import Conflict, NotFound
@@ -11,7 +10,7 @@ from devpi_core.model.blobrefs import add_ref, drop_ref
 from devpi_core.model.indexes import index_key
 from devpi_core.model.names import version_sort_key
 from devpi_core.records import Link
-from devpi_core_stages import layout
+from devpi_core_stages import filelog, layout
 
 if TYPE_CHECKING:
     from collections.abc import Hashable, Iterable, Mapping, Sequence
@@ -21,13 +20,6 @@ if TYPE_CHECKING:
 RELEASE = "releasefile"
 DOCZIP = "doczip"
 TOXRESULT = "toxresult"
-
-
-def log_entry(what: str, who: str | None, dst: str, **extra: Any) -> dict[str, Any]:
-    """A devpi log entry: what happened, who did it, when (as a list of 6 ints), where."""
-    entry = {"what": what, "who": who, "when": list(time.gmtime()[:6]), "dst": dst}
-    entry.update(extra)
-    return entry
 
 
 def _touch(tx: WriteTransaction, key: str, name: str | None = None) -> None:
@@ -205,8 +197,6 @@ class StageIndex(IndexType):
         project: str,
         version: str,
         rec: dict[str, Any],
-        *,
-        overwrite_who: str | None,
     ) -> bool:
         """Store a file record; False if an identical file was there (non-volatile no-op).
 
@@ -226,17 +216,15 @@ class StageIndex(IndexType):
         files = dict(record.get("files", {}))
         old = files.get(filename)
         if old is not None:
-            if old["sha256"] == rec["sha256"]:
-                return False
             if not volatile:
+                if old["sha256"] == rec["sha256"]:
+                    return False
                 raise Conflict(f"{filename} already exists in non-volatile index")
-            count = sum(1 for entry in old.get("log", []) if entry["what"] == "overwrite") + 1
-            rec["log"] = [
-                *old.get("log", []),
-                *rec.get("log", []),
-                log_entry("overwrite", overwrite_who, self.name, count=count),
-            ]
-            drop_ref(tx, self.env.blobs, old["sha256"], f"{self.name}/{filename}")
+            # devpi: the replaced file's log goes with it and the new one starts with
+            # "overwrite", the same content uploaded again too
+            rec["log"] = [filelog.overwrite(old.get("log", ())), *rec.get("log", [])]
+            if old["sha256"] != rec["sha256"]:
+                drop_ref(tx, self.env.blobs, old["sha256"], f"{self.name}/{filename}")
             # A rebuilt wheel often has the same METADATA: dropping that ref here would delete
             # the blob after commit although the new record below refers to it again.
             old_core = (old.get("core_metadata") or {}).get("sha256")

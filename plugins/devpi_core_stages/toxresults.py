@@ -12,8 +12,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from devpi_core.errors import Conflict, Forbidden, PayloadTooLarge
-from devpi_core_stages import layout
-from devpi_core_stages.stage import TOXRESULT, StageIndex, log_entry
+from devpi_core_stages import filelog, layout
+from devpi_core_stages.stage import TOXRESULT, StageIndex
 from devpi_core_stages.storing import NewBlobs
 from devpi_core_stages.upload import utc_iso
 
@@ -92,7 +92,7 @@ def store(
             "hashes": {"sha256": sha256},
             "relpath": f"{hashdir}/{filename}",
             "for_relpath": ref.relpath,
-            "log": [log_entry("upload", who, stage.name)],
+            "log": [filelog.upload(who, stage.name)],
         }
-        stage.add_file(tx, ref.project, ref.version or "", rec, overwrite_who=who)
+        stage.add_file(tx, ref.project, ref.version or "", rec)
     return f"{hashdir}/{filename}#sha256={sha256}"

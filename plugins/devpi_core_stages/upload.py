@@ -14,10 +14,10 @@ from devpi_core.blobs import BlobIngest
 from devpi_core.errors import BadRequest, NotFound
 from devpi_core.model.names import check_project, check_version, version_sort_key
 from devpi_core.records import UploadEvent
-from devpi_core_stages import archives, filenames, layout
+from devpi_core_stages import archives, filelog, filenames, layout
 from devpi_core_stages.docs import check_doczip
 from devpi_core_stages.settings import stages_settings
-from devpi_core_stages.stage import DOCZIP, RELEASE, StageIndex, log_entry
+from devpi_core_stages.stage import DOCZIP, RELEASE, StageIndex
 from devpi_core_stages.storing import NewBlobs
 
 if TYPE_CHECKING:
@@ -229,7 +229,7 @@ def file_upload(
             "size": blob.size,
             "upload_time": utc_iso(now),
             "last_modified": now,
-            "log": [log_entry("upload", who, stage.name)],
+            "log": [filelog.upload(who, stage.name)],
         }
         sha256 = new.commit(blob)
     full = fill_from_archive(form_metadata(form), raw)
@@ -256,7 +256,7 @@ def file_upload(
             {**given, "name": display, "version": version},
             display_name=display,
         )
-        stored = stage.add_file(tx, project, version, rec, overwrite_who=who)
+        stored = stage.add_file(tx, project, version, rec)
     if not stored:
         return Outcome(False, IDENTICAL if stage.record.config.get("volatile") is False else "OK")
     _emit(stage, project, version, filename, RELEASE, who)
@@ -282,8 +282,10 @@ def doc_upload(
     _filename, stream = content_field(form)
     if not version:
         versions = sorted(stage.versions(project), key=version_sort_key)
-        if not versions:
-            raise BadRequest(f"no version of {display!r} on {stage.name} to attach docs to")
+        if not versions:  # devpi-server's words (devpi-client shows them)
+            raise BadRequest(
+                f"doczip has no version and {project!r} has no releases to derive one from"
+            )
         version = versions[-1]
     filename = f"{project}-{version}.doc.zip"
     new = NewBlobs(stage.env)
@@ -302,14 +304,14 @@ def doc_upload(
         "sha256": sha256,
         "hashes": {"sha256": sha256},
         "relpath": layout.hashdir_relpath(stage.name, sha256, filename),
-        "log": [log_entry("upload", who, stage.name)],
+        "log": [filelog.upload(who, stage.name)],
     }
     with new.transaction() as tx:
         if tx.get(layout.version_key(stage.name, project, version)) is None:
-            stage.set_metadata(
-                tx, project, version, {"name": display, "version": version}, display_name=display
-            )
-        stored = stage.add_file(tx, project, version, rec, overwrite_who=who)
+            # registered as devpi-server does: every metadata key, empty unless the form has it
+            metadata = {**form_metadata(form), "name": display, "version": version}
+            stage.set_metadata(tx, project, version, metadata, display_name=display)
+        stored = stage.add_file(tx, project, version, rec)
     if not stored:
         return Outcome(False, IDENTICAL if stage.record.config.get("volatile") is False else "OK")
     _emit(stage, project, version, filename, DOCZIP, who)

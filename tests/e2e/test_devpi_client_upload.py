@@ -195,7 +195,7 @@ def test_volatile_reupload_replaces(user, devpi, api, tmp_path):
     devpi("upload", str(replacement.write(tmp_path / "new")))
     link = api.result(f"{user.fullindex}/fluid/1.0")["+links"][0]
     assert link["hashes"]["sha256"] == replacement.sha256
-    assert [entry["what"] for entry in link["log"]][-1] == "overwrite"
+    assert [entry["what"] for entry in link["log"]] == ["overwrite", "upload"]
 
 
 def test_upload_anonymous_is_refused(user, devpi, api, built):

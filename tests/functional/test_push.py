@@ -192,3 +192,22 @@ def test_deleting_a_release_drops_its_toxresults(alice):
     alice.request("DELETE", href, status=200)
     assert not [link for link in links(alice, "alice/dev") if link["rel"] == "toxresult"]
     assert not services.blob_store(alice.app.app.registry).exists(sha)
+
+
+def test_push_over_a_file_of_a_volatile_index_logs_as_devpi_does(alice):
+    """devpi-server's log of the replacing file: overwrite, the source's upload, the push."""
+    alice.create_index("alice/stage")
+    older = make_sdist(DistSpec("pkg", "1.0", summary="older"))
+    alice.upload("alice/stage", older)
+    assert older.filename == alice.sdist.filename
+    assert older.sha256 != alice.sdist.sha256
+    push(alice, {"name": "pkg", "version": "1.0", "targetindex": "alice/stage"})
+    pushed = next(link for link in links(alice, "alice/stage") if link["href"].endswith(".tar.gz"))
+    assert pushed["hash_spec"] == f"sha256={alice.sdist.sha256}"
+    log = [{k: v for k, v in entry.items() if k != "when"} for entry in pushed["log"]]
+    assert log == [
+        {"what": "overwrite", "who": None, "count": 1},
+        {"what": "upload", "who": "alice", "dst": "alice/dev"},
+        {"what": "push", "who": "alice", "src": "alice/dev", "dst": "alice/stage"},
+    ]
+    assert all(len(entry["when"]) == 6 for entry in pushed["log"])

@@ -181,11 +181,25 @@ def test_volatile_index_replaces_file_and_logs_overwrite(alice):
     post(alice, "alice/dev", twine_form(second, SPEC), second)
     [link] = version_json(alice, "alice/dev", "hello-world", "1.0")["+links"]
     assert link["hash_spec"] == f"sha256={second.sha256}"
-    assert [entry["what"] for entry in link["log"]] == ["upload", "upload", "overwrite"]
-    assert link["log"][-1]["count"] == 1
+    # devpi-server: the replaced file's log goes with it, the new one starts with "overwrite"
+    assert [entry["what"] for entry in link["log"]] == ["overwrite", "upload"]
+    assert link["log"][0]["count"] == 1
+    assert link["log"][0]["who"] is None
+    assert "dst" not in link["log"][0]
     blobs = set(services.blob_store(alice.app.app.registry).iter_blobs())
     assert first.sha256 not in blobs
     assert second.sha256 in blobs
+    third = make_wheel(SPEC, padding=200)
+    post(alice, "alice/dev", twine_form(third, SPEC), third)
+    [link] = version_json(alice, "alice/dev", "hello-world", "1.0")["+links"]
+    log = [(e["what"], e.get("count")) for e in link["log"]]
+    assert log == [("overwrite", 2), ("upload", None)]
+    # the same content again is an overwrite too (devpi-server)
+    post(alice, "alice/dev", twine_form(third, SPEC), third)
+    [link] = version_json(alice, "alice/dev", "hello-world", "1.0")["+links"]
+    log = [(e["what"], e.get("count")) for e in link["log"]]
+    assert log == [("overwrite", 3), ("upload", None)]
+    assert third.sha256 in set(services.blob_store(alice.app.app.registry).iter_blobs())
 
 
 def test_non_volatile_index_refuses_different_file(alice):
@@ -268,9 +282,32 @@ def test_doc_upload_without_any_version_is_400(alice):
         content = make_doczip()
 
     response = post(
-        alice, "alice/dev", [(":action", "doc_upload"), ("name", "nover")], Doc, status=400
+        alice, "alice/dev", [(":action", "doc_upload"), ("name", "NoVer")], Doc, status=400
     )
-    assert "no version" in response.json["message"]
+    # devpi-server's words, which devpi-client prints
+    assert response.json["message"] == (
+        "doczip has no version and 'nover' has no releases to derive one from"
+    )
+
+
+def test_doc_upload_with_a_version_registers_it_as_devpi_does(alice):
+    class Doc:
+        filename = "docsonly-2.0.doc.zip"
+        content = make_doczip({"index.html": "<h1>only docs</h1>"})
+
+    post(
+        alice,
+        "alice/dev",
+        [(":action", "doc_upload"), ("name", "DocsOnly"), ("version", "2.0")],
+        Doc,
+    )
+    verdata = version_json(alice, "alice/dev", "docsonly", "2.0")
+    # devpi-server registers the version with every metadata key (empty)
+    assert verdata["name"] == "DocsOnly"
+    assert verdata["summary"] == ""
+    assert verdata["classifiers"] == []
+    assert [link["rel"] for link in verdata["+links"]] == ["doczip"]
+    assert b"only docs" in alice.app.get("/alice/dev/docsonly/2.0/+doc/").body
 
 
 def test_doc_upload_must_be_a_zip(alice):

@@ -133,7 +133,9 @@ def test_wrong_content_length_is_502_and_not_cached(mirror):
 def test_uncached_file_404_upstream_is_404(mirror):
     w = cached(mirror)
     mirror.upstream.remove("hello")
-    mirror.download("hello", w.filename, status=404)
+    response = mirror.download("hello", w.filename, status=404)
+    # devpi-server's words: clients (devpi-client, scripts) match on them
+    assert f"error 404 getting {mirror.upstream.root}/files/" in response.text
 
 
 def test_uncached_file_upstream_down_is_502(mirror):

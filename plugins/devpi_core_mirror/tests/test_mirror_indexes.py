@@ -24,8 +24,20 @@ def test_credentials_in_mirror_url_are_refused(mirror):
     assert "secret" not in message
 
 
-def test_mirror_url_is_required(mirror):
-    response = mirror.client.create_index("root/other", type="mirror", status=400)
+def test_a_mirror_without_mirror_url_mirrors_the_default_upstream(make_mirror, fake_upstream):
+    """devpi-client's ``devpi index -c name type=mirror``: devpi-server creates it (with the
+    public index as upstream); here the upstream is ``plugins.mirror.default_url``."""
+    w = wheel("hello", "1.0")
+    fake_upstream.add("hello", w)
+    m = make_mirror({"plugins": {"mirror": {"default_url": fake_upstream.url}}})
+    created = m.client.create_index("root/other", type="mirror")
+    assert created.json["result"]["mirror_url"] == fake_upstream.url
+    m.index = "root/other"
+    assert m.download("hello", w.filename).body == w.content
+    # a mirror_url given wins; removing it later is still refused
+    given = m.client.create_index("root/third", type="mirror", mirror_url=fake_upstream.root + "/")
+    assert given.json["result"]["mirror_url"] == fake_upstream.root + "/"
+    response = m.client.modify_index("root/other", ["mirror_url-="], status=400)
     assert "mirror_url is required" in response.json["message"]
 
 

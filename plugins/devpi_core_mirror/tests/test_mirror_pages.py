@@ -163,6 +163,35 @@ def test_hashless_links_get_e_paths_and_are_checked_after_download(mirror):
     assert mirror.upstream.count() == 0
 
 
+def test_a_short_link_hash_names_the_file_path_as_devpi_does(mirror):
+    """devpi-server lists ``...#sha256=1234`` at ``+f/123/4/`` (unquoted name); fetching it is
+    a clean error, never a blob lookup by the short hash."""
+    w = wheel("hello", "1.0")
+    mirror.upstream.add("hello", w)
+    mirror.upstream.add_link("pkg", "/files/00000000/pkg-1%212017.4%2Bdevpi.zip#sha256=1234")
+    data = mirror.client.get_json("/root/fake/pkg")["result"]
+    [link] = data["1!2017.4+devpi"]["+links"]
+    assert link["href"].endswith("/root/fake/+f/123/4/pkg-1!2017.4+devpi.zip")
+    assert link["hash_spec"] == "sha256=1234"
+    url = mirror.file_url("pkg", "pkg-1!2017.4+devpi.zip")
+    assert url.endswith("/123/4/pkg-1!2017.4+devpi.zip")
+    response = mirror.client.app.get(url, status=404, expect_errors=True)
+    assert "error 404 getting" in response.text
+
+
+def test_an_empty_upstream_page_is_a_project_without_releases(mirror):
+    """devpi-server: 200 with no links (an empty body too) lists no releases, not a 502."""
+    mirror.upstream.add_page("empty", b"")
+    mirror.upstream.add_page("nolinks", b"<!DOCTYPE html><title>Links for nolinks</title>")
+    for project in ("empty", "nolinks"):
+        assert mirror.client.get_json(f"/root/fake/{project}")["result"] == {}
+        assert mirror.page(project)["files"] == []
+        assert mirror.client.simple_filenames("root/fake", project) == []
+    # an error text answered with 200 is not a page: nothing cached, so a 502
+    mirror.upstream.add_page("text", b"Service temporarily unavailable", "text/plain")
+    assert "malformed" in mirror.page("text", status=502).json["message"]
+
+
 def test_metrics_in_status(mirror):
     mirror.upstream.add("hello", wheel("hello", "1.0"))
     mirror.page("hello")

@@ -204,8 +204,43 @@ def test_stored_form_round_trips():
 def test_a_plain_text_answer_is_not_an_empty_project_page():
     with pytest.raises(MalformedPage):
         parse_html(b"Service temporarily unavailable, please retry", BASE, "foo-bar")
+    with pytest.raises(MalformedPage):
+        parse_html(bytes(range(1, 60)), BASE, "foo-bar")
     # an empty page that is HTML stays an empty page (all files deleted upstream)
     assert parse_html(b"<!DOCTYPE html><html><body></body></html>", BASE, "foo-bar") == ()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"  \r\n",
+        b"<!DOCTYPE html><title>Links for foo-bar</title><h1>Links for foo-bar</h1>",
+        b"<h1>no files</h1>",
+    ],
+)
+def test_an_empty_page_or_one_without_links_is_a_project_without_releases(body):
+    """devpi-server lists no releases for these (it used to be a 502 here)."""
+    assert parse_html(body, BASE, "foo-bar") == ()
+
+
+def test_link_hashes_as_devpi_keeps_them():
+    body = (
+        b'<a href="/f/foo-bar-1%212017.4%2Bdevpi.zip#sha256=1234">x</a>'
+        b'<a href="/f/foo_bar-1.0.tar.gz#md5=' + b"c" * 32 + b'">x</a>'
+        b'<a href="/f/foo_bar-2.0.tar.gz#sha256=12%0a">x</a>'
+        b'<a href="/f/foo_bar-3.0.tar.gz#sha256=' + b"d" * 65 + b'">x</a>'
+        b'<a href="/f/foo_bar-4.0.tar.gz#nohash=abc">x</a>'
+    )
+    short, md5, bad_char, too_long, unknown = parse_html(body, BASE, "foo-bar")
+    assert short.filename == "foo-bar-1!2017.4+devpi.zip"
+    assert short.hashes == {"sha256": "1234"}
+    assert layout.relpath("u/m", short) == "u/m/+f/123/4/foo-bar-1!2017.4+devpi.zip"
+    assert md5.hashes == {"md5": "c" * 32}
+    assert layout.relpath("u/m", md5) == f"u/m/+f/ccc/{'c' * 13}/foo_bar-1.0.tar.gz"
+    for f in (bad_char, too_long, unknown):
+        assert f.hashes == {}
+        assert "/+e/" in layout.relpath("u/m", f)
 
 
 def test_one_file_is_found_in_the_stored_form_without_the_rest():
