@@ -262,11 +262,11 @@ def devpi_check_upload(check: UploadCheck) -> None:
     Called once per file that arrives on an index, however it arrives: a legacy upload
     (twine, ``devpi upload``, ``setup.py upload``), a documentation upload, a push from another
     index of this server, a tox result; after the request was authorized and the content
-    checked, before anything is stored. All implementations are called; to refuse, raise a
-    ``devpi_core.errors`` exception (``BadRequest``, ``Forbidden``, ``Conflict``, ...): the
-    client gets its status and message (twine and ``devpi upload`` print it), nothing is
-    stored and ``devpi_on_upload`` does not fire. Return None to let the file through. Runs
-    outside the write lock, so it may take time, but it delays the upload.
+    checked, before anything is stored. All implementations are called, in pluggy's order,
+    until one refuses. To refuse, raise a ``devpi_core.errors`` exception (``BadRequest``,
+    ``Forbidden``, ``Conflict``, ...): the client gets its status and message (twine and
+    ``devpi upload`` print it), nothing is stored and ``devpi_on_upload`` does not fire.
+    Return None to let the file through. Runs outside the write lock, but the upload waits.
 
     :param check: which file, where, by whom, how, with the release's metadata.
 
