@@ -10,17 +10,16 @@ from pyramid.tweens import EXCVIEW
 
 from devpi_core import services
 from devpi_core.bootstrap import Core, open_core
-from devpi_core.config import Settings
-from devpi_core.interfaces import BlobStore, MetadataStore
-from devpi_core.model.indexes import Indexes
-from devpi_core.model.users import Users
-from devpi_core.plugins import Plugins
 from devpi_core.security import DevpiSecurityPolicy
-from devpi_core.serverdir import ServerDir, open_serverdir
+from devpi_core.serverdir import open_serverdir
 from devpi_core.simple_pages import SimplePages
 
 if TYPE_CHECKING:
     from pyramid.router import Router
+
+    from devpi_core.config import Settings
+    from devpi_core.plugins import Plugins
+    from devpi_core.serverdir import ServerDir
 
 
 def make_app(plugins: Plugins, settings: Settings, serverdir: ServerDir | None = None) -> Router:
@@ -31,6 +30,17 @@ def make_app(plugins: Plugins, settings: Settings, serverdir: ServerDir | None =
     serverdir = serverdir or open_serverdir(settings.server.serverdir)
     config = Configurator(settings={})
     core = open_core(plugins, settings, serverdir, config.registry)
+    # first registered, last run: the plugins stop and the stores close after everything else
+    services.on_shutdown(config.registry, core.close)
+    try:
+        return _configure(config, core)
+    except BaseException:
+        services.shutdown(config.registry)
+        raise
+
+
+def _configure(config: Configurator, core: Core) -> Router:
+    settings, plugins = core.settings, core.plugins
     _register(config.registry, core)
     config.set_security_policy(DevpiSecurityPolicy())
     config.add_tween("devpi_core.tweens.request_tween_factory", over=EXCVIEW)
@@ -52,13 +62,8 @@ def make_app(plugins: Plugins, settings: Settings, serverdir: ServerDir | None =
 
 
 def _register(registry: Any, core: Core) -> None:
-    services.register(registry, Settings, core.settings)
-    services.register(registry, ServerDir, core.serverdir)
-    services.register(registry, Plugins, core.plugins)
-    services.register(registry, MetadataStore, core.store)
-    services.register(registry, BlobStore, core.blobs)
-    services.register(registry, Users, core.users)
-    services.register(registry, Indexes, core.indexes)
+    # core's own services are registered by open_core (the plugins' start-up needs them);
+    # the page cache is for the web app only
     spill_dir = os.path.join(core.serverdir.tmpdir, "pages")
     os.makedirs(spill_dir, exist_ok=True)
     pages = SimplePages(
@@ -70,4 +75,3 @@ def _register(registry: Any, core: Core) -> None:
         spill_dir=spill_dir,
     )
     services.register(registry, SimplePages, pages)
-    services.on_shutdown(registry, core.close)

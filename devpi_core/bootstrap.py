@@ -6,7 +6,7 @@ Used by the CLI (``init``, ``serve``, ``passwd``) and by ``make_app``; no Pyrami
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from devpi_core.config import RawConfig, Settings, plugin_lists, settings_for
@@ -17,11 +17,11 @@ from devpi_core.model.indexes import Indexes
 from devpi_core.model.users import Users
 from devpi_core.outbound import OutboundPolicy
 from devpi_core.plugins import Plugins, available_entrypoints, make_pm
+from devpi_core.serverdir import ServerDir
+from devpi_core.services import ServiceRegistry
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
-
-    from devpi_core.serverdir import ServerDir
+    from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 
 
 def load_plugins(
@@ -127,7 +127,7 @@ class _MissingHasher(PasswordHasher):
 
 @dataclass
 class Core:
-    """The storage-level services (everything but HTTP)."""
+    """The storage-level services (everything but HTTP) and the plugins started on them."""
 
     plugins: Plugins
     settings: Settings
@@ -137,28 +137,56 @@ class Core:
     users: Users
     indexes: Indexes
     env: IndexEnv
+    services: ServiceRegistry
+    started: list[str] = field(default_factory=list)
 
     def close(self) -> None:
-        """Close the stores."""
+        """Shut the plugins down (reverse start-up order), then close the stores; once."""
+        started, self.started = self.started, []
+        self.plugins.shutdown(self.services, started)
         self.store.close()
 
 
-def open_core(plugins: Plugins, settings: Settings, serverdir: ServerDir, registry: Any) -> Core:
-    """Open stores and build the user and index services."""
+def open_core(
+    plugins: Plugins,
+    settings: Settings,
+    serverdir: ServerDir,
+    registry: MutableMapping[Any, Any] | None = None,
+) -> Core:
+    """Open the stores, register core's services in ``registry`` (a new one if None: a command
+    without a web app) and start the plugins (``devpi_startup``). Close with ``Core.close``."""
     store, blobs = open_stores(plugins, settings)
     hasher = plugins.password_hasher(settings) or _MissingHasher()
     users = Users(store, lambda: hasher)
+    services = ServiceRegistry({} if registry is None else registry)
     env = IndexEnv(
         store=store,
         blobs=blobs,
         tmpdir=serverdir.tmpdir,
-        registry=registry,
+        services=services,
         offline=settings.server.offline_mode,
         emit=plugins.emit,
         max_upload_size=settings.server.max_upload_size,
+        check_upload=plugins.check_upload,
     )
     indexes = Indexes(env, plugins.index_types(), OutboundPolicy.from_settings(settings.server))
-    return Core(plugins, settings, serverdir, store, blobs, users, indexes, env)
+    for key, instance in (
+        (Settings, settings),
+        (ServerDir, serverdir),
+        (Plugins, plugins),
+        (MetadataStore, store),
+        (BlobStore, blobs),
+        (Users, users),
+        (Indexes, indexes),
+    ):
+        services.register(key, instance)
+    core = Core(plugins, settings, serverdir, store, blobs, users, indexes, env, services)
+    try:
+        core.started = plugins.startup(services)
+    except BaseException:
+        store.close()
+        raise
+    return core
 
 
 def initialise_data(

@@ -118,7 +118,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     if is_initialised(settings.server.serverdir):
         raise StartupError(f"{settings.server.serverdir} is already initialised")
     serverdir = _create_serverdir(plugins, settings)
-    core = open_core(plugins, settings, serverdir, registry=None)
+    core = open_core(plugins, settings, serverdir)
     try:
         created = initialise_data(core.users, core.indexes, plugins=plugins, settings=settings,
                                   root_password=args.root_passwd,
@@ -139,7 +139,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_passwd(args: argparse.Namespace) -> int:
     plugins, settings = _load(args)
     serverdir = open_serverdir(settings.server.serverdir)
-    core = open_core(plugins, settings, serverdir, registry=None)
+    core = open_core(plugins, settings, serverdir)
     try:
         if core.users.get(args.user) is None:
             raise StartupError(f"no user {args.user!r} in {settings.server.serverdir}")

@@ -26,8 +26,10 @@ if TYPE_CHECKING:
         IndexRecord,
         LoginToken,
         MirrorRefreshEvent,
+        UploadCheck,
         UploadEvent,
     )
+    from devpi_core.services import ServiceRegistry
     from devpi_core.specs import ConfigSection, IndexTypeSpec, MirrorSourceSpec, StorageBackend
 
 hookspec = pluggy.HookspecMarker("devpi_core")
@@ -42,6 +44,40 @@ def devpi_config_sections() -> list[ConfigSection]:
     collected; a section name may be declared by one plugin only.
 
     .. versionadded:: 0.1
+    """
+
+
+# -- lifecycle ------------------------------------------------------------------------------
+@hookspec
+def devpi_startup(services: ServiceRegistry) -> None:
+    """Start what the plugin keeps for the life of the process and register it as a service.
+
+    Called once per process after the stores are open and core's services are registered:
+    when the server starts (before it serves) and in commands that open the stores
+    (``devpi-core init``, ``passwd``). Build connection pools, threads and caches here and
+    register them with ``services.register(MyService, instance)``; index types reach them
+    with ``env.services.get(MyService)``, views with ``services.get`` or an accessor of the
+    plugin's own. All implementations are called, one plugin after the other in pluggy's order;
+    an exception aborts the start (plugins already started are shut down again).
+
+    :param services: the process's services, keyed by class.
+
+    .. versionadded:: 0.2
+    """
+
+
+@hookspec
+def devpi_shutdown(services: ServiceRegistry) -> None:
+    """Stop what ``devpi_startup`` started: flush queues, join threads, close connections.
+
+    Called once per process when it stops (after the last request, before the stores close),
+    for every plugin whose ``devpi_startup`` ran, in the reverse order of start-up. All
+    implementations are called; an exception is logged with the plugin's name and the others
+    still run.
+
+    :param services: the process's services, keyed by class.
+
+    .. versionadded:: 0.2
     """
 
 
@@ -206,12 +242,35 @@ def devpi_api_features() -> list[str]:
 
 
 @hookspec
-def devpi_metrics() -> list[tuple[str, str, float]]:
+def devpi_metrics(services: ServiceRegistry) -> list[tuple[str, str, float]]:
     """Report ``(name, "counter"|"gauge", value)`` triples for ``GET /+status``.
 
     Called per ``/+status`` request. All results are collected.
 
+    :param services: the server's services (read your counters from your own service).
+
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2 the ``services`` argument.
+    """
+
+
+# -- uploads --------------------------------------------------------------------------------
+@hookspec
+def devpi_check_upload(check: UploadCheck) -> None:
+    """Refuse a file before it is stored (a license policy, a name deny-list, a size quota).
+
+    Called once per file that arrives on an index, however it arrives: a legacy upload
+    (twine, ``devpi upload``, ``setup.py upload``), a documentation upload, a push from another
+    index of this server, a tox result; after the request was authorized and the content
+    checked, before anything is stored. All implementations are called, in pluggy's order,
+    until one refuses. To refuse, raise a ``devpi_core.errors`` exception (``BadRequest``,
+    ``Forbidden``, ``Conflict``, ...): the client gets its status and message (twine and
+    ``devpi upload`` print it), nothing is stored and ``devpi_on_upload`` does not fire.
+    Return None to let the file through. Runs outside the write lock, but the upload waits.
+
+    :param check: which file, where, by whom, how, with the release's metadata.
+
+    .. versionadded:: 0.2
     """
 
 

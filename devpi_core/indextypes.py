@@ -17,23 +17,27 @@ from devpi_core.errors import Forbidden
 
 if TYPE_CHECKING:
     from devpi_core.interfaces import BlobStore, MetadataStore, WriteTransaction
-    from devpi_core.records import IndexRecord, Link
+    from devpi_core.records import IndexRecord, Link, UploadCheck
+    from devpi_core.services import ServiceRegistry
 
 
 @dataclass(frozen=True)
 class IndexEnv:
     """What an index type may use: the stores, a temp directory on the blob store's filesystem,
-    the Pyramid registry (to look up its own plugin's services), offline mode, and ``emit`` to
-    fire event hooks after a commit.
+    the process's services (``services.get(MyService)``: what its plugin registered in
+    ``devpi_startup``), offline mode, ``check_upload`` to ask the upload gate
+    (``devpi_check_upload``) before a file is stored, and ``emit`` to fire event hooks after a
+    commit.
     """
 
     store: MetadataStore
     blobs: BlobStore
     tmpdir: str
-    registry: Any
+    services: ServiceRegistry
     offline: bool
     emit: Callable[[object], None]
     max_upload_size: int = 1 << 30
+    check_upload: Callable[[UploadCheck], None] = lambda _check: None
 
 
 @dataclass(frozen=True)

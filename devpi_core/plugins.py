@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
     from devpi_core.config import Settings
     from devpi_core.interfaces import PasswordHasher, SimplePolicy
-    from devpi_core.records import Credentials, Identity, IndexRecord, LoginToken
+    from devpi_core.records import Credentials, Identity, IndexRecord, LoginToken, UploadCheck
+    from devpi_core.services import ServiceRegistry
     from devpi_core.specs import ConfigSection, IndexTypeSpec, MirrorSourceSpec, StorageBackend
 
 log = logging.getLogger(__name__)
@@ -224,9 +225,9 @@ class Plugins:
         """Feature strings for ``/+api``."""
         return sorted(set(_flatten(self.pm.hook.devpi_api_features())))
 
-    def metrics(self) -> list[tuple[str, str, float]]:
+    def metrics(self, services: ServiceRegistry) -> list[tuple[str, str, float]]:
         """Metrics for ``/+status``."""
-        return _flatten(self.pm.hook.devpi_metrics())
+        return _flatten(self.pm.hook.devpi_metrics(services=services))
 
     def simple_policies(self, index: IndexRecord) -> list[SimplePolicy]:
         """Response-time filters for the simple pages of ``index``."""
@@ -237,6 +238,52 @@ class Plugins:
         return _flatten(
             self.pm.hook.devpi_mirror_auth(mirror_url=mirror_url, www_authenticate=www_authenticate)
         )
+
+    def check_upload(self, check: UploadCheck) -> None:
+        """Ask every plugin whether ``check``'s file may be stored; the first refusal (a
+        ``DevpiError``) propagates to the client."""
+        self.pm.hook.devpi_check_upload(check=check)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def startup(self, services: ServiceRegistry) -> list[str]:
+        """Run every plugin's ``devpi_startup``; return the plugins started, in order.
+
+        Each plugin is called on its own (through pluggy, restricted to that plugin), so that
+        shutdown can run in exactly the reverse order and skip plugins that never started: when
+        one start-up fails, the ones already started are shut down and the error propagates.
+        """
+        starting = self._lifecycle_order("devpi_startup")
+        # a plugin with only a devpi_shutdown counts as started first, so it stops last
+        started = [n for n in self._lifecycle_order("devpi_shutdown") if n not in starting]
+        for name in starting:
+            try:
+                self._only(name, "devpi_startup")(services=services)
+            except BaseException:
+                self.shutdown(services, started)
+                raise
+            started.append(name)
+        return started
+
+    def shutdown(self, services: ServiceRegistry, started: Sequence[str]) -> None:
+        """Run ``devpi_shutdown`` of the plugins in ``started`` (which :meth:`startup`
+        returned) in reverse order; an exception is logged and the others still run."""
+        implementing = set(self._lifecycle_order("devpi_shutdown"))
+        for name in reversed(started):
+            if name not in implementing:
+                continue
+            try:
+                self._only(name, "devpi_shutdown")(services=services)
+            except Exception:  # one plugin's failure must not keep the stores open
+                log.exception("devpi_shutdown of plugin %s failed", name)
+
+    def _lifecycle_order(self, hookname: str) -> list[str]:
+        # pluggy calls the implementations last-registered first (tryfirst/trylast applied)
+        impls = getattr(self.pm.hook, hookname).get_hookimpls()
+        return list(dict.fromkeys(impl.plugin_name for impl in reversed(impls)))
+
+    def _only(self, name: str, hookname: str) -> Any:
+        others = [plugin for other, plugin in self.pm.list_name_plugin() if other != name]
+        return self.pm.subset_hook_caller(hookname, remove_plugins=others)
 
     # -- events ----------------------------------------------------------------------------
     def emit(self, event: object) -> None:

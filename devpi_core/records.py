@@ -107,6 +107,32 @@ class UploadEvent:
 
 
 @dataclass(frozen=True)
+class UploadCheck:
+    """A file about to be stored on an index, before anything of it is stored.
+
+    ``action`` says how it arrives: ``"upload"`` (the legacy upload API: twine, devpi upload,
+    ``setup.py upload``), ``"push"`` (copied from ``source``, another index of this server) or
+    ``"toxresult"``. ``rel`` is ``"releasefile"``, ``"doczip"`` or ``"toxresult"``.
+    ``metadata`` holds the release's core metadata as devpi stores it (``name``, ``version``,
+    ``license``, ``license_expression``, ``classifiers``, ...): the upload form filled from the
+    archive's METADATA/PKG-INFO, or the pushed version's metadata. ``size`` and ``sha256``
+    describe the content when known (a push of a mirror file not fetched yet knows neither).
+    """
+
+    index: str
+    project: str
+    version: str
+    filename: str
+    rel: str
+    action: str
+    username: str | None
+    metadata: Mapping[str, Any]
+    size: int | None = None
+    sha256: str | None = None
+    source: str | None = None
+
+
+@dataclass(frozen=True)
 class DeleteEvent:
     """A project, version or file was removed from an index (after the commit)."""
 

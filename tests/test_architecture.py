@@ -57,6 +57,11 @@ ROOT = Path(__file__).resolve().parent.parent
 CORE = ROOT / "devpi_core"
 PLUGINS = ROOT / "plugins"
 EXAMPLE_PLUGIN = ROOT / "tests" / "e2e" / "data" / "devpi-core-hello" / "devpi_core_hello"
+GATE_PLUGIN = (
+    ROOT / "tests" / "e2e" / "data" / "devpi-core-license-gate" / "devpi_core_license_gate"
+)
+# third-party plugins written against the public API only (docs/plugins.rst quotes them)
+EXAMPLE_PLUGINS = (EXAMPLE_PLUGIN, GATE_PLUGIN)
 
 PUBLIC = frozenset(
     {
@@ -110,8 +115,8 @@ def is_module(name: str) -> bool:
         base = CORE.parent
     elif (PLUGINS / parts[0]).is_dir():
         base = PLUGINS
-    elif parts[0] == EXAMPLE_PLUGIN.name:
-        base = EXAMPLE_PLUGIN.parent
+    elif parts[0] in {example.name for example in EXAMPLE_PLUGINS}:
+        base = next(e.parent for e in EXAMPLE_PLUGINS if e.name == parts[0])
     else:
         return False
     path = base.joinpath(*parts)
@@ -155,7 +160,9 @@ def test_the_trees_are_where_the_test_looks():
         "devpi_core_passwd",
         "devpi_core_stages",
     }
-    assert (EXAMPLE_PLUGIN / "__init__.py").is_file()
+    assert all((example / "__init__.py").is_file() for example in EXAMPLE_PLUGINS)
+    checked = {package for _path, package in plugin_sources()}
+    assert checked >= set(EXAMPLE_PLUGINS)
 
 
 def test_public_modules_exist():
@@ -163,7 +170,7 @@ def test_public_modules_exist():
 
 
 def test_core_never_imports_a_plugin():
-    plugin_names = {p.name for p in plugin_packages()} | {EXAMPLE_PLUGIN.name}
+    plugin_names = {p.name for p in plugin_packages()} | {e.name for e in EXAMPLE_PLUGINS}
     found = [
         str(imp)
         for path in python_files(CORE)
@@ -183,8 +190,8 @@ def test_core_never_imports_a_plugin():
 
 
 def plugin_sources() -> Iterator[tuple[Path, Path]]:
-    """``(file, package root)`` of every bundled plugin (tests included) and the example."""
-    for package in [*plugin_packages(), EXAMPLE_PLUGIN]:
+    """``(file, package root)`` of every bundled plugin (tests included) and the examples."""
+    for package in [*plugin_packages(), *EXAMPLE_PLUGINS]:
         for path in python_files(package):
             yield path, package
 

@@ -47,6 +47,8 @@ class DistSpec:
     requires_dist: list[str] = field(default_factory=list)
     summary: str = "a generated test package"
     module_code: str = ""
+    #: more METADATA lines, e.g. ``("License: MIT",)`` or a ``Classifier: License :: ...``
+    extra_metadata: tuple[str, ...] = ()
 
     def metadata(self) -> bytes:
         """A METADATA / PKG-INFO file (metadata version 2.1)."""
@@ -59,6 +61,7 @@ class DistSpec:
         if self.requires_python:
             lines.append(f"Requires-Python: {self.requires_python}")
         lines += [f"Requires-Dist: {req}" for req in self.requires_dist]
+        lines += list(self.extra_metadata)
         return ("\n".join(lines) + "\n\n").encode()
 
 

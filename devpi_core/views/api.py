@@ -90,7 +90,9 @@ def status(request: Request) -> Response:
         "started-at": STARTED,
         "role": "MASTER",
         "polling_replicas": {},
-        "metrics": [list(m) for m in services.plugins(request).metrics()],
+        "metrics": [
+            list(m) for m in services.plugins(request).metrics(services.ServiceRegistry.of(request))
+        ],
         "plugins": services.plugins(request).names(),
     }
     return api_reply(request, "status", result)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from devpi_core import hookimpl
 from devpi_core.specs import ConfigSection, IndexTypeSpec, MirrorSourceSpec
+from devpi_core_mirror import service
 from devpi_core_mirror.index import MirrorIndex
 from devpi_core_mirror.service import new_index_defaults
 from devpi_core_mirror.settings import (
@@ -24,6 +25,7 @@ from devpi_core_mirror.settings import (
 if TYPE_CHECKING:
     from devpi_core.config import Settings
     from devpi_core.interfaces import MirrorSource
+    from devpi_core.services import ServiceRegistry
     from devpi_core.specs import MirrorSourceOptions
 
 
@@ -87,6 +89,18 @@ def devpi_default_indexes(settings: Settings) -> list[tuple[str, dict[str, Any]]
 
 
 @hookimpl
-def devpi_pyramid_includes() -> list[str]:
-    """The mirror service (state shared by requests, shutdown, metrics)."""
-    return ["devpi_core_mirror.service"]
+def devpi_startup(services: ServiceRegistry) -> None:
+    """The mirror service: per-index state shared by requests, fills, the write queue."""
+    service.start(services)
+
+
+@hookimpl
+def devpi_shutdown(services: ServiceRegistry) -> None:
+    """Store what is queued, stop the fills, close the upstream connections."""
+    services.get(service.MirrorService).close()
+
+
+@hookimpl
+def devpi_metrics(services: ServiceRegistry) -> list[tuple[str, str, float]]:
+    """The mirrors' counters, fills and pending writes in ``/+status``."""
+    return services.get(service.MirrorService).metrics()

@@ -36,7 +36,7 @@ class MirrorIndex(IndexType):
 
     def __init__(self, env: IndexEnv, record: IndexRecord) -> None:
         super().__init__(env, record)
-        self.service = MirrorService.of(env)
+        self.service = env.services.get(MirrorService)
         self.rt = self.service.runtime(env, record)
 
     # -- simple pages ----------------------------------------------------------------------

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from devpi_core import hookimpl, services
+from devpi_core import services
 from devpi_core.errors import StartupError, UpstreamUnavailable
 from devpi_core.outbound import OutboundPolicy, origin
 from devpi_core.specs import MirrorSourceOptions
@@ -23,11 +23,10 @@ from devpi_core_mirror.project_cache import ProjectPages
 from devpi_core_mirror.settings import SECTION, MirrorSettings, default_upstream_url
 
 if TYPE_CHECKING:
-    from pyramid.config import Configurator
-
     from devpi_core.indextypes import IndexEnv
     from devpi_core.interfaces import MirrorSource
     from devpi_core.records import IndexRecord
+    from devpi_core.services import ServiceRegistry
     from devpi_core.specs import MirrorSourceSpec
 
 log = logging.getLogger(__name__)
@@ -78,7 +77,7 @@ class IndexRuntime(IndexPart):
 def new_index_defaults(env: IndexEnv) -> dict[str, Any]:
     """What a mirror created without ``mirror_url`` mirrors: ``plugins.mirror.default_url``,
     else the installed pip's default index (devpi-server's default upstream too)."""
-    settings = MirrorService.of(env).settings
+    settings = env.services.get(MirrorService).settings
     try:
         return {"mirror_url": settings.default_url or default_upstream_url()}
     except StartupError:  # no pip to ask: the creator must name mirror_url (a 400 says so)
@@ -86,7 +85,7 @@ def new_index_defaults(env: IndexEnv) -> dict[str, Any]:
 
 
 class MirrorService:
-    """Registered in the Pyramid registry by this plugin's include."""
+    """One per process, built and registered by this plugin's ``devpi_startup``."""
 
     def __init__(
         self,
@@ -106,13 +105,6 @@ class MirrorService:
         self.writes = JobQueue("devpi-mirror-writes")
         self._runtimes: dict[str, IndexRuntime] = {}
         self._lock = threading.Lock()
-
-    @classmethod
-    def of(cls, env: IndexEnv) -> MirrorService:
-        """The service of the server ``env`` belongs to (a bare one outside a server)."""
-        if env.registry is not None:
-            return services.lookup(env.registry, MirrorService)
-        return cls(MirrorSettings(), {}, {}, lambda _url, _www: [])
 
     def runtime(self, env: IndexEnv, record: IndexRecord) -> IndexRuntime:
         """The runtime of ``record``'s index, configured for its current configuration."""
@@ -184,38 +176,25 @@ class MirrorService:
             runtime.close()
 
 
-class _MetricsReporter:
-    """Answers ``devpi_metrics`` for one server (registered as a plugin object at start-up)."""
-
-    def __init__(self, service: MirrorService) -> None:
-        self.service = service
-
-    @hookimpl
-    def devpi_metrics(self) -> list[tuple[str, str, float]]:
-        """The counters of this server's mirrors."""
+    def metrics(self) -> list[tuple[str, str, float]]:
+        """The counters of this server's mirrors, for ``devpi_metrics``."""
         return [
-            *self.service.counters.report(),
-            ("devpi_mirror_fills_running", "gauge", float(self.service.fills.running())),
-            ("devpi_mirror_writes_pending", "gauge", float(self.service.writes.pending())),
+            *self.counters.report(),
+            ("devpi_mirror_fills_running", "gauge", float(self.fills.running())),
+            ("devpi_mirror_writes_pending", "gauge", float(self.writes.pending())),
         ]
 
 
-def includeme(config: Configurator) -> None:
-    """Register the mirror service and its shutdown; report its counters in ``/+status``."""
-    registry = config.registry
+def start(registry: ServiceRegistry) -> MirrorService:
+    """Build the mirror service of this process and register it (``devpi_startup``)."""
     plugins = services.plugins(registry)
     settings = services.settings(registry)
-    raw = settings.plugin(SECTION)
     service = MirrorService(
         settings.section(SECTION, MirrorSettings),
-        raw,
+        settings.plugin(SECTION),
         plugins.mirror_sources(),
         plugins.mirror_auth,
         services.outbound_policy(registry),
     )
-    services.register(registry, MirrorService, service)
-    reporter = _MetricsReporter(service)
-    name = f"mirror-metrics-{id(service)}"
-    plugins.pm.register(reporter, name=name)
-    services.on_shutdown(registry, service.close)
-    services.on_shutdown(registry, lambda: plugins.pm.unregister(name=name))
+    registry.register(MirrorService, service)
+    return service

@@ -151,15 +151,36 @@ def _push_internal(
             check_release_filename(str(link["relpath"]).rsplit("/", 1)[-1], name, version)
     metadata = {k: v for k, v in verdata.items() if not k.startswith("+") and k != "yanked"}
     new = NewBlobs(target.env)
+    for link in links:  # every file is admitted before any is fetched or stored
+        _admit(new, target, link, metadata, who=username, source=source.name)
     refs = [(link, _content(request, source, link["relpath"], new)) for link in links]
     rows: list[list[Any]] = [[200, "register", name, version, "->", target.name]]
     with new.transaction() as tx:
         target.set_metadata(tx, project, version, metadata, display_name=name)
         for link, ref in sorted(refs, key=lambda item: item[0]["rel"] == TOXRESULT):
             rec = _copied_record(source, target, link, ref, username)
-            target.add_file(tx, project, version, rec)
+            new.add_file(tx, target, project, version, rec, who=username)
             rows.append(_row(link["rel"], rec, name, version, target.name))
     return rows
+
+
+def _admit(
+    new: NewBlobs,
+    target: StageIndex,
+    link: Mapping[str, Any],
+    metadata: Mapping[str, Any],
+    *,
+    who: str | None,
+    source: str,
+) -> None:
+    hashes = link.get("hashes")
+    new.admit(
+        target, project=normalize(str(metadata.get("name") or "")),
+        version=str(metadata.get("version") or ""),
+        filename=str(link["relpath"]).rsplit("/", 1)[-1], rel=str(link["rel"]), action="push",
+        username=who, metadata=metadata, size=link.get("size"),
+        sha256=hashes.get("sha256") if isinstance(hashes, dict) else None, source=source,
+    )
 
 
 def _copied_record(

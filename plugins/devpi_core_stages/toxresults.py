@@ -63,6 +63,11 @@ def store(
     if len(body) > limits.toxresult_max_size:
         raise _too_large(limits)
     new = NewBlobs(stage.env)
+    new.admit(
+        stage, project=ref.project, version=ref.version or "", filename=f"{ref.filename}.toxresult",
+        rel=TOXRESULT, action="toxresult", username=who,
+        metadata=stage.version(ref.project, ref.version or "") or {}, size=len(body),
+    )
     sha256 = new.put_bytes(body)
     stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime())
     hashdir = ref.relpath.rsplit("/", 1)[0]
@@ -94,5 +99,5 @@ def store(
             "for_relpath": ref.relpath,
             "log": [filelog.upload(who, stage.name)],
         }
-        stage.add_file(tx, ref.project, ref.version or "", rec)
+        new.add_file(tx, stage, ref.project, ref.version or "", rec, who=who)
     return f"{hashdir}/{filename}#sha256={sha256}"

@@ -13,7 +13,6 @@ from devpi_core import services
 from devpi_core.blobs import BlobIngest
 from devpi_core.errors import BadRequest, NotFound
 from devpi_core.model.names import check_project, check_version, version_sort_key
-from devpi_core.records import UploadEvent
 from devpi_core_stages import archives, filelog, filenames, layout
 from devpi_core_stages.docs import check_doczip
 from devpi_core_stages.settings import stages_settings
@@ -222,6 +221,12 @@ def file_upload(
         check_form_digests(form, blob, filename)
         with blob.reader() as f:
             raw = read_metadata(request, f, filename=filename, name=display, version=version)
+        full = fill_from_archive(form_metadata(form), raw)
+        new.admit(
+            stage, project=project, version=version, filename=filename, rel=RELEASE,
+            action="upload", username=who, metadata={**full, "name": display, "version": version},
+            size=blob.size, sha256=blob.sha256,
+        )
         now = time.time()
         rec: dict[str, Any] = {
             "filename": filename,
@@ -232,7 +237,6 @@ def file_upload(
             "log": [filelog.upload(who, stage.name)],
         }
         sha256 = new.commit(blob)
-    full = fill_from_archive(form_metadata(form), raw)
     if raw and filename.lower().endswith(".whl"):
         rec["core_metadata"] = {"sha256": new.put_bytes(raw)}
     rec.update(
@@ -256,10 +260,9 @@ def file_upload(
             {**given, "name": display, "version": version},
             display_name=display,
         )
-        stored = stage.add_file(tx, project, version, rec)
+        stored = new.add_file(tx, stage, project, version, rec, who=who)
     if not stored:
         return Outcome(False, IDENTICAL if stage.record.config.get("volatile") is False else "OK")
-    _emit(stage, project, version, filename, RELEASE, who)
     return Outcome(True)
 
 
@@ -292,6 +295,14 @@ def doc_upload(
     with ingest(request, stream) as blob:
         with blob.reader() as f:
             check_doczip(f)
+        known = stage.version(project, version) or {}
+        new.admit(
+            stage, project=project, version=version, filename=filename, rel=DOCZIP,
+            action="upload", username=who,
+            metadata={**{k: v for k, v in known.items() if not k.startswith("+")},
+                      "name": display, "version": version},
+            size=blob.size, sha256=blob.sha256,
+        )
         now = time.time()
         size = blob.size
         sha256 = new.commit(blob)
@@ -311,18 +322,10 @@ def doc_upload(
             # registered as devpi-server does: every metadata key, empty unless the form has it
             metadata = {**form_metadata(form), "name": display, "version": version}
             stage.set_metadata(tx, project, version, metadata, display_name=display)
-        stored = stage.add_file(tx, project, version, rec)
+        stored = new.add_file(tx, stage, project, version, rec, who=who)
     if not stored:
         return Outcome(False, IDENTICAL if stage.record.config.get("volatile") is False else "OK")
-    _emit(stage, project, version, filename, DOCZIP, who)
     return Outcome(True)
-
-
-def _emit(
-    stage: StageIndex, project: str, version: str, filename: str, rel: str, who: str | None
-) -> None:
-    serial = stage.env.store.current_serial()
-    stage.env.emit(UploadEvent(stage.name, project, version, filename, rel, who, serial))
 
 
 ACTIONS = {"file_upload": file_upload, "submit": submit, "doc_upload": doc_upload}

@@ -35,7 +35,8 @@ def status_page(request: Request) -> Response:
     ), class_="config")
     plugin_rows = [(info.name, info.dist, info.version or "", el("code", info.module),
                     "bundled" if info.bundled else "third-party") for info in plugins.infos]
-    metric_rows = [(name, kind, _metric_value(value)) for name, kind, value in plugins.metrics()]
+    metrics = plugins.metrics(services.ServiceRegistry.of(request))
+    metric_rows = [(name, kind, _metric_value(value)) for name, kind, value in metrics]
     body = join((
         summary,
         el("h2", "Plugins"), table(("Name", "Distribution", "Version", "Module", ""), plugin_rows),

@@ -31,7 +31,7 @@ def config(tmp_path):
 def password_matches(config, serverdir, user, password):
     plugins, settings = load_plugins(load_raw(str(config)))
     settings = settings.with_overrides(serverdir=str(serverdir))
-    core = open_core(plugins, settings, open_serverdir(str(serverdir)), registry=None)
+    core = open_core(plugins, settings, open_serverdir(str(serverdir)))
     try:
         return core.users.hasher.verify(password, core.users.require(user)["pwhash"])
     finally:

@@ -11,15 +11,13 @@ environment as ``python -m devpi_core serve``.
 from __future__ import annotations
 
 import base64
-import shutil
 import subprocess
-import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
 import requests
 from cli_run import login, upload
+from plugin_venv import venv_with_plugin
 
 from devpi_core.plugins import available_entrypoints
 from devpi_core.testing.dists import DistSpec, make_wheel
@@ -33,49 +31,7 @@ JSON = {"Accept": "application/json"}
 @pytest.fixture(scope="module")
 def plugin_python(tmp_path_factory) -> str:
     """The python of a venv holding devpi-core-hello, and (via .pth) this devpi-core."""
-    base = tmp_path_factory.mktemp("thirdparty")
-    venv = base / "venv"
-    subprocess.run(
-        [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120
-    )
-    python = venv / "bin" / "python"
-    purelib = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout.strip()
-    # addsitedir (not a plain path line) also runs the .pth files there: editable installs
-    # and coverage hooks of the test environment keep working in the plugin's environment.
-    ours = dict.fromkeys([sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
-    Path(purelib, "_devpi_core_test_environment.pth").write_text(
-        "".join(f"import site; site.addsitedir({path!r})\n" for path in ours)
-    )
-    source = shutil.copytree(PLUGIN_SOURCE, base / "devpi-core-hello")  # builds write into it
-    pip = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "--python",
-            str(python),
-            "install",
-            "--no-deps",
-            "--no-index",
-            "--no-build-isolation",
-            "--no-cache-dir",
-            "--quiet",
-            str(source),
-        ],
-        capture_output=True,
-        text=True,
-        env=clean_env(base),
-        timeout=300,
-        check=False,
-    )
-    assert pip.returncode == 0, pip.stdout + pip.stderr
-    return str(python)
+    return venv_with_plugin(tmp_path_factory.mktemp("thirdparty"), PLUGIN_SOURCE)
 
 
 def serve_with(devpi_server, plugin_python, config, serverdir=None):
