@@ -283,7 +283,7 @@ def client_address(request: Request) -> str:
     """
     environ = request.environ
     peer = str(environ.get("REMOTE_ADDR") or "-")
-    real = environ.get("HTTP_X_REAL_IP", "").strip()
+    real = str(environ.get("HTTP_X_REAL_IP") or "").strip()
     if real and peer in services.settings(request).server.trusted_proxies:
         return real[:64]  # an address, not a place to store text
     return peer

@@ -72,7 +72,7 @@ class NewBlobs:
     ) -> bool:
         """Record a file on ``stage`` (see ``StageIndex.add_file``); once the transaction
         committed, ``devpi_on_upload`` fires for it. False: an identical file was there."""
-        stored = stage.add_file(tx, project, version, rec, overwrite_who=who)
+        stored = stage.add_file(tx, project, version, rec)
         if stored:
             self._arrived.append((stage.name, project, version, rec["filename"], rec["rel"], who))
         return stored
