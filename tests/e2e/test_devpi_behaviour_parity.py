@@ -13,42 +13,27 @@ the module is skipped, and fails under ``CI=true``.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
-import sys
 import tarfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from peer import FAST_ARGON2, peer_harness
 
 from devpi_core.testing.devpiclient import DevpiCLI, ServerAPI, running_server, setup_user
 from devpi_core.testing.dists import DistSpec, make_doczip, make_sdist
-from devpi_core.testing.plugin import missing_component
 from devpi_core.testing.upstream import FakeUpstream
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-HARNESS = Path(__file__).resolve().parents[2] / "benchmarks" / "harness.py"
 SHORT_HASH_LINK = "/files/00000000/pkg-1%212017.4%2Bdevpi.zip#sha256=1234"
 MD5_LINK = "/files/00000000/md5pkg-1.0.tar.gz#md5=" + "c" * 32
 GONE_LINK = "/files/deadbeef/gone-1.0.tar.gz#sha256=" + "a" * 64
-# devpi-server's argon2 at its cheapest, so logins do not dominate the run
-FAST_ARGON2 = ["--argon2-memory-cost", "8", "--argon2-parallelism", "1", "--argon2-time-cost", "1"]
-
-
-def _harness() -> Any:
-    spec = importlib.util.spec_from_file_location("devpi_core_bench_harness", HARNESS)
-    if spec is None or spec.loader is None or not HARNESS.exists():
-        pytest.skip("benchmarks/harness.py is not available (installed package?)")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    if not (module.PEER_VENV / "bin" / "devpi-server").exists():
-        missing_component("no devpi-server venv: make test (make components) creates it")
-    return module
 
 
 @dataclass
@@ -74,7 +59,7 @@ def upstream():
 def sides(tmp_path_factory, upstream):
     """devpi-server and devpi-core, started in parallel; devpi-core's default upstream is the
     fake one (devpi-server's is the public index, which no test reaches)."""
-    harness = _harness()
+    harness = peer_harness()
     work = tmp_path_factory.mktemp("behaviour")
     config = {"plugins": {"mirror": {"init_root_pypi": False, "default_url": upstream.url}}}
     with ThreadPoolExecutor(1) as pool:

@@ -15,25 +15,24 @@ from __future__ import annotations
 
 import hashlib
 import http.client
-import importlib.util
 import json
 import re
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from peer import FAST_ARGON2, peer_harness
 
 from devpi_core.testing.devpiclient import DevpiCLI, running_server
 from devpi_core.testing.dists import DistSpec, make_doczip, make_sdist, make_wheel
-from devpi_core.testing.plugin import missing_component
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-HARNESS = Path(__file__).resolve().parents[2] / "benchmarks" / "harness.py"
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date"}
 DEVPI_HEADERS = ("X-DEVPI-API-VERSION", "X-DEVPI-SERVER-VERSION", "X-DEVPI-UUID", "X-DEVPI-SERIAL")
 PASSWORD = "parity-123"
@@ -44,18 +43,6 @@ EXTRA_KEYS = {
     "indexconfig": {"acl_read"},  # read access control per index
     "releasefilemeta": {"size"},  # file size (PEP 700 data, also on the simple pages)
 }
-
-
-def _harness() -> Any:
-    spec = importlib.util.spec_from_file_location("devpi_core_bench_harness", HARNESS)
-    if spec is None or spec.loader is None or not HARNESS.exists():
-        pytest.skip("benchmarks/harness.py is not available (installed package?)")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    if not (module.PEER_VENV / "bin" / "devpi-server").exists():
-        missing_component("no devpi-server venv: make test (make components) creates it")
-    return module
 
 
 # -- recording proxy ------------------------------------------------------------------------
@@ -274,20 +261,13 @@ def _record(
 @pytest.fixture(scope="module")
 def transcripts(tmp_path_factory, files):
     """Both sessions, run side by side (each server is busy with only its own client)."""
-    harness = _harness()
+    harness = peer_harness()
     work = tmp_path_factory.mktemp("parity")
     with ThreadPoolExecutor(2) as pool:
         starting = pool.submit(
             harness.start_devpi_server,
             work,
-            extra=[
-                "--argon2-memory-cost",
-                "8",
-                "--argon2-parallelism",
-                "1",
-                "--argon2-time-cost",
-                "1",
-            ],
+            extra=FAST_ARGON2,
         )
         try:
             with running_server(

@@ -28,27 +28,23 @@ from __future__ import annotations
 
 import base64
 import functools
-import importlib.util
 import json
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import pytest
 import requests
+from peer import FAST_ARGON2, peer_harness
 
 from devpi_core.testing.devpiclient import running_server
 from devpi_core.testing.dists import Dist, DistSpec, make_doczip, make_sdist
-from devpi_core.testing.plugin import missing_component
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-HARNESS = Path(__file__).resolve().parents[2] / "benchmarks" / "harness.py"
 TIMEOUT = 30
 JSON = "application/json"
 OWNER, OTHER, DELETED = "alice", "bob", "carl"
@@ -393,18 +389,6 @@ class Answer:
         )
 
 
-def _harness() -> Any:
-    spec = importlib.util.spec_from_file_location("devpi_core_bench_harness", HARNESS)
-    if spec is None or spec.loader is None or not HARNESS.exists():
-        pytest.skip("benchmarks/harness.py is not available (installed package?)")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    if not (module.PEER_VENV / "bin" / "devpi-server").exists():
-        missing_component("no devpi-server venv: make test (make components) creates it")
-    return module
-
-
 def _run_all(url: str) -> dict[str, Answer]:
     peer = Peer(url)
     peer.setup()
@@ -419,13 +403,12 @@ CORE_CONFIG = {
         "passwd": {"login_failures_per_client": 0, "login_failures_per_user": 0},
     }
 }
-FAST_ARGON2 = ["--argon2-memory-cost", "8", "--argon2-parallelism", "1", "--argon2-time-cost", "1"]
 
 
 @pytest.fixture(scope="module")
 def answers(tmp_path_factory) -> dict[str, dict[str, Answer]]:
     """The whole table against devpi-server and devpi-core, side by side."""
-    harness = _harness()
+    harness = peer_harness()
     work = tmp_path_factory.mktemp("status-parity")
     with ThreadPoolExecutor(2) as pool:
         starting = pool.submit(harness.start_devpi_server, work, extra=FAST_ARGON2)
