@@ -12,6 +12,25 @@ if TYPE_CHECKING:
 NO_HASHES: Mapping[str, str] = MappingProxyType({})
 
 
+def best_hash(hashes: Mapping[str, str]) -> tuple[str, str] | None:
+    """``(name, hex)`` of the hash a file is known by: sha256, else the first one given.
+
+    One rule for the link's URL fragment, devpi's ``hash_spec``, the PEP 658 metadata attribute
+    and the ``+f/<hashdir>/`` path of a mirrored file, so all of them name the same digest.
+    None when there is no hash.
+    """
+    digest = hashes.get("sha256")
+    if digest is not None:
+        return "sha256", digest
+    return next(iter(hashes.items()), None)
+
+
+def hash_spec(hashes: Mapping[str, str]) -> str:
+    """``<name>=<hex>`` of :func:`best_hash` (devpi's ``hash_spec``); "" when there is none."""
+    found = best_hash(hashes)
+    return "" if found is None else f"{found[0]}={found[1]}"
+
+
 @dataclass(frozen=True)
 class Credentials:
     """What a request claims: a user name and a secret (a password or a login token)."""
@@ -86,11 +105,8 @@ class Link(NamedTuple):
 
     @property
     def hash_spec(self) -> str:
-        """``sha256=<hex>`` (or the best hash available) for URL fragments; "" if none."""
-        for name in ("sha256", "sha512", "sha384", "blake2b_256", "md5"):
-            if name in self.hashes:
-                return f"{name}={self.hashes[name]}"
-        return ""
+        """``<name>=<hex>`` of the file's :func:`best_hash` for URL fragments; "" if none."""
+        return hash_spec(self.hashes)
 
 
 @dataclass(frozen=True)

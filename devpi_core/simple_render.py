@@ -17,6 +17,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from devpi_core.model.names import version_sort_key
+from devpi_core.records import hash_spec
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
@@ -83,17 +84,12 @@ def project_html(title: str, links: Sequence[Link], prefix: str, index: str) -> 
             reason = "" if link.yanked is True else str(link.yanked)
             attrs.append(f'data-yanked="{escape(reason)}"')
         if link.core_metadata:
-            spec = _hash_spec(link.core_metadata)
+            spec = hash_spec(link.core_metadata)
             attrs.append(f'data-core-metadata="{spec}" data-dist-info-metadata="{spec}"')
         stage = own_stage if link.relpath.startswith(href_of.own) else escape(link.stage)
         out.append(f"{stage} <a {' '.join(attrs)}>{escape(link.filename)}</a><br>\n")
     out.append("</body>\n</html>\n")
     return "".join(out).encode("utf-8")
-
-
-def _hash_spec(hashes: Any) -> str:
-    name = "sha256" if "sha256" in hashes else next(iter(hashes))
-    return f"{name}={hashes[name]}"
 
 
 def project_json(name: str, links: Sequence[Link], prefix: str, index: str) -> bytes:

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from pyramid.response import Response
+from webob.acceptparse import create_accept_header
 
 from devpi_core import content_policy, services
 from devpi_core.errors import BadRequest, Forbidden, NotFound, UnsupportedMediaType
 from devpi_core.model import acl
 from devpi_core.proxies import outside_url_header
 from devpi_core.records import IndexRecord
+from devpi_core.simple_pages import SimplePages
 
 if TYPE_CHECKING:
     from pyramid.request import Request
 
+    from devpi_core.model.resolve import Contributors
     from devpi_core.records import Identity
 
 MAX_JSON_BODY = 16 * 1024 * 1024
@@ -134,6 +138,22 @@ def json_object(request: Request) -> dict[str, Any]:
     return data
 
 
+# -- content negotiation --------------------------------------------------------------------
+@functools.lru_cache(maxsize=1024)
+def best_offer(header: str | None, offers: tuple[str, ...]) -> str | None:
+    """The media type of ``offers`` that an ``Accept`` header ranks highest, or None.
+
+    ``header`` is the raw header value, None when the request has none
+    (``request.environ.get("HTTP_ACCEPT")``). RFC 7231 rules as WebOb applies them: q-values
+    rank, the more specific range (``text/html`` over ``text/*`` over ``*/*``) sets an offer's
+    q, ``q=0`` refuses, ties go to the earlier offer. A missing or unparsable header accepts
+    every offer (so the first wins); an empty one accepts none. Clients send a handful of
+    distinct headers, so answers are cached.
+    """
+    found = create_accept_header(header).acceptable_offers(offers)
+    return found[0][0] if found else None
+
+
 def wants_json(request: Request) -> bool:
     """Whether the client asked for JSON (devpi: the Accept header contains it)."""
     return JSON_TYPE in (request.headers.get("Accept") or "")
@@ -194,6 +214,33 @@ def can(request: Request, permission: str, record: IndexRecord) -> bool:
     if permission == "pkg_read" and acl.is_public(record):
         return True  # no need to authenticate the request
     return acl.index_allowed(permission, identity(request), record, restrict_modify(request))
+
+
+class RequestReader:
+    """The request as a reader of indexes; authenticates only when an index is not public."""
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+
+    def key(self) -> frozenset[str]:
+        """The request's principals."""
+        return acl.principals(identity(self.request))
+
+    def can_read(self, record: IndexRecord) -> bool:
+        """``acl_read`` of ``record`` (plus owner and admins)."""
+        return can(self.request, "pkg_read", record)
+
+
+def contributing_indexes(request: Request, record: IndexRecord, project: str) -> Contributors:
+    """The indexes whose files make up ``project`` on ``record`` for this request, and the
+    mirrors ``mirror_whitelist`` holds back: exactly what its simple page merges.
+
+    The simple pages' own resolver answers, with its resolution orders cached per serial, so
+    the JSON API and a UI show the same indexes as the page installers read.
+    """
+    resolver = services.lookup(request.registry, SimplePages).resolver
+    gen = resolver.sync(services.metadata_store(request).current_serial())
+    return resolver.contributors(resolver.order(gen, record, RequestReader(request)), project)
 
 
 def readable_index_configs(request: Request, user: str) -> dict[str, dict[str, Any]]:

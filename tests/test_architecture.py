@@ -18,7 +18,8 @@ in any release. The list is what a plugin needs to implement each kind of hook:
 ``devpi_core.interfaces``         the ABCs of services: stores, hashers, mirror sources, policies
 ``devpi_core.indextypes``         the ABC of index types and what it works with (env, file refs)
 ``devpi_core.services``           typed lookups of the running server's services
-``devpi_core.web``                view helpers: devpi's JSON envelope, request parsing, ACL checks
+``devpi_core.web``                view helpers: devpi's JSON envelope, request parsing, content
+                                  negotiation, ACL checks, contributing indexes
 ``devpi_core.blobs``              streaming content into the blob store (temp file, hash, fsync)
 ``devpi_core.config``             ``Settings`` (a hook argument) and size parsing for settings
 ``devpi_core.logsetup``           the current request's id and log-safe paths (for error pages)

@@ -30,6 +30,7 @@ from waitress import wasyncore
 from webob import Request, Response
 
 from devpi_core.model.names import normalize
+from devpi_core.web import best_offer
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -302,8 +303,7 @@ class FakeUpstream:
     def _wants_json(self, request: Request) -> bool:
         if not self.json_pages:
             return False
-        offers = request.accept.acceptable_offers([JSON_TYPE, "text/html"])
-        return bool(offers) and offers[0][0] == JSON_TYPE
+        return best_offer(request.environ.get("HTTP_ACCEPT"), (JSON_TYPE, "text/html")) == JSON_TYPE
 
     def _finish(self, request: Request, body: bytes, content_type: str, serial: int) -> Response:
         path = request.path

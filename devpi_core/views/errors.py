@@ -14,12 +14,13 @@ from pyramid.view import exception_view_config, notfound_view_config
 
 from devpi_core.errors import DevpiError, Unauthorized
 from devpi_core.logsetup import logged_path, request_id
-from devpi_core.web import json_response
+from devpi_core.web import best_offer, json_response
 
 if TYPE_CHECKING:
     from pyramid.request import Request
 
 log = logging.getLogger(__name__)
+ERROR_OFFERS = ("application/json", "text/plain", "text/html")
 
 
 def _reason(message: str) -> str:
@@ -37,16 +38,15 @@ def error_response(
     challenge: bool = True,
 ) -> Response:
     """JSON ``{"message": ...}`` unless the client prefers plain text or HTML."""
-    offers = request.accept.acceptable_offers(["application/json", "text/plain", "text/html"])
-    if (
-        offers
-        and offers[0][0] != "application/json"
-        and "json" not in (request.accept.header_value or "")
-    ):
+    header = request.environ.get("HTTP_ACCEPT")
+    # any JSON type named in the header (devpi-client's, PEP 691's) keeps the JSON body
+    names_json = "json" in (header or "")
+    best = best_offer(header, ERROR_OFFERS)
+    if best is not None and best != "application/json" and not names_json:
         response = Response(message + "\n", content_type="text/plain", charset="utf-8")
     else:
         response = json_response({"message": message})
-    if "json" in (request.accept.header_value or "") or status == 401:
+    if names_json or status == 401:
         # devpi-client prints "<code> <reason>: <message>"; a standard reason (as devpi-server
         # sends) keeps the message from being shown twice. A 401 is devpi-server's challenge,
         # "401 Unauthorized", which ``devpi upload`` prints after FAIL.

@@ -11,11 +11,12 @@ from devpi_core import services
 from devpi_core.errors import BadRequest, Forbidden, NotFound
 from devpi_core.model.names import normalize
 from devpi_core.records import DeleteEvent
-from devpi_core.views.simple import RequestReader, pages, project_page_response, wants_simple_list
+from devpi_core.views.simple import project_page_response, wants_simple_list
 from devpi_core.web import (
     absolute,
     api_reply,
     changeable_index,
+    contributing_indexes,
     flag,
     identity,
     readable_index,
@@ -57,10 +58,7 @@ def _contributing(request: Request, record: IndexRecord, project: str) -> list[I
     if "ignore_bases" in request.GET:
         itype = services.indexes(request).type_of(record)
         return [record] if itype.page_token(project) is not None else []
-    service = pages(request)
-    gen = service.resolver.sync(services.metadata_store(request).current_serial())
-    order = service.resolver.order(gen, record, RequestReader(request))
-    return list(service.resolver.contributors(order, project).stages)
+    return list(contributing_indexes(request, record, project).stages)
 
 
 def _all_versions(

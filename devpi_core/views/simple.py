@@ -12,16 +12,15 @@ from pyramid.view import view_config
 
 from devpi_core import services, simple_render
 from devpi_core.errors import BadRequest
-from devpi_core.model import acl
 from devpi_core.model.names import normalize
 from devpi_core.proxies import outside_url_header
 from devpi_core.simple_pages import HTML, JSON, Served, SimplePages
 from devpi_core.tweens import SERIAL_KEY
 from devpi_core.web import (
-    identity,
+    RequestReader,
+    best_offer,
     is_installer,
     require_index_permission,
-    restrict_modify,
     server_url,
 )
 
@@ -37,6 +36,7 @@ HTML_OFFERS = (
     "application/vnd.pypi.simple.latest+html",
 )
 JSON_OFFERS = ("application/vnd.pypi.simple.v1+json", "application/vnd.pypi.simple.latest+json")
+SIMPLE_OFFERS = (*HTML_OFFERS, *JSON_OFFERS)
 
 
 def pages(request: Request) -> SimplePages:
@@ -57,17 +57,16 @@ def negotiate(request: Request) -> tuple[str, str]:
     header = request.environ.get("HTTP_ACCEPT", "")
     found = _NEGOTIATED.get(header)
     if found is None:
-        found = _negotiate(request)
+        found = _negotiate(request.environ.get("HTTP_ACCEPT"))
         if len(_NEGOTIATED) < 1000:
             _NEGOTIATED[header] = found
     return found
 
 
-def _negotiate(request: Request) -> tuple[str, str]:
-    offers = request.accept.acceptable_offers([*HTML_OFFERS, *JSON_OFFERS])
-    if not offers:
+def _negotiate(header: str | None) -> tuple[str, str]:
+    best = best_offer(header, SIMPLE_OFFERS)
+    if best is None:
         return HTML, "text/html; charset=utf-8"
-    best = offers[0][0]
     if best in JSON_OFFERS:
         return JSON, simple_render.JSON_TYPE
     if best == "text/html":
@@ -99,25 +98,6 @@ def link_prefix(request: Request) -> str:
         return server_url(request) + "/"
     path: str = environ.get("PATH_INFO", "")
     return "../" * (path.count("/") - 1)
-
-
-class RequestReader:
-    """The request as a reader of indexes; authenticates only when an index is not public."""
-
-    def __init__(self, request: Request) -> None:
-        self.request = request
-
-    def key(self) -> frozenset[str]:
-        """The request's principals."""
-        return acl.principals(identity(self.request))
-
-    def can_read(self, record: IndexRecord) -> bool:
-        """``acl_read`` of ``record`` (plus owner and admins)."""
-        if acl.is_public(record):
-            return True
-        return acl.index_allowed(
-            "pkg_read", identity(self.request), record, restrict_modify(self.request)
-        )
 
 
 def _index(request: Request, serial: int | None = None) -> IndexRecord:

@@ -9,7 +9,7 @@ from devpi_core.errors import NotFound, UpstreamUnavailable
 from devpi_core.indextypes import FileRef, FileStream, IndexEnv, IndexType
 from devpi_core.model.blobrefs import add_ref, drop_ref
 from devpi_core.model.names import project_candidates
-from devpi_core.records import IndexRecord, Link, UpstreamFile
+from devpi_core.records import IndexRecord, Link, UpstreamFile, hash_spec
 from devpi_core_mirror import layout
 from devpi_core_mirror.fills import STREAMING, FileJob, Fill, FillEnv
 from devpi_core_mirror.pages import version_of
@@ -22,13 +22,6 @@ if TYPE_CHECKING:
 
 METADATA = ".metadata"
 FULL_SHA256 = 64
-
-
-def hash_spec(hashes: Mapping[str, str]) -> str:
-    """``sha256=<hex>`` (or the first hash) for URL fragments and devpi's ``hash_spec``."""
-    if "sha256" in hashes:
-        return f"sha256={hashes['sha256']}"
-    return next((f"{name}={value}" for name, value in hashes.items()), "")
 
 
 class MirrorIndex(IndexType):

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from devpi_core.model.relpaths import hashdir_relpath
-from devpi_core.records import UpstreamFile
+from devpi_core.records import UpstreamFile, best_hash
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -77,9 +77,9 @@ def blob_owner(index: str, filename: str) -> str:
 def relpath(index: str, f: UpstreamFile) -> str:
     """``+f/<hash dirs>/<name>`` by the link's hash (sha256, else the one it has, however
     long: devpi splits the hash spec's value), else ``+e/<upstream dir>/<name>`` (devpi)."""
-    digest = f.hashes.get("sha256") or next(iter(f.hashes.values()), None)
-    if digest:
-        return hashdir_relpath(index, digest, f.filename)
+    best = best_hash(f.hashes)
+    if best is not None and best[1]:
+        return hashdir_relpath(index, best[1], f.filename)
     return f"{index}/+e/{external_dir(f.url)}/{f.filename}"
 
 

@@ -14,8 +14,7 @@ from devpi_core import services
 from devpi_core.errors import BadRequest, NotFound
 from devpi_core.indextypes import verdata_links
 from devpi_core.model.names import normalize, version_sort_key
-from devpi_core.model.resolve import Resolver
-from devpi_core.web import can
+from devpi_core.web import contributing_indexes
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -97,8 +96,7 @@ def checked_project(request: Request) -> str:
 def project_releases(request: Request, record: IndexRecord, project: str) -> ProjectReleases:
     """The releases of normalized ``project`` on ``record`` and its readable bases; 404 if none."""
     indexes = services.indexes(request)
-    order = indexes.resolution_order(record, lambda r: can(request, "pkg_read", r))
-    contributors = Resolver(indexes).contributors(order, project)
+    contributors = contributing_indexes(request, record, project)
     releases: dict[str, Release] = {}
     seen: set[str] = set()
     for stage in contributors.stages:

@@ -6,16 +6,20 @@ rules are tested without any upstream.
 
 from __future__ import annotations
 
+import base64
 import types
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from pyramid.scripting import prepare
 
-from devpi_core import hookimpl
+from devpi_core import hookimpl, services
 from devpi_core.indextypes import FileRef, IndexType
+from devpi_core.model.relpaths import hashdir_relpath
 from devpi_core.records import Link
 from devpi_core.specs import IndexKey, IndexTypeSpec
 from devpi_core.testing.dists import DistSpec, make_wheel
+from devpi_core.web import contributing_indexes
 
 if TYPE_CHECKING:
     from collections.abc import Hashable, Iterable, Mapping, Sequence
@@ -43,7 +47,7 @@ class FakeMirror(IndexType):
         return [
             Link(
                 f"{project}-{v}.tar.gz",
-                f"{self.name}/+f/{FAKE_SHA[:3]}/{FAKE_SHA[3:16]}/{project}-{v}.tar.gz",
+                hashdir_relpath(self.name, FAKE_SHA, f"{project}-{v}.tar.gz"),
                 {"sha256": FAKE_SHA},
                 version=v,
             )
@@ -211,3 +215,29 @@ def test_changes_in_a_base_show_up_at_once(client):
     assert first.headers["ETag"] != second.headers["ETag"]
     client.modify_index("alice/dev", ["bases="])
     client.simple("alice/dev", "dep", status=404)
+
+
+def test_contributing_indexes_are_what_the_simple_page_merges(client):
+    client.create_index("alice/secret", acl_read="alice")
+    client.create_index("alice/dev", bases="alice/secret,root/upstream")
+    upload(client, "alice/secret", "pkg", "1.0")
+    record = services.indexes(client.app.app.registry).get("alice/dev")
+
+    def contributing(auth):
+        env = prepare(registry=client.app.app.registry)
+        try:
+            if auth is not None:
+                token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+                env["request"].headers["X-Devpi-Auth"] = token
+            found = contributing_indexes(env["request"], record, "pkg")
+        finally:
+            env["closer"]()
+        return [r.fullname for r in found.stages], list(found.blocked)
+
+    # alice reads the secret base, whose private "pkg" holds the mirror back
+    assert contributing(client.auth) == (["alice/secret"], ["root/upstream"])
+    assert names(client, "alice/dev", "pkg") == ["pkg-1.0-py3-none-any.whl"]
+    # anonymous does not: the mirror's releases are all there is, as on the page
+    assert contributing(None) == (["root/upstream"], [])
+    client.logout()
+    assert names(client, "alice/dev", "pkg") == ["pkg-1.0.tar.gz", "pkg-99.0.tar.gz"]
