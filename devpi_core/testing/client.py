@@ -53,20 +53,21 @@ class Client:
         hdrs = self._headers(headers)
         if body is not None:
             hdrs.setdefault("Content-Type", JSON)
-        return self.app.request(
+        response = self.app.request(
             path,
             method=method.upper(),
             body=params.encode(),
             headers=hdrs,
-            status=status,
             expect_errors=True,
         )
+        return checked(response, status)
 
     def get(self, path: str, *, status: int | str = 200, **headers: str) -> webtest.TestResponse:
         """GET with ``Accept: application/json`` unless headers override it."""
-        return self.app.get(path, headers=self._headers(headers), status=status, expect_errors=True)
+        response = self.app.get(path, headers=self._headers(headers), expect_errors=True)
+        return checked(response, status)
 
-    def get_json(self, path: str, *, status: int = 200) -> Any:
+    def get_json(self, path: str, *, status: int | str = 200) -> Any:
         """GET and return the decoded JSON body."""
         return self.get(path, status=status).json
 
@@ -130,14 +131,14 @@ class Client:
             "protocol_version": "1",
         }
         form.update(fields)
-        return self.app.post(
+        response = self.app.post(
             f"/{fullname}/",
             params=list(form.items()),
             upload_files=[("content", dist.filename, dist.content)],
             headers=self._headers(json_accept=False),
-            status=status,
             expect_errors=True,
         )
+        return checked(response, status)
 
     # -- simple pages ----------------------------------------------------------------------
     def simple(
@@ -155,8 +156,23 @@ class Client:
         hdrs = {"Accept": accept, **headers}
         if self.auth is not None:
             hdrs.update({k: v for k, v in self._headers().items() if k == "X-Devpi-Auth"})
-        return self.app.get(path, headers=hdrs, status=status, expect_errors=True)
+        return checked(self.app.get(path, headers=hdrs, expect_errors=True), status)
 
     def simple_filenames(self, fullname: str, project: str) -> list[str]:
         """Filenames on a project's PEP 691 page."""
         return [f["filename"] for f in self.simple(fullname, project, json_api=True).json["files"]]
+
+
+def checked(response: webtest.TestResponse, status: int | str) -> webtest.TestResponse:
+    """``response``, after checking its status unless ``status`` is ``"*"``.
+
+    WebTest skips its own status check whenever ``expect_errors`` is on (which these calls need,
+    so that a 5xx is an answer to look at rather than an exception): the check is done here.
+    """
+    if status not in ("*", response.status_int):
+        request = response.request
+        raise AssertionError(
+            f"{request.method} {request.path_qs}: expected {status}, got {response.status}\n"
+            f"{response.text[:1000]}"
+        )
+    return response

@@ -62,7 +62,7 @@ def assert_devpi_headers(response, client):
         ("GET", "/+nothing/route", 404),
         ("PUT", "/alice", 400),
         ("POST", "/+login", 400),
-        ("DELETE", "/root", 401),
+        ("DELETE", "/root", 403),
         ("GET", "/+conflict", 409),
         ("GET", "/+crash", 500),
         ("GET", "/%2e%2e/etc/passwd", 400),
@@ -168,7 +168,10 @@ def test_dots_inside_names_are_fine(client):
     client.create_and_login("alice")
     client.create_index("alice/v1.0")
     assert client.get_json("/alice/v1.0/+api")["result"]["index"].endswith("/alice/v1.0")
-    client.get("/alice/v1.0/..hidden", status=404)
+    # "..hidden" is a project name (PEP 503: "-hidden"), not a path step
+    moved = client.get("/alice/v1.0/..hidden", status=302)
+    assert moved.headers["Location"].endswith("/alice/v1.0/-hidden")
+    client.get("/alice/v1.0/-hidden", status=404)
 
 
 def test_request_id_is_echoed_or_made_up(client):

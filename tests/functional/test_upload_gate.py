@@ -76,7 +76,7 @@ def release_href(client, index="alice/dev"):
 
 
 def rels(client, index):
-    found = client.get_json(f"/{index}/pkg/1.0", status=None)
+    found = client.get_json(f"/{index}/pkg/1.0", status="*")
     return sorted(link["rel"] for link in found.get("result", {}).get("+links", []))
 
 

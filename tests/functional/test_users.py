@@ -309,7 +309,7 @@ def restricted(make_app):
 
 
 def test_restrict_modify_blocks_user_creation(restricted):
-    restricted.create_user("eve", status=401)
+    restricted.create_user("eve", status=403)
     restricted.login("alice", "1")
     restricted.create_user("eve", status=403)
     restricted.login("root", "")
