@@ -129,6 +129,8 @@ def test_pages_and_project_list_show_only_allowed_versions(world):
     assert "pkg-2.0" not in html.text
     # the base serves every version; the constrained index leaves the excluded ones out
     assert len(world.simple("root/stage", "pkg").json()["files"]) == 3
+    versions = world.session.get(f"{world.url}/root/constrained/pkg", timeout=30)
+    assert sorted(versions.json()["result"]) == ["1.0", "1.5"]
     mirrored = world.simple("root/constrained", "mirrored").json()["files"]
     assert [f["filename"] for f in mirrored] == ["mirrored-1.0-py3-none-any.whl"]
 
@@ -193,3 +195,19 @@ def test_bad_constraints_and_uploads_are_refused(world):
     )
     assert upload.status_code == 404
     assert "cannot upload to root/constrained" in upload.json()["message"]
+
+
+def test_two_constrained_indexes_based_on_each_other_leave_each_other_out(world):
+    created = world.session.put(
+        f"{world.url}/root/other",
+        json={"type": "constrained", "bases": "root/constrained", "constraints": "pkg<1.5"},
+    )
+    assert created.status_code == 200, created.text
+    assert [f["filename"] for f in world.simple("root/other", "pkg").json()["files"]] == [
+        "pkg-1.0-py3-none-any.whl"
+    ]
+    changed = world.session.patch(f"{world.url}/root/constrained", json=["bases+=root/other"])
+    assert changed.status_code == 200, changed.text
+    # a base that leads back is left out (no endless asking); the rest still answers
+    assert len(world.simple("root/constrained", "pkg").json()["files"]) == 2
+    assert world.simple("root/other", "pkg").status_code == 404

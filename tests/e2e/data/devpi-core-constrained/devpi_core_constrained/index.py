@@ -46,7 +46,12 @@ class ConstrainedIndex(IndexType):
         return services.indexes(self.env.services)
 
     def order(self) -> list[IndexRecord]:
-        """The bases and theirs, breadth-first, each once, mirrors last (as core's order)."""
+        """The bases and theirs, breadth-first, each once, mirrors last (as core's order).
+
+        Left out: this index, and an index that reads its bases itself and has this one among
+        them at any depth (two constrained indexes based on each other would ask each other
+        forever; each serves the rest of its bases).
+        """
         indexes = self.indexes
         seen = {self.name}
         private: list[IndexRecord] = []
@@ -56,14 +61,33 @@ class ConstrainedIndex(IndexType):
             if base is None:
                 continue
             for record in indexes.resolution_order(base):
-                if record.fullname not in seen:
-                    seen.add(record.fullname)
-                    (mirrors if indexes.is_mirror(record) else private).append(record)
+                if record.fullname in seen or self._leads_back(record):
+                    continue
+                seen.add(record.fullname)
+                (mirrors if indexes.is_mirror(record) else private).append(record)
         return private + mirrors
 
-    def _contributors(self, project: str) -> tuple[list[IndexRecord], tuple[Hashable, ...]]:
+    def _leads_back(self, record: IndexRecord) -> bool:
+        """Whether ``record`` reads its bases itself and this index is among them."""
+        spec = self.indexes.spec(record)
+        if spec is None or not spec.merges_bases:
+            return False
+        seen: set[str] = set()
+        queue = list(record.config.get("bases", ()))
+        while queue:
+            name = queue.pop(0)
+            if name == self.name:
+                return True
+            if name not in seen:
+                seen.add(name)
+                found = self.indexes.get(name)
+                queue.extend(found.config.get("bases", ()) if found is not None else ())
+        return False
+
+    def _contributors(
+        self, project: str, order: list[IndexRecord]
+    ) -> tuple[list[IndexRecord], tuple[Hashable, ...]]:
         """The bases whose links make up ``project``'s page, and their page tokens."""
-        order = self.order()
         if self.constraints.excludes(project) or not order:
             return [], ()
         found = Resolver(self.indexes).contributors(order, project)
@@ -79,7 +103,8 @@ class ConstrainedIndex(IndexType):
         if not relpath.startswith(prefix):
             return None
         rest = relpath[len(prefix):]
-        for record in self.order():
+        order = self.order()
+        for record in order:
             itype = self.indexes.type_of(record)
             ref = itype.get_file(f"{record.fullname}/{rest}")
             if ref is not None:
@@ -107,42 +132,48 @@ class ConstrainedIndex(IndexType):
         if self.constraints.excludes(project):
             return False
         # a mirror may have a project it has not been asked about yet (no network I/O here)
+        order = self.order()
         return any(
             self.indexes.is_mirror(record) or self.indexes.type_of(record).has_project(project)
-            for record in self.order()
+            for record in order
         )
 
     def page_token(self, project: str) -> Hashable | None:
-        stages, tokens = self._contributors(project)
+        order = self.order()
+        stages, tokens = self._contributors(project, order)
         if not stages:
             return None
-        order = tuple((record.fullname, record.serial) for record in self.order())
-        return order, tuple(record.fullname for record in stages), tokens
+        serials = tuple((record.fullname, record.serial) for record in order)
+        return serials, tuple(record.fullname for record in stages), tokens
 
     def fresh_until(self, project: str) -> float:
-        types = [self.indexes.type_of(record) for record in self.order()]
-        return min((itype.fresh_until(project) for itype in types), default=float("inf"))
+        order = self.order()
+        until = [self.indexes.type_of(record).fresh_until(project) for record in order]
+        return min(until, default=float("inf"))
 
     def page_warning(self, project: str) -> str | None:
-        for record in self.order():
+        order = self.order()
+        for record in order:
             warning = self.indexes.type_of(record).page_warning(project)
             if warning is not None:
                 return warning
         return None
 
     def links(self, project: str) -> Sequence[Link]:
-        stages, _tokens = self._contributors(project)
-        merged = merge_links([self.indexes.type_of(record).links(project) for record in stages])
+        order = self.order()
+        stages, _tokens = self._contributors(project, order)
+        parts = [self.indexes.type_of(record).links(project) for record in stages]
         return [
             link._replace(relpath=self._own(link.relpath))
-            for link in merged
+            for link in merge_links(parts)
             if self.constraints.allows(project, link.version or version_of(link.filename))
         ]
 
     # -- project and version JSON --------------------------------------------------------
     def versions(self, project: str) -> Mapping[str, Mapping[str, Any]]:
-        stages, _tokens = self._contributors(project)
         result: dict[str, Mapping[str, Any]] = {}
+        order = self.order()
+        stages, _tokens = self._contributors(project, order)
         for record in stages:
             for version, verdata in self.indexes.type_of(record).versions(project).items():
                 if version not in result and self.constraints.allows(project, version):
@@ -178,6 +209,7 @@ class ConstrainedIndex(IndexType):
         return itype.open_uncached(base_ref)
 
     def refresh(self, project: str) -> None:
-        for record in self.order():
+        order = self.order()
+        for record in order:
             if self.indexes.is_mirror(record):
                 self.indexes.type_of(record).refresh(project)
