@@ -102,6 +102,12 @@ class IndexTypeSpec:
     of every resolution order and subjects them to ``mirror_whitelist``. ``defaults(env)`` gives
     values a new index gets for keys its creator left out, where they depend on the running
     server (a mirror's upstream is the configured default one), unlike an ``IndexKey`` default.
+    ``merges_bases`` says the type reads its ``bases`` itself (through
+    :func:`devpi_core.services.indexes`), as a constrained index filters what they serve: core
+    then neither merges those bases into its pages, project list and version data nor walks
+    past it in a resolution order, so everything of its bases reaches clients through it.
+
+    .. versionadded:: 0.2 ``merges_bases``
     """
 
     name: str
@@ -110,6 +116,7 @@ class IndexTypeSpec:
     is_mirror: bool = False
     validate: Callable[[Mapping[str, Any]], list[str]] | None = None
     defaults: Callable[[IndexEnv], Mapping[str, Any]] | None = None
+    merges_bases: bool = False
 
 
 @dataclass(frozen=True)

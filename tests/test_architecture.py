@@ -61,8 +61,11 @@ EXAMPLE_PLUGIN = ROOT / "tests" / "e2e" / "data" / "devpi-core-hello" / "devpi_c
 GATE_PLUGIN = (
     ROOT / "tests" / "e2e" / "data" / "devpi-core-license-gate" / "devpi_core_license_gate"
 )
+CONSTRAINED_PLUGIN = (
+    ROOT / "tests" / "e2e" / "data" / "devpi-core-constrained" / "devpi_core_constrained"
+)
 # third-party plugins written against the public API only (docs/plugins.rst quotes them)
-EXAMPLE_PLUGINS = (EXAMPLE_PLUGIN, GATE_PLUGIN)
+EXAMPLE_PLUGINS = (EXAMPLE_PLUGIN, GATE_PLUGIN, CONSTRAINED_PLUGIN)
 
 PUBLIC = frozenset(
     {

@@ -83,6 +83,10 @@ class Indexes:
         """The type spec of ``record`` (None when its plugin is not active)."""
         return self.types.get(record.type)
 
+    def _merges_bases(self, record: IndexRecord) -> bool:
+        spec = self.spec(record)
+        return spec is not None and spec.merges_bases
+
     def is_mirror(self, record: IndexRecord) -> bool:
         """Whether ``record`` is of a mirror type."""
         spec = self.spec(record)
@@ -217,13 +221,19 @@ class Indexes:
         self, record: IndexRecord, can_read: Callable[[IndexRecord], bool] | None = None
     ) -> list[IndexRecord]:
         """devpi's stage resolution order: breadth-first over ``bases`` in listed order,
-        each index once, missing or unreadable bases skipped, mirrors moved to the end."""
+        each index once, missing or unreadable bases skipped, mirrors moved to the end.
+
+        The bases of an index whose type merges them itself (``IndexTypeSpec.merges_bases``)
+        are left out, its own (its order is just ``[record]``) as well as a base's.
+        """
         seen = {record.fullname}
         order = [record]
         queue = [record]
         with self.store.read() as tx:
             while queue:
                 current = queue.pop(0)
+                if self._merges_bases(current):
+                    continue  # it answers for its bases itself
                 for base in current.config.get("bases", ()):
                     if base in seen:
                         continue
