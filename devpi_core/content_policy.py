@@ -17,13 +17,14 @@ from __future__ import annotations
 import mimetypes
 from collections.abc import Callable
 from typing import TYPE_CHECKING
-from urllib.parse import SplitResult, quote, urlsplit
+from urllib.parse import quote, urlsplit
 
 from pyramid.httpexceptions import HTTPFound
 from pyramid.interfaces import IRoutesMapper
 
 from devpi_core import services
 from devpi_core.errors import NotFound
+from devpi_core.outbound import origin
 
 if TYPE_CHECKING:
     from pyramid.registry import Registry
@@ -86,22 +87,17 @@ def file_headers() -> dict[str, str]:
     return {"X-Content-Type-Options": NOSNIFF, "Content-Security-Policy": FILE_POLICY}
 
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def on_origin(request: Request, url: SplitResult) -> bool:
+def on_origin(request: Request, url: str) -> bool:
     """Whether ``request`` came in for the host (and port) of ``url``.
 
     Judged by the ``Host`` header: behind a proxy it must pass that on. A ``Host`` without a
     port is taken to be on the default port of ``url``'s scheme (TLS usually ends at a proxy).
     """
-    given = urlsplit("//" + request.host)
-    default = _DEFAULT_PORTS.get(url.scheme)
+    wanted = origin(url)
     try:
-        given_port = given.port or default
-    except ValueError:
+        return origin(f"{wanted[0]}://{request.host}") == wanted
+    except ValueError:  # a Host whose port is no number
         return False
-    return given.hostname == url.hostname and given_port == (url.port or default)
 
 
 def docs_origin_tween_factory(handler: Handler, registry: Registry) -> Handler:
@@ -113,16 +109,16 @@ def docs_origin_tween_factory(handler: Handler, registry: Registry) -> Handler:
     """
     docs_url = services.settings(registry).server.docs_url
     assert docs_url is not None
-    docs = urlsplit(docs_url)
+    netloc = urlsplit(docs_url).netloc
     base = docs_url.rstrip("/")
     mapper = registry.getUtility(IRoutesMapper)
 
     def tween(request: Request) -> Response:
         route = mapper(request)["route"]
         is_doc = route is not None and route.name == DOC_ROUTE
-        if on_origin(request, docs):
+        if on_origin(request, docs_url):
             if not is_doc or request.method not in ("GET", "HEAD"):
-                raise NotFound(f"{docs.netloc} serves only documentation")
+                raise NotFound(f"{netloc} serves only documentation")
         elif is_doc:
             query = f"?{request.query_string}" if request.query_string else ""
             path = quote(request.path_info, safe="/+:@!$&'()*,;=~")

@@ -15,10 +15,10 @@ reads.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from devpi_core import services
 from devpi_core.errors import Forbidden
+from devpi_core.outbound import origin
 from devpi_core.proxies import outside_url_header
 
 if TYPE_CHECKING:
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     Handler = Callable[[Request], Response]
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-DEFAULT_PORTS = {"http": 80, "https": 443}
 # Sec-Fetch-Site values of requests a page on another origin started (browsers since 2020)
 FOREIGN_FETCH = ("cross-site", "same-site")
 Origin = tuple[str, str, int]
@@ -41,14 +40,10 @@ def origin_of(url: str) -> Origin | None:
     """``(scheme, host, port)`` of an http(s) URL or ``Origin`` value; None for anything else
     (``null``, other schemes, garbage)."""
     try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError:
+        found = origin(url.strip())
+    except ValueError:  # a port that is no number
         return None
-    scheme = parts.scheme.lower()
-    if scheme not in DEFAULT_PORTS or not parts.hostname:
-        return None
-    return scheme, parts.hostname.lower(), port or DEFAULT_PORTS[scheme]
+    return found if found[0] in ("http", "https") and found[1] else None
 
 
 def own_origins(request: Request) -> set[Origin]:

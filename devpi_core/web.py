@@ -6,7 +6,6 @@ import functools
 import json
 import re
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from pyramid.response import Response
 from webob.acceptparse import create_accept_header
@@ -370,7 +369,7 @@ def doc_headers(request: Request, content_type: str) -> dict[str, str]:
     scripts = (
         server.docs_allow_scripts
         and server.docs_url is not None
-        and content_policy.on_origin(request, urlsplit(server.docs_url))
+        and content_policy.on_origin(request, server.docs_url)
     )
     headers = {
         "X-Content-Type-Options": content_policy.NOSNIFF,
