@@ -17,11 +17,15 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from devpi_core import search
 from devpi_core.errors import StartupError
 from devpi_core.interfaces import MetadataStore, ReadTransaction, WriteTransaction
+from devpi_core.search import SearchHit, SearchResult
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+
+    from devpi_core.search import SearchQuery
 
 # A rowid table (with its key index), the serial before the value: a lookup walks the small
 # index, and reading a key's serial never touches a big value's overflow pages. (An earlier
@@ -34,6 +38,42 @@ INSERT OR IGNORE INTO meta (name, value) VALUES ('serial', 0);
 CREATE TABLE IF NOT EXISTS changelog (serial INTEGER PRIMARY KEY, at REAL NOT NULL,
     keys TEXT NOT NULL);
 """
+# Search documents (devpi_core.search) are kv rows under "search:"; triggers copy them into
+# search_doc and its FTS5 index inside the writing transaction, whichever code path or process
+# writes them, so the index can never disagree with the documents.
+_DOC_EXPRS = """{row}key, coalesce(json_extract({row}value, '$.scope'), ''),
+    coalesce(json_extract({row}value, '$.name'), ''),
+    coalesce(json_extract({row}value, '$.title'), ''),
+    coalesce(json_extract({row}value, '$.version'), ''),
+    coalesce(json_extract({row}value, '$.summary'), ''),
+    coalesce(json_extract({row}value, '$.keywords'), ''),
+    coalesce(json_extract({row}value, '$.description'), '')"""
+_DOC_VALUES = "(" + _DOC_EXPRS.format(row="new.") + ")"
+_HIT_FIELDS = ("scope", "name", "title", "version", "summary", "description")
+_DOC_COLUMNS = "(key, scope, name, title, version, summary, keywords, description)"
+# Only constants and "?" placeholders are formatted into SQL here (ruff's S608 below).
+SEARCH_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS search_doc (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE,
+    scope TEXT NOT NULL, name TEXT NOT NULL, title TEXT NOT NULL, version TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    keywords TEXT NOT NULL, description TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS search_doc_scope ON search_doc (scope, name);
+CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5(title, summary, keywords, description,
+    content='search_doc', content_rowid='id', tokenize='unicode61 remove_diacritics 2');
+CREATE TRIGGER IF NOT EXISTS search_doc_ai AFTER INSERT ON search_doc BEGIN
+    INSERT INTO search_fts (rowid, title, summary, keywords, description)
+    VALUES (new.id, new.title, new.summary, new.keywords, new.description); END;
+CREATE TRIGGER IF NOT EXISTS search_doc_ad AFTER DELETE ON search_doc BEGIN
+    INSERT INTO search_fts (search_fts, rowid, title, summary, keywords, description)
+    VALUES ('delete', old.id, old.title, old.summary, old.keywords, old.description); END;
+CREATE TRIGGER IF NOT EXISTS kv_search_ai AFTER INSERT ON kv WHEN new.key GLOB 'search:*' BEGIN
+    INSERT INTO search_doc {_DOC_COLUMNS} VALUES {_DOC_VALUES}; END;
+CREATE TRIGGER IF NOT EXISTS kv_search_au AFTER UPDATE ON kv WHEN new.key GLOB 'search:*' BEGIN
+    DELETE FROM search_doc WHERE key = old.key;
+    INSERT INTO search_doc {_DOC_COLUMNS} VALUES {_DOC_VALUES}; END;
+CREATE TRIGGER IF NOT EXISTS kv_search_ad AFTER DELETE ON kv WHEN old.key GLOB 'search:*' BEGIN
+    DELETE FROM search_doc WHERE key = old.key; END;
+"""  # noqa: S608
 log = logging.getLogger(__name__)
 CHANGELOG_KEEP = 10000
 # Upper bound for prefix scans: no key character sorts after U+10FFFF.
@@ -72,6 +112,27 @@ def _old_layout(conn: sqlite3.Connection) -> bool:
     return found is not None and "WITHOUT ROWID" in found[0].upper()
 
 
+def _create_search_index(conn: sqlite3.Connection) -> None:
+    """Create the search tables (once per file: a current file costs one read), filling
+    them from search documents written before they existed."""
+    found = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = 'kv_search_ad'"
+    ).fetchone()
+    if found is not None:
+        return
+    conn.executescript(SEARCH_SCHEMA)  # idempotent: another process may do the same
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            f"INSERT OR IGNORE INTO search_doc {_DOC_COLUMNS} "  # noqa: S608
+            f"SELECT {_DOC_EXPRS.format(row='')} FROM kv WHERE key GLOB 'search:*'"
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
 
@@ -104,6 +165,43 @@ class _Read(ReadTransaction):
         )
         for (key,) in rows:
             yield key
+
+    def search(self, query: SearchQuery) -> SearchResult:
+        """The FTS5 index: names by substring, words by prefix, ranked with bm25."""
+        scopes = query.scopes
+        if not scopes:
+            return SearchResult([], 0)
+        marks = ",".join("?" * len(scopes))
+        needle, terms = query.needle, query.words
+        columns = "d.scope, d.name, d.title, d.version, d.summary, d.description"
+        hits: dict[tuple[str, str], SearchHit] = {}
+        if needle:
+            rows = self.conn.execute(
+                f"SELECT {columns} FROM search_doc d WHERE d.scope IN ({marks})"  # noqa: S608
+                " AND instr(d.name, ?) > 0 LIMIT ?",
+                (*scopes, needle, search.MAX_MATCHES),
+            )
+            for row in rows:
+                doc = dict(zip(_HIT_FIELDS, row[:len(_HIT_FIELDS)], strict=True))
+                tier = search.name_tier(needle, doc["name"])
+                if tier is not None:
+                    hits[row[0], row[1]] = search.hit_of(doc, tier, 0.0, terms, needle)
+        if terms:
+            match = " ".join(f'"{term}"*' for term in terms)
+            weights = ", ".join(str(w) for w in search.WEIGHTS)
+            rows = self.conn.execute(
+                f"SELECT {columns}, bm25(search_fts, {weights}) AS rank FROM search_fts"  # noqa: S608
+                f" JOIN search_doc d ON d.id = search_fts.rowid WHERE search_fts MATCH ?"
+                f" AND d.scope IN ({marks}) ORDER BY rank LIMIT ?",
+                (match, *scopes, search.MAX_MATCHES),
+            )
+            for row in rows:
+                if (row[0], row[1]) not in hits:
+                    doc = dict(zip(_HIT_FIELDS, row[:len(_HIT_FIELDS)], strict=True))
+                    hits[row[0], row[1]] = search.hit_of(
+                        doc, search.TEXT_TIER, -float(row[6]), terms, needle
+                    )
+        return search.page(search.order(hits.values()), query)
 
 
 class _Write(_Read, WriteTransaction):
@@ -153,6 +251,7 @@ class SQLiteStore(MetadataStore):
             conn = self._connect()
             _migrate(conn, path)
             conn.executescript(SCHEMA)
+            _create_search_index(conn)
         except sqlite3.Error as exc:
             raise StartupError(f"cannot open the metadata database {path}: {exc}") from None
         self._pool.append(conn)

@@ -37,6 +37,9 @@ class ProjectList(IndexPart):
         self._flight: SingleFlight[None] = SingleFlight()
         self._background: threading.Thread | None = None
         self._closed = False
+        # for search: the stored list decompressed ("\n" + one name per line), by its sha256
+        self._searchable: tuple[str, bytes] | None = None
+        self._searchable_lock = threading.Lock()
 
     @property
     def owner(self) -> str:
@@ -98,6 +101,36 @@ class ProjectList(IndexPart):
         if time.time() > info.get("at", 0) + self.expiry:
             self._refresh_in_background()
         return _merged(local, _stored(raw))
+
+    def find(self, needle: str, limit: int) -> list[str]:
+        """Up to ``limit`` names containing ``needle`` (exact, then prefixes, then the rest),
+        from the cached projects and the stored upstream list. Never waits for the upstream:
+        without a stored list it starts a background fetch and answers from the cache."""
+        local = self.local_names()
+        data = b"\n" + "\n".join(local).encode() + b"\n"
+        if self._uses_upstream():
+            stored = self._stored_bytes()
+            if stored is None:
+                self._refresh_in_background()
+            else:
+                data = stored + data[1:]
+        return _find(data, needle.encode(), limit)
+
+    def _stored_bytes(self) -> bytes | None:
+        """The stored list decompressed, kept while it is current (about 12 bytes a name)."""
+        info = self.info()
+        if info is None:
+            return None
+        with self._searchable_lock:
+            if self._searchable is not None and self._searchable[0] == info["sha256"]:
+                return self._searchable[1]
+            raw = self._open_stored(info)
+            if raw is None:
+                return None
+            with raw, gzip.GzipFile(fileobj=raw, mode="rb") as gz:
+                data = b"\n" + gz.read()
+            self._searchable = (info["sha256"], data)
+            return data
 
     def _open_stored(self, info: dict[str, Any]) -> BinaryIO | None:
         """The stored list, opened now: a refresh that replaces it (and drops the blob) while
@@ -169,6 +202,31 @@ class ProjectList(IndexPart):
                 layout.names_key(self.index),
                 {"sha256": sha256, "etag": etag, "at": round(time.time(), 3), "count": count},
             )
+
+
+def _line_at(data: bytes, pos: int) -> tuple[str, int]:
+    """The line containing ``pos`` and the position after it."""
+    start = data.rfind(b"\n", 0, pos) + 1
+    end = data.find(b"\n", pos)
+    end = len(data) if end == -1 else end
+    return data[start:end].decode(), end
+
+
+def _find(data: bytes, needle: bytes, limit: int) -> list[str]:
+    """Names in ``data`` ("\n" + one name per line) containing ``needle``: exact matches, then
+    prefixes, then other substrings, each found by ``bytes.find`` (a scan at memory speed)."""
+    if not needle or b"\n" in needle:
+        return []
+    found: dict[str, None] = {}
+    if data.find(b"\n" + needle + b"\n") != -1:
+        found[needle.decode()] = None
+    for pattern in (b"\n" + needle, needle):
+        pos = data.find(pattern)
+        while pos != -1 and len(found) < limit:
+            name, end = _line_at(data, pos + (1 if pattern[:1] == b"\n" else 0))
+            found.setdefault(name, None)
+            pos = data.find(pattern, end)
+    return list(found)[:limit]
 
 
 def _write_gzip(sink: BlobIngest, names: Iterable[str]) -> int:
