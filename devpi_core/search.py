@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from devpi_core.model.names import normalize
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
     from devpi_core.interfaces import ReadTransaction, WriteTransaction
 
@@ -198,15 +198,48 @@ def snippet(text: str, terms: list[str], width: int = 160) -> str:
     return ""
 
 
-def order(hits: Iterable[SearchHit]) -> list[SearchHit]:
-    """Best first: name tiers, then relevance, then name and index."""
-    return sorted(hits, key=lambda h: (h.tier, -h.score, h.name, h.scope))
+@dataclass(frozen=True)
+class Candidate:
+    """A match before its document is read: enough to rank it."""
+
+    scope: str
+    name: str
+    tier: int
+    score: float = 0.0
 
 
-def page(hits: list[SearchHit], query: SearchQuery) -> SearchResult:
-    """The requested page of already ordered ``hits``."""
-    hits = hits[:MAX_MATCHES]
-    return SearchResult(hits[query.offset:query.offset + query.limit], len(hits))
+def rank_key(item: Candidate | SearchHit) -> tuple[int, float, str, str]:
+    """How hits sort: name tiers, then relevance, then name and index."""
+    return (item.tier, -item.score, item.name, item.scope)
+
+
+def order(found: Iterable[Candidate]) -> list[Candidate]:
+    """Best first, each project of an index once (its best tier): name tiers, then relevance,
+    then name and index; at most MAX_MATCHES."""
+    best: dict[tuple[str, str], Candidate] = {}
+    for item in found:
+        key = (item.scope, item.name)
+        if key not in best or (item.tier, -item.score) < (best[key].tier, -best[key].score):
+            best[key] = item
+    ranked = sorted(best.values(), key=rank_key)
+    return ranked[:MAX_MATCHES]
+
+
+def result(
+    ranked: list[Candidate],
+    query: SearchQuery,
+    documents: Callable[[list[Candidate]], Mapping[tuple[str, str], Mapping[str, Any]]],
+) -> SearchResult:
+    """The requested page of ``ranked``: only its documents are read (``documents`` maps
+    ``(scope, name)`` to each) and marked."""
+    shown = ranked[query.offset:query.offset + query.limit]
+    docs = documents(shown) if shown else {}
+    hits = [
+        hit_of(docs.get((c.scope, c.name), {"scope": c.scope, "name": c.name}), c.tier, c.score,
+               query.words, query.needle)
+        for c in shown
+    ]
+    return SearchResult(hits, len(ranked))
 
 
 def _text_score(doc: Mapping[str, Any], terms: list[str]) -> float:
@@ -249,14 +282,17 @@ def scan(tx: ReadTransaction, query: SearchQuery) -> SearchResult:
     projects override :meth:`ReadTransaction.search` with an index of their own.
     """
     needle, terms = query.needle, query.words
-    hits: list[SearchHit] = []
+    found: list[Candidate] = []
+    docs: dict[tuple[str, str], Mapping[str, Any]] = {}
     for scope in query.scopes:
         for _key, doc in tx.items(scope_prefix(scope)):
-            tier = name_tier(needle, str(doc.get("name") or ""))
-            if tier is not None:
-                hits.append(hit_of(doc, tier, 0.0, terms, needle))
-            elif terms:
+            name = str(doc.get("name") or "")
+            tier = name_tier(needle, name)
+            score = 0.0
+            if tier is None and terms:
                 score = _text_score(doc, terms)
-                if score:
-                    hits.append(hit_of(doc, TEXT_TIER, score, terms, needle))
-    return page(order(hits), query)
+                tier = TEXT_TIER if score else None
+            if tier is not None:
+                found.append(Candidate(scope, name, tier, score))
+                docs[scope, name] = doc
+    return result(order(found), query, lambda _shown: docs)

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 from devpi_core import search
 from devpi_core.errors import StartupError
 from devpi_core.interfaces import MetadataStore, ReadTransaction, WriteTransaction
-from devpi_core.search import SearchHit, SearchResult
+from devpi_core.search import SearchResult
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterator, Mapping, Sequence
 
-    from devpi_core.search import SearchQuery
+    from devpi_core.search import Candidate, SearchQuery
 
 # A rowid table (with its key index), the serial before the value: a lookup walks the small
 # index, and reading a key's serial never touches a big value's overflow pages. (An earlier
@@ -60,12 +60,16 @@ CREATE TABLE IF NOT EXISTS search_doc (id INTEGER PRIMARY KEY, key TEXT NOT NULL
 CREATE INDEX IF NOT EXISTS search_doc_scope ON search_doc (scope, name);
 CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5(title, summary, keywords, description,
     content='search_doc', content_rowid='id', tokenize='unicode61 remove_diacritics 2');
+CREATE VIRTUAL TABLE IF NOT EXISTS search_name USING fts5(name, content='search_doc',
+    content_rowid='id', tokenize='trigram');
 CREATE TRIGGER IF NOT EXISTS search_doc_ai AFTER INSERT ON search_doc BEGIN
     INSERT INTO search_fts (rowid, title, summary, keywords, description)
-    VALUES (new.id, new.title, new.summary, new.keywords, new.description); END;
+    VALUES (new.id, new.title, new.summary, new.keywords, new.description);
+    INSERT INTO search_name (rowid, name) VALUES (new.id, new.name); END;
 CREATE TRIGGER IF NOT EXISTS search_doc_ad AFTER DELETE ON search_doc BEGIN
     INSERT INTO search_fts (search_fts, rowid, title, summary, keywords, description)
-    VALUES ('delete', old.id, old.title, old.summary, old.keywords, old.description); END;
+    VALUES ('delete', old.id, old.title, old.summary, old.keywords, old.description);
+    INSERT INTO search_name (search_name, rowid, name) VALUES ('delete', old.id, old.name); END;
 CREATE TRIGGER IF NOT EXISTS kv_search_ai AFTER INSERT ON kv WHEN new.key GLOB 'search:*' BEGIN
     INSERT INTO search_doc {_DOC_COLUMNS} VALUES {_DOC_VALUES}; END;
 CREATE TRIGGER IF NOT EXISTS kv_search_au AFTER UPDATE ON kv WHEN new.key GLOB 'search:*' BEGIN
@@ -167,41 +171,80 @@ class _Read(ReadTransaction):
             yield key
 
     def search(self, query: SearchQuery) -> SearchResult:
-        """The FTS5 index: names by substring, words by prefix, ranked with bm25."""
+        """Rank with the indexes: names by B-tree range and trigram index, words with FTS5
+        and bm25; read the documents of the shown page only."""
         scopes = query.scopes
         if not scopes:
             return SearchResult([], 0)
+        found = [*self._name_matches(query), *self._word_matches(query)]
+        return search.result(search.order(found), query, self._documents)
+
+    def _run(self, sql: str, args: Sequence[object]) -> list[tuple[Any, ...]]:
+        return self.conn.execute(sql, args).fetchall()
+
+    def _name_matches(self, query: SearchQuery) -> list[Candidate]:
+        needle, scopes = query.needle, query.scopes
+        if not needle:
+            return []
         marks = ",".join("?" * len(scopes))
-        needle, terms = query.needle, query.words
-        columns = "d.scope, d.name, d.title, d.version, d.summary, d.description"
-        hits: dict[tuple[str, str], SearchHit] = {}
-        if needle:
-            rows = self.conn.execute(
-                f"SELECT {columns} FROM search_doc d WHERE d.scope IN ({marks})"  # noqa: S608
-                " AND instr(d.name, ?) > 0 LIMIT ?",
-                (*scopes, needle, search.MAX_MATCHES),
+        limit = search.MAX_MATCHES
+        rows = self._run(  # exact names and prefixes: a range of the (scope, name) index
+            f"SELECT scope, name FROM search_doc WHERE scope IN ({marks})"  # noqa: S608
+            " AND name >= ? AND name < ? LIMIT ?",
+            (*scopes, needle, needle + _MAX_CHAR, limit),
+        )
+        if len(needle) >= 3:  # substrings: the trigram index
+            rows += self._run(
+                "SELECT d.scope, d.name FROM search_name JOIN search_doc d"  # noqa: S608
+                f" ON d.id = search_name.rowid WHERE search_name MATCH ? AND d.scope IN ({marks})"
+                " LIMIT ?",
+                (_fts_string(needle), *scopes, limit),
             )
-            for row in rows:
-                doc = dict(zip(_HIT_FIELDS, row[:len(_HIT_FIELDS)], strict=True))
-                tier = search.name_tier(needle, doc["name"])
-                if tier is not None:
-                    hits[row[0], row[1]] = search.hit_of(doc, tier, 0.0, terms, needle)
-        if terms:
-            match = " ".join(f'"{term}"*' for term in terms)
-            weights = ", ".join(str(w) for w in search.WEIGHTS)
-            rows = self.conn.execute(
-                f"SELECT {columns}, bm25(search_fts, {weights}) AS rank FROM search_fts"  # noqa: S608
-                f" JOIN search_doc d ON d.id = search_fts.rowid WHERE search_fts MATCH ?"
-                f" AND d.scope IN ({marks}) ORDER BY rank LIMIT ?",
-                (match, *scopes, search.MAX_MATCHES),
+        else:  # one or two characters: too short for trigrams, scan the names
+            rows += self._run(
+                f"SELECT scope, name FROM search_doc WHERE scope IN ({marks})"  # noqa: S608
+                " AND instr(name, ?) > 0 LIMIT ?",
+                (*scopes, needle, limit),
             )
-            for row in rows:
-                if (row[0], row[1]) not in hits:
-                    doc = dict(zip(_HIT_FIELDS, row[:len(_HIT_FIELDS)], strict=True))
-                    hits[row[0], row[1]] = search.hit_of(
-                        doc, search.TEXT_TIER, -float(row[6]), terms, needle
-                    )
-        return search.page(search.order(hits.values()), query)
+        found = []
+        for scope, name in rows:
+            tier = search.name_tier(needle, name)
+            if tier is not None:
+                found.append(search.Candidate(scope, name, tier))
+        return found
+
+    def _word_matches(self, query: SearchQuery) -> list[Candidate]:
+        terms = query.words
+        if not terms:
+            return []
+        marks = ",".join("?" * len(query.scopes))
+        weights = ", ".join(str(w) for w in search.WEIGHTS)
+        rows = self._run(
+            f"SELECT d.scope, d.name, bm25(search_fts, {weights}) AS rank"  # noqa: S608
+            " FROM search_fts JOIN search_doc d ON d.id = search_fts.rowid"
+            f" WHERE search_fts MATCH ? AND d.scope IN ({marks}) ORDER BY rank LIMIT ?",
+            (" ".join(f"{_fts_string(term)}*" for term in terms), *query.scopes,
+             search.MAX_MATCHES),
+        )
+        tier = search.TEXT_TIER
+        return [search.Candidate(scope, name, tier, -rank) for scope, name, rank in rows]
+
+    def _documents(
+        self, shown: list[Candidate]
+    ) -> dict[tuple[str, str], Mapping[str, Any]]:
+        keys = [search.doc_key(c.scope, c.name) for c in shown]
+        rows = self._run(
+            f"SELECT {', '.join(_HIT_FIELDS)} FROM search_doc"  # noqa: S608
+            f" WHERE key IN ({','.join('?' * len(keys))})",
+            keys,
+        )
+        docs = [dict(zip(_HIT_FIELDS, row, strict=True)) for row in rows]
+        return {(doc["scope"], doc["name"]): doc for doc in docs}
+
+
+def _fts_string(text: str) -> str:
+    """``text`` as one FTS5 string (a phrase of its tokens): never query syntax."""
+    return '"' + text.replace('"', '""') + '"'
 
 
 class _Write(_Read, WriteTransaction):

@@ -106,15 +106,15 @@ class ProjectList(IndexPart):
         """Up to ``limit`` names containing ``needle`` (exact, then prefixes, then the rest),
         from the cached projects and the stored upstream list. Never waits for the upstream:
         without a stored list it starts a background fetch and answers from the cache."""
-        local = self.local_names()
-        data = b"\n" + "\n".join(local).encode() + b"\n"
+        local = b"\n" + "\n".join(self.local_names()).encode() + b"\n"
+        found = _find(local, needle.encode(), limit)
         if self._uses_upstream():
             stored = self._stored_bytes()
             if stored is None:
                 self._refresh_in_background()
             else:
-                data = stored + data[1:]
-        return _find(data, needle.encode(), limit)
+                found += _find(stored, needle.encode(), limit)
+        return list(dict.fromkeys(found))
 
     def _stored_bytes(self) -> bytes | None:
         """The stored list decompressed, kept while it is current (about 12 bytes a name)."""

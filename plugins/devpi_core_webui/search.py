@@ -65,14 +65,17 @@ def find(request: Request, text: str, page: int = 1) -> search.SearchResult:
                 mirrors.append(record)
             else:
                 stages.append(record.fullname)
-    query = SearchQuery(text, tuple(stages), limit=search.MAX_MATCHES, offset=0)
+    offset = (page - 1) * PAGE_SIZE
+    # the store reads the documents of the hits up to this page only
+    query = SearchQuery(text, tuple(stages), limit=offset + PAGE_SIZE, offset=0)
     if not query.needle and not query.words:
         return search.SearchResult([], 0)
     with services.metadata_store(request).read() as tx:
         found = tx.search(query)
-    hits = search.order([*found.hits, *_mirror_hits(request, mirrors, query)])
-    shown = SearchQuery(text, (), limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
-    return search.page(hits, shown)
+    by_name = _mirror_hits(request, mirrors, query)
+    hits = sorted([*found.hits, *by_name], key=search.rank_key)
+    total = min(search.MAX_MATCHES, found.total + len(by_name))
+    return search.SearchResult(hits[offset:offset + PAGE_SIZE], total)
 
 
 def marked(text: str) -> Markup:
