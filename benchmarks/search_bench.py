@@ -77,22 +77,31 @@ def main() -> None:  # noqa: PLR0915 - one linear script
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--projects", type=int, default=50_000)
     parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--reuse", type=Path, help="a work directory a previous run filled")
     args = parser.parse_args()
     rng = random.Random(42)
-    work = workdir("search")
-    server = start_devpi_core(work)
-    try:
-        session = requests.Session()
-        session.put(f"{server.url}/{USER}", json={"password": PASSWORD}).raise_for_status()
-        session.auth = (USER, PASSWORD)
-        session.put(f"{server.url}/{INDEX}", json={"type": "stage"}).raise_for_status()
-    finally:
-        server.stop()
-    store = SQLiteStore(str(server.serverdir / "metadata.sqlite"))
-    began = time.perf_counter()
-    names = fill(store, args.projects, rng)
-    filled = time.perf_counter() - began
-    sample = names[len(names) // 2]
+    if args.reuse:
+        work, serverdir, filled = args.reuse, args.reuse / "core-serverdir", 0.0
+        store = SQLiteStore(str(serverdir / "metadata.sqlite"))
+        with store.read() as tx:
+            start = len(layout.projects_prefix(INDEX))
+            names = [key[start:] for key in tx.keys(layout.projects_prefix(INDEX))]
+    else:
+        work = workdir("search")
+        server = start_devpi_core(work)
+        try:
+            session = requests.Session()
+            session.put(f"{server.url}/{USER}", json={"password": PASSWORD}).raise_for_status()
+            session.auth = (USER, PASSWORD)
+            session.put(f"{server.url}/{INDEX}", json={"type": "stage"}).raise_for_status()
+        finally:
+            server.stop()
+        serverdir = server.serverdir
+        store = SQLiteStore(str(serverdir / "metadata.sqlite"))
+        began = time.perf_counter()
+        names = fill(store, args.projects, rng)
+        filled = time.perf_counter() - began
+    sample = sorted(names)[len(names) // 2]
     first, second = sample.split("-")[:2]
     with store.read() as tx:
         summary = tx.get(layout.version_key(INDEX, sample, "1.0"))["metadata"]["summary"].split()
@@ -112,7 +121,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script
                 tx.search(search.SearchQuery(text, (INDEX,), limit=search.MAX_MATCHES))
             store_ms[kind] = (time.perf_counter() - start) / 5 * 1000
     store.close()
-    server = start_devpi_core(work, serverdir=server.serverdir)
+    server = start_devpi_core(work, serverdir=serverdir)
     rows = []
     try:
         session = requests.Session()

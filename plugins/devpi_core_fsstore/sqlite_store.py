@@ -49,6 +49,7 @@ _DOC_EXPRS = """{row}key, coalesce(json_extract({row}value, '$.scope'), ''),
     coalesce(json_extract({row}value, '$.keywords'), ''),
     coalesce(json_extract({row}value, '$.description'), '')"""
 _DOC_VALUES = "(" + _DOC_EXPRS.format(row="new.") + ")"
+_WEIGHTS = ", ".join(str(weight) for weight in search.WEIGHTS)
 _HIT_FIELDS = ("scope", "name", "title", "version", "summary", "description")
 _DOC_COLUMNS = "(key, scope, name, title, version, summary, keywords, description)"
 # Only constants and "?" placeholders are formatted into SQL here (ruff's S608 below).
@@ -70,6 +71,7 @@ CREATE TRIGGER IF NOT EXISTS search_doc_ad AFTER DELETE ON search_doc BEGIN
     INSERT INTO search_fts (search_fts, rowid, title, summary, keywords, description)
     VALUES ('delete', old.id, old.title, old.summary, old.keywords, old.description);
     INSERT INTO search_name (search_name, rowid, name) VALUES ('delete', old.id, old.name); END;
+INSERT INTO search_fts (search_fts, rank) VALUES ('rank', 'bm25({_WEIGHTS})');
 CREATE TRIGGER IF NOT EXISTS kv_search_ai AFTER INSERT ON kv WHEN new.key GLOB 'search:*' BEGIN
     INSERT INTO search_doc {_DOC_COLUMNS} VALUES {_DOC_VALUES}; END;
 CREATE TRIGGER IF NOT EXISTS kv_search_au AFTER UPDATE ON kv WHEN new.key GLOB 'search:*' BEGIN
@@ -195,7 +197,8 @@ class _Read(ReadTransaction):
         )
         if len(needle) >= 3:  # substrings: the trigram index
             rows += self._run(
-                "SELECT d.scope, d.name FROM search_name JOIN search_doc d"  # noqa: S608
+                # CROSS JOIN: the index first (the planner would probe it once per document)
+                "SELECT d.scope, d.name FROM search_name CROSS JOIN search_doc d"  # noqa: S608
                 f" ON d.id = search_name.rowid WHERE search_name MATCH ? AND d.scope IN ({marks})"
                 " LIMIT ?",
                 (_fts_string(needle), *scopes, limit),
@@ -218,11 +221,10 @@ class _Read(ReadTransaction):
         if not terms:
             return []
         marks = ",".join("?" * len(query.scopes))
-        weights = ", ".join(str(w) for w in search.WEIGHTS)
-        rows = self._run(
-            f"SELECT d.scope, d.name, bm25(search_fts, {weights}) AS rank"  # noqa: S608
-            " FROM search_fts JOIN search_doc d ON d.id = search_fts.rowid"
-            f" WHERE search_fts MATCH ? AND d.scope IN ({marks}) ORDER BY rank LIMIT ?",
+        rows = self._run(  # rank: bm25 with search.WEIGHTS, configured with the table
+            "SELECT d.scope, d.name, search_fts.rank"  # noqa: S608
+            " FROM search_fts CROSS JOIN search_doc d ON d.id = search_fts.rowid"
+            f" WHERE search_fts MATCH ? AND d.scope IN ({marks}) ORDER BY search_fts.rank LIMIT ?",
             (" ".join(f"{_fts_string(term)}*" for term in terms), *query.scopes,
              search.MAX_MATCHES),
         )
