@@ -212,20 +212,36 @@ def _line_at(data: bytes, pos: int) -> tuple[str, int]:
     return data[start:end].decode(), end
 
 
+SCAN_CAP = 20_000
+
+
 def _find(data: bytes, needle: bytes, limit: int) -> list[str]:
     """Names in ``data`` ("\n" + one name per line) containing ``needle``: exact matches, then
-    prefixes, then other substrings, each found by ``bytes.find`` (a scan at memory speed)."""
+    prefixes, then other substrings. One ``bytes.find`` pass (a scan at memory speed) sorts
+    every occurrence into its tier; only a needle found more than SCAN_CAP times is looked
+    for again as an exact name and as a prefix, so those tiers stay complete."""
     if not needle or b"\n" in needle:
         return []
-    found: dict[str, None] = {}
-    if data.find(b"\n" + needle + b"\n") != -1:
-        found[needle.decode()] = None
-    for pattern in (b"\n" + needle, needle):
-        pos = data.find(pattern)
-        while pos != -1 and len(found) < limit:
-            name, end = _line_at(data, pos + (1 if pattern[:1] == b"\n" else 0))
-            found.setdefault(name, None)
-            pos = data.find(pattern, end)
+    tiers: tuple[list[str], list[str], list[str]] = ([], [], [])
+    seen = 0
+    pos = data.find(needle)
+    while pos != -1 and seen < SCAN_CAP:
+        name, end = _line_at(data, pos)
+        at_start = data[pos - 1:pos] == b"\n"
+        tier = (0 if end == pos + len(needle) else 1) if at_start else 2
+        tiers[tier].append(name)
+        seen += 1
+        pos = data.find(needle, end)
+    if pos != -1:  # capped: the exact name and the prefixes may lie further on
+        tiers[0][:] = [needle.decode()] if b"\n" + needle + b"\n" in data else []
+        tiers[1][:] = []
+        pos = data.find(b"\n" + needle)
+        while pos != -1 and len(tiers[1]) < limit:
+            name, end = _line_at(data, pos + 1)
+            if name != needle.decode():
+                tiers[1].append(name)
+            pos = data.find(b"\n" + needle, end)
+    found = dict.fromkeys([*tiers[0], *tiers[1], *tiers[2]])
     return list(found)[:limit]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from devpi_core_mirror import names
 from devpi_core_mirror.names import _find
 
 LIST = b"\n" + b"\n".join([b"xhello", b"hello-world", b"hello", b"shell", b"help", b"hell"]) + b"\n"
@@ -22,3 +23,10 @@ def test_whole_names_only_and_odd_needles():
     assert _find(LIST, b"", 10) == []
     assert _find(LIST, b"a\nb", 10) == []
     assert _find(b"\n", b"x", 10) == []
+
+
+def test_a_needle_found_too_often_still_lists_exact_and_prefixes(monkeypatch):
+    monkeypatch.setattr(names, "SCAN_CAP", 2)
+    data = b"\n" + b"\n".join([b"xa", b"ya", b"za", b"ab", b"a", b"ac"]) + b"\n"
+    assert _find(data, b"a", 10)[:3] == ["a", "ab", "ac"]
+    assert _find(data, b"a", 2) == ["a", "ab"]
