@@ -95,6 +95,25 @@ class IndexType(abc.ABC):
     def project_names(self) -> Iterable[str]:
         """Return the normalized names of the projects on this index (not its bases)."""
 
+    def find_names(self, needle: str, limit: int) -> list[str]:
+        """Return up to ``limit`` of :meth:`project_names` containing the normalized ``needle``,
+        for search: the exact name first, then prefixes, then other substrings.
+
+        The default scans :meth:`project_names`; a type with a long list (a mirror) overrides
+        it, and must never wait for the network here.
+        """
+        exact: list[str] = []
+        prefix: list[str] = []
+        inner: list[str] = []
+        for name in self.project_names():
+            if name == needle:
+                exact.append(name)
+            elif name.startswith(needle):
+                prefix.append(name)
+            elif needle in name and len(inner) < limit:
+                inner.append(name)
+        return (exact + prefix + inner)[:limit]
+
     @abc.abstractmethod
     def has_project(self, project: str) -> bool:
         """Return whether this index itself has ``project``; cheap, no network I/O."""

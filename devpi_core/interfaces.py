@@ -9,11 +9,14 @@ from __future__ import annotations
 import abc
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from devpi_core import search
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Hashable, Iterator, Sequence
     from contextlib import AbstractContextManager
 
     from devpi_core.records import IndexRecord, Link, UpstreamNames, UpstreamPage, UpstreamStream
+    from devpi_core.search import SearchQuery, SearchResult
 
 
 class ReadTransaction(abc.ABC):
@@ -41,6 +44,14 @@ class ReadTransaction(abc.ABC):
         """Yield every key starting with ``prefix``, in key order."""
         for key, _value in self.items(prefix):
             yield key
+
+    def search(self, query: SearchQuery) -> SearchResult:
+        """Rank the search documents (:mod:`devpi_core.search`) of ``query.scopes``.
+
+        The default reads every document of those scopes; a store with a full-text index
+        overrides this and ranks the same way (the contract suite checks it).
+        """
+        return search.scan(self, query)
 
 
 class WriteTransaction(ReadTransaction):

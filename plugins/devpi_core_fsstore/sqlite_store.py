@@ -17,11 +17,15 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from devpi_core import search
 from devpi_core.errors import StartupError
 from devpi_core.interfaces import MetadataStore, ReadTransaction, WriteTransaction
+from devpi_core.search import SearchResult
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterator, Mapping, Sequence
+
+    from devpi_core.search import Candidate, SearchQuery
 
 # A rowid table (with its key index), the serial before the value: a lookup walks the small
 # index, and reading a key's serial never touches a big value's overflow pages. (An earlier
@@ -34,6 +38,48 @@ INSERT OR IGNORE INTO meta (name, value) VALUES ('serial', 0);
 CREATE TABLE IF NOT EXISTS changelog (serial INTEGER PRIMARY KEY, at REAL NOT NULL,
     keys TEXT NOT NULL);
 """
+# Search documents (devpi_core.search) are kv rows under "search:"; triggers copy them into
+# search_doc and its FTS5 index inside the writing transaction, whichever code path or process
+# writes them, so the index can never disagree with the documents.
+_DOC_EXPRS = """{row}key, coalesce(json_extract({row}value, '$.scope'), ''),
+    coalesce(json_extract({row}value, '$.name'), ''),
+    coalesce(json_extract({row}value, '$.title'), ''),
+    coalesce(json_extract({row}value, '$.version'), ''),
+    coalesce(json_extract({row}value, '$.summary'), ''),
+    coalesce(json_extract({row}value, '$.keywords'), ''),
+    coalesce(json_extract({row}value, '$.description'), '')"""
+_DOC_VALUES = "(" + _DOC_EXPRS.format(row="new.") + ")"
+_WEIGHTS = ", ".join(str(weight) for weight in search.WEIGHTS)
+_HIT_FIELDS = ("scope", "name", "title", "version", "summary", "description")
+_DOC_COLUMNS = "(key, scope, name, title, version, summary, keywords, description)"
+# Only constants and "?" placeholders are formatted into SQL here (ruff's S608 below).
+SEARCH_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS search_doc (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE,
+    scope TEXT NOT NULL, name TEXT NOT NULL, title TEXT NOT NULL, version TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    keywords TEXT NOT NULL, description TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS search_doc_scope ON search_doc (scope, name);
+CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5(title, summary, keywords, description,
+    content='search_doc', content_rowid='id', tokenize='unicode61 remove_diacritics 2');
+CREATE VIRTUAL TABLE IF NOT EXISTS search_name USING fts5(name, content='search_doc',
+    content_rowid='id', tokenize='trigram');
+CREATE TRIGGER IF NOT EXISTS search_doc_ai AFTER INSERT ON search_doc BEGIN
+    INSERT INTO search_fts (rowid, title, summary, keywords, description)
+    VALUES (new.id, new.title, new.summary, new.keywords, new.description);
+    INSERT INTO search_name (rowid, name) VALUES (new.id, new.name); END;
+CREATE TRIGGER IF NOT EXISTS search_doc_ad AFTER DELETE ON search_doc BEGIN
+    INSERT INTO search_fts (search_fts, rowid, title, summary, keywords, description)
+    VALUES ('delete', old.id, old.title, old.summary, old.keywords, old.description);
+    INSERT INTO search_name (search_name, rowid, name) VALUES ('delete', old.id, old.name); END;
+INSERT INTO search_fts (search_fts, rank) VALUES ('rank', 'bm25({_WEIGHTS})');
+CREATE TRIGGER IF NOT EXISTS kv_search_ai AFTER INSERT ON kv WHEN new.key GLOB 'search:*' BEGIN
+    INSERT INTO search_doc {_DOC_COLUMNS} VALUES {_DOC_VALUES}; END;
+CREATE TRIGGER IF NOT EXISTS kv_search_au AFTER UPDATE ON kv WHEN new.key GLOB 'search:*' BEGIN
+    DELETE FROM search_doc WHERE key = old.key;
+    INSERT INTO search_doc {_DOC_COLUMNS} VALUES {_DOC_VALUES}; END;
+CREATE TRIGGER IF NOT EXISTS kv_search_ad AFTER DELETE ON kv WHEN old.key GLOB 'search:*' BEGIN
+    DELETE FROM search_doc WHERE key = old.key; END;
+"""  # noqa: S608
 log = logging.getLogger(__name__)
 CHANGELOG_KEEP = 10000
 # Upper bound for prefix scans: no key character sorts after U+10FFFF.
@@ -72,6 +118,27 @@ def _old_layout(conn: sqlite3.Connection) -> bool:
     return found is not None and "WITHOUT ROWID" in found[0].upper()
 
 
+def _create_search_index(conn: sqlite3.Connection) -> None:
+    """Create the search tables (once per file: a current file costs one read), filling
+    them from search documents written before they existed."""
+    found = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = 'kv_search_ad'"
+    ).fetchone()
+    if found is not None:
+        return
+    conn.executescript(SEARCH_SCHEMA)  # idempotent: another process may do the same
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            f"INSERT OR IGNORE INTO search_doc {_DOC_COLUMNS} "  # noqa: S608
+            f"SELECT {_DOC_EXPRS.format(row='')} FROM kv WHERE key GLOB 'search:*'"
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
 
@@ -104,6 +171,82 @@ class _Read(ReadTransaction):
         )
         for (key,) in rows:
             yield key
+
+    def search(self, query: SearchQuery) -> SearchResult:
+        """Rank with the indexes: names by B-tree range and trigram index, words with FTS5
+        and bm25; read the documents of the shown page only."""
+        scopes = query.scopes
+        if not scopes:
+            return SearchResult([], 0)
+        found = [*self._name_matches(query), *self._word_matches(query)]
+        return search.result(search.order(found), query, self._documents)
+
+    def _run(self, sql: str, args: Sequence[object]) -> list[tuple[Any, ...]]:
+        return self.conn.execute(sql, args).fetchall()
+
+    def _name_matches(self, query: SearchQuery) -> list[Candidate]:
+        needle, scopes = query.needle, query.scopes
+        if not needle:
+            return []
+        marks = ",".join("?" * len(scopes))
+        limit = search.MAX_MATCHES
+        rows = self._run(  # exact names and prefixes: a range of the (scope, name) index
+            f"SELECT scope, name FROM search_doc WHERE scope IN ({marks})"  # noqa: S608
+            " AND name >= ? AND name < ? LIMIT ?",
+            (*scopes, needle, needle + _MAX_CHAR, limit),
+        )
+        if len(needle) >= 3:  # substrings: the trigram index
+            rows += self._run(
+                # CROSS JOIN: the index first (the planner would probe it once per document)
+                "SELECT d.scope, d.name FROM search_name CROSS JOIN search_doc d"  # noqa: S608
+                f" ON d.id = search_name.rowid WHERE search_name MATCH ? AND d.scope IN ({marks})"
+                " LIMIT ?",
+                (_fts_string(needle), *scopes, limit),
+            )
+        else:  # one or two characters: too short for trigrams, scan the names
+            rows += self._run(
+                f"SELECT scope, name FROM search_doc WHERE scope IN ({marks})"  # noqa: S608
+                " AND instr(name, ?) > 0 LIMIT ?",
+                (*scopes, needle, limit),
+            )
+        found = []
+        for scope, name in rows:
+            tier = search.name_tier(needle, name)
+            if tier is not None:
+                found.append(search.Candidate(scope, name, tier))
+        return found
+
+    def _word_matches(self, query: SearchQuery) -> list[Candidate]:
+        terms = query.words
+        if not terms:
+            return []
+        marks = ",".join("?" * len(query.scopes))
+        rows = self._run(  # rank: bm25 with search.WEIGHTS, configured with the table
+            "SELECT d.scope, d.name, search_fts.rank"  # noqa: S608
+            " FROM search_fts CROSS JOIN search_doc d ON d.id = search_fts.rowid"
+            f" WHERE search_fts MATCH ? AND d.scope IN ({marks}) ORDER BY search_fts.rank LIMIT ?",
+            (" ".join(f"{_fts_string(term)}*" for term in terms), *query.scopes,
+             search.MAX_MATCHES),
+        )
+        tier = search.TEXT_TIER
+        return [search.Candidate(scope, name, tier, -rank) for scope, name, rank in rows]
+
+    def _documents(
+        self, shown: list[Candidate]
+    ) -> dict[tuple[str, str], Mapping[str, Any]]:
+        keys = [search.doc_key(c.scope, c.name) for c in shown]
+        rows = self._run(
+            f"SELECT {', '.join(_HIT_FIELDS)} FROM search_doc"  # noqa: S608
+            f" WHERE key IN ({','.join('?' * len(keys))})",
+            keys,
+        )
+        docs = [dict(zip(_HIT_FIELDS, row, strict=True)) for row in rows]
+        return {(doc["scope"], doc["name"]): doc for doc in docs}
+
+
+def _fts_string(text: str) -> str:
+    """``text`` as one FTS5 string (a phrase of its tokens): never query syntax."""
+    return '"' + text.replace('"', '""') + '"'
 
 
 class _Write(_Read, WriteTransaction):
@@ -153,6 +296,7 @@ class SQLiteStore(MetadataStore):
             conn = self._connect()
             _migrate(conn, path)
             conn.executescript(SCHEMA)
+            _create_search_index(conn)
         except sqlite3.Error as exc:
             raise StartupError(f"cannot open the metadata database {path}: {exc}") from None
         self._pool.append(conn)

@@ -39,6 +39,9 @@ class MirrorIndex(IndexType):
     def names_token(self) -> Hashable | None:
         return self.rt.names.token()
 
+    def find_names(self, needle: str, limit: int) -> list[str]:
+        return self.rt.names.find(needle, limit)
+
     def has_project(self, project: str) -> bool:
         return self.rt.pages.state(project).token is not None
 

@@ -37,6 +37,9 @@ class ProjectList(IndexPart):
         self._flight: SingleFlight[None] = SingleFlight()
         self._background: threading.Thread | None = None
         self._closed = False
+        # for search: the stored list decompressed ("\n" + one name per line), by its sha256
+        self._searchable: tuple[str, bytes] | None = None
+        self._searchable_lock = threading.Lock()
 
     @property
     def owner(self) -> str:
@@ -98,6 +101,36 @@ class ProjectList(IndexPart):
         if time.time() > info.get("at", 0) + self.expiry:
             self._refresh_in_background()
         return _merged(local, _stored(raw))
+
+    def find(self, needle: str, limit: int) -> list[str]:
+        """Up to ``limit`` names containing ``needle`` (exact, then prefixes, then the rest),
+        from the cached projects and the stored upstream list. Never waits for the upstream:
+        without a stored list it starts a background fetch and answers from the cache."""
+        local = b"\n" + "\n".join(self.local_names()).encode() + b"\n"
+        found = _find(local, needle.encode(), limit)
+        if self._uses_upstream():
+            stored = self._stored_bytes()
+            if stored is None:
+                self._refresh_in_background()
+            else:
+                found += _find(stored, needle.encode(), limit)
+        return list(dict.fromkeys(found))
+
+    def _stored_bytes(self) -> bytes | None:
+        """The stored list decompressed, kept while it is current (about 12 bytes a name)."""
+        info = self.info()
+        if info is None:
+            return None
+        with self._searchable_lock:
+            if self._searchable is not None and self._searchable[0] == info["sha256"]:
+                return self._searchable[1]
+            raw = self._open_stored(info)
+            if raw is None:
+                return None
+            with raw, gzip.GzipFile(fileobj=raw, mode="rb") as gz:
+                data = b"\n" + gz.read()
+            self._searchable = (info["sha256"], data)
+            return data
 
     def _open_stored(self, info: dict[str, Any]) -> BinaryIO | None:
         """The stored list, opened now: a refresh that replaces it (and drops the blob) while
@@ -169,6 +202,47 @@ class ProjectList(IndexPart):
                 layout.names_key(self.index),
                 {"sha256": sha256, "etag": etag, "at": round(time.time(), 3), "count": count},
             )
+
+
+def _line_at(data: bytes, pos: int) -> tuple[str, int]:
+    """The line containing ``pos`` and the position after it."""
+    start = data.rfind(b"\n", 0, pos) + 1
+    end = data.find(b"\n", pos)
+    end = len(data) if end == -1 else end
+    return data[start:end].decode(), end
+
+
+SCAN_CAP = 20_000
+
+
+def _find(data: bytes, needle: bytes, limit: int) -> list[str]:
+    """Names in ``data`` ("\n" + one name per line) containing ``needle``: exact matches, then
+    prefixes, then other substrings. One ``bytes.find`` pass (a scan at memory speed) sorts
+    every occurrence into its tier; only a needle found more than SCAN_CAP times is looked
+    for again as an exact name and as a prefix, so those tiers stay complete."""
+    if not needle or b"\n" in needle:
+        return []
+    tiers: tuple[list[str], list[str], list[str]] = ([], [], [])
+    seen = 0
+    pos = data.find(needle)
+    while pos != -1 and seen < SCAN_CAP:
+        name, end = _line_at(data, pos)
+        at_start = data[pos - 1:pos] == b"\n"
+        tier = (0 if end == pos + len(needle) else 1) if at_start else 2
+        tiers[tier].append(name)
+        seen += 1
+        pos = data.find(needle, end)
+    if pos != -1:  # capped: the exact name and the prefixes may lie further on
+        tiers[0][:] = [needle.decode()] if b"\n" + needle + b"\n" in data else []
+        tiers[1][:] = []
+        pos = data.find(b"\n" + needle)
+        while pos != -1 and len(tiers[1]) < limit:
+            name, end = _line_at(data, pos + 1)
+            if name != needle.decode():
+                tiers[1].append(name)
+            pos = data.find(b"\n" + needle, end)
+    found = dict.fromkeys([*tiers[0], *tiers[1], *tiers[2]])
+    return list(found)[:limit]
 
 
 def _write_gzip(sink: BlobIngest, names: Iterable[str]) -> int:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from devpi_core import hookimpl
+from devpi_core import services as services_module
 from devpi_core.model.acl import ANONYMOUS
 from devpi_core.specs import ConfigSection, IndexKey, IndexTypeSpec
+from devpi_core_stages.search_docs import build_missing
 from devpi_core_stages.settings import CONFIG_SECTION
 from devpi_core_stages.stage import StageIndex
+
+if TYPE_CHECKING:
+    from devpi_core.services import ServiceRegistry
 
 STAGE_KEYS = (
     IndexKey("bases", "bases", default=[], help="indexes whose releases this one serves too"),
@@ -38,6 +45,12 @@ STAGE_KEYS = (
 def devpi_config_sections() -> list[ConfigSection]:
     """``plugins.stages``: limits on reading uploaded archives and on tox results."""
     return [CONFIG_SECTION]
+
+
+@hookimpl
+def devpi_startup(services: ServiceRegistry) -> None:
+    """Write the search documents of projects stored before stages kept them."""
+    build_missing(services_module.metadata_store(services))
 
 
 @hookimpl

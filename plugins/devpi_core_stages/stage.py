@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from devpi_core import search
 from devpi_core.errors import Conflict, NotFound
 from devpi_core.indextypes import FileRef, IndexType
 from devpi_core.model.blobrefs import add_ref, drop_ref
@@ -11,6 +12,7 @@ from devpi_core.model.indexes import index_key
 from devpi_core.model.names import version_sort_key
 from devpi_core.records import Link
 from devpi_core_stages import filelog, layout
+from devpi_core_stages.search_docs import latest_metadata
 
 if TYPE_CHECKING:
     from collections.abc import Hashable, Iterable, Mapping, Sequence
@@ -190,6 +192,7 @@ class StageIndex(IndexType):
         if tx.get(layout.project_key(self.name, project)) is None:
             _touch(tx, layout.names_key(self.name))
         _touch(tx, layout.project_key(self.name, project), display_name)
+        self.refresh_search(tx, project)
 
     def add_file(
         self,
@@ -245,6 +248,18 @@ class StageIndex(IndexType):
         _touch(tx, layout.project_key(self.name, project))
         return True
 
+    def refresh_search(self, tx: WriteTransaction, project: str) -> None:
+        """Rewrite the project's search document from its newest version (in ``tx``, so the
+        search index changes with the data); drop it when the project has no version left."""
+        start = len(layout.versions_prefix(self.name, project))
+        records = ((key[start:], value)
+                   for key, value in tx.items(layout.versions_prefix(self.name, project)))
+        metadata = latest_metadata(records)
+        if metadata is None:
+            search.drop(tx, self.name, project)
+        else:
+            search.put(tx, self.name, project, metadata)
+
     def _live_config(self, tx: ReadTransaction) -> Mapping[str, Any]:
         """The index configuration as of ``tx``: a write racing with a PATCH or a deletion of
         the index sees the committed state, never a cached one."""
@@ -293,6 +308,7 @@ class StageIndex(IndexType):
                 raise NotFound(f"no version {version!r} of {project!r} on {self.name}")
             tx.set(key, {**record, "yanked": yanked})
             _touch(tx, layout.project_key(self.name, project))
+            self.refresh_search(tx, project)
 
     # -- deleting --------------------------------------------------------------------------
     def _delete_version_in(self, tx: WriteTransaction, project: str, version: str) -> None:
@@ -305,6 +321,7 @@ class StageIndex(IndexType):
             _touch(tx, layout.names_key(self.name))
         else:
             _touch(tx, layout.project_key(self.name, project))
+        self.refresh_search(tx, project)
 
     def delete_project(self, project: str, *, username: str | None) -> None:
         with self.env.store.write() as tx:
@@ -314,6 +331,7 @@ class StageIndex(IndexType):
             if tx.get(layout.project_key(self.name, project)) is not None:
                 tx.delete(layout.project_key(self.name, project))
                 _touch(tx, layout.names_key(self.name))
+            search.drop(tx, self.name, project)
 
     def delete_version(self, project: str, version: str, *, username: str | None) -> None:
         with self.env.store.write() as tx:
@@ -337,3 +355,4 @@ class StageIndex(IndexType):
                     drop_ref(tx, self.env.blobs, rec["sha256"], f"{self.name}/{filename}")
                     self._drop_metadata_ref(tx, rec, filename)
             tx.delete(key)
+        search.drop_scope(tx, self.name)

@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING
+from urllib.parse import urlencode
 
 from pyramid.response import Response
 
@@ -63,6 +64,11 @@ class Site:
     def url(self, *segments: str) -> str:
         """The absolute URL of a path made of raw segments."""
         return self.root + path(*segments)
+
+    def search_url(self, query: str, page: int = 1) -> str:
+        """The search page for ``query`` (and a page of its results after the first)."""
+        params = {"q": query, **({"page": str(page)} if page > 1 else {})}
+        return self.url("+search") + "?" + urlencode(params)
 
     def docs_url(self, *segments: str) -> str:
         """The absolute URL of a documentation path made of raw segments."""

@@ -1,23 +1,24 @@
-"""``/+search?q=``: project names across the indexes the visitor may read.
+"""``/+search?q=&page=``: full-text search over the indexes the visitor may read.
 
-No search engine: names are matched by substring (after PEP 503 normalization) on every
-readable stage, which is a few string comparisons per project. A mirror's upstream list is
-never scanned (it can hold hundreds of thousands of names); mirrors answer only for an exact
-name they have cached. Results and the summaries looked up for them are bounded.
+Stage projects are found through their search documents (:mod:`devpi_core.search`), which the
+metadata store indexes (FTS5 in the SQLite store) and the stage rewrites with every change, so
+results never lag behind uploads. A query matches project names (exact, prefix, substring,
+after PEP 503 normalisation) and the words of titles, summaries, keywords and descriptions;
+name matches come first. Mirrors answer from their upstream project list, by name. Results
+are paged; matched words are highlighted with ``<mark>``.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from devpi_core import services
+from devpi_core import search, services
 from devpi_core.errors import DevpiError
-from devpi_core.model.names import normalize, version_sort_key
+from devpi_core.search import SearchHit, SearchQuery
 from devpi_core_webui.layout import Site, crumbs, render
 from devpi_core_webui.listing import MAX_QUERY, readable_indexes
-from devpi_core_webui.markup import el, join, link, table
+from devpi_core_webui.markup import Markup, el, esc, join, link
 
 if TYPE_CHECKING:
     from pyramid.request import Request
@@ -26,84 +27,119 @@ if TYPE_CHECKING:
     from devpi_core.records import IndexRecord
 
 log = logging.getLogger(__name__)
-MAX_RESULTS = 200
-MAX_DETAILS = 50
+PAGE_SIZE = 20
+MAX_PAGE = search.MAX_MATCHES // PAGE_SIZE
 
 
-@dataclass
-class Hit:
-    """A project found on an index; ``version`` and ``summary`` only for the first hits."""
-
-    index: IndexRecord
-    name: str
-    rank: int
-    version: str = ""
-    summary: str = ""
-
-
-def _rank(needle: str, name: str) -> int:
-    if name == needle:
-        return 0
-    return 1 if name.startswith(needle) else 2
-
-
-def _matches(request: Request, record: IndexRecord, needle: str) -> list[Hit]:
-    indexes = services.indexes(request)
-    try:
-        itype = indexes.type_of(record)
-        if indexes.is_mirror(record):
-            return [Hit(record, needle, 0)] if itype.has_project(needle) else []
-        names = itype.project_names()
-        return [Hit(record, name, _rank(needle, name)) for name in names if needle in name]
-    except DevpiError as exc:  # an index whose type plugin is disabled, an upstream failure
-        log.info("search: skipping %s: %s", record.fullname, exc.message)
-        return []
-
-
-def find(request: Request, query: str) -> tuple[list[Hit], bool]:
-    """Hits for ``query`` (best first) and whether more were found than are returned."""
-    needle = normalize(query.strip()).strip("-")
+def _mirror_hits(
+    request: Request, mirrors: list[IndexRecord], query: SearchQuery
+) -> list[SearchHit]:
+    """Name matches from the mirrors' upstream project lists (bounded per mirror)."""
+    needle = query.needle
     if not needle:
-        return [], False
-    hits: list[Hit] = []
+        return []
+    indexes = services.indexes(request)
+    hits: list[SearchHit] = []
+    for record in mirrors:
+        try:
+            names = indexes.type_of(record).find_names(needle, search.MAX_MATCHES)
+        except DevpiError as exc:  # an index whose type plugin is disabled
+            log.info("search: skipping %s: %s", record.fullname, exc.message)
+            continue
+        for name in names:
+            tier = search.name_tier(needle, name)
+            if tier is not None:
+                hits.append(SearchHit(record.fullname, name, search.mark_name(name, needle),
+                                      tier, 0.0, ""))
+    return hits
+
+
+def find(request: Request, text: str, page: int = 1) -> search.SearchResult:
+    """One page of hits for ``text`` over every index the request may read."""
+    stages: list[str] = []
+    mirrors: list[IndexRecord] = []
+    indexes = services.indexes(request)
     for user in services.users(request).names():
         for record in readable_indexes(request, user):
-            hits.extend(_matches(request, record, needle))
-    hits.sort(key=lambda h: (h.rank, h.name, h.index.fullname))
-    for hit in hits[:MAX_DETAILS]:
-        _add_details(request, hit)
-    return hits[:MAX_RESULTS], len(hits) > MAX_RESULTS
+            if indexes.is_mirror(record):
+                mirrors.append(record)
+            else:
+                stages.append(record.fullname)
+    offset = (page - 1) * PAGE_SIZE
+    # the store reads the documents of the hits up to this page only
+    query = SearchQuery(text, tuple(stages), limit=offset + PAGE_SIZE, offset=0)
+    if not query.needle and not query.words:
+        return search.SearchResult([], 0)
+    with services.metadata_store(request).read() as tx:
+        found = tx.search(query)
+    by_name = _mirror_hits(request, mirrors, query)
+    hits = sorted([*found.hits, *by_name], key=search.rank_key)
+    total = min(search.MAX_MATCHES, found.total + len(by_name))
+    return search.SearchResult(hits[offset:offset + PAGE_SIZE], total)
 
 
-def _add_details(request: Request, hit: Hit) -> None:
-    indexes = services.indexes(request)
-    if indexes.is_mirror(hit.index):
-        return  # a mirror's page says little, and reading it may mean asking the upstream
-    versions = indexes.type_of(hit.index).versions(hit.name)
-    if versions:
-        current = [v for v, verdata in versions.items() if verdata.get("yanked", False) is False]
-        hit.version = max(current or versions, key=version_sort_key)
-        summary = versions[hit.version].get("summary")
-        hit.summary = summary if isinstance(summary, str) else ""
+def marked(text: str) -> Markup:
+    """``text`` escaped, with the search's match markers turned into ``<mark>``."""
+    escaped = esc(text)
+    return Markup(escaped.replace(search.MARK_START, "<mark>").replace(search.MARK_END, "</mark>"))
+
+
+def _hit(site: Site, hit: SearchHit) -> Markup:
+    user, index = hit.scope.split("/", 1)
+    name = link(site.url(user, index, hit.name), marked(hit.title), class_="name")
+    head: list[object] = [name]
+    if hit.version:
+        head += [" ", el("span", hit.version, class_="version")]
+    head += [" on ", link(site.url(user, index), hit.scope, class_="index")]
+    parts = [el("p", *head, class_="hit")]
+    if hit.summary:
+        parts.append(el("p", marked(hit.summary), class_="summary"))
+    if hit.snippet:
+        parts.append(el("p", marked(hit.snippet), class_="snippet"))
+    return el("li", *parts)
+
+
+def _pages(site: Site, query: str, page: int, total: int) -> Markup:
+    last = min(MAX_PAGE, max(1, -(-total // PAGE_SIZE)))
+    if last == 1:
+        return Markup("")
+    links: list[object] = []
+    if page > 1:
+        links.append(link(site.search_url(query, page - 1), "← previous", rel="prev"))
+    links.append(el("span", f"page {page} of {last}", class_="count"))
+    if page < last:
+        links.append(link(site.search_url(query, page + 1), "next →", rel="next"))
+    return el("nav", join(links, " "), class_="pages", aria_label="result pages")
+
+
+def _page_number(request: Request) -> int:
+    raw = request.GET.get("page", "1")
+    return min(MAX_PAGE, max(1, int(raw))) if raw.isdigit() else 1
 
 
 def search_page(request: Request) -> Response:
-    """The search form and its results."""
+    """The search form and one page of its results."""
     site = Site.of(request)
     query = request.GET.get("q", "")[:MAX_QUERY]
-    hits, truncated = find(request, query)
-    rows = [(link(site.url(h.index.user, h.index.name, h.name), h.name),
-             link(site.url(h.index.user, h.index.name), h.index.fullname), h.version, h.summary)
-            for h in hits]
+    page = _page_number(request)
+    result = find(request, query, page)
+    parts: list[object] = []
     if not query.strip():
-        result = el("p", "Type part of a project name into the search box.", class_="empty")
-    elif not rows:
-        result = el("p", "No project matches ", el("q", query), ".", class_="empty")
+        parts.append(el("p", "Type a project name or words from its description.",
+                        class_="empty"))
+    elif not result.total:
+        parts.append(el("p", "No project matches ", el("q", query), ".", class_="empty"))
     else:
-        result = table(("Project", "Index", "Latest", "Summary"), rows, class_="results")
-    parts = [result]
-    if truncated:
-        parts.append(el("p", f"Only the first {MAX_RESULTS} matches are shown.", class_="note"))
-    parts.append(el("p", "Mirrors are searched for exact names only.", class_="note"))
+        exact = [hit for hit in result.hits if hit.tier == 0]
+        if exact and page == 1:
+            names = join((link(site.url(*h.scope.split("/", 1), h.name), f"{h.name} on {h.scope}")
+                          for h in exact), ", ")
+            parts.append(el("p", "Exact name: ", names, class_="exact"))
+        shown = f"{result.total}+" if result.total >= search.MAX_MATCHES else str(result.total)
+        parts.append(el("p", f"{shown} projects found", class_="count"))
+        parts.append(el("ol", *(_hit(site, hit) for hit in result.hits), class_="results",
+                        start=str((page - 1) * PAGE_SIZE + 1)))
+        parts.append(_pages(site, query, page, result.total))
+    parts.append(el("p", "Mirrors are searched by project name.", class_="note"))
     nav = crumbs(site, ("search", ("+search",)))
     return render(site, "Search", join(parts), nav=nav, query=query)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from devpi_core.testing.dists import DistSpec, make_sdist, make_wheel
@@ -56,10 +58,17 @@ def test_mirror_project_and_version_pages(mirror, fake_upstream):
     browser.get("/root/fake/nothing-here", status=404)
 
 
-def test_search_finds_cached_mirror_projects_by_exact_name(mirror):
+def test_search_finds_mirror_projects_from_the_upstream_list(mirror):
     browser = Browser(mirror)
+    # no stored list yet: search never waits for the upstream (it fetches in the background)
     assert "No project matches" in browser.get("/+search?q=hello").text
-    browser.get("/root/fake/hello")
-    page = browser.get("/+search?q=hello").text
-    assert 'href="http://localhost/root/fake/hello">hello</a>' in page
-    assert "No project matches" in browser.get("/+search?q=hell").text  # mirrors: exact names only
+    mirror.get("/root/fake/+simple/", status=200)  # the list is stored (waits for the fetch)
+    page = browser.get("/+search?q=hello").text  # never visited, but on the upstream list
+    assert re.search(r'href="http://localhost/root/fake/hello" class="name"><mark>hello</mark>',
+                     page)
+    assert "Exact name: " in page
+    prefix = browser.get("/+search?q=hell").text  # by prefix and substring too
+    assert 'href="http://localhost/root/fake/hello"' in prefix
+    assert "Exact name: " not in prefix
+    assert 'href="http://localhost/root/fake/hello"' in browser.get("/+search?q=ell").text
+    assert "No project matches" in browser.get("/+search?q=hellos").text

@@ -152,29 +152,6 @@ def test_status_page(browser):
     assert "Metrics" in text
 
 
-def test_search(browser):
-    page = browser.get("/+search?q=pk").text
-    assert 'href="http://localhost/alice/dev/pkg">pkg</a>' in page
-    assert "pkg does &lt;script&gt;" in page  # summary of the newest version
-    assert ">other-thing</a>" not in page
-    assert 'value="pk"' in page  # the query stays in the box
-    assert "No project matches" in browser.get("/+search?q=nothing-like-it").text
-    assert "Type part of a project name" in browser.get("/+search").text
-    # names are compared normalized: "Other_Thing" finds other-thing
-    assert ">other-thing</a>" in browser.get("/+search?q=Other_Thing").text
-
-
-def test_search_finds_exact_name_first(webui_app):
-    client = webui_app()
-    client.create_and_login("alice")
-    client.create_index("alice/dev")
-    for name in ("xpkg", "pkg-extra", "pkg"):
-        client.upload("alice/dev", make_wheel(DistSpec(name, "1.0")))
-    page = Browser(client).get("/+search?q=pkg").text
-    found = re.findall(r'<td><a href="[^"]+">([^<]+)</a></td><td><a', page)
-    assert found == ["pkg", "pkg-extra", "xpkg"]
-
-
 def test_stylesheet(browser):
     page = browser.get("/").text
     href = re.search(r'<link rel="stylesheet" href="http://localhost(/\+webui/[^"]+)"',
