@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from devpi_core_webui import toxresults
+from devpi_core_webui import readme, toxresults
 from devpi_core_webui.layout import Site, crumbs, render
 from devpi_core_webui.markup import Markup, deflist, el, join, link, log_time, table
 from devpi_core_webui.project_page import docs_href, files_table, yanked_badge
@@ -182,6 +182,16 @@ def _header(site: Site, record: IndexRecord, project: str, release: Release) -> 
     return join((origin, el("p", yanked_badge(release.yanked), class_="banner")))
 
 
+def description_section(request: Request, verdata: Mapping[str, Any]) -> Markup:
+    """The rendered description (sanitised HTML), or plain text with a note saying why."""
+    rendered = readme.rendered_description(request.registry, verdata)
+    if rendered is None:
+        return Markup("")
+    note = el("p", rendered.note, class_="note") if rendered.note else Markup("")
+    return el("section", el("h2", "Description"), note,
+              el("div", Markup(rendered.html), class_="readme"), class_="description")
+
+
 def version_page(
     request: Request, record: IndexRecord, data: ProjectReleases, release: Release
 ) -> Response:
@@ -190,13 +200,10 @@ def version_page(
     tox = _load_tox(request, release)
     cells = {relpath: _tox_cell(found) for relpath, found in tox.reports.items()}
     names = {f.relpath: f.filename for f in release.files}
-    description = release.verdata.get("description")
     body = [_header(site, record, data.name, release), metadata_list(release.verdata),
             el("h2", "Files"), files_table(site, release.files, extra=cells, yanked=release.yanked),
             _tox_section(site, tox, names)]
-    if isinstance(description, str) and description.strip():
-        text = el("pre", description, class_="description")
-        body.append(el("details", el("summary", "Description"), text))
+    body.insert(1, description_section(request, release.verdata))
     log = _log_rows(release)
     if log:
         headers = ("File", "Action", "Who", "When", "Index")
