@@ -38,4 +38,6 @@ def devpi_startup(services: ServiceRegistry) -> None:
 @hookimpl
 def devpi_shutdown(services: ServiceRegistry) -> None:
     """Take this server's upload renderer out again."""
-    service_lookup.plugins(services).pm.unregister(name=readme.UPLOAD_RENDERER)
+    pm = service_lookup.plugins(services).pm
+    if pm.get_plugin(readme.UPLOAD_RENDERER) is not None:
+        pm.unregister(name=readme.UPLOAD_RENDERER)
