@@ -5,10 +5,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: serve test components lint type bench pkg-check clean
+.PHONY: serve test components lint type bench pkg-check clean screenshots
 PEER_VENV := benchmarks/work/peer-venv
 # Debian packages the tests start or check against (command: package)
-APT_TOOLS := nginx:nginx-light rsync:rsync logrotate:logrotate systemd-analyze:systemd
+APT_TOOLS := nginx:nginx-light rsync:rsync logrotate:logrotate systemd-analyze:systemd \
+	chromium:chromium chromedriver:chromium-driver
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +48,10 @@ pkg-check: $(STAMP)
 	$(PYTHON) -m venv build/pkg/venv
 	build/pkg/venv/bin/python -m pip install --quiet "$$(ls build/pkg/dist/*.whl)[test]"
 	cd build/pkg && venv/bin/python -m pytest -p no:cacheprovider -m pkgcheck ../../tests
+
+# The web UI's screenshots in docs/_static/screenshots/ (docs/webui.rst), taken in Chromium.
+screenshots: $(STAMP) components
+	DEVPI_CORE_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/browser -k without_javascript
 
 lint: $(STAMP)
 	$(BIN)/python -m pip install --quiet ruff

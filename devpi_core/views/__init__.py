@@ -35,6 +35,9 @@ ROUTES = (
     # documentation, served by the index type that stores it; core knows the route because
     # with server.docs_url it is the only one served on the docs origin (content_policy)
     ("doc", f"/{_U}/{_I}/{_P}/{{version}}/+doc{{relpath:(/.*)?}}"),
+    # PyPI's JSON API (devpi_core.views.pypi_json)
+    ("pypi_json_project", f"/{_U}/{_I}/pypi/{_P}/json"),
+    ("pypi_json_version", f"/{_U}/{_I}/pypi/{_P}/{{version}}/json"),
 )
 
 

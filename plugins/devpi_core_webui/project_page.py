@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from devpi_core import services
+from devpi_core_webui import project_info, readme, toxresults
 from devpi_core_webui.layout import Site, crumbs, render
-from devpi_core_webui.markup import Markup, el, human_size, iso_time, join, link, short_hash, table
+from devpi_core_webui.markup import Markup, el, human_size, iso_time, join, link, table
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from pyramid.request import Request
     from pyramid.response import Response
 
@@ -33,6 +36,13 @@ def yanked_badge(yanked: bool | str) -> Markup:
     return el("span", f"yanked{reason}", class_="badge yanked")
 
 
+def copy_hash(sha256: str | None) -> Markup:
+    """The whole digest as ``sha256:<hex>`` (pip's ``--hash`` form), selected by one click."""
+    if not sha256:
+        return Markup("")
+    return el("code", f"sha256:{sha256}", title=f"sha256 {sha256}", class_="hash copy")
+
+
 def files_table(site: Site, files: list[Link], *, extra: dict[str, Markup] | None = None,
                 yanked: bool | str = False) -> Markup:
     """Files: name (download link), size, upload time, sha256, Requires-Python, yanked.
@@ -49,7 +59,7 @@ def files_table(site: Site, files: list[Link], *, extra: dict[str, Markup] | Non
         row: list[object] = [
             join((link(file_href(site, f), f.filename), " ",
                   yanked_badge(f.yanked) if f.yanked != yanked else "")),
-            human_size(f.size), iso_time(f.upload_time), short_hash(f.hashes.get("sha256")),
+            human_size(f.size), iso_time(f.upload_time), copy_hash(f.hashes.get("sha256")),
             el("code", f.requires_python) if f.requires_python else "",
         ]
         if extra is not None:
@@ -69,7 +79,7 @@ def version_href(site: Site, record: IndexRecord, project: str, version: str) ->
 
 
 def _release_section(site: Site, record: IndexRecord, project: str, release: Release,
-                     lead: object) -> Markup:
+                     lead: object, tox: dict[str, Markup] | None) -> Markup:
     docs = release.docs_index
     origin = link(site.url(release.index.user, release.index.name), release.index.fullname)
     heading = el(
@@ -80,7 +90,7 @@ def _release_section(site: Site, record: IndexRecord, project: str, release: Rel
     )
     summary = release.verdata.get("summary")
     about = el("p", summary, class_="summary") if summary and summary != lead else Markup("")
-    files = files_table(site, release.files, yanked=release.yanked)
+    files = files_table(site, release.files, extra=tox or None, yanked=release.yanked)
     return el("section", heading, about, files, class_="release")
 
 
@@ -112,11 +122,45 @@ def _latest_summary(data: ProjectReleases) -> Markup:
     return join(parts)
 
 
+def status_badges(data: ProjectReleases) -> Markup:
+    """Badges for the project as a whole: the version shown, every release yanked."""
+    latest = _latest(data)
+    badges = [el("span", latest.version, class_="badge version", title="latest release")]
+    if all(r.yanked is not False for r in data.releases):
+        badges.append(el("span", "all releases yanked", class_="badge yanked"))
+    return el("p", *badges, class_="badges")
+
+
+def sidebar(site: Site, release: Release, project: str) -> Markup:
+    """Links, metadata, requirements and classifiers of ``release``."""
+    docs = release.docs_index
+    docs_link = docs_href(site, docs, project, release.version) if docs else None
+    boxes = (project_info.links_box(release.verdata, docs_link),
+             project_info.meta_box(release.verdata),
+             project_info.requirements_box(release.verdata),
+             project_info.classifiers_box(release.verdata))
+    return el("aside", *boxes, class_="sidebar", aria_label="about this project")
+
+
+def description(request: Request, verdata: Mapping[str, Any]) -> Markup:
+    """The rendered description (sanitised HTML), or plain text with a note saying why."""
+    rendered = readme.rendered_description(request.registry, verdata)
+    if rendered is None:
+        return Markup("")
+    note = el("p", rendered.note, class_="note") if rendered.note else Markup("")
+    return el("section", el("h2", "Description"), note,
+              el("div", Markup(rendered.html), class_="readme"), class_="description")
+
+
 def project_page(request: Request, record: IndexRecord, data: ProjectReleases) -> Response:
     """``/<user>/<index>/<project>``."""
     site = Site.of(request)
-    lead = _latest(data).verdata.get("summary")
-    sections = [_release_section(site, record, data.name, r, lead)
+    latest = _latest(data)
+    lead = latest.verdata.get("summary")
+    tox = toxresults.load_all(request, latest)
+    cells = {relpath: toxresults.tox_cell(found) for relpath, found in tox.reports.items()}
+    sections = [_release_section(site, record, data.name, r, lead,
+                                 cells if r is latest else None)
                 for r in data.releases[:DETAILED]]
     older = data.releases[DETAILED:]
     if older:
@@ -128,8 +172,12 @@ def project_page(request: Request, record: IndexRecord, data: ProjectReleases) -
     if data.blocked:
         notes = el("p", "Not looked up on ", join(data.blocked, ", "),
                    ": the name is taken by a private index (see mirror_whitelist).", class_="note")
-    body = join((_links(site, record, data, request), _latest_summary(data), notes,
-                 el("h2", f"Versions ({len(data.releases)})"), *sections))
+    simple = site.url(record.user, record.name, "+simple", "")
+    main = el("div", _links(site, record, data, request), status_badges(data),
+              _latest_summary(data), notes, project_info.install_box(simple, data.name),
+              description(request, latest.verdata),
+              el("h2", f"Release history ({len(data.releases)})"), *sections, class_="main")
+    body = el("div", main, sidebar(site, latest, data.name), class_="columns")
     nav = crumbs(site, (record.user, (record.user,)), (record.name, (record.user, record.name)),
                  (data.name, (record.user, record.name, data.name)))
     return render(site, data.name, body, nav=nav)

@@ -11,19 +11,23 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from devpi_core import services
+from devpi_core_webui.markup import Markup, el, join
+from devpi_core_webui.releases import TOXRESULT
 
 if TYPE_CHECKING:
     from pyramid.registry import Registry
     from pyramid.request import Request
 
     from devpi_core.records import IndexRecord
+    from devpi_core_webui.releases import Release
 
 log = logging.getLogger(__name__)
 MAX_BYTES = 4 * 1024 * 1024
@@ -32,6 +36,9 @@ MAX_ENVS = 30
 MAX_TEXT = 80
 # summaries kept in memory: a few hundred bytes each
 CACHE_ENTRIES = 2048
+# newest tox results shown per release file; older ones are counted in a note
+MAX_TOX_PER_FILE = 10
+_TOX_SUFFIX = re.compile(r"\.toxresult-(\d+)-(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -172,3 +179,44 @@ def _read(request: Request, relpath: str, sha256: str) -> ToxReport:
         # stored before the server checked tox results' nesting, or by another server
         return ToxReport(relpath, problem="not valid JSON")
     return summarize(relpath, data)
+
+
+def tox_cell(reports: list[ToxReport]) -> Markup:
+    """Passed and failed environments of a file's tox results, as badges."""
+    passed = sum(r.passed for r in reports)
+    failed = sum(r.failed for r in reports)
+    if not reports:
+        return Markup("")
+    parts = [el("span", f"{passed} passed", class_="badge passed")] if passed else []
+    if failed:
+        parts.append(el("span", f"{failed} failed", class_="badge failed"))
+    return join(parts, " ") or el("span", "no environments", class_="badge")
+
+
+
+@dataclass
+class ToxResults:
+    """The newest tox results of each release file, summarised, and how many each file has."""
+
+    reports: dict[str, list[ToxReport]] = field(default_factory=dict)
+    totals: dict[str, int] = field(default_factory=dict)
+
+
+def _upload_order(item: tuple[IndexRecord, Mapping[str, Any]]) -> tuple[str, int]:
+    # "<file>.toxresult-<YYYYmmddHHMMSS>-<n>": stores may list files sorted by name, where -10
+    # comes before -2
+    match = _TOX_SUFFIX.search(str(item[1].get("relpath", "")))
+    return (match.group(1), int(match.group(2))) if match else ("", 0)
+
+
+def load_all(request: Request, release: Release) -> ToxResults:
+    """The newest :data:`MAX_TOX_PER_FILE` tox results of each file of ``release``."""
+    tox = ToxResults()
+    newest_first = sorted(release.links(TOXRESULT), key=_upload_order, reverse=True)
+    for index, entry in newest_first:
+        for_relpath = str(entry.get("for_relpath", ""))
+        found = tox.reports.setdefault(for_relpath, [])
+        tox.totals[for_relpath] = tox.totals.get(for_relpath, 0) + 1
+        if len(found) < MAX_TOX_PER_FILE:
+            found.append(load(request, index, str(entry["relpath"])))
+    return tox

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from devpi_core_webui import toxresults
+from devpi_core_webui import project_info, toxresults
 from devpi_core_webui.layout import Site, crumbs, render
 from devpi_core_webui.markup import Markup, deflist, el, join, link, log_time, table
-from devpi_core_webui.project_page import docs_href, files_table, yanked_badge
-from devpi_core_webui.releases import TOXRESULT
+from devpi_core_webui.project_page import (
+    description,
+    docs_href,
+    files_table,
+    sidebar,
+    yanked_badge,
+)
 
 if TYPE_CHECKING:
     from pyramid.request import Request
@@ -21,9 +24,6 @@ if TYPE_CHECKING:
     from devpi_core.records import IndexRecord
     from devpi_core_webui.releases import ProjectReleases, Release
 
-# newest tox results shown per release file; older ones are counted in a note
-MAX_TOX_PER_FILE = 10
-_TOX_SUFFIX = re.compile(r"\.toxresult-(\d+)-(\d+)$")
 TEXT_KEYS = (("license_expression", "License"), ("license", "License"),
              ("author", "Author"), ("author_email", "Author e-mail"), ("maintainer", "Maintainer"),
              ("maintainer_email", "Maintainer e-mail"), ("keywords", "Keywords"),
@@ -77,17 +77,6 @@ def metadata_list(verdata: Mapping[str, Any]) -> Markup:
     return deflist(items, class_="metadata") if items else el("p", "No metadata.", class_="empty")
 
 
-def _tox_cell(reports: list[toxresults.ToxReport]) -> Markup:
-    passed = sum(r.passed for r in reports)
-    failed = sum(r.failed for r in reports)
-    if not reports:
-        return Markup("")
-    parts = [el("span", f"{passed} passed", class_="badge passed")] if passed else []
-    if failed:
-        parts.append(el("span", f"{failed} failed", class_="badge failed"))
-    return join(parts, " ") or el("span", "no environments", class_="badge")
-
-
 def _report_rows(site: Site, report: toxresults.ToxReport, name: str) -> list[tuple[object, ...]]:
     raw = link(f"{site.root}/{quote(report.relpath, safe='/+@~')}", "JSON")
     where = " ".join(filter(None, (report.host, report.platform)))
@@ -107,7 +96,7 @@ def _report_rows(site: Site, report: toxresults.ToxReport, name: str) -> list[tu
     return rows
 
 
-def _tox_section(site: Site, tox: ToxResults, names: dict[str, str]) -> Markup:
+def _tox_section(site: Site, tox: toxresults.ToxResults, names: dict[str, str]) -> Markup:
     rows = []
     for for_relpath, found in tox.reports.items():
         name = names.get(for_relpath, for_relpath)
@@ -121,33 +110,6 @@ def _tox_section(site: Site, tox: ToxResults, names: dict[str, str]) -> Markup:
         return Markup("")
     return el("section", el("h2", "Tox results"),
               table(("File", "Host", "Environment", "Result", ""), rows, class_="tox"))
-
-
-@dataclass
-class ToxResults:
-    """The newest tox results of each release file, summarised, and how many each file has."""
-
-    reports: dict[str, list[toxresults.ToxReport]] = field(default_factory=dict)
-    totals: dict[str, int] = field(default_factory=dict)
-
-
-def _upload_order(item: tuple[IndexRecord, Mapping[str, Any]]) -> tuple[str, int]:
-    # "<file>.toxresult-<YYYYmmddHHMMSS>-<n>": stores may list files sorted by name, where -10
-    # comes before -2
-    match = _TOX_SUFFIX.search(str(item[1].get("relpath", "")))
-    return (match.group(1), int(match.group(2))) if match else ("", 0)
-
-
-def _load_tox(request: Request, release: Release) -> ToxResults:
-    tox = ToxResults()
-    newest_first = sorted(release.links(TOXRESULT), key=_upload_order, reverse=True)
-    for index, entry in newest_first:
-        for_relpath = str(entry.get("for_relpath", ""))
-        found = tox.reports.setdefault(for_relpath, [])
-        tox.totals[for_relpath] = tox.totals.get(for_relpath, 0) + 1
-        if len(found) < MAX_TOX_PER_FILE:
-            found.append(toxresults.load(request, index, str(entry["relpath"])))
-    return tox
 
 
 def _log_rows(release: Release) -> list[tuple[object, ...]]:
@@ -187,21 +149,22 @@ def version_page(
 ) -> Response:
     """``/<user>/<index>/<project>/<version>``."""
     site = Site.of(request)
-    tox = _load_tox(request, release)
-    cells = {relpath: _tox_cell(found) for relpath, found in tox.reports.items()}
+    tox = toxresults.load_all(request, release)
+    cells = {relpath: toxresults.tox_cell(found) for relpath, found in tox.reports.items()}
     names = {f.relpath: f.filename for f in release.files}
-    description = release.verdata.get("description")
-    body = [_header(site, record, data.name, release), metadata_list(release.verdata),
+    simple = site.url(record.user, record.name, "+simple", "")
+    body = [_header(site, record, data.name, release),
+            project_info.install_box(simple, data.name, release.version),
             el("h2", "Files"), files_table(site, release.files, extra=cells, yanked=release.yanked),
-            _tox_section(site, tox, names)]
-    if isinstance(description, str) and description.strip():
-        text = el("pre", description, class_="description")
-        body.append(el("details", el("summary", "Description"), text))
+            _tox_section(site, tox, names), description(request, release.verdata),
+            el("section", el("h2", "Metadata"), metadata_list(release.verdata))]
     log = _log_rows(release)
     if log:
         headers = ("File", "Action", "Who", "When", "Index")
         body.append(el("section", el("h2", "Log"), table(headers, log, class_="log")))
+    main = el("div", *body, class_="main")
+    columns = el("div", main, sidebar(site, release, data.name), class_="columns")
     nav = crumbs(site, (record.user, (record.user,)), (record.name, (record.user, record.name)),
                  (data.name, (record.user, record.name, data.name)),
                  (release.version, (record.user, record.name, data.name, release.version)))
-    return render(site, f"{data.name} {release.version}", join(body), nav=nav)
+    return render(site, f"{data.name} {release.version}", columns, nav=nav)

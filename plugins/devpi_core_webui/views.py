@@ -15,7 +15,7 @@ from pyramid.response import Response
 from devpi_core import services
 from devpi_core.errors import DevpiError, NotFound
 from devpi_core.web import readable_index, server_url
-from devpi_core_webui import errors, listing, toxresults
+from devpi_core_webui import errors, listing, readme, toxresults
 from devpi_core_webui.layout import STATIC_ROUTE, STYLE, Static
 from devpi_core_webui.negotiation import BrowserPredicate
 from devpi_core_webui.project_page import project_page
@@ -121,6 +121,7 @@ def includeme(config: Configurator) -> None:
     """Add the browser predicate, the HTML views on core routes, search, CSS, error pages."""
     services.register(config.registry, Static, Static.load())
     toxresults.register(config.registry)
+    readme.register(config.registry)
     config.add_view_predicate("browser", BrowserPredicate)
     for route, view in PAGES:
         config.add_view(view, route_name=route, request_method="GET", accept="text/html",
