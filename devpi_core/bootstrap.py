@@ -5,6 +5,7 @@ Used by the CLI (``init``, ``serve``, ``passwd``) and by ``make_app``; no Pyrami
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -165,7 +166,7 @@ def open_core(
         tmpdir=serverdir.tmpdir,
         services=services,
         offline=settings.server.offline_mode,
-        emit=plugins.emit,
+        emit=functools.partial(plugins.emit, services=services),
         max_upload_size=settings.server.max_upload_size,
         check_upload=plugins.check_upload,
     )

@@ -276,7 +276,7 @@ def devpi_check_upload(check: UploadCheck) -> None:
 
 # -- events ---------------------------------------------------------------------------------
 @hookspec
-def devpi_on_upload(event: UploadEvent) -> None:
+def devpi_on_upload(event: UploadEvent, services: ServiceRegistry) -> None:
     """React to a file stored on an index (webhooks, search indexing, docs unpacking).
 
     Called after the metadata commit, in the request thread, through pluggy: wrappers
@@ -285,43 +285,48 @@ def devpi_on_upload(event: UploadEvent) -> None:
     would run after it are skipped), so catch errors of fallible work (a webhook) yourself.
 
     :param event: what was stored, where, by whom, at which serial.
+    :param services: the running server's services (the plugin's own included); every event
+        hook receives them, and an implementation may leave the argument out.
 
     .. versionadded:: 0.1
     """
 
 
 @hookspec
-def devpi_on_delete(event: DeleteEvent) -> None:
+def devpi_on_delete(event: DeleteEvent, services: ServiceRegistry) -> None:
     """React to a project, version or file removed from an index.
 
     Called after the commit, like ``devpi_on_upload``: an exception is logged and ends the call.
 
     :param event: what was removed.
+    :param services: the running server's services (as for ``devpi_on_upload``).
 
     .. versionadded:: 0.1
     """
 
 
 @hookspec
-def devpi_on_index_change(event: IndexEvent) -> None:
+def devpi_on_index_change(event: IndexEvent, services: ServiceRegistry) -> None:
     """React to an index created, modified or deleted.
 
     Called after the commit, like ``devpi_on_upload``: an exception is logged and ends the call.
 
     :param event: the index, the change and its new configuration.
+    :param services: the running server's services (as for ``devpi_on_upload``).
 
     .. versionadded:: 0.1
     """
 
 
 @hookspec
-def devpi_on_mirror_refresh(event: MirrorRefreshEvent) -> None:
+def devpi_on_mirror_refresh(event: MirrorRefreshEvent, services: ServiceRegistry) -> None:
     """React to a mirror fetching a project page from its upstream.
 
     Called after the cache was updated, like ``devpi_on_upload``: an exception is logged and
     ends the call.
 
     :param event: the mirror index and project that were refreshed.
+    :param services: the running server's services (as for ``devpi_on_upload``).
 
     .. versionadded:: 0.1
     """

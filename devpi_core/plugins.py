@@ -286,10 +286,11 @@ class Plugins:
         return self.pm.subset_hook_caller(hookname, remove_plugins=others)
 
     # -- events ----------------------------------------------------------------------------
-    def emit(self, event: object) -> None:
+    def emit(self, event: object, services: ServiceRegistry) -> None:
         """Fire the event hook matching ``event``'s type; a plugin's exception is only logged.
 
-        The hook is called through pluggy (``pm.hook.devpi_on_upload(event=event)``), so
+        The hook is called through pluggy (``pm.hook.devpi_on_upload(event=event,
+        services=services)``: the running server's services, for the plugin's own), so
         implementations run in pluggy's order (last registered first, ``tryfirst``/``trylast``),
         may take fewer arguments than the spec, and wrappers (``wrapper=True`` or
         ``hookwrapper=True``) see the event, the results and any exception.
@@ -308,7 +309,7 @@ class Plugins:
             raise TypeError(f"not an event: {event!r}")
         caller = getattr(self.pm.hook, hookname)
         try:
-            caller(event=event)
+            caller(event=event, services=services)
         except Exception as exc:  # a plugin's bug must not fail a committed write
             culprit = _raising_plugin(caller.get_hookimpls(), exc)
             log.exception("event hook %s of plugin %s failed", hookname, culprit)

@@ -208,6 +208,7 @@ def delete_file(request: Request) -> Response:
     serial = services.metadata_store(request).current_serial()
     services.plugins(request).emit(
         DeleteEvent(record.fullname, ref.project, ref.version, ref.filename,
-                    who.username if who else None, serial)
+                    who.username if who else None, serial),
+        services.ServiceRegistry.of(request),
     )
     return api_reply(request, message=f"deleted {ref.relpath}")

@@ -30,7 +30,7 @@ def _emit(request: Request, fullname: str, action: str, config: Any) -> None:
     who = identity(request)
     serial = services.metadata_store(request).current_serial()
     event = IndexEvent(fullname, action, config, who.username if who else None, serial)
-    services.plugins(request).emit(event)
+    services.plugins(request).emit(event, services.ServiceRegistry.of(request))
 
 
 def index_config(request: Request, record: IndexRecord, *, projects: bool) -> dict[str, Any]:

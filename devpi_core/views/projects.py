@@ -143,7 +143,7 @@ def _emit_delete(request: Request, record: IndexRecord, project: str, version: s
     serial = services.metadata_store(request).current_serial()
     username = who.username if who else None
     event = DeleteEvent(record.fullname, project, version, None, username, serial)
-    services.plugins(request).emit(event)
+    services.plugins(request).emit(event, services.ServiceRegistry.of(request))
 
 
 @view_config(route_name="project", request_method="DELETE")

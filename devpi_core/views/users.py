@@ -102,7 +102,8 @@ def delete_user(request: Request) -> Response:
     serial = services.metadata_store(request).current_serial()
     username = who.username if who else None
     for index in owned:
-        plugins.emit(IndexEvent(f"{name}/{index}", "deleted", None, username, serial))
+        plugins.emit(IndexEvent(f"{name}/{index}", "deleted", None, username, serial),
+                     services.ServiceRegistry.of(request))
     return api_reply(request, message=f"user {name!r} deleted")
 
 

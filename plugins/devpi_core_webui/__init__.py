@@ -14,10 +14,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from devpi_core import hookimpl
-from devpi_core import services as service_lookup
 from devpi_core_webui import readme
 
 if TYPE_CHECKING:
+    from devpi_core.records import UploadEvent
     from devpi_core.services import ServiceRegistry
 
 
@@ -28,16 +28,6 @@ def devpi_pyramid_includes() -> list[str]:
 
 
 @hookimpl
-def devpi_startup(services: ServiceRegistry) -> None:
-    """Render descriptions at upload: ``devpi_on_upload`` carries no registry, so this server's
-    renderer registers its own hook implementation, bound to this server's services."""
-    renderer = readme.UploadRenderer(services)
-    service_lookup.plugins(services).pm.register(renderer, name=readme.UPLOAD_RENDERER)
-
-
-@hookimpl
-def devpi_shutdown(services: ServiceRegistry) -> None:
-    """Take this server's upload renderer out again."""
-    pm = service_lookup.plugins(services).pm
-    if pm.get_plugin(readme.UPLOAD_RENDERER) is not None:
-        pm.unregister(name=readme.UPLOAD_RENDERER)
+def devpi_on_upload(event: UploadEvent, services: ServiceRegistry) -> None:
+    """Render the uploaded version's description once, so its page never waits for it."""
+    readme.render_uploaded(services, event)

@@ -33,7 +33,7 @@ from readme_renderer import markdown as rr_markdown
 from readme_renderer import rst as rr_rst
 from readme_renderer import txt as rr_txt
 
-from devpi_core import hookimpl, services
+from devpi_core import services
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -204,23 +204,13 @@ def rendered_description(
     return server.get(Readmes).get(server, *found)
 
 
-UPLOAD_RENDERER = "webui-readme-at-upload"
-
-
-class UploadRenderer:
-    """``devpi_on_upload`` for one server: renders the uploaded version's description."""
-
-    def __init__(self, services: ServiceRegistry) -> None:
-        self.services = services
-
-    @hookimpl
-    def devpi_on_upload(self, event: UploadEvent) -> None:
-        """Render (and store) the description of a release file's version."""
-        if event.rel != "releasefile":
-            return
-        indexes = services.indexes(self.services)
-        record = indexes.get(event.index)
-        verdata = None if record is None else indexes.type_of(record).version(
-            event.project, event.version)
-        if verdata is not None:
-            rendered_description(self.services, verdata)
+def render_uploaded(server: ServiceRegistry, event: UploadEvent) -> None:
+    """Render (and store) the description of a release file's version, at upload."""
+    if event.rel != "releasefile":
+        return
+    indexes = services.indexes(server)
+    record = indexes.get(event.index)
+    verdata = None if record is None else indexes.type_of(record).version(
+        event.project, event.version)
+    if verdata is not None:
+        rendered_description(server, verdata)

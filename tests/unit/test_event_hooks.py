@@ -7,8 +7,11 @@ import logging
 from devpi_core import hookimpl
 from devpi_core.plugins import make_pm
 from devpi_core.records import UploadEvent
+from devpi_core.services import ServiceRegistry
 
 EVENT = UploadEvent("a/b", "p", "1.0", "p-1.0.tar.gz", "releasefile", "a", 3)
+
+NO_SERVICES = ServiceRegistry({})
 
 
 class Indexer:
@@ -62,7 +65,7 @@ class OldStyleWrapper:
 def test_a_wrapper_sees_the_event_and_the_results():
     wrapper, indexer = Wrapper(), Indexer()
     plugins = make_pm([("indexer", indexer), ("wrapper", wrapper)], entrypoints=False)
-    plugins.emit(EVENT)
+    plugins.emit(EVENT, NO_SERVICES)
     assert wrapper.events == [EVENT]
     assert wrapper.results == [["indexed"]]
     assert indexer.seen == [EVENT]
@@ -71,7 +74,7 @@ def test_a_wrapper_sees_the_event_and_the_results():
 def test_an_old_style_hookwrapper_sees_the_outcome():
     wrapper = OldStyleWrapper()
     plugins = make_pm([("indexer", Indexer()), ("old", wrapper)], entrypoints=False)
-    plugins.emit(EVENT)
+    plugins.emit(EVENT, NO_SERVICES)
     assert wrapper.outcomes == [(EVENT, ["indexed"])]
 
 
@@ -85,7 +88,7 @@ def test_an_implementation_taking_fewer_arguments_is_called(caplog):
 
     plugins = make_pm([("counter", Counter())], entrypoints=False)
     with caplog.at_level(logging.ERROR, logger="devpi_core.plugins"):
-        plugins.emit(EVENT)
+        plugins.emit(EVENT, NO_SERVICES)
     assert calls == ["called"]
     assert "failed" not in caplog.text
 
@@ -97,7 +100,7 @@ def test_a_failing_implementation_is_logged_with_its_name_and_ends_the_call(capl
         [("wrapper", wrapper), ("good", good), ("bad", Indexer(fail=True))], entrypoints=False
     )
     with caplog.at_level(logging.ERROR, logger="devpi_core.plugins"):
-        plugins.emit(EVENT)  # does not raise: the write was committed already
+        plugins.emit(EVENT, NO_SERVICES)  # does not raise: the write was committed already
     assert "event hook devpi_on_upload of plugin bad failed" in caplog.text
     assert "RuntimeError: plugin bug" in caplog.text
     assert [type(exc) for exc in wrapper.errors] == [RuntimeError]
@@ -110,6 +113,6 @@ def test_a_failing_wrapper_is_logged_with_its_name(caplog):
         [("indexer", indexer), ("wrapper", Wrapper(fail_after=True))], entrypoints=False
     )
     with caplog.at_level(logging.ERROR, logger="devpi_core.plugins"):
-        plugins.emit(EVENT)
+        plugins.emit(EVENT, NO_SERVICES)
     assert indexer.seen == [EVENT]
     assert "event hook devpi_on_upload of plugin wrapper failed" in caplog.text

@@ -8,9 +8,12 @@ from devpi_core import hookimpl
 from devpi_core.errors import ConfigError
 from devpi_core.plugins import ENTRYPOINT_GROUP, available_entrypoints, make_pm, select_entrypoints
 from devpi_core.records import DeleteEvent, Identity, IndexEvent, UploadEvent
+from devpi_core.services import ServiceRegistry
 from devpi_core.specs import ConfigSection, StorageBackend
 
 BUNDLED = {"fsstore", "passwd", "stages", "mirror"}
+
+NO_SERVICES = ServiceRegistry({})
 
 
 class Storage:
@@ -136,9 +139,9 @@ def test_events_reach_their_hook_only():
     plugins = make_pm([("events", recorder)], entrypoints=False)
     upload = UploadEvent("a/b", "p", "1.0", "p-1.0.tar.gz", "releasefile", "a", 3)
     change = IndexEvent("a/b", "created", {"type": "stage"}, "a", 4)
-    plugins.emit(upload)
-    plugins.emit(change)
-    plugins.emit(DeleteEvent("a/b", "p", None, None, "a", 5))  # nobody listens: fine
+    plugins.emit(upload, NO_SERVICES)
+    plugins.emit(change, NO_SERVICES)
+    plugins.emit(DeleteEvent("a/b", "p", None, None, "a", 5), NO_SERVICES)  # nobody listens: fine
     assert recorder.seen == [upload, change]
 
 
