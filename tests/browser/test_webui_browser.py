@@ -106,3 +106,18 @@ def test_pages_work_without_javascript(site, noscript_page, tmp_path):
     for name in ("index.png", "project.png", "version.png"):
         size = (shots / name).stat().st_size
         assert 0 < size < MAX_SHOT, (name, size)
+
+
+def test_search_by_a_word_of_a_summary(site, browser_page):
+    page = browser_page.page
+    page.goto(f"{site.url}/")
+    page.locator("header input[type=search]").fill("Tables")  # from "renders tables and code"
+    page.locator("header button[type=submit]").click()
+    page.wait_for_url("**/+search?q=Tables")
+    browser_page.assert_clean()
+    hits = page.locator("ol.results li")
+    assert hits.count() == 1
+    assert hits.first.locator("p.summary mark").inner_text() == "tables"
+    hits.first.locator("a.name").click()
+    page.wait_for_url(f"{site.url}/{INDEX}/tabular")
+    browser_page.assert_clean()
