@@ -107,8 +107,14 @@ class SearchContract:
         first = _found(metadata_store, "pkg", "a/dev", limit=10)
         second = _found(metadata_store, "pkg", "a/dev", limit=10, offset=10)
         assert [name for name, _ in first + second] == [f"a/dev:pkg{n:02d}" for n in range(20)]
+        with metadata_store.write() as tx:
+            search.put(tx, "a/dev", "helper", {"summary": "helps pkg users"})
         with metadata_store.read() as tx:
             assert tx.search(search.SearchQuery("common", ("a/dev",), limit=5)).total == 25
+            # a first page of names only still counts the projects found by their words
+            names_first = tx.search(search.SearchQuery("pkg", ("a/dev",), limit=5))
+            assert names_first.total == 26
+            assert [hit.name for hit in names_first.hits] == [f"pkg{n:02d}" for n in range(5)]
 
     def test_rewrite_and_drop_take_effect_in_the_transaction(
         self, metadata_store: MetadataStore

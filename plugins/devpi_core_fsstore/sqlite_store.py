@@ -178,8 +178,26 @@ class _Read(ReadTransaction):
         scopes = query.scopes
         if not scopes:
             return SearchResult([], 0)
-        found = [*self._name_matches(query), *self._word_matches(query)]
+        names = search.order(self._name_matches(query))
+        if query.words and len(names) >= query.offset + query.limit:
+            # the page holds names only: the word matches are counted, not ranked (bm25 is
+            # most of a query's cost when a common word matches thousands of projects)
+            shown = search.result(names, query, self._documents)
+            total = min(search.MAX_MATCHES, shown.total + self._word_count(query))
+            return SearchResult(shown.hits, total)
+        found = [*names, *self._word_matches(query)]
         return search.result(search.order(found), query, self._documents)
+
+    def _word_count(self, query: SearchQuery) -> int:
+        """How many projects match the words but not the name (those are counted already)."""
+        marks = ",".join("?" * len(query.scopes))
+        row = self._run(
+            "SELECT count(*) FROM search_fts CROSS JOIN search_doc d"  # noqa: S608
+            f" ON d.id = search_fts.rowid WHERE search_fts MATCH ? AND d.scope IN ({marks})"
+            " AND instr(d.name, ?) = 0",
+            (_fts_words(query.words), *query.scopes, query.needle or "\n"),
+        )
+        return int(row[0][0])
 
     def _run(self, sql: str, args: Sequence[object]) -> list[tuple[Any, ...]]:
         return self.conn.execute(sql, args).fetchall()
@@ -225,8 +243,7 @@ class _Read(ReadTransaction):
             "SELECT d.scope, d.name, search_fts.rank"  # noqa: S608
             " FROM search_fts CROSS JOIN search_doc d ON d.id = search_fts.rowid"
             f" WHERE search_fts MATCH ? AND d.scope IN ({marks}) ORDER BY search_fts.rank LIMIT ?",
-            (" ".join(f"{_fts_string(term)}*" for term in terms), *query.scopes,
-             search.MAX_MATCHES),
+            (_fts_words(terms), *query.scopes, search.MAX_MATCHES),
         )
         tier = search.TEXT_TIER
         return [search.Candidate(scope, name, tier, -rank) for scope, name, rank in rows]
@@ -242,6 +259,11 @@ class _Read(ReadTransaction):
         )
         docs = [dict(zip(_HIT_FIELDS, row, strict=True)) for row in rows]
         return {(doc["scope"], doc["name"]): doc for doc in docs}
+
+
+def _fts_words(terms: list[str]) -> str:
+    """Every term as the start of a word (FTS5 prefix queries, implicitly ANDed)."""
+    return " ".join(f"{_fts_string(term)}*" for term in terms)
 
 
 def _fts_string(text: str) -> str:
