@@ -55,6 +55,7 @@ def make_client(settings: S3Settings) -> Any:
     """A thread-safe boto3 S3 client for ``settings``."""
     config = Config(
         s3={"addressing_style": settings.addressing_style},
+        signature_version="s3v4",  # presigned URLs too (boto3 still presigns SigV2 otherwise)
         request_checksum_calculation=settings.checksums,
         response_checksum_validation=settings.checksums,
         retries={"max_attempts": 3, "mode": "standard"},
