@@ -97,6 +97,10 @@ class FileBlobStore(BlobStore):
     def local_path(self, sha256: str) -> str | None:
         return self._path(sha256)
 
+    def check(self) -> None:
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise OSError(f"{self.root} is not a writable directory")
+
     def delete(self, sha256: str, *, older_than: float | None = None) -> bool:
         path = self._path(sha256)
         if older_than is None:

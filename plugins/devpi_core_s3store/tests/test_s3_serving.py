@@ -55,3 +55,14 @@ def test_redirect_mode_sends_clients_to_a_presigned_url(make_app, s3_server):
     with urllib.request.urlopen(location, timeout=30) as got:
         assert got.read() == wheel.content
         assert wheel.filename in got.headers["Content-Disposition"]
+
+
+def test_ready_checks_the_bucket(make_app, s3_server):
+    good = make_app({"storage": {"blobs": "s3"},
+                     "plugins": {"s3store": s3_server.settings(s3_server.new_bucket())}})
+    assert good.app.get("/+ready").json["checks"] == {"metadata": "ok", "blobs": "ok"}
+    missing = make_app({"storage": {"blobs": "s3"},
+                        "plugins": {"s3store": s3_server.settings("no-such-bucket")}})
+    response = missing.app.get("/+ready", status=503)
+    assert response.json["ready"] is False
+    assert response.json["checks"] == {"metadata": "ok", "blobs": "error: OSError"}
