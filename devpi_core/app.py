@@ -10,6 +10,7 @@ from pyramid.tweens import EXCVIEW
 
 from devpi_core import services
 from devpi_core.bootstrap import Core, open_core
+from devpi_core.metrics import Metrics
 from devpi_core.security import DevpiSecurityPolicy
 from devpi_core.serverdir import open_serverdir
 from devpi_core.simple_pages import SimplePages
@@ -75,3 +76,7 @@ def _register(registry: Any, core: Core) -> None:
         spill_dir=spill_dir,
     )
     services.register(registry, SimplePages, pages)
+    metrics = Metrics()
+    metrics.add_source(lambda: [("devpi_serial", "gauge", float(core.store.current_serial()))])
+    metrics.add_source(lambda: core.plugins.metrics(core.services))
+    services.register(registry, Metrics, metrics)

@@ -243,9 +243,11 @@ def devpi_api_features() -> list[str]:
 
 @hookspec
 def devpi_metrics(services: ServiceRegistry) -> list[tuple[str, str, float]]:
-    """Report ``(name, "counter"|"gauge", value)`` triples for ``GET /+status``.
+    """Report ``(name, "counter"|"gauge", value)`` triples for ``GET /+status`` and
+    ``GET /+metrics``.
 
-    Called per ``/+status`` request. All results are collected.
+    Called per ``/+status`` request and per ``/+metrics`` scrape. All results are collected.
+    Names must be valid Prometheus metric names; ``/+metrics`` adds ``_total`` to counters.
 
     :param services: the server's services (read your counters from your own service).
 

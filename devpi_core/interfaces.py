@@ -7,6 +7,7 @@ storage implementation runs unchanged.
 from __future__ import annotations
 
 import abc
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from devpi_core import search
@@ -100,12 +101,28 @@ class MetadataStore(abc.ABC):
         """Release connections and files."""
 
 
+@dataclass(frozen=True)
+class BlobStat:
+    """What one call tells about a stored blob: its size and when it was last put.
+
+    ``mtime`` is the time (seconds since the epoch) of the latest :meth:`BlobStore.put_file`
+    of this content, including puts of content that was already stored: blob garbage
+    collection keys its grace period on it (see :meth:`BlobStore.delete`). Object stores may
+    round it down to whole seconds.
+    """
+
+    size: int
+    mtime: float
+
+
 class BlobStore(abc.ABC):
     """File contents addressed by their sha256 hex digest.
 
     Writers stream into a temporary file (``devpi_core.blobs.BlobIngest``), verify size and hash,
     fsync it and only then hand it over with :meth:`put_file`; metadata is committed after that,
     so a crash leaves at most an unreferenced blob, never metadata pointing at nothing.
+
+    Methods may do network I/O (an object store): never call them inside a write transaction.
     """
 
     @abc.abstractmethod
@@ -113,7 +130,9 @@ class BlobStore(abc.ABC):
         """Take ownership of the complete, fsynced file at ``path`` as blob ``sha256``.
 
         Atomic: afterwards the blob is either fully there or not at all. ``path`` no longer
-        exists afterwards. Storing an existing blob again is a no-op.
+        exists afterwards. Storing an existing blob again stores nothing new but refreshes its
+        put time (:attr:`BlobStat.mtime`), so a concurrent :meth:`delete` with ``older_than``
+        keeps it.
         """
 
     @abc.abstractmethod
@@ -124,17 +143,42 @@ class BlobStore(abc.ABC):
     def size(self, sha256: str) -> int | None:
         """Return the blob's size in bytes, or None if it is not stored."""
 
+    def stat(self, sha256: str) -> BlobStat | None:
+        """Return size and last put time in one call (one request for an object store), or
+        None if the blob is not stored. Stores should override this default, which knows no
+        put time and reports 0."""
+        size = self.size(sha256)
+        return None if size is None else BlobStat(size, 0.0)
+
     @abc.abstractmethod
     def open(self, sha256: str) -> BinaryIO:
-        """Open the blob for reading (seekable); raise ``FileNotFoundError`` if absent."""
+        """Open the blob for reading (seekable); raise ``FileNotFoundError`` if absent.
+
+        Never reads the whole blob into memory: an object store streams and reads ranges.
+        """
 
     def local_path(self, sha256: str) -> str | None:
         """Return a filesystem path for zero-copy serving, or None if the store has none."""
         return None
 
+    def url(self, sha256: str, *, filename: str, content_type: str) -> str | None:
+        """Return a short-lived URL clients may be redirected to for the blob's bytes, or None
+        to have this server send them (the default; an object store returns a presigned URL
+        when configured to)."""
+        return None
+
+    def check(self) -> None:  # noqa: B027 - a store with nothing to reach has nothing to check
+        """Raise ``OSError`` unless the store can be reached now (cheap: ``GET /+ready`` calls
+        it per health check)."""
+
     @abc.abstractmethod
-    def delete(self, sha256: str) -> None:
-        """Remove the blob if it exists."""
+    def delete(self, sha256: str, *, older_than: float | None = None) -> bool:
+        """Remove the blob if it exists; return whether it was removed.
+
+        With ``older_than`` (seconds since the epoch), remove it only if its last put
+        (:attr:`BlobStat.mtime`) was before that time: garbage collection passes "now minus
+        the grace period", so content uploaded again since it became unreferenced is kept.
+        """
 
     @abc.abstractmethod
     def iter_blobs(self) -> Iterator[str]:

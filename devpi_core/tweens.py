@@ -14,6 +14,7 @@ from urllib.parse import unquote
 from devpi_core import __version__, services
 from devpi_core.errors import BadRequest
 from devpi_core.logsetup import logged_path, request_id
+from devpi_core.metrics import ROUTE_KEY, Metrics
 from devpi_core.security import IDENTITY_KEY
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ Handler = Callable[["Request"], "Response"]
 def request_tween_factory(handler: Handler, registry: Registry) -> Handler:
     """Over the exception view: every response, errors included, gets these headers."""
     store = services.metadata_store(registry)
+    metrics = services.lookup(registry, Metrics)
     node = services.serverdir(registry).uuid
     fixed = [
         ("X-DEVPI-API-VERSION", "2"),
@@ -60,13 +62,22 @@ def request_tween_factory(handler: Handler, registry: Registry) -> Handler:
             headers.append(("X-Request-ID", rid))
             if "X-Content-Type-Options" not in response.headers:
                 headers.append(("X-Content-Type-Options", "nosniff"))  # see content_policy
+            seconds = time.perf_counter() - start
+            metrics.observe_request(_route(request), request.method, response.status_code, seconds)
             if access_log.isEnabledFor(logging.INFO):
-                _log_access(request, response, time.perf_counter() - start)
+                _log_access(request, response, seconds)
             return response
         finally:
             request_id.reset(token)
 
     return tween
+
+
+def _route(request: Request) -> str:
+    route = getattr(request, "matched_route", None)
+    if route is not None:
+        return str(route.name)
+    return str(request.environ.get(ROUTE_KEY, "unmatched"))
 
 
 def _log_access(request: Request, response: Response, seconds: float) -> None:

@@ -42,7 +42,12 @@ def drop_ref(tx: WriteTransaction, blobs: BlobStore, sha256: str, owner: str) ->
         doomed = _doomed(tx)
         if sha256 not in doomed:
             doomed.add(sha256)
-            tx.after_commit(lambda _serial: blobs.delete(sha256) if sha256 in doomed else None)
+
+            def delete_if_still_unused(_serial: int) -> None:
+                if sha256 in doomed:
+                    blobs.delete(sha256)
+
+            tx.after_commit(delete_if_still_unused)
 
 
 def has_refs(tx: WriteTransaction, sha256: str) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -487,3 +488,46 @@ class BlobStoreContract:
         with blob_store.open(results[0]) as f:
             assert f.read() == data
         assert os.listdir(blob_tmpdir) == []
+
+    def test_stat_gives_size_and_put_time(self, blob_store: BlobStore, blob_tmpdir: str) -> None:
+        before = time.time()
+        digest = _ingest(blob_store, blob_tmpdir, b"stat me")
+        found = blob_store.stat(digest)
+        assert found is not None
+        assert found.size == 7
+        # object stores keep whole seconds
+        assert before - 1 <= found.mtime <= time.time() + 1
+        assert blob_store.stat(hashlib.sha256(b"absent").hexdigest()) is None
+
+    def test_collecting_delete_keeps_blobs_put_since(
+        self, blob_store: BlobStore, blob_tmpdir: str
+    ) -> None:
+        digest = _ingest(blob_store, blob_tmpdir, b"collect me")
+        first = blob_store.stat(digest)
+        assert first is not None
+        assert blob_store.delete(digest, older_than=first.mtime) is False
+        # the same content uploaded again (after the clock moved on) renews the put time ...
+        _wait_for_clock(first.mtime + 1.05)
+        _ingest(blob_store, blob_tmpdir, b"collect me")
+        # ... so a collector whose cut-off lies between the two puts keeps the blob
+        assert blob_store.delete(digest, older_than=first.mtime + 1) is False
+        assert blob_store.exists(digest)
+        assert blob_store.delete(digest, older_than=time.time() + 2) is True
+        assert not blob_store.exists(digest)
+        assert blob_store.delete(digest, older_than=time.time() + 2) is False
+
+    def test_delete_reports_whether_it_removed(
+        self, blob_store: BlobStore, blob_tmpdir: str
+    ) -> None:
+        digest = _ingest(blob_store, blob_tmpdir, b"once")
+        assert blob_store.delete(digest) is True
+        assert blob_store.delete(digest) is False
+
+
+def _wait_for_clock(moment: float) -> None:
+    """Wait (at most 3 s) until the wall clock has passed ``moment``: put times are wall-clock
+    times, some stores keep only whole seconds."""
+    deadline = time.monotonic() + 3
+    while time.time() <= moment:
+        assert time.monotonic() < deadline, "the wall clock does not advance"
+        time.sleep(0.02)

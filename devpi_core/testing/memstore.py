@@ -11,11 +11,18 @@ import io
 import json
 import os
 import threading
+import time
 from bisect import bisect_left
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from devpi_core import hookimpl
-from devpi_core.interfaces import BlobStore, MetadataStore, ReadTransaction, WriteTransaction
+from devpi_core.interfaces import (
+    BlobStat,
+    BlobStore,
+    MetadataStore,
+    ReadTransaction,
+    WriteTransaction,
+)
 from devpi_core.specs import StorageBackend
 
 if TYPE_CHECKING:
@@ -104,10 +111,15 @@ class MemoryBlobStore(BlobStore):
 
     def __init__(self) -> None:
         self._blobs: dict[str, bytes] = {}
+        self._put_times: dict[str, float] = {}
+        self._lock = threading.Lock()
 
     def put_file(self, path: str, sha256: str) -> None:
         with open(path, "rb") as f:
-            self._blobs.setdefault(sha256, f.read())
+            data = f.read()
+        with self._lock:
+            self._blobs.setdefault(sha256, data)
+            self._put_times[sha256] = time.time()
         os.unlink(path)
 
     def exists(self, sha256: str) -> bool:
@@ -117,14 +129,24 @@ class MemoryBlobStore(BlobStore):
         blob = self._blobs.get(sha256)
         return None if blob is None else len(blob)
 
+    def stat(self, sha256: str) -> BlobStat | None:
+        with self._lock:
+            blob = self._blobs.get(sha256)
+            return None if blob is None else BlobStat(len(blob), self._put_times[sha256])
+
     def open(self, sha256: str) -> BinaryIO:
         try:
             return io.BytesIO(self._blobs[sha256])
         except KeyError:
             raise FileNotFoundError(sha256) from None
 
-    def delete(self, sha256: str) -> None:
-        self._blobs.pop(sha256, None)
+    def delete(self, sha256: str, *, older_than: float | None = None) -> bool:
+        with self._lock:
+            put = self._put_times.get(sha256)
+            if put is None or (older_than is not None and put >= older_than):
+                return False
+            del self._blobs[sha256], self._put_times[sha256]
+            return True
 
     def iter_blobs(self) -> Iterator[str]:
         yield from list(self._blobs)

@@ -327,3 +327,7 @@ def devpi_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerFac
     yield factory
     for handle in started:
         handle.stop()
+
+
+# -- S3 -------------------------------------------------------------------------------------
+from devpi_core.testing.s3server import s3_server  # noqa: E402, F401 - the fixture, offered here

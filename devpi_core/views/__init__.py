@@ -22,6 +22,8 @@ ROUTES = (
     ("api", "/+api"),
     ("login", "/+login"),
     ("status", "/+status"),
+    ("metrics", "/+metrics"),
+    ("ready", "/+ready"),
     ("root", "/"),
     ("user_api", f"/{_U}/+api"),
     ("user", f"/{_U}{{slash:/?}}"),

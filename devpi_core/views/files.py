@@ -101,10 +101,18 @@ def _limited(f: BinaryIO, start: int, stop: int) -> Iterator[bytes]:
         f.close()
 
 
-def blob_response(request: Request, blobs: BlobStore, ref: FileRef) -> Response:
-    """Serve a stored blob with validators and Range support."""
+def blob_response(
+    request: Request, blobs: BlobStore, ref: FileRef, size: int | None = None
+) -> Response:
+    """Serve a stored blob with validators and Range support (``size`` if already known).
+
+    A blob store that is not on this machine (``local_path`` is None) is read in the worker
+    thread, never in waitress's event loop; one that gives a :meth:`~BlobStore.url` gets the
+    client redirected there instead.
+    """
     assert ref.sha256 is not None
-    size = blobs.size(ref.sha256)
+    if size is None:
+        size = blobs.size(ref.sha256)
     if size is None:
         raise NotFound(f"no such file: {ref.relpath}")
     content_type = "application/json" if ref.rel == "toxresult" else file_content_type(ref.filename)
@@ -125,6 +133,9 @@ def blob_response(request: Request, blobs: BlobStore, ref: FileRef) -> Response:
         response.status = 416
         response.headers["Content-Range"] = f"bytes */{size}"
         return response
+    elsewhere = blobs.url(ref.sha256, filename=ref.filename, content_type=content_type)
+    if elsewhere is not None:
+        return _redirect(elsewhere)
     if request.method == "HEAD":
         response.content_length = size
         return response
@@ -136,9 +147,19 @@ def blob_response(request: Request, blobs: BlobStore, ref: FileRef) -> Response:
         response.app_iter = _limited(f, start, stop)
         response.content_length = stop - start
         return response
-    wrapper = request.environ.get("wsgi.file_wrapper")
+    # waitress reads a file_wrapper from its event loop: only for files on local disk
+    local = blobs.local_path(ref.sha256) is not None
+    wrapper = request.environ.get("wsgi.file_wrapper") if local else None
     response.app_iter = wrapper(f, BLOCK) if wrapper else FileIter(f, BLOCK)
     response.content_length = size
+    return response
+
+
+def _redirect(location: str) -> Response:
+    # no content headers on the 302 (a client could take them for the file's), and no caching:
+    # the presigned URL expires
+    response = Response(status=302, location=location, cache_control="no-store")
+    del response.content_type
     return response
 
 
@@ -184,8 +205,10 @@ def get_file(request: Request) -> Response:
     if wants_json(request):
         return api_reply(request, "releasefilemeta", dict(ref.meta))
     blobs = services.blob_store(request)
-    if ref.sha256 is not None and blobs.exists(ref.sha256):
-        return blob_response(request, blobs, ref)
+    # one call (one HEAD request for an object store) for existence and size
+    found = blobs.stat(ref.sha256) if ref.sha256 is not None else None
+    if found is not None:
+        return blob_response(request, blobs, ref, found.size)
     stream = itype.open_uncached(ref)
     if stream is None:
         raise NotFound(f"file {ref.relpath} is not available")

@@ -12,6 +12,7 @@ from pyramid.view import view_config
 
 from devpi_core import services, simple_render
 from devpi_core.errors import BadRequest
+from devpi_core.metrics import ROUTE_KEY
 from devpi_core.model.names import normalize
 from devpi_core.proxies import outside_url_header
 from devpi_core.simple_pages import HTML, JSON, Served, SimplePages
@@ -211,6 +212,7 @@ def cached_page_tween_factory(handler: Handler, registry: Registry) -> Handler:
                     f"{user}/{index}", project, fmt=fmt, prefix=link_prefix(request)
                 )
                 if served is not None:
+                    environ[ROUTE_KEY] = "simple_project"  # for /+metrics: no route matched
                     return _respond(request, served, content_type)
         return handler(request)
 

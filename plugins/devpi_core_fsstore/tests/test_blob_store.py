@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import threading
 
 import pytest
 
@@ -91,3 +92,34 @@ def test_settings_move_database_and_blobs(tmp_path):
         assert digest == hashlib.sha256(b"moved").hexdigest()
     finally:
         store.close()
+
+
+def test_a_put_during_a_collecting_delete_is_never_lost(tmp_path, monkeypatch):
+    # The collector has read an old put time and is about to unlink, when the same content is
+    # uploaded again: the put must wait for the delete (or the delete see the new put time),
+    # never refresh a file that is unlinked right after.
+    blobs = FileBlobStore(str(tmp_path / "blobs"))
+    digest = ingest(blobs, tmp_path, b"raced")
+    path = str(blobs.local_path(digest))
+    os.utime(path, (1000, 1000))  # put long ago
+    real_stat = blobs.stat
+    put_done = threading.Event()
+
+    def stat_then_race(sha256):
+        found = real_stat(sha256)
+        def put():
+            ingest(blobs, tmp_path, b"raced")
+            put_done.set()
+
+        thread = threading.Thread(target=put)
+        thread.start()
+        put_done.wait(0.5)  # without the lock the put completes in this window
+        threads.append(thread)
+        return found
+
+    threads = []
+    monkeypatch.setattr(blobs, "stat", stat_then_race)
+    assert blobs.delete(digest, older_than=2000) is True
+    threads[0].join(10)
+    assert put_done.is_set()
+    assert os.path.exists(path), "an acknowledged put was deleted"
