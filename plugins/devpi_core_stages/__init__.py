@@ -5,6 +5,7 @@ from __future__ import annotations
 from devpi_core import hookimpl
 from devpi_core.model.acl import ANONYMOUS
 from devpi_core.specs import ConfigSection, IndexKey, IndexTypeSpec
+from devpi_core_stages.rules import new_index_defaults
 from devpi_core_stages.settings import CONFIG_SECTION
 from devpi_core_stages.stage import StageIndex
 
@@ -43,7 +44,7 @@ def devpi_config_sections() -> list[ConfigSection]:
 @hookimpl
 def devpi_index_types() -> list[IndexTypeSpec]:
     """The ``stage`` type."""
-    return [IndexTypeSpec("stage", StageIndex, STAGE_KEYS)]
+    return [IndexTypeSpec("stage", StageIndex, STAGE_KEYS, defaults=new_index_defaults)]
 
 
 @hookimpl
