@@ -97,20 +97,20 @@ class Contributors:
     fresh_until: float = float("inf")
 
 
-# What an index type's rule says about one index of a resolution order, for one project:
-# ask it for its page ("ask"), leave it out ("skip"), or hold it back and say so ("block").
-Verdict = Literal["ask", "skip", "block"]
-
-
 def collect_contributors(
     order: Sequence[IndexRecord],
     project: str,
     type_of: Callable[[IndexRecord], IndexType],
-    verdict: Callable[[IndexRecord, IndexType], Verdict] = lambda _record, _itype: "ask",
+    verdict: Callable[[IndexRecord, IndexType], Literal["ask", "skip", "block"]] = (
+        lambda _record, _itype: "ask"
+    ),
 ) -> Contributors:
-    """Walk ``order`` for ``project``: each index ``verdict`` lets through contributes if it has
-    a page (a page token). An upstream failure of the first index is raised; of a later one
-    (a base mirror) it is logged and the index left out, as devpi does."""
+    """Walk ``order`` for ``project``. ``verdict(record, index_type)`` is a type's rule for each
+    index: ask it for its page (``"ask"``), leave it out (``"skip"``) or hold it back and say so
+    (``"block"``, a mirror the ``mirror_whitelist`` of a stage holds back). An asked index
+    contributes if it has a page (a page token). An upstream failure of the first index is
+    raised; of a later one (a base mirror) it is logged and the index left out, as devpi does.
+    """
     stages: list[IndexRecord] = []
     tokens: list[Hashable] = []
     blocked: list[str] = []
@@ -227,11 +227,11 @@ class IndexType(abc.ABC):
 
     # -- rules: the questions core asks -------------------------------------------------
     def bases(self) -> Sequence[str]:
-        """The indexes (``user/index``) whose projects core merges after this index's own,
-        through this index and through any index based on it.
+        """The indexes (``user/index``) a resolution order reaching this index goes on with
+        (a stage's walks the ``bases()`` of every index it reaches).
 
-        None by default. A type that reads its bases itself (to filter them) answers none, so
-        everything of its bases reaches clients through its own methods.
+        None by default: no order reaches past this index. A type that reads its bases itself
+        (to filter them) answers none, so everything of its bases reaches clients through it.
         """
         return ()
 

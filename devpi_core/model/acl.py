@@ -18,18 +18,12 @@ if TYPE_CHECKING:
 
 ANONYMOUS = ":ANONYMOUS:"
 AUTHENTICATED = ":AUTHENTICATED:"
-SPECIAL = {":anonymous:": ANONYMOUS, ":authenticated:": AUTHENTICATED}
-USER_PERMISSIONS = (
-    "user_create", "user_modify", "user_modify_password", "user_delete", "index_create",
-)
-INDEX_PERMISSIONS = (
-    "pkg_read", "upload", "toxresult_upload", "index_modify", "index_delete", "del_entry",
-)
+_SPECIAL = {":anonymous:": ANONYMOUS, ":authenticated:": AUTHENTICATED}
 
 
 def normalize_acl_entry(entry: str) -> str:
     """``:anonymous:`` -> ``:ANONYMOUS:``; other entries unchanged."""
-    return SPECIAL.get(entry.lower(), entry)
+    return _SPECIAL.get(entry.lower(), entry)
 
 
 def principals(identity: Identity | None) -> frozenset[str]:

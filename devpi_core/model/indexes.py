@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from devpi_core.indextypes import IndexEnv, IndexType
     from devpi_core.interfaces import ReadTransaction, WriteTransaction
 
-TYPE_KEY = IndexKey("type", "str", default="stage")
+_TYPE_KEY = IndexKey("type", "str", default="stage")
 
 
 def index_key(fullname: str) -> str:
@@ -114,7 +114,7 @@ class Indexes:
         exists 409, unknown user 404, invalid 400)."""
         check_name("index", name)
         fullname = f"{user}/{name}"
-        type_name = given.get("type") or TYPE_KEY.default
+        type_name = given.get("type") or _TYPE_KEY.default
         if not isinstance(type_name, str):
             raise BadRequest(f"type: expected a string, got {type_name!r}")
         keys = self.keys_for(type_name)

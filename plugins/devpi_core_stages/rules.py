@@ -7,7 +7,7 @@ answers them with devpi's semantics, through the functions below.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from devpi_core import services
 from devpi_core.indextypes import collect_contributors
@@ -16,7 +16,7 @@ from devpi_core.model.acl import normalize_acl_entry
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
-    from devpi_core.indextypes import Contributors, IndexEnv, IndexType, Verdict
+    from devpi_core.indextypes import Contributors, IndexEnv, IndexType
     from devpi_core.model.indexes import Indexes
     from devpi_core.records import IndexRecord
 
@@ -83,7 +83,7 @@ def whitelist_contributors(
     accumulated: set[str] | None = None
     whitelisted = private_hit = False
 
-    def verdict(record: IndexRecord, itype: IndexType) -> Verdict:
+    def verdict(record: IndexRecord, itype: IndexType) -> Literal["ask", "skip", "block"]:
         nonlocal accumulated, whitelisted, private_hit
         if indexes.is_mirror(record):
             return "block" if private_hit and not whitelisted else "ask"
