@@ -174,7 +174,10 @@ def devpi_issue_login_token(request: Request, identity: Identity) -> LoginToken 
 def devpi_index_types() -> list[IndexTypeSpec]:
     """Offer index types (``stage``, ``mirror``, ...).
 
-    Called once at start-up. All results are collected; type names must be unique.
+    Called once at start-up. All results are collected; type names must be unique. Each
+    type's ``IndexType`` objects serve its data and answer for its rules: which indexes make
+    up its pages (``resolution_order``, ``bases``, ``contributors``), who may upload
+    (``allows``) and what may be deleted (``may_delete``); see :doc:`plugins`.
 
     .. versionadded:: 0.1
     """

@@ -2,23 +2,31 @@
 
 Core routes every request for ``/<user>/<index>/...`` to the :class:`IndexType` object of that
 index, built by the factory of the type's :class:`~devpi_core.specs.IndexTypeSpec`. Core does the
-HTTP work (negotiation, merging over bases, ``mirror_whitelist``, policies, rendering, caching,
-Range, ETag); the index type supplies data.
+HTTP work (negotiation, merging the pages of the indexes the type names, policies, rendering,
+caching, Range, ETag); the index type supplies data and answers the questions of its own rules:
+which indexes serve its projects (:meth:`IndexType.resolution_order`), which of those contribute
+a project (:meth:`IndexType.contributors`), who may upload (:meth:`IndexType.allows`) and whether
+it or its entries may be deleted (:meth:`IndexType.may_delete`). The ``stage`` type answers them
+with devpi's inheritance over ``bases``, ``mirror_whitelist``, ``acl_upload`` and ``volatile``.
 """
 
 from __future__ import annotations
 
 import abc
+import logging
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from devpi_core.errors import Forbidden
+from devpi_core import services
+from devpi_core.errors import Forbidden, UpstreamUnavailable
 
 if TYPE_CHECKING:
     from devpi_core.interfaces import BlobStore, MetadataStore, WriteTransaction
     from devpi_core.records import IndexRecord, Link, UploadCheck
     from devpi_core.services import ServiceRegistry
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,71 @@ class FileStream:
     last_modified: float | None = None
     close: Callable[[], None] = lambda: None
     redirect: str | None = None
+
+
+@dataclass(frozen=True)
+class Contributors:
+    """The indexes whose links make up a project page (in merge order), their page tokens,
+    the indexes held back (a mirror ``mirror_whitelist`` blocks) and until when it holds."""
+
+    stages: tuple[IndexRecord, ...]
+    tokens: tuple[Hashable, ...]
+    blocked: tuple[str, ...] = ()
+    fresh_until: float = float("inf")
+
+
+def collect_contributors(
+    order: Sequence[IndexRecord],
+    project: str,
+    type_of: Callable[[IndexRecord], IndexType],
+    verdict: Callable[[IndexRecord, IndexType], Literal["ask", "skip", "block"]] = (
+        lambda _record, _itype: "ask"
+    ),
+) -> Contributors:
+    """Walk ``order`` for ``project``. ``verdict(record, index_type)`` is a type's rule for each
+    index: ask it for its page (``"ask"``), leave it out (``"skip"``) or hold it back and say so
+    (``"block"``, a mirror the ``mirror_whitelist`` of a stage holds back). An asked index
+    contributes if it has a page (a page token). An upstream failure of the first index is
+    raised; of a later one (a base mirror) it is logged and the index left out, as devpi does.
+    """
+    stages: list[IndexRecord] = []
+    tokens: list[Hashable] = []
+    blocked: list[str] = []
+    fresh_until = float("inf")
+    for record in order:
+        itype = type_of(record)
+        said = verdict(record, itype)
+        if said == "block":
+            blocked.append(record.fullname)
+        if said != "ask":
+            continue
+        try:
+            token = itype.page_token(project)
+        except UpstreamUnavailable:
+            if record is order[0]:
+                raise
+            log.warning(
+                "index %s: upstream failed for %s; leaving it out", record.fullname, project
+            )
+            continue
+        if token is None:
+            continue
+        stages.append(record)
+        tokens.append(token)
+        fresh_until = min(fresh_until, itype.fresh_until(project))
+    return Contributors(tuple(stages), tuple(tokens), tuple(blocked), fresh_until)
+
+
+def merge_links(parts: Sequence[Sequence[Link]]) -> list[Link]:
+    """Concatenate per-index links in merge order; a filename seen earlier shadows later ones."""
+    seen: set[str] = set()
+    merged = []
+    for links in parts:
+        for link in links:
+            if link.filename not in seen:
+                seen.add(link.filename)
+                merged.append(link)
+    return merged
 
 
 class IndexType(abc.ABC):
@@ -170,6 +243,44 @@ class IndexType(abc.ABC):
     def open_uncached(self, ref: FileRef) -> FileStream | None:
         """Start fetching a file whose blob is not stored yet; None if it cannot be had."""
         return None
+
+    # -- rules: the questions core asks -------------------------------------------------
+    def bases(self) -> Sequence[str]:
+        """The indexes (``user/index``) a resolution order reaching this index goes on with
+        (a stage's walks the ``bases()`` of every index it reaches).
+
+        None by default: no order reaches past this index. A type that reads its bases itself
+        (to filter them) answers none, so everything of its bases reaches clients through it.
+        """
+        return ()
+
+    def resolution_order(
+        self, can_read: Callable[[IndexRecord], bool] | None = None
+    ) -> Sequence[IndexRecord]:
+        """The indexes whose pages make up this index's, this one first; indexes ``can_read``
+        refuses are left out. Core caches the answer per metadata serial (and per reader when
+        an index in it is not public). By default: this index alone.
+        """
+        return [self.record]
+
+    def contributors(self, order: Sequence[IndexRecord], project: str) -> Contributors:
+        """Which indexes of ``order`` (this index's :meth:`resolution_order`) contribute to the
+        page of ``project``. By default each one having the project
+        (:func:`collect_contributors`)."""
+        return collect_contributors(order, project, services.indexes(self.env.services).type_of)
+
+    def allows(self, permission: str, principals: frozenset[str]) -> bool:
+        """Whether ``principals`` (:func:`devpi_core.model.acl.principals`) may ``upload``,
+        ``toxresult_upload`` or ``del_entry`` on this index. Core grants reading, changing and
+        deleting the index (and ``del_entry``) to its owner and the admins itself. By default:
+        nobody else.
+        """
+        return False
+
+    def may_delete(self, *, force: bool = False) -> bool:
+        """Whether this index may be deleted (``force`` False), or projects, versions and files
+        on it (``force``: the client insists, ``?force``). By default: yes."""
+        return True
 
     # -- changes -------------------------------------------------------------------------
     def delete_project(self, project: str, *, username: str | None) -> None:

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 
 from devpi_core import simple_render
 from devpi_core.errors import NotFound
-from devpi_core.model.resolve import Reader, Resolver, merge_links
+from devpi_core.indextypes import merge_links
+from devpi_core.model.resolve import Reader, Resolver
 from devpi_core.page_bodies import Body, make_body
 
 if TYPE_CHECKING:

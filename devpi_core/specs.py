@@ -97,17 +97,18 @@ class IndexKey:
 class IndexTypeSpec:
     """An index type such as ``stage`` or ``mirror``.
 
-    ``factory(env, record)`` returns the object that serves one index of this type. ``keys`` are
-    the configuration keys it accepts besides ``type``; ``is_mirror`` puts its indexes at the end
-    of every resolution order and subjects them to ``mirror_whitelist``. ``defaults(env)`` gives
-    values a new index gets for keys its creator left out, where they depend on the running
-    server (a mirror's upstream is the configured default one), unlike an ``IndexKey`` default.
-    ``merges_bases`` says the type reads its ``bases`` itself (through
-    :func:`devpi_core.services.indexes`), as a constrained index filters what they serve: core
-    then neither merges those bases into its pages, project list and version data nor walks
-    past it in a resolution order, so everything of its bases reaches clients through it.
+    ``factory(env, record)`` returns the object that serves one index of this type; it answers
+    for the type's rules too (which indexes serve its projects, who may upload, what may be
+    deleted: see :class:`~devpi_core.indextypes.IndexType`). ``keys`` are the configuration keys
+    it accepts besides ``type``; a key of kind ``bases`` must name existing indexes.
+    ``is_mirror`` marks a type whose indexes cache an upstream (a stage puts them at the end of
+    its resolution order and subjects them to its ``mirror_whitelist``). ``defaults(env, owner)``
+    gives values a new index of ``owner`` gets for keys its creator left out, where they depend
+    on the running server or the owner (a mirror's upstream is the configured default one; a
+    stage's ``acl_upload`` is its owner), unlike an ``IndexKey`` default.
 
-    .. versionadded:: 0.2 ``merges_bases``
+    .. versionchanged:: 0.2 ``defaults`` receives the owner; ``merges_bases`` is gone: a type
+       whose :meth:`~devpi_core.indextypes.IndexType.bases` are empty is never walked past.
     """
 
     name: str
@@ -115,8 +116,7 @@ class IndexTypeSpec:
     keys: tuple[IndexKey, ...]
     is_mirror: bool = False
     validate: Callable[[Mapping[str, Any]], list[str]] | None = None
-    defaults: Callable[[IndexEnv], Mapping[str, Any]] | None = None
-    merges_bases: bool = False
+    defaults: Callable[[IndexEnv, str], Mapping[str, Any]] | None = None
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from devpi_core.simple_pages import SimplePages
 if TYPE_CHECKING:
     from pyramid.request import Request
 
-    from devpi_core.model.resolve import Contributors
+    from devpi_core.indextypes import Contributors
     from devpi_core.records import Identity
 
 MAX_JSON_BODY = 16 * 1024 * 1024
@@ -212,7 +212,21 @@ def can(request: Request, permission: str, record: IndexRecord) -> bool:
     """Whether the request has ``permission`` on index ``record``."""
     if permission == "pkg_read" and acl.is_public(record):
         return True  # no need to authenticate the request
-    return acl.index_allowed(permission, identity(request), record, restrict_modify(request))
+    indexes = services.indexes(request)
+    itype = None
+    if permission in _TYPE_PERMISSIONS and indexes.spec(record) is not None:
+        itype = indexes.type_of(record)
+    return acl.index_allowed(
+        permission,
+        identity(request),
+        record,
+        restrict_modify(request),
+        granted=itype.allows if itype is not None else None,
+    )
+
+
+# permissions an index's type grants besides its owner and the admins (``acl_upload`` of a stage)
+_TYPE_PERMISSIONS = ("upload", "toxresult_upload", "del_entry")
 
 
 class RequestReader:

@@ -38,6 +38,29 @@ are a start-up error naming the conflict).
 """
 
 
+# Complete implementations shown under a hook: (path from docs/, pyobject or None for the file).
+EXAMPLES = {
+    "devpi_startup": [("../plugins/devpi_core_mirror/__init__.py", "devpi_startup")],
+    "devpi_shutdown": [("../plugins/devpi_core_mirror/__init__.py", "devpi_shutdown")],
+    "devpi_index_types": [
+        ("../tests/e2e/data/devpi-core-constrained/devpi_core_constrained/__init__.py", None)
+    ],
+    "devpi_check_upload": [
+        ("../tests/e2e/data/devpi-core-license-gate/devpi_core_license_gate/__init__.py", None)
+    ],
+}
+
+
+def _examples(name: str) -> list[str]:
+    out = []
+    for path, pyobject in EXAMPLES.get(name, ()):
+        out += ["", f"   Example (``{path.removeprefix('../')}``):", ""]
+        out += [f"   .. literalinclude:: {path}", "      :language: python"]
+        if pyobject is not None:
+            out.append(f"      :pyobject: {pyobject}")
+    return out
+
+
 @dataclass(frozen=True)
 class HookDoc:
     """One hookspec as the page shows it."""
@@ -123,6 +146,7 @@ def render(hooks: list[HookDoc]) -> str:
         out.append(f"   Call convention: {convention}.")
         out.append("")
         out.append(_indent(hook.docstring))
+        out += _examples(hook.signature.split("(", 1)[0])
         out.append("")
     return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).rstrip("\n") + "\n"
 

@@ -16,7 +16,8 @@ in any release. The list is what a plugin needs to implement each kind of hook:
 ``devpi_core.records``            the values hooks receive and return (identities, links, events)
 ``devpi_core.specs``              the registration dataclasses returned by registration hooks
 ``devpi_core.interfaces``         the ABCs of services: stores, hashers, mirror sources, policies
-``devpi_core.indextypes``         the ABC of index types and what it works with (env, file refs)
+``devpi_core.indextypes``         the ABC of index types (the data they serve and the questions of
+                                  their rules), what it works with (env, file refs), merging
 ``devpi_core.services``           typed lookups of the running server's services
 ``devpi_core.web``                view helpers: devpi's JSON envelope, request parsing, content
                                   negotiation, ACL checks, contributing indexes
@@ -29,8 +30,6 @@ in any release. The list is what a plugin needs to implement each kind of hook:
 ``devpi_core.model.acl``          ACL principals such as ``:ANONYMOUS:`` for index key defaults
 ``devpi_core.model.blobrefs``     reference counts of blobs shared between indexes
 ``devpi_core.model.indexes``      index keys and ``user/index`` parsing for index types
-``devpi_core.model.resolve``      which bases contribute a project (``mirror_whitelist``,
-                                  shadowing): a UI must show exactly what the simple pages serve
 ``devpi_core.testing.*``          fixtures, contracts and generated dists, for plugins' tests only
 ================================  ==============================================================
 
@@ -87,7 +86,6 @@ PUBLIC = frozenset(
         "devpi_core.model.acl",
         "devpi_core.model.blobrefs",
         "devpi_core.model.indexes",
-        "devpi_core.model.resolve",
         "devpi_core.model.relpaths",
     }
 )

@@ -12,24 +12,18 @@ from typing import TYPE_CHECKING
 from devpi_core.errors import Forbidden, Unauthorized
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     from devpi_core.records import Identity, IndexRecord
 
 ANONYMOUS = ":ANONYMOUS:"
 AUTHENTICATED = ":AUTHENTICATED:"
-SPECIAL = {":anonymous:": ANONYMOUS, ":authenticated:": AUTHENTICATED}
-USER_PERMISSIONS = (
-    "user_create", "user_modify", "user_modify_password", "user_delete", "index_create",
-)
-INDEX_PERMISSIONS = (
-    "pkg_read", "upload", "toxresult_upload", "index_modify", "index_delete", "del_entry",
-)
+_SPECIAL = {":anonymous:": ANONYMOUS, ":authenticated:": AUTHENTICATED}
 
 
 def normalize_acl_entry(entry: str) -> str:
     """``:anonymous:`` -> ``:ANONYMOUS:``; other entries unchanged."""
-    return SPECIAL.get(entry.lower(), entry)
+    return _SPECIAL.get(entry.lower(), entry)
 
 
 def principals(identity: Identity | None) -> frozenset[str]:
@@ -75,8 +69,15 @@ def index_allowed(
     identity: Identity | None,
     index: IndexRecord,
     restrict_modify: Sequence[str] | None,
+    *,
+    granted: Callable[[str, frozenset[str]], bool] | None = None,
 ) -> bool:
-    """Whether ``identity`` has ``permission`` on ``index``."""
+    """Whether ``identity`` has ``permission`` on ``index``.
+
+    ``granted(permission, principals)`` is the index type's answer for ``upload``,
+    ``toxresult_upload`` and ``del_entry`` (:meth:`~devpi_core.indextypes.IndexType.allows`);
+    without it nobody but the owner and the admins (for ``del_entry``) has those.
+    """
     mine = principals(identity)
     owner_and_admins = _owners(index, restrict_modify)
     config = index.config
@@ -84,14 +85,12 @@ def index_allowed(
         return (
             is_public(index) or _matches(mine, config["acl_read"]) or bool(mine & owner_and_admins)
         )
-    if permission == "upload":
-        return _matches(mine, config.get("acl_upload", ()))
-    if permission == "toxresult_upload":
-        return _matches(mine, config.get("acl_toxresult_upload", ()))
+    if permission in ("upload", "toxresult_upload"):
+        return granted is not None and granted(permission, mine)
     if permission in ("index_modify", "index_delete"):
         return bool(mine & owner_and_admins)
     if permission == "del_entry":
-        return _matches(mine, config.get("acl_upload", ())) or bool(mine & owner_and_admins)
+        return bool(mine & owner_and_admins) or (granted is not None and granted(permission, mine))
     raise ValueError(f"unknown index permission {permission!r}")
 
 

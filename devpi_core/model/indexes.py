@@ -1,8 +1,7 @@
-"""Indexes: ``index:<user>/<name>`` records, their types, and resolution over bases."""
+"""Indexes: ``index:<user>/<name>`` records and their types (which answer for their rules)."""
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -19,8 +18,7 @@ if TYPE_CHECKING:
     from devpi_core.indextypes import IndexEnv, IndexType
     from devpi_core.interfaces import ReadTransaction, WriteTransaction
 
-log = logging.getLogger(__name__)
-TYPE_KEY = IndexKey("type", "str", default="stage")
+_TYPE_KEY = IndexKey("type", "str", default="stage")
 
 
 def index_key(fullname: str) -> str:
@@ -83,10 +81,6 @@ class Indexes:
         """The type spec of ``record`` (None when its plugin is not active)."""
         return self.types.get(record.type)
 
-    def _merges_bases(self, record: IndexRecord) -> bool:
-        spec = self.spec(record)
-        return spec is not None and spec.merges_bases
-
     def is_mirror(self, record: IndexRecord) -> bool:
         """Whether ``record`` is of a mirror type."""
         spec = self.spec(record)
@@ -120,7 +114,7 @@ class Indexes:
         exists 409, unknown user 404, invalid 400)."""
         check_name("index", name)
         fullname = f"{user}/{name}"
-        type_name = given.get("type") or TYPE_KEY.default
+        type_name = given.get("type") or _TYPE_KEY.default
         if not isinstance(type_name, str):
             raise BadRequest(f"type: expected a string, got {type_name!r}")
         keys = self.keys_for(type_name)
@@ -129,11 +123,9 @@ class Indexes:
             if spec.default is not None:
                 default = spec.default
                 config[spec.name] = list(default) if isinstance(default, (list, tuple)) else default
-        if "acl_upload" in keys and "acl_upload" not in given:
-            config["acl_upload"] = [user]
         computed = self.types[type_name].defaults
         if computed is not None:
-            config.update(computed(self.env))
+            config.update(computed(self.env, user))
         config.update(self._coerce(keys, {k: v for k, v in given.items() if k != "type"}))
         with self.store.write() as tx:
             if tx.get(index_key(fullname)) is not None:
@@ -166,9 +158,9 @@ class Indexes:
         return self.require(fullname)
 
     def delete(self, fullname: str) -> None:
-        """Delete an index and its data; refused (403) for non-volatile ones."""
+        """Delete an index and its data; refused (403) when its type says it may not be."""
         record = self.require(fullname)
-        if record.config.get("volatile") is False:
+        if not self._may_delete(record):
             raise Forbidden(f"index {fullname} non-volatile, cannot delete")
         with self.store.write() as tx:
             self._delete_in(tx, record)
@@ -179,19 +171,22 @@ class Indexes:
         tx.delete(index_key(record.fullname))
         tx.after_commit(lambda _serial: self._forget(record.fullname))
 
+    def _may_delete(self, record: IndexRecord) -> bool:
+        # an index whose plugin is not enabled has nobody to ask: it may go
+        return self.spec(record) is None or self.type_of(record).may_delete()
+
     def _forget(self, fullname: str) -> None:
         self._instances.pop(fullname, None)
 
     def delete_user_indexes(self, tx: WriteTransaction, user: str) -> None:
-        """Within a user deletion: refuse if any index is non-volatile, else drop them all."""
-        indexes = self.of_user(user, tx)
-        pinned = sorted(name for name, config in indexes.items() if config.get("volatile") is False)
+        """Within a user deletion: refuse if any index may not be deleted, else drop them all."""
+        records = [self.get(f"{user}/{name}", tx) for name in self.of_user(user, tx)]
+        found = [record for record in records if record is not None]
+        pinned = sorted(record.name for record in found if not self._may_delete(record))
         if pinned:
             raise Forbidden(f"user {user} has non-volatile indexes: {', '.join(pinned)}")
-        for name in indexes:
-            record = self.get(f"{user}/{name}", tx)
-            if record is not None:
-                self._delete_in(tx, record)
+        for record in found:
+            self._delete_in(tx, record)
 
     def _coerce(self, keys: Mapping[str, IndexKey], given: Mapping[str, Any]) -> dict[str, Any]:
         unknown = {k: v for k, v in given.items() if k not in keys}
@@ -201,11 +196,13 @@ class Indexes:
         return {key: coerce(keys[key], value) for key, value in given.items()}
 
     def _validate(self, tx: ReadTransaction, fullname: str, config: Mapping[str, Any]) -> None:
-        for base in config.get("bases", ()):
-            split_fullname(base)
-            if tx.get(index_key(base)) is None:
-                raise BadRequest(f"base index {base!r} does not exist")
         spec = self.types[config["type"]]
+        # a key of kind ``bases`` names indexes, which must exist (whatever the type does with them)
+        for key in spec.keys:
+            for base in config.get(key.name, ()) if key.kind == "bases" else ():
+                split_fullname(base)
+                if tx.get(index_key(base)) is None:
+                    raise BadRequest(f"base index {base!r} does not exist")
         problems = spec.validate(config) if spec.validate is not None else []
         for key in spec.keys:
             value = config.get(key.name)
@@ -220,31 +217,6 @@ class Indexes:
     def resolution_order(
         self, record: IndexRecord, can_read: Callable[[IndexRecord], bool] | None = None
     ) -> list[IndexRecord]:
-        """devpi's stage resolution order: breadth-first over ``bases`` in listed order,
-        each index once, missing or unreadable bases skipped, mirrors moved to the end.
-
-        The bases of an index whose type merges them itself (``IndexTypeSpec.merges_bases``)
-        are left out, its own (its order is just ``[record]``) as well as a base's.
-        """
-        seen = {record.fullname}
-        order = [record]
-        queue = [record]
-        with self.store.read() as tx:
-            while queue:
-                current = queue.pop(0)
-                if self._merges_bases(current):
-                    continue  # it answers for its bases itself
-                for base in current.config.get("bases", ()):
-                    if base in seen:
-                        continue
-                    seen.add(base)
-                    found = self.get(base, tx)
-                    if found is None:
-                        log.warning("index %s: base %s does not exist", current.fullname, base)
-                        continue
-                    if can_read is not None and not can_read(found):
-                        continue
-                    order.append(found)
-                    queue.append(found)
-        private = [r for r in order if not self.is_mirror(r)]
-        return private + [r for r in order if self.is_mirror(r)]
+        """The indexes whose pages make up ``record``'s, ``record`` first, as its type answers
+        (:meth:`~devpi_core.indextypes.IndexType.resolution_order`)."""
+        return list(self.type_of(record).resolution_order(can_read))

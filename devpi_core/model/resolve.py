@@ -1,25 +1,22 @@
-"""Which indexes answer for a project: resolution order, ``mirror_whitelist``, merging.
+"""Which indexes answer for a project, as each index's type says, cached.
 
 Index records and resolution orders are cached per metadata serial, so a warm request costs one
-serial read; any write drops these caches.
+serial read; any write drops these caches. The rules themselves (inheritance over ``bases``,
+``mirror_whitelist``) are the index types' (:class:`~devpi_core.indextypes.IndexType`).
 """
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from devpi_core.errors import UpstreamUnavailable
 from devpi_core.model.acl import is_public
 
 if TYPE_CHECKING:
     from collections.abc import Hashable, Sequence
 
+    from devpi_core.indextypes import Contributors
     from devpi_core.model.indexes import Indexes
-    from devpi_core.records import IndexRecord, Link
-
-log = logging.getLogger(__name__)
+    from devpi_core.records import IndexRecord
 
 
 class Reader(Protocol):
@@ -30,16 +27,6 @@ class Reader(Protocol):
 
     def can_read(self, record: IndexRecord) -> bool:
         """Whether the reader may read ``record``."""
-
-
-@dataclass(frozen=True)
-class Contributors:
-    """The indexes whose links make up a project page, and the mirrors held back."""
-
-    stages: tuple[IndexRecord, ...]
-    tokens: tuple[Hashable, ...]
-    blocked: tuple[str, ...]
-    fresh_until: float
 
 
 class _Generation:
@@ -105,69 +92,6 @@ class Resolver:
         return found
 
     def contributors(self, order: Sequence[IndexRecord], project: str) -> Contributors:
-        """devpi's ``mirror_whitelist`` walk over ``order`` for ``project``.
-
-        Private indexes accumulate the whitelist (union or intersection, as the first index's
-        ``mirror_whitelist_inheritance`` says); once it holds ``*`` or the project, mirrors are
-        allowed. Otherwise a private index having the project blocks every mirror after it, so a
-        name taken privately is never looked up upstream (dependency-confusion protection).
-        """
-        inheritance = order[0].config.get("mirror_whitelist_inheritance", "intersection")
-        accumulated: set[str] | None = None
-        whitelisted = private_hit = False
-        stages, tokens, blocked = [], [], []
-        fresh_until = float("inf")
-        for record in order:
-            itype = self.indexes.type_of(record)
-            if not self.indexes.is_mirror(record):
-                names = set(record.config.get("mirror_whitelist", ()))
-                if accumulated is None:
-                    accumulated = names
-                elif inheritance == "union":
-                    accumulated |= names
-                else:
-                    accumulated &= names
-                has = itype.has_project(project)
-                if whitelisted or "*" in accumulated or project in accumulated:
-                    whitelisted = True
-                elif has:
-                    private_hit = True
-                if not has:
-                    continue
-            elif private_hit and not whitelisted:
-                blocked.append(record.fullname)
-                continue
-            token = self._token(record, project, own=record is order[0])
-            if token is None:
-                continue
-            stages.append(record)
-            tokens.append(token)
-            fresh_until = min(fresh_until, itype.fresh_until(project))
-        return Contributors(tuple(stages), tuple(tokens), tuple(blocked), fresh_until)
-
-    def _token(self, record: IndexRecord, project: str, *, own: bool) -> Hashable | None:
-        try:
-            return self.indexes.type_of(record).page_token(project)
-        except UpstreamUnavailable:
-            if own:
-                raise
-            # devpi: an upstream error of a *base* mirror is logged and treated as absent.
-            log.warning(
-                "index %s: upstream failed for %s; leaving it out", record.fullname, project
-            )
-            return None
-
-
-def merge_links(parts: Sequence[Sequence[Link]]) -> list[Link]:
-    """Concatenate per-index links in resolution order.
-
-    A filename seen earlier shadows later ones.
-    """
-    seen: set[str] = set()
-    merged = []
-    for links in parts:
-        for link in links:
-            if link.filename not in seen:
-                seen.add(link.filename)
-                merged.append(link)
-    return merged
+        """The indexes of ``order`` contributing to ``project``, as the type of the first one
+        (the index asked for) says."""
+        return self.indexes.type_of(order[0]).contributors(order, project)

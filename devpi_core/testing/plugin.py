@@ -149,10 +149,37 @@ AppFactory = Callable[..., "Client"]
 
 
 @pytest.fixture
-def make_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppFactory]:
+def plugins_needed() -> tuple[str, ...] | None:
+    """The installed plugins (entry-point names) :func:`make_app` loads; None: all of them.
+
+    A plugin's test suite overrides this fixture in its ``conftest.py`` with its own name and
+    those of the plugins it needs, so its tests show it works without the others.
+    """
+    return None
+
+
+def only_plugins(
+    config: Mapping[str, Any] | None, needed: tuple[str, ...] | None
+) -> Mapping[str, Any] | None:
+    """``config`` with every installed plugin but ``needed`` disabled (unless the test chose
+    its plugins itself)."""
+    chosen = (config or {}).get("plugins", {})
+    if needed is None or "enabled" in chosen or "disabled" in chosen:
+        return config
+    from devpi_core.plugins import available_entrypoints
+
+    others = sorted(set(available_entrypoints()) - set(needed))
+    return {**(config or {}), "plugins": {**chosen, "disabled": others}}
+
+
+@pytest.fixture
+def make_app(
+    tmp_path_factory: pytest.TempPathFactory, plugins_needed: tuple[str, ...] | None
+) -> Iterator[AppFactory]:
     """Build an initialised app: ``make_app(config=None, modules=(), entrypoints=True)``.
 
-    Returns a :class:`Client`; ``client.app.app.registry`` is the Pyramid registry.
+    Returns a :class:`Client`; ``client.app.app.registry`` is the Pyramid registry. Only the
+    plugins of the ``plugins_needed`` fixture are loaded from entry points (all by default).
     """
     registries: list[Any] = []
 
@@ -173,6 +200,7 @@ def make_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppFactory]:
         from devpi_core.serverdir import create
         from devpi_core.testing.client import Client
 
+        config = only_plugins(config, plugins_needed)
         base = tmp_path_factory.mktemp("app")
         serverdir = base / "serverdir"
         raw = load_raw(str(write_config(base / "config.yml", server_config(config))))

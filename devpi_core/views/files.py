@@ -224,7 +224,7 @@ def get_file(request: Request) -> Response:
 def delete_file(request: Request) -> Response:
     """Remove one file (``?force`` needed on non-volatile indexes)."""
     record, itype, ref = _file_ref(request, "del_entry")
-    if record.config.get("volatile") is False and not flag(request, "force"):
+    if not itype.may_delete(force=flag(request, "force")):
         raise Forbidden(f"{record.fullname} is non-volatile; add ?force to delete")
     who = identity(request)
     itype.delete_file(ref, username=who.username if who else None)

@@ -133,7 +133,7 @@ def get_version(request: Request) -> Response:
 
 def _deletable(request: Request) -> IndexRecord:
     record = changeable_index(request, "del_entry")
-    if record.config.get("volatile") is False and not flag(request, "force"):
+    if not services.indexes(request).type_of(record).may_delete(force=flag(request, "force")):
         raise Forbidden(f"{record.fullname} is non-volatile; add ?force to delete")
     return record
 

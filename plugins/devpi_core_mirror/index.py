@@ -274,6 +274,10 @@ class MirrorIndex(IndexType):
         self.rt.pages.refresh(project)
 
     # -- deleting cached content -----------------------------------------------------------
+    def may_delete(self, *, force: bool = False) -> bool:
+        """A non-volatile mirror (root/pypi) keeps its cache unless ``?force``d, and stays."""
+        return force or self.record.config.get("volatile") is not False
+
     def _uncache(self, tx: WriteTransaction, files: Iterable[UpstreamFile]) -> None:
         for f in files:
             entries = [(f.filename, f.hashes)]

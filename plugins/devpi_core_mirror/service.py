@@ -74,7 +74,7 @@ class IndexRuntime(IndexPart):
             self.source = None
 
 
-def new_index_defaults(env: IndexEnv) -> dict[str, Any]:
+def new_index_defaults(env: IndexEnv, _owner: str) -> dict[str, Any]:
     """What a mirror created without ``mirror_url`` mirrors: ``plugins.mirror.default_url``,
     else the installed pip's default index (devpi-server's default upstream too)."""
     settings = env.services.get(MirrorService).settings

@@ -8,6 +8,7 @@ from devpi_core import hookimpl
 from devpi_core import services as services_module
 from devpi_core.model.acl import ANONYMOUS
 from devpi_core.specs import ConfigSection, IndexKey, IndexTypeSpec
+from devpi_core_stages.rules import new_index_defaults
 from devpi_core_stages.search_docs import build_missing
 from devpi_core_stages.settings import CONFIG_SECTION
 from devpi_core_stages.stage import StageIndex
@@ -56,7 +57,7 @@ def devpi_startup(services: ServiceRegistry) -> None:
 @hookimpl
 def devpi_index_types() -> list[IndexTypeSpec]:
     """The ``stage`` type."""
-    return [IndexTypeSpec("stage", StageIndex, STAGE_KEYS)]
+    return [IndexTypeSpec("stage", StageIndex, STAGE_KEYS, defaults=new_index_defaults)]
 
 
 @hookimpl

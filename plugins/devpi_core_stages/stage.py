@@ -11,13 +11,15 @@ from devpi_core.model.blobrefs import add_ref, drop_ref
 from devpi_core.model.indexes import index_key
 from devpi_core.model.names import version_sort_key
 from devpi_core.records import Link
-from devpi_core_stages import filelog, layout
+from devpi_core_stages import filelog, layout, rules
 from devpi_core_stages.search_docs import latest_metadata
 
 if TYPE_CHECKING:
-    from collections.abc import Hashable, Iterable, Mapping, Sequence
+    from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 
+    from devpi_core.indextypes import Contributors
     from devpi_core.interfaces import ReadTransaction, WriteTransaction
+    from devpi_core.records import IndexRecord
 
 RELEASE = "releasefile"
 DOCZIP = "doczip"
@@ -170,6 +172,24 @@ class StageIndex(IndexType):
             meta=meta,
             rel=rec["rel"],
         )
+
+    # -- rules -----------------------------------------------------------------------------
+    def bases(self) -> Sequence[str]:
+        return tuple(self.record.config.get("bases", ()))
+
+    def resolution_order(
+        self, can_read: Callable[[IndexRecord], bool] | None = None
+    ) -> Sequence[IndexRecord]:
+        return rules.resolution_order(rules.indexes_of(self.env), self.record, can_read)
+
+    def contributors(self, order: Sequence[IndexRecord], project: str) -> Contributors:
+        return rules.whitelist_contributors(rules.indexes_of(self.env), order, project)
+
+    def allows(self, permission: str, principals: frozenset[str]) -> bool:
+        return rules.allows(self.record.config, permission, principals)
+
+    def may_delete(self, *, force: bool = False) -> bool:
+        return rules.may_delete(self.record.config, force=force)
 
     # -- writing ---------------------------------------------------------------------------
     def set_metadata(

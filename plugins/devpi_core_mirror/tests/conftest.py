@@ -16,6 +16,12 @@ if TYPE_CHECKING:
     from devpi_core.testing.upstream import FakeUpstream
 
 
+@pytest.fixture
+def plugins_needed() -> tuple[str, ...]:
+    """Mirrors store in the fsstore backends; creating mirrors needs a logged-in (passwd) user."""
+    return ("mirror", "fsstore", "passwd")
+
+
 @dataclass
 class Mirror:
     """A client of an app whose ``root/fake`` mirrors ``upstream``."""

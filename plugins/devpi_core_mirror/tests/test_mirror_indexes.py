@@ -95,7 +95,9 @@ def test_mirror_auth_hook_is_asked_on_401(make_app):
 
 
 @pytest.fixture
-def stage(mirror):
+def stage(make_mirror):
+    # a stage based on the mirror: these tests need the stages plugin besides the mirror's own
+    mirror = make_mirror({"plugins": {"disabled": ["webui"]}})
     client = mirror.client
     client.create_index("root/dev", bases="root/fake")
     return mirror

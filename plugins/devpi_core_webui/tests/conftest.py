@@ -15,6 +15,13 @@ from devpi_core.testing.dists import DistSpec, make_doczip, make_sdist, make_whe
 if TYPE_CHECKING:
     from devpi_core.testing.client import Client
 
+@pytest.fixture
+def plugins_needed() -> tuple[str, ...]:
+    """The UI shows stages (releases, docs, tox results) and mirrors, stored in the fsstore
+    backends, to logged-in (passwd) users."""
+    return ("webui", "stages", "mirror", "fsstore", "passwd")
+
+
 # What Firefox sends for a page.
 BROWSER = {
     "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,"

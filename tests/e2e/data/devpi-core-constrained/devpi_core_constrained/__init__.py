@@ -1,9 +1,9 @@
 """An example devpi-core plugin: an index type serving only the versions its constraints allow.
 
 It offers one index type, ``constrained``, with two keys: ``bases`` (the indexes it serves) and
-``constraints`` (requirement strings; a bare name means "never"). Its spec sets
-``merges_bases``: core then leaves the bases to the index type, which reads them through the
-public ``Indexes`` service and filters everything they serve.
+``constraints`` (requirement strings; a bare name means "never"). Its index type names no
+:meth:`~devpi_core.indextypes.IndexType.bases` to core: core leaves the bases to it, and it reads
+them through the public ``Indexes`` service and filters everything they serve.
 """
 
 from __future__ import annotations
@@ -40,5 +40,5 @@ def validate(config: Mapping[str, Any]) -> list[str]:
 def devpi_index_types() -> list[IndexTypeSpec]:
     """The ``constrained`` index type."""
     return [
-        IndexTypeSpec("constrained", ConstrainedIndex, KEYS, validate=validate, merges_bases=True)
+        IndexTypeSpec("constrained", ConstrainedIndex, KEYS, validate=validate)
     ]

@@ -1,10 +1,11 @@
 """The ``constrained`` index type: its bases' projects, filtered by its constraints.
 
-Core leaves the bases of this type to it (``IndexTypeSpec.merges_bases``): its resolution
-order is the index alone, so every page, project list, version and file of its bases reaches
-clients through the methods below. They read the bases through the public ``Indexes`` service
-(records, resolution orders, index type objects) and ``Resolver.contributors``, which applies
-``mirror_whitelist`` and shadowing exactly as core does for a stage. File links are rewritten
+Core leaves the bases of this type to it: it names no ``bases()`` and keeps the default
+resolution order (the index alone), so every page, project list, version and file of its bases
+reaches clients through the methods below. They read the bases through the public ``Indexes``
+service (records, index type objects) and reuse the bases' own rules by composition: each
+base's type gives its resolution order, and the first base's type says which indexes contribute
+a project (a stage applies ``mirror_whitelist`` exactly as for itself). File links are rewritten
 into this index (``<this index>/+f/...``), so downloads come here and are checked too.
 """
 
@@ -15,8 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from devpi_core import services
 from devpi_core.errors import Forbidden
-from devpi_core.indextypes import FileRef, IndexType, verdata_links
-from devpi_core.model.resolve import Resolver, merge_links
+from devpi_core.indextypes import FileRef, IndexType, merge_links, verdata_links
 from devpi_core_constrained.constraints import Constraints, version_of
 
 if TYPE_CHECKING:
@@ -46,7 +46,8 @@ class ConstrainedIndex(IndexType):
         return services.indexes(self.env.services)
 
     def order(self) -> list[IndexRecord]:
-        """The bases and theirs, breadth-first, each once, mirrors last (as core's order).
+        """The resolution orders of the bases (as their types answer), each index once,
+        mirrors last.
 
         Left out: this index, and an index that reads its bases itself and has this one among
         them at any depth (two constrained indexes based on each other would ask each other
@@ -69,9 +70,8 @@ class ConstrainedIndex(IndexType):
 
     def _leads_back(self, record: IndexRecord) -> bool:
         """Whether ``record`` reads its bases itself and this index is among them."""
-        spec = self.indexes.spec(record)
-        if spec is None or not spec.merges_bases:
-            return False
+        if self.indexes.spec(record) is None or self.indexes.type_of(record).bases():
+            return False  # unknown, or core walks its bases (a stage's are in the order)
         seen: set[str] = set()
         queue = list(record.config.get("bases", ()))
         while queue:
@@ -90,7 +90,7 @@ class ConstrainedIndex(IndexType):
         """The bases whose links make up ``project``'s page, and their page tokens."""
         if self.constraints.excludes(project) or not order:
             return [], ()
-        found = Resolver(self.indexes).contributors(order, project)
+        found = self.indexes.type_of(order[0]).contributors(order, project)
         return list(found.stages), found.tokens
 
     def _own(self, relpath: str) -> str:
