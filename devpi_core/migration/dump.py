@@ -27,7 +27,8 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from devpi_core.model.names import is_valid_name, normalize
+from devpi_core.errors import DevpiError
+from devpi_core.model.names import check_project, is_valid_name, normalize
 
 DATAINDEX = "dataindex.json"
 VERSIONS = ("1", "2")
@@ -161,6 +162,10 @@ def _index(fullname: str, data: Any, version: str, users: dict[str, Any]) -> Dum
     for project, versions in (data.get("projects") or {}).items():
         if not isinstance(versions, dict):
             raise DumpError(f"index {fullname}: project {project!r}: expected an object")
+        try:
+            check_project(project)
+        except DevpiError as exc:
+            raise DumpError(f"index {fullname}: project {project!r}: {exc.message}") from None
         # older dumps may list one project under several spellings: merge them
         projects.setdefault(normalize(project), {}).update(versions)
     files = [_file(fullname, entry, version) for entry in data.get("files") or ()]
