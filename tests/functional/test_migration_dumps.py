@@ -14,7 +14,9 @@ from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from devpi_core_fsstore.blob_store import FileBlobStore
 
+from devpi_core.blobs import BlobIngest
 from devpi_core.bootstrap import load_plugins, open_core
 from devpi_core.cli import main
 from devpi_core.config import load_raw
@@ -276,3 +278,24 @@ def test_import_into_the_default_root_pypi_server(dump, target, capsys):
     users, indexes, _blobs = contents(target)
     assert users == ["alice", "root"]
     assert "index:root/pypi" in indexes  # the dump has none: the default mirror stays
+
+
+def test_blob_store_batch_defers_fsyncs_to_its_end(tmp_path, monkeypatch):
+    store = FileBlobStore(str(tmp_path / "blobs"))
+    calls: list[str] = []
+    monkeypatch.setattr("os.fsync", lambda fd: calls.append("fsync"))
+    monkeypatch.setattr("os.sync", lambda: calls.append("sync"))
+    with store.batch():
+        assert store.deferred_sync
+        with BlobIngest(store, str(tmp_path)) as blob:
+            blob.write(b"data")
+            digest = blob.commit()
+        assert calls == []
+    assert calls == ["sync"]
+    assert not store.deferred_sync
+    with store.open(digest) as f:
+        assert f.read() == b"data"
+    with BlobIngest(store, str(tmp_path)) as blob:
+        blob.write(b"more")
+        blob.commit()
+    assert calls == ["sync", "fsync", "fsync"]  # outside a batch: the file and its directory
