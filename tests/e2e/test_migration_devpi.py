@@ -92,11 +92,14 @@ def _installs(url: str, tmp_path: Path) -> None:
     assert (tmp_path / "uv" / "bob_tool" / "__init__.py").exists()
 
 
-def _logins(url: str, tmp_path: Path) -> None:
+def _logins(url: str, tmp_path: Path, *, with_client: bool = True) -> None:
     """Every old password logs in (root and bob over the API, alice with devpi-client)."""
     for user in ("root", "bob"):
         assert _login(url, user, PASSWORDS[user]) == 200, user
     assert _login(url, "bob", "wrong-password") == 401
+    if not with_client:
+        assert _login(url, "alice", PASSWORDS["alice"]) == 200
+        return
     devpi = DevpiCLI.create(tmp_path / "client")
     devpi("use", url)
     assert "logged in 'alice'" in devpi("login", "alice", "--password", PASSWORDS["alice"]).out
@@ -155,6 +158,6 @@ def test_export_reads_into_devpi_server(scenario: Scenario, tmp_path: Path, caps
     server = harness.start_devpi_server(tmp_path / "peer", serverdir=peer_dir, extra=FAST_ARGON2)
     try:
         assert_same_state(scenario.state, record_state(server.url))
-        _logins(server.url, tmp_path)
+        _logins(server.url, tmp_path, with_client=False)  # devpi login: the import test
     finally:
         server.stop()
