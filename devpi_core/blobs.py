@@ -114,7 +114,8 @@ class BlobIngest:
     def commit(self) -> str:
         """fsync and hand the file to the blob store; return its sha256."""
         self._file.flush()
-        os.fsync(self._file.fileno())
+        if not self.blobs.deferred_sync:  # else the store syncs at the end of its batch
+            os.fsync(self._file.fileno())
         self._file.close()
         digest = self.sha256
         self.blobs.put_file(self.path, digest)

@@ -1,4 +1,5 @@
-"""The ``devpi-core`` command: init, serve, passwd, plugins, check-config, gen-config.
+"""The ``devpi-core`` command: init, serve, passwd, plugins, check-config, gen-config, import,
+export.
 
 Errors are one line (or one line per configuration problem) and a non-zero exit status; no
 tracebacks for mistakes an operator can fix.
@@ -28,6 +29,10 @@ from devpi_core.config import (
 from devpi_core.config_reference import default_yaml, describe_plugin_settings, reference_rst
 from devpi_core.errors import ConfigError, StartupError
 from devpi_core.logsetup import configure
+from devpi_core.migration.dump import DumpError
+from devpi_core.migration.exporter import export_dump
+from devpi_core.migration.importer import import_dump
+from devpi_core.migration.progress import Progress
 from devpi_core.serverdir import ServerDir, create, is_initialised, open_serverdir
 from devpi_core.serving import run
 
@@ -85,6 +90,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p = sub.add_parser("gen-config", help="print a commented configuration file with all defaults")
     common(p)
+    p = sub.add_parser("import", help="import a devpi-server (or devpi-core) export into an "
+                                      "empty server; all or nothing")
+    common(p)
+    p.add_argument("directory", help="the directory devpi-export or devpi-core export wrote")
+    p.add_argument("--dry-run", action="store_true",
+                   help="check the whole dump (JSON, names, bases, file hashes); write nothing")
+    p = sub.add_parser("export", help="export users, indexes and files in devpi-server's "
+                                      "format (devpi-import reads it)")
+    common(p)
+    p.add_argument("directory", help="a new or empty directory")
     return parser
 
 
@@ -199,6 +214,38 @@ def cmd_gen_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    plugins, settings = _load(args)
+    serverdir = _create_serverdir(plugins, settings)
+    core = open_core(plugins, settings, serverdir)
+    try:
+        summary = import_dump(core, Path(args.directory), progress=Progress(sys.stdout),
+                              dry_run=args.dry_run)
+        if not args.dry_run:  # a dump always has root; a hand-made one may not
+            initialise_data(core.users, core.indexes, plugins=plugins, settings=settings,
+                            root_password="", default_indexes=False)
+    except DumpError as exc:
+        raise StartupError(f"import stopped, nothing was imported: {exc}") from None
+    finally:
+        core.close()
+    _out(summary.line("checked (dry run, nothing written):" if args.dry_run else "imported"))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    plugins, settings = _load(args)
+    serverdir = open_serverdir(settings.server.serverdir)
+    core = open_core(plugins, settings, serverdir)
+    try:
+        summary = export_dump(core, Path(args.directory), progress=Progress(sys.stdout))
+    except DumpError as exc:
+        raise StartupError(f"export stopped: {exc}") from None
+    finally:
+        core.close()
+    _out(summary.line(f"exported to {args.directory}:"))
+    return 0
+
+
 COMMANDS = {
     "init": cmd_init,
     "serve": cmd_serve,
@@ -206,6 +253,8 @@ COMMANDS = {
     "plugins": cmd_plugins,
     "check-config": cmd_check_config,
     "gen-config": cmd_gen_config,
+    "import": cmd_import,
+    "export": cmd_export,
 }
 
 

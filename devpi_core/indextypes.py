@@ -151,6 +151,28 @@ def merge_links(parts: Sequence[Sequence[Link]]) -> list[Link]:
     return merged
 
 
+@dataclass(frozen=True)
+class RestoredFile:
+    """A file brought back from a dump (``devpi-core import``); its blob is already stored.
+
+    ``rel`` is ``releasefile``, ``doczip`` or ``toxresult``; ``for_filename`` names the release
+    file a tox result belongs to; ``log`` is the file's history as devpi writes it;
+    ``upload_time`` is an ISO time (devpi-core's PEP 700 time, else the dump's
+    ``last_modified``).
+    """
+
+    filename: str
+    rel: str
+    version: str
+    sha256: str
+    size: int
+    hashes: Mapping[str, str]
+    log: Sequence[Mapping[str, Any]] = ()
+    last_modified: float | None = None
+    upload_time: str | None = None
+    for_filename: str | None = None
+
+
 class IndexType(abc.ABC):
     """Serves one index. Instances are cached per index configuration serial."""
 
@@ -294,6 +316,23 @@ class IndexType(abc.ABC):
     def delete_file(self, ref: FileRef, *, username: str | None) -> None:
         """Remove one file."""
         raise Forbidden(f"index {self.name} of type {self.record.type} cannot delete files")
+
+    def restore_project(
+        self,
+        tx: WriteTransaction,
+        project: str,
+        *,
+        display_name: str,
+        versions: Mapping[str, Mapping[str, Any]],
+        files: Sequence[RestoredFile],
+    ) -> None:
+        """Write a project read from a dump, within ``tx`` (``devpi-core import``).
+
+        ``versions`` maps each version to its metadata (devpi's verdata without ``+`` keys;
+        ``yanked`` included when set); ``files`` are already in the blob store. Index types
+        that hold no uploads of their own keep the default: a 403.
+        """
+        raise Forbidden(f"index {self.name} of type {self.record.type} cannot restore projects")
 
     def delete_all(self, tx: WriteTransaction) -> None:
         """Drop everything stored for this index, within ``tx`` (the index is being deleted).

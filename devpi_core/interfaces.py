@@ -7,6 +7,7 @@ storage implementation runs unchanged.
 from __future__ import annotations
 
 import abc
+import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -124,6 +125,21 @@ class BlobStore(abc.ABC):
 
     Methods may do network I/O (an object store): never call them inside a write transaction.
     """
+
+    #: True inside :meth:`batch` when the store makes blobs durable at the block's end: writers
+    #: then skip their own fsync (``BlobIngest.commit``)
+    deferred_sync: bool = False
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Store many blobs with one flush to disk at the end (``devpi-core import``).
+
+        Inside the block :meth:`put_file` may take files that are not fsynced and defer
+        durability until the block ends (set :attr:`deferred_sync` meanwhile); the end makes
+        every blob put in it durable. Used only while nothing else writes. The default defers
+        nothing. Per-file fsyncs were 75% of an import's time (8.7 s of 11.6 s for 500 files).
+        """
+        yield
 
     @abc.abstractmethod
     def put_file(self, path: str, sha256: str) -> None:

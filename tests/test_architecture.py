@@ -82,6 +82,7 @@ PUBLIC = frozenset(
         "devpi_core.outbound",
         "devpi_core.outbound_session",
         "devpi_core.search",
+        "devpi_core.pwhashes",
         "devpi_core.model.names",
         "devpi_core.model.acl",
         "devpi_core.model.blobrefs",

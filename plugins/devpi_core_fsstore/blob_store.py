@@ -71,11 +71,23 @@ class FileBlobStore(BlobStore):
         os.makedirs(directory, exist_ok=True)
         os.chmod(path, 0o644)
         os.replace(path, final)
+        if self.deferred_sync:
+            return  # made durable at the end of the batch
         fd = os.open(directory, os.O_RDONLY)
         try:
             os.fsync(fd)  # make the rename itself durable
         finally:
             os.close(fd)
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Blobs put inside are made durable by one ``sync()`` at the end."""
+        self.deferred_sync = True
+        try:
+            yield
+        finally:
+            self.deferred_sync = False
+            os.sync()
 
     def exists(self, sha256: str) -> bool:
         return os.path.exists(self._path(sha256))

@@ -17,6 +17,7 @@ from passlib.context import CryptContext
 
 from devpi_core.errors import ServiceUnavailable
 from devpi_core.interfaces import PasswordHasher
+from devpi_core.pwhashes import split_legacy, verify_legacy
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -85,6 +86,8 @@ class Argon2Hasher(PasswordHasher):
             return str(self.context.hash(password))
 
     def verify(self, password: str, pwhash: str) -> bool:
+        if split_legacy(pwhash) is not None:  # imported from devpi-server <= 5; rehashed now
+            return verify_legacy(password, pwhash)
         try:
             with self._slot():
                 return bool(self.context.verify(password, pwhash))
@@ -92,6 +95,8 @@ class Argon2Hasher(PasswordHasher):
             return False  # not an argon2 hash we can read
 
     def needs_update(self, pwhash: str) -> bool:
+        if split_legacy(pwhash) is not None:
+            return True
         try:
             return bool(self.context.needs_update(pwhash))
         except (ValueError, TypeError):

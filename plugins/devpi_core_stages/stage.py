@@ -11,13 +11,13 @@ from devpi_core.model.blobrefs import add_ref, drop_ref
 from devpi_core.model.indexes import index_key
 from devpi_core.model.names import version_sort_key
 from devpi_core.records import Link
-from devpi_core_stages import filelog, layout, rules
+from devpi_core_stages import filelog, layout, restore, rules
 from devpi_core_stages.search_docs import latest_metadata
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 
-    from devpi_core.indextypes import Contributors
+    from devpi_core.indextypes import Contributors, RestoredFile
     from devpi_core.interfaces import ReadTransaction, WriteTransaction
     from devpi_core.records import IndexRecord
 
@@ -367,6 +367,20 @@ class StageIndex(IndexType):
             record = tx.get(layout.version_key(self.name, ref.project, ref.version)) or {}
             if not any(r["rel"] == RELEASE for r in record.get("files", {}).values()):
                 self._delete_version_in(tx, ref.project, ref.version)
+
+    def restore_project(
+        self,
+        tx: WriteTransaction,
+        project: str,
+        *,
+        display_name: str,
+        versions: Mapping[str, Mapping[str, Any]],
+        files: Sequence[RestoredFile],
+    ) -> None:
+        restore.restore_project(
+            self, tx, project, display_name=display_name, versions=versions, files=files
+        )
+        self.refresh_search(tx, project)
 
     def delete_all(self, tx: WriteTransaction) -> None:
         for key, value in list(tx.items(layout.prefix(self.name))):
