@@ -69,11 +69,9 @@ def index_config(indexes: Indexes, index: DumpIndex) -> dict[str, Any]:
         if spec.default is not None:
             default = spec.default
             config[spec.name] = list(default) if isinstance(default, (list, tuple)) else default
-    if "acl_upload" in keys:
-        config["acl_upload"] = [index.fullname.split("/", 1)[0]]
-    computed = indexes.types[index.type].defaults
+    computed = indexes.types[index.type].defaults  # the owner's acl_upload for a stage
     if computed is not None:
-        config.update(computed(indexes.env))
+        config.update(computed(indexes.env, index.fullname.split("/", 1)[0]))
     for key, value in index.config.items():
         if key == "type" or value is None:
             continue
