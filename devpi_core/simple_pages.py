@@ -20,17 +20,18 @@ from typing import TYPE_CHECKING
 
 from devpi_core import simple_render
 from devpi_core.errors import NotFound
+from devpi_core.held import NOTHING_HELD, DecisionCache, ServePolicies, refuse_if_held, without_held
 from devpi_core.model.resolve import Reader, Resolver, merge_links
 from devpi_core.page_bodies import Body, make_body
 
 if TYPE_CHECKING:
-    from collections.abc import Hashable, Iterator, Sequence
+    from collections.abc import Hashable, Iterator, Mapping, Sequence
 
     from devpi_core.indextypes import IndexType
     from devpi_core.interfaces import MetadataStore, SimplePolicy
     from devpi_core.model.indexes import Indexes
     from devpi_core.plugins import Plugins
-    from devpi_core.records import IndexRecord
+    from devpi_core.records import IndexRecord, Link
 
 HTML = "html"
 JSON = "json"
@@ -79,6 +80,7 @@ class Served:
     warnings: tuple[str, ...] = ()
     blocked: tuple[str, ...] = ()
     serial: int = 0
+    max_age: float | None = None
 
 
 @dataclass
@@ -148,6 +150,7 @@ class SimplePages:
         max_bytes: int,
         max_disk: int = 0,
         spill_dir: str | None = None,
+        serve_policies: ServePolicies | None = None,
     ) -> None:
         self.store = store
         self.indexes = indexes
@@ -156,6 +159,8 @@ class SimplePages:
         self.cache = PageCache(max_bytes, max_disk if spill_dir else 0)
         self.spill_dir = spill_dir
         self._with_policies = plugins.implements("devpi_simple_policies")
+        self.serve = serve_policies or ServePolicies(())
+        self.decisions = DecisionCache()
 
     def lookup(self, fullname: str, serial: int | None = None) -> IndexRecord:
         """The index ``user/name`` (cached per serial), or a 404."""
@@ -181,11 +186,13 @@ class SimplePages:
         order = self.resolver.public_order(gen, record)
         if order is None:
             return None
-        _policies, policy_keys = self._policies(record, project)
+        _policies, policy_keys, max_age = self._policies(record, project)
         entry = self._valid_entry(
             self._key(record, project, fmt, prefix, order), serial, policy_keys
         )
-        return None if entry is None else Served(entry.page, entry.warnings, entry.blocked, serial)
+        if entry is None:
+            return None
+        return Served(entry.page, entry.warnings, entry.blocked, serial, max_age)
 
     @staticmethod
     def _key(
@@ -195,12 +202,57 @@ class SimplePages:
 
     def _policies(
         self, record: IndexRecord, project: str
-    ) -> tuple[list[SimplePolicy], tuple[Hashable, ...]]:
+    ) -> tuple[list[SimplePolicy], tuple[Hashable, ...], float | None]:
         # Policies may change their answer without any write (a minimum release age does as
         # time passes), so their keys are checked on every request; the hook is skipped
         # entirely when no plugin implements it.
         policies = self.plugins.simple_policies(record) if self._with_policies else []
-        return policies, tuple(policy.cache_key(record, project) for policy in policies)
+        serve_keys, max_age = self.serve.state(record, project)
+        keys = tuple(policy.cache_key(record, project) for policy in policies)
+        return policies, keys + serve_keys, max_age
+
+    def held(
+        self, record: IndexRecord, project: str, *, reader: Reader, serial: int | None = None
+    ) -> Mapping[str, str]:
+        """``{version: message}`` of what ``record`` holds back of ``project`` (the serve
+        policies' decision, taken once per serial and policy keys)."""
+        if not self.serve.active(record):
+            return NOTHING_HELD
+        if serial is None:
+            serial = self.store.current_serial()
+        order = self.resolver.order(self.resolver.sync(serial), record, reader)
+        return self._held(record, project, order, serial)
+
+    def check_file(
+        self, record: IndexRecord, project: str, version: str | None, *, reader: Reader
+    ) -> None:
+        """Raise the 403 of a file of a held version (an O(1) lookup once decided)."""
+        if version is not None and self.serve.active(record):
+            refuse_if_held(self.held(record, project, reader=reader), version)
+
+    def _held(
+        self,
+        record: IndexRecord,
+        project: str,
+        order: Sequence[IndexRecord],
+        serial: int,
+        stages: Sequence[IndexRecord] | None = None,
+        links: Sequence[Link] | None = None,
+    ) -> Mapping[str, str]:
+        key = (record.fullname, project, tuple(r.fullname for r in order))
+        keys, _max_age = self.serve.state(record, project)
+        found = self.decisions.get(key, serial, keys)
+        if found is not None:
+            return found
+        if stages is None:
+            stages = self.resolver.contributors(order, project).stages
+        if links is None:
+            links = merge_links([self.indexes.type_of(r).links(project) for r in stages])
+        mirrors = frozenset(r.fullname for r in stages if self.indexes.is_mirror(r))
+        held = self.serve.decide(record, project, links, mirrors)
+        # deciding may move the policies' keys on (the next eligibility time): store the new ones
+        self.decisions.put(key, serial, self.serve.state(record, project)[0], held)
+        return held
 
     def _valid_entry(
         self, key: Hashable, serial: int, policy_keys: tuple[Hashable, ...]
@@ -234,10 +286,10 @@ class SimplePages:
         gen = self.resolver.sync(serial)
         order = self.resolver.order(gen, record, reader)
         key = self._key(record, project, fmt, prefix, order)
-        policies, policy_keys = self._policies(record, project)
+        policies, policy_keys, max_age = self._policies(record, project)
         valid = self._valid_entry(key, serial, policy_keys)
         if valid is not None:
-            return Served(valid.page, valid.warnings, valid.blocked, serial)
+            return Served(valid.page, valid.warnings, valid.blocked, serial, max_age)
         entry = self.cache.get(key)
         contributors = self.resolver.contributors(order, project)
         if not contributors.stages:
@@ -254,7 +306,12 @@ class SimplePages:
             if (w := self.indexes.type_of(r).page_warning(project)) is not None
         )
         if entry is None or entry.token != token:
-            page = self._render(record, project, contributors.stages, policies, fmt, prefix)
+            page = self._render(
+                record, project, contributors.stages, policies, fmt, prefix, order, serial
+            )
+            # rendering may move the serve policies' keys on (see ServePolicy.state)
+            _policies, policy_keys, max_age = self._policies(record, project)
+            token = (*token[:3], policy_keys)
         else:
             page = entry.page
         self.cache.put(
@@ -269,7 +326,7 @@ class SimplePages:
                 policy_keys,
             ),
         )
-        return Served(page, warnings, contributors.blocked, serial)
+        return Served(page, warnings, contributors.blocked, serial, max_age)
 
     def _render(
         self,
@@ -279,8 +336,14 @@ class SimplePages:
         policies: Sequence[SimplePolicy],
         fmt: str,
         prefix: str,
+        order: Sequence[IndexRecord],
+        serial: int,
     ) -> Page:
-        links = merge_links([self.indexes.type_of(r).links(project) for r in stages])
+        links: Sequence[Link] = merge_links(
+            [self.indexes.type_of(r).links(project) for r in stages]
+        )
+        if self.serve.active(record):
+            links = without_held(links, self._held(record, project, order, serial, stages, links))
         for policy in policies:
             links = list(policy.filter(record, project, links))
         if fmt == JSON:
