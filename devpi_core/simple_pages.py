@@ -150,7 +150,6 @@ class SimplePages:
         max_bytes: int,
         max_disk: int = 0,
         spill_dir: str | None = None,
-        serve_policies: ServePolicies | None = None,
     ) -> None:
         self.store = store
         self.indexes = indexes
@@ -159,7 +158,8 @@ class SimplePages:
         self.cache = PageCache(max_bytes, max_disk if spill_dir else 0)
         self.spill_dir = spill_dir
         self._with_policies = plugins.implements("devpi_simple_policies")
-        self.serve = serve_policies or ServePolicies(())
+        # the serve policies (devpi_serve_policies): set by the app once plugins have started
+        self.serve = ServePolicies(())
         self.decisions = DecisionCache()
 
     def lookup(self, fullname: str, serial: int | None = None) -> IndexRecord:
@@ -306,9 +306,8 @@ class SimplePages:
             if (w := self.indexes.type_of(r).page_warning(project)) is not None
         )
         if entry is None or entry.token != token:
-            page = self._render(
-                record, project, contributors.stages, policies, fmt, prefix, order, serial
-            )
+            links = self._served_links(record, project, order, serial, contributors.stages)
+            page = self._render(record, project, links, policies, fmt=fmt, prefix=prefix)
             # rendering may move the serve policies' keys on (see ServePolicy.state)
             _policies, policy_keys, max_age = self._policies(record, project)
             token = (*token[:3], policy_keys)
@@ -328,22 +327,29 @@ class SimplePages:
         )
         return Served(page, warnings, contributors.blocked, serial, max_age)
 
+    def _served_links(
+        self,
+        record: IndexRecord,
+        project: str,
+        order: Sequence[IndexRecord],
+        serial: int,
+        stages: Sequence[IndexRecord],
+    ) -> Sequence[Link]:
+        links = merge_links([self.indexes.type_of(r).links(project) for r in stages])
+        if not self.serve.active(record):
+            return links
+        return without_held(links, self._held(record, project, order, serial, stages, links))
+
     def _render(
         self,
         record: IndexRecord,
         project: str,
-        stages: Sequence[IndexRecord],
+        links: Sequence[Link],
         policies: Sequence[SimplePolicy],
+        *,
         fmt: str,
         prefix: str,
-        order: Sequence[IndexRecord],
-        serial: int,
     ) -> Page:
-        links: Sequence[Link] = merge_links(
-            [self.indexes.type_of(r).links(project) for r in stages]
-        )
-        if self.serve.active(record):
-            links = without_held(links, self._held(record, project, order, serial, stages, links))
         for policy in policies:
             links = list(policy.filter(record, project, links))
         if fmt == JSON:

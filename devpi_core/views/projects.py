@@ -9,18 +9,17 @@ from pyramid.view import view_config
 
 from devpi_core import services
 from devpi_core.errors import BadRequest, Forbidden, NotFound
-from devpi_core.model.names import normalize
 from devpi_core.held import refuse_if_held
+from devpi_core.model.names import normalize
 from devpi_core.records import DeleteEvent
-from devpi_core.simple_pages import SimplePages
 from devpi_core.views.simple import project_page_response, wants_simple_list
 from devpi_core.web import (
-    RequestReader,
     absolute,
     api_reply,
     changeable_index,
     contributing_indexes,
     flag,
+    held_versions,
     identity,
     readable_index,
     require_json_accept,
@@ -75,12 +74,6 @@ def _all_versions(
     ]
 
 
-def _held(request: Request, record: IndexRecord, project: str) -> Mapping[str, str]:
-    return services.lookup(request.registry, SimplePages).held(
-        record, normalize(project), reader=RequestReader(request)
-    )
-
-
 def _redirect_if_not_normalized(request: Request, name: str, rest: str = "") -> Response | None:
     normalized = normalize(name)
     if name == normalized:
@@ -102,7 +95,7 @@ def get_project(request: Request) -> Response:
     require_json_accept(request)
     merged: dict[str, Any] = {}
     contributing = _all_versions(request, record, name)
-    held = _held(request, record, name)
+    held = held_versions(request, record, normalize(name))
     for _stage, versions in contributing:
         for version, verdata in versions.items():
             if version in held:  # left out, as on the simple page: resolvers fall back
@@ -128,7 +121,7 @@ def get_version(request: Request) -> Response:
     redirect = _redirect_if_not_normalized(request, name, f"/{version}")
     if redirect is not None:
         return redirect
-    refuse_if_held(_held(request, record, name), version)
+    refuse_if_held(held_versions(request, record, normalize(name)), version)
     # one record per contributing index, however many versions the project has
     indexes = services.indexes(request)
     found = [

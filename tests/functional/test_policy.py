@@ -12,11 +12,11 @@ import logging
 from urllib.parse import urljoin
 
 import pytest
+from devpi_core_policy.rules import parse_time
+from devpi_core_policy.service import Policy
 
 from devpi_core import services
 from devpi_core.testing.dists import DistSpec, make_sdist, make_wheel
-from devpi_core_policy.rules import parse_time
-from devpi_core_policy.service import Policy
 
 NOW = parse_time("2026-11-10T12:00:00Z")
 
