@@ -39,17 +39,23 @@ class ServePolicies:
         return tuple(policy for policy in self.policies if policy.applies(record))
 
     def state(
-        self, record: IndexRecord, project: str
+        self, order: Sequence[IndexRecord], project: str
     ) -> tuple[tuple[Hashable, ...], float | None]:
-        """The policies' keys for ``project`` on ``record`` and the seconds they hold at most."""
-        keys = []
+        """The policies' keys for ``project`` over the indexes of ``order`` (an index and its
+        bases) and the seconds they hold at most."""
+        keys: list[Hashable] = []
         seconds: float | None = None
-        for policy in self.active(record):
-            key, valid = policy.state(record, project)
-            keys.append(key)
-            if valid is not None:
-                seconds = valid if seconds is None else min(seconds, valid)
+        for record in order:
+            for policy in self.active(record):
+                key, valid = policy.state(record, project)
+                keys.append((record.fullname, key))
+                if valid is not None:
+                    seconds = valid if seconds is None else min(seconds, valid)
         return tuple(keys), seconds
+
+    def any_active(self, order: Sequence[IndexRecord]) -> bool:
+        """Whether a policy has rules for any index of ``order``."""
+        return bool(self.policies) and any(self.active(record) for record in order)
 
     def decide(
         self, record: IndexRecord, project: str, links: Sequence[Link], mirrors: frozenset[str]

@@ -186,7 +186,7 @@ class SimplePages:
         order = self.resolver.public_order(gen, record)
         if order is None:
             return None
-        _policies, policy_keys, max_age = self._policies(record, project)
+        _policies, policy_keys, max_age = self._policies(record, project, order)
         entry = self._valid_entry(
             self._key(record, project, fmt, prefix, order), serial, policy_keys
         )
@@ -201,33 +201,36 @@ class SimplePages:
         return (record.fullname, project, fmt, prefix, tuple(r.fullname for r in order))
 
     def _policies(
-        self, record: IndexRecord, project: str
+        self, record: IndexRecord, project: str, order: Sequence[IndexRecord]
     ) -> tuple[list[SimplePolicy], tuple[Hashable, ...], float | None]:
         # Policies may change their answer without any write (a minimum release age does as
         # time passes), so their keys are checked on every request; the hook is skipped
         # entirely when no plugin implements it.
         policies = self.plugins.simple_policies(record) if self._with_policies else []
-        serve_keys, max_age = self.serve.state(record, project)
+        serve_keys, max_age = self.serve.state(order, project)
         keys = tuple(policy.cache_key(record, project) for policy in policies)
         return policies, keys + serve_keys, max_age
 
     def held(
         self, record: IndexRecord, project: str, *, reader: Reader, serial: int | None = None
     ) -> Mapping[str, str]:
-        """``{version: message}`` of what ``record`` holds back of ``project`` (the serve
-        policies' decision, taken once per serial and policy keys)."""
-        if not self.serve.active(record):
+        """``{version: message}`` of what ``record`` holds back of ``project``: the serve
+        policies' decision for it and for the bases it serves the version from, taken once per
+        serial and policy keys."""
+        if not self.serve.policies:
             return NOTHING_HELD
         if serial is None:
             serial = self.store.current_serial()
         order = self.resolver.order(self.resolver.sync(serial), record, reader)
+        if not self.serve.any_active(order):
+            return NOTHING_HELD
         return self._held(record, project, order, serial)
 
     def check_file(
         self, record: IndexRecord, project: str, version: str | None, *, reader: Reader
     ) -> None:
         """Raise the 403 of a file of a held version (an O(1) lookup once decided)."""
-        if version is not None and self.serve.active(record):
+        if version is not None and self.serve.policies:
             refuse_if_held(self.held(record, project, reader=reader), version)
 
     def _held(
@@ -240,7 +243,7 @@ class SimplePages:
         links: Sequence[Link] | None = None,
     ) -> Mapping[str, str]:
         key = (record.fullname, project, tuple(r.fullname for r in order))
-        keys, _max_age = self.serve.state(record, project)
+        keys, _max_age = self.serve.state(order, project)
         found = self.decisions.get(key, serial, keys)
         if found is not None:
             return found
@@ -249,10 +252,34 @@ class SimplePages:
         if links is None:
             links = merge_links([self.indexes.type_of(r).links(project) for r in stages])
         mirrors = frozenset(r.fullname for r in stages if self.indexes.is_mirror(r))
-        held = self.serve.decide(record, project, links, mirrors)
+        held = dict(self.serve.decide(record, project, links, mirrors))
+        for base in stages:
+            if base != record and self.serve.active(base):
+                held.update(self._held_by_base(base, project, links, mirrors, held))
         # deciding may move the policies' keys on (the next eligibility time): store the new ones
-        self.decisions.put(key, serial, self.serve.state(record, project)[0], held)
-        return held
+        self.decisions.put(key, serial, self.serve.state(order, project)[0], held)
+        return held or NOTHING_HELD
+
+    def _held_by_base(
+        self,
+        base: IndexRecord,
+        project: str,
+        links: Sequence[Link],
+        mirrors: frozenset[str],
+        held: Mapping[str, str],
+    ) -> dict[str, str]:
+        # what a base with rules holds stays held on the indexes over it, for the versions they
+        # serve only through that base (their own upload of a version is theirs to judge)
+        # (a cold path: once per decision)
+        names = {r.fullname for r in self.indexes.resolution_order(base)}
+        through = [link for link in links if link.stage in names]
+        decided = self.serve.decide(base, project, through, mirrors & names)
+        return {
+            version: message
+            for version, message in decided.items()
+            if version not in held
+            and all(link.stage in names for link in links if link.version == version)
+        }
 
     def _valid_entry(
         self, key: Hashable, serial: int, policy_keys: tuple[Hashable, ...]
@@ -286,7 +313,7 @@ class SimplePages:
         gen = self.resolver.sync(serial)
         order = self.resolver.order(gen, record, reader)
         key = self._key(record, project, fmt, prefix, order)
-        policies, policy_keys, max_age = self._policies(record, project)
+        policies, policy_keys, max_age = self._policies(record, project, order)
         valid = self._valid_entry(key, serial, policy_keys)
         if valid is not None:
             return Served(valid.page, valid.warnings, valid.blocked, serial, max_age)
@@ -309,7 +336,7 @@ class SimplePages:
             links = self._served_links(record, project, order, serial, contributors.stages)
             page = self._render(record, project, links, policies, fmt=fmt, prefix=prefix)
             # rendering may move the serve policies' keys on (see ServePolicy.state)
-            _policies, policy_keys, max_age = self._policies(record, project)
+            _policies, policy_keys, max_age = self._policies(record, project, order)
             token = (*token[:3], policy_keys)
         else:
             page = entry.page
@@ -336,7 +363,7 @@ class SimplePages:
         stages: Sequence[IndexRecord],
     ) -> Sequence[Link]:
         links = merge_links([self.indexes.type_of(r).links(project) for r in stages])
-        if not self.serve.active(record):
+        if not self.serve.any_active(order):
             return links
         return without_held(links, self._held(record, project, order, serial, stages, links))
 

@@ -137,6 +137,17 @@ def test_stage_over_mirror_with_own_rules(env):
     assert _versions(client, "acme/prod", "pkg") == ["1.0"]
 
 
+def test_rules_of_a_base_hold_on_indexes_over_it(env):
+    client, _clock, _policy = env
+    client.modify_index("root/up", ["min_release_age=3d"])
+    client.create_and_login("acme")
+    client.create_index("acme/prod", bases="root/up")
+    # resolvers on acme/prod fall back to 1.0 rather than fail on the 403 of root/up's file
+    assert _versions(client, "acme/prod", "pkg") == ["1.0"]
+    assert set(client.get_json("/acme/prod/pkg")["result"]) == {"1.0"}
+    client.get("/acme/prod/pkg/2.0", status=403, Accept="application/json")
+
+
 def test_dry_run_changes_nothing_a_client_sees_but_audits(env, caplog):
     client, _clock, policy = env
     plain = client.simple("root/up", "pkg", json_api=True)
