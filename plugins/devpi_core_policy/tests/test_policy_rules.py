@@ -37,7 +37,7 @@ def test_values_are_stored_normalized():
     assert parse_waiver("requests==2.33").version == "2.33"
     for key, bad in (("deny", "evil pkg !!"), ("waivers", "requests"), ("waivers", "r==x.y"),
                      ("policy_exempt", "a/b"), ("exclude_newer", "yesterday")):
-        with pytest.raises(ValueError, match="expected|invalid"):
+        with pytest.raises(ValueError, match=r"expected|invalid"):
             CHECKS[key](bad)
 
 
