@@ -45,12 +45,15 @@ class ServePolicies:
         bases) and the seconds they hold at most."""
         keys: list[Hashable] = []
         seconds: float | None = None
-        for record in order:
-            for policy in self.active(record):
-                key, valid = policy.state(record, project)
-                keys.append((record.fullname, key))
-                if valid is not None:
-                    seconds = valid if seconds is None else min(seconds, valid)
+        if not self.policies:
+            return (), None
+        for record in order:  # the warm path of every page: no allocation beyond the keys
+            for policy in self.policies:
+                if policy.applies(record):
+                    key, valid = policy.state(record, project)
+                    keys.append((record.fullname, key))
+                    if valid is not None and (seconds is None or valid < seconds):
+                        seconds = valid
         return tuple(keys), seconds
 
     def any_active(self, order: Sequence[IndexRecord]) -> bool:
