@@ -10,6 +10,7 @@ from pyramid.tweens import EXCVIEW
 
 from devpi_core import services
 from devpi_core.bootstrap import Core, open_core
+from devpi_core.held import ServePolicies
 from devpi_core.metrics import Metrics
 from devpi_core.security import DevpiSecurityPolicy
 from devpi_core.serverdir import open_serverdir
@@ -74,6 +75,9 @@ def _register(registry: Any, core: Core) -> None:
         max_bytes=core.settings.server.page_cache_size,
         max_disk=core.settings.server.page_cache_disk_size,
         spill_dir=spill_dir,
+    )
+    pages.serve = ServePolicies(
+        [spec.factory(core.services) for spec in core.plugins.serve_policies().values()]
     )
     services.register(registry, SimplePages, pages)
     metrics = Metrics()

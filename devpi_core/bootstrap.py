@@ -170,7 +170,13 @@ def open_core(
         max_upload_size=settings.server.max_upload_size,
         check_upload=plugins.check_upload,
     )
-    indexes = Indexes(env, plugins.index_types(), OutboundPolicy.from_settings(settings.server))
+    policy_keys = [key for spec in plugins.serve_policies().values() for key in spec.keys]
+    indexes = Indexes(
+        env,
+        plugins.index_types(),
+        OutboundPolicy.from_settings(settings.server),
+        extra_keys=policy_keys,
+    )
     for key, instance in (
         (Settings, settings),
         (ServerDir, serverdir),

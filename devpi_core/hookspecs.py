@@ -30,7 +30,13 @@ if TYPE_CHECKING:
         UploadEvent,
     )
     from devpi_core.services import ServiceRegistry
-    from devpi_core.specs import ConfigSection, IndexTypeSpec, MirrorSourceSpec, StorageBackend
+    from devpi_core.specs import (
+        ConfigSection,
+        IndexTypeSpec,
+        MirrorSourceSpec,
+        ServePolicySpec,
+        StorageBackend,
+    )
 
 hookspec = pluggy.HookspecMarker("devpi_core")
 
@@ -348,4 +354,18 @@ def devpi_simple_policies(index: IndexRecord) -> list[SimplePolicy]:
     :param index: the index whose page is served (the one in the URL).
 
     .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def devpi_serve_policies() -> list[ServePolicySpec]:
+    """Offer policies over what indexes serve: hold versions back from every page, every JSON
+    listing and every file URL of an index (a release-age cooldown, allow and deny lists).
+
+    Called once while the web app is built. All results are collected; names must be unique.
+    Each spec's ``keys`` become configuration keys of every index type; its factory is called
+    with the server's services and returns the :class:`~devpi_core.interfaces.ServePolicy`
+    core consults where it assembles an index's answers.
+
+    .. versionadded:: 0.2
     """

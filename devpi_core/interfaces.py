@@ -17,7 +17,15 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Hashable, Iterator, Sequence
     from contextlib import AbstractContextManager
 
-    from devpi_core.records import IndexRecord, Link, UpstreamNames, UpstreamPage, UpstreamStream
+    from devpi_core.records import (
+        IndexRecord,
+        Link,
+        ProjectView,
+        ServeDecision,
+        UpstreamNames,
+        UpstreamPage,
+        UpstreamStream,
+    )
     from devpi_core.search import SearchQuery, SearchResult
 
 
@@ -268,3 +276,31 @@ class SimplePolicy(abc.ABC):
     @abc.abstractmethod
     def filter(self, index: IndexRecord, project: str, links: Sequence[Link]) -> Sequence[Link]:
         """Return the links to show (a subsequence of ``links``)."""
+
+
+class ServePolicy(abc.ABC):
+    """Decides which versions of a project an index holds back, everywhere it serves them.
+
+    Offered through a :class:`~devpi_core.specs.ServePolicySpec`. Core asks :meth:`decide` once
+    per change of what feeds it (the store's serial, the index's configuration, the policy's
+    :meth:`state`), keeps the decision beside the rendered pages, and applies it to the simple
+    pages (HTML and JSON, PEP 700 ``versions``), devpi's project and version JSON, the web UI
+    and file downloads under every URL (``+f``, ``_f``, ``+e``, ``.metadata``): a download of a
+    held version answers 403 with the decision's message, looked up in O(1).
+    """
+
+    @abc.abstractmethod
+    def applies(self, index: IndexRecord) -> bool:
+        """Whether the policy has anything to say about ``index`` (called per request: cheap)."""
+
+    @abc.abstractmethod
+    def state(self, index: IndexRecord, project: str) -> tuple[Hashable, float | None]:
+        """``(key, seconds)``: a key that changes whenever :meth:`decide` may answer differently
+        for the same links (the time the next held version becomes eligible, say), and how many
+        seconds the current answer holds at most (None: until something is written). Called per
+        request: cheap. Pages are cached per key; ``Cache-Control: max-age`` never outlives
+        ``seconds``."""
+
+    @abc.abstractmethod
+    def decide(self, view: ProjectView) -> ServeDecision:
+        """The versions of ``view.project`` that ``view.index`` must not serve, and why."""

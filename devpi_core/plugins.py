@@ -27,7 +27,13 @@ if TYPE_CHECKING:
     from devpi_core.interfaces import PasswordHasher, SimplePolicy
     from devpi_core.records import Credentials, Identity, IndexRecord, LoginToken, UploadCheck
     from devpi_core.services import ServiceRegistry
-    from devpi_core.specs import ConfigSection, IndexTypeSpec, MirrorSourceSpec, StorageBackend
+    from devpi_core.specs import (
+        ConfigSection,
+        IndexTypeSpec,
+        MirrorSourceSpec,
+        ServePolicySpec,
+        StorageBackend,
+    )
 
 log = logging.getLogger(__name__)
 
@@ -232,6 +238,11 @@ class Plugins:
     def simple_policies(self, index: IndexRecord) -> list[SimplePolicy]:
         """Response-time filters for the simple pages of ``index``."""
         return _flatten(self.pm.hook.devpi_simple_policies(index=index))
+
+    def serve_policies(self) -> dict[str, ServePolicySpec]:
+        """``{name: spec}`` of every serve policy, unique names."""
+        specs = _flatten(self.pm.hook.devpi_serve_policies())
+        return _unique("serve policy", specs, lambda spec: spec.name)
 
     def mirror_auth(self, mirror_url: str, www_authenticate: str | None) -> list[str]:
         """Authorization header values to retry an upstream with."""

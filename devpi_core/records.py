@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Callable, Iterator, Mapping, Sequence
 
 NO_HASHES: Mapping[str, str] = MappingProxyType({})
 
@@ -198,6 +198,35 @@ class UpstreamFile(NamedTuple):
     core_metadata: Mapping[str, str] | None = None
     size: int | None = None
     upload_time: str | None = None
+
+
+@dataclass(frozen=True)
+class ProjectView:
+    """What an index serves of one project, as a :class:`~devpi_core.interfaces.ServePolicy`
+    sees it: the merged links over the index's bases, and which of the indexes serving them are
+    mirrors (``Link.stage`` names the index of a link).
+
+    .. versionadded:: 0.2
+    """
+
+    index: IndexRecord
+    project: str
+    links: Sequence[Link]
+    mirrors: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class ServeDecision:
+    """A policy's answer for one project on one index.
+
+    ``held`` maps each version the index must not serve to the message a client gets for it
+    (naming the rule, and for a waiting period when it ends). Pages leave held versions out and
+    their files, under every URL, answer 403 with the message.
+
+    .. versionadded:: 0.2
+    """
+
+    held: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -20,18 +20,19 @@ from typing import TYPE_CHECKING
 
 from devpi_core import simple_render
 from devpi_core.errors import NotFound
+from devpi_core.held import NOTHING_HELD, DecisionCache, ServePolicies, refuse_if_held, without_held
 from devpi_core.indextypes import merge_links
 from devpi_core.model.resolve import Reader, Resolver
 from devpi_core.page_bodies import Body, make_body
 
 if TYPE_CHECKING:
-    from collections.abc import Hashable, Iterator, Sequence
+    from collections.abc import Hashable, Iterator, Mapping, Sequence
 
     from devpi_core.indextypes import IndexType
     from devpi_core.interfaces import MetadataStore, SimplePolicy
     from devpi_core.model.indexes import Indexes
     from devpi_core.plugins import Plugins
-    from devpi_core.records import IndexRecord
+    from devpi_core.records import IndexRecord, Link
 
 HTML = "html"
 JSON = "json"
@@ -80,6 +81,7 @@ class Served:
     warnings: tuple[str, ...] = ()
     blocked: tuple[str, ...] = ()
     serial: int = 0
+    max_age: float | None = None
 
 
 @dataclass
@@ -157,6 +159,9 @@ class SimplePages:
         self.cache = PageCache(max_bytes, max_disk if spill_dir else 0)
         self.spill_dir = spill_dir
         self._with_policies = plugins.implements("devpi_simple_policies")
+        # the serve policies (devpi_serve_policies): set by the app once plugins have started
+        self.serve = ServePolicies(())
+        self.decisions = DecisionCache()
 
     def lookup(self, fullname: str, serial: int | None = None) -> IndexRecord:
         """The index ``user/name`` (cached per serial), or a 404."""
@@ -182,11 +187,13 @@ class SimplePages:
         order = self.resolver.public_order(gen, record)
         if order is None:
             return None
-        _policies, policy_keys = self._policies(record, project)
+        _policies, policy_keys, max_age = self._policies(record, project, order)
         entry = self._valid_entry(
             self._key(record, project, fmt, prefix, order), serial, policy_keys
         )
-        return None if entry is None else Served(entry.page, entry.warnings, entry.blocked, serial)
+        if entry is None:
+            return None
+        return Served(entry.page, entry.warnings, entry.blocked, serial, max_age)
 
     @staticmethod
     def _key(
@@ -195,13 +202,85 @@ class SimplePages:
         return (record.fullname, project, fmt, prefix, tuple(r.fullname for r in order))
 
     def _policies(
-        self, record: IndexRecord, project: str
-    ) -> tuple[list[SimplePolicy], tuple[Hashable, ...]]:
+        self, record: IndexRecord, project: str, order: Sequence[IndexRecord]
+    ) -> tuple[list[SimplePolicy], tuple[Hashable, ...], float | None]:
         # Policies may change their answer without any write (a minimum release age does as
         # time passes), so their keys are checked on every request; the hook is skipped
         # entirely when no plugin implements it.
         policies = self.plugins.simple_policies(record) if self._with_policies else []
-        return policies, tuple(policy.cache_key(record, project) for policy in policies)
+        serve_keys, max_age = self.serve.state(order, project)
+        keys = tuple(policy.cache_key(record, project) for policy in policies)
+        return policies, keys + serve_keys, max_age
+
+    def held(
+        self, record: IndexRecord, project: str, *, reader: Reader, serial: int | None = None
+    ) -> Mapping[str, str]:
+        """``{version: message}`` of what ``record`` holds back of ``project``: the serve
+        policies' decision for it and for the bases it serves the version from, taken once per
+        serial and policy keys."""
+        if not self.serve.policies:
+            return NOTHING_HELD
+        if serial is None:
+            serial = self.store.current_serial()
+        order = self.resolver.order(self.resolver.sync(serial), record, reader)
+        if not self.serve.any_active(order):
+            return NOTHING_HELD
+        return self._held(record, project, order, serial)
+
+    def check_file(
+        self, record: IndexRecord, project: str, version: str | None, *, reader: Reader
+    ) -> None:
+        """Raise the 403 of a file of a held version (an O(1) lookup once decided)."""
+        if version is not None and self.serve.policies:
+            refuse_if_held(self.held(record, project, reader=reader), version)
+
+    def _held(
+        self,
+        record: IndexRecord,
+        project: str,
+        order: Sequence[IndexRecord],
+        serial: int,
+        stages: Sequence[IndexRecord] | None = None,
+        links: Sequence[Link] | None = None,
+    ) -> Mapping[str, str]:
+        key = (record.fullname, project, tuple(r.fullname for r in order))
+        keys, _max_age = self.serve.state(order, project)
+        found = self.decisions.get(key, serial, keys)
+        if found is not None:
+            return found
+        if stages is None:
+            stages = self.resolver.contributors(order, project).stages
+        if links is None:
+            links = merge_links([self.indexes.type_of(r).links(project) for r in stages])
+        mirrors = frozenset(r.fullname for r in stages if self.indexes.is_mirror(r))
+        held = dict(self.serve.decide(record, project, links, mirrors))
+        for base in stages:
+            if base != record and self.serve.active(base):
+                held.update(self._held_by_base(base, project, links, mirrors, held))
+        # deciding may move the policies' keys on (the next eligibility time): store the new ones
+        self.decisions.put(key, serial, self.serve.state(order, project)[0], held)
+        return held or NOTHING_HELD
+
+    def _held_by_base(
+        self,
+        base: IndexRecord,
+        project: str,
+        links: Sequence[Link],
+        mirrors: frozenset[str],
+        held: Mapping[str, str],
+    ) -> dict[str, str]:
+        # what a base with rules holds stays held on the indexes over it, for the versions they
+        # serve only through that base (their own upload of a version is theirs to judge)
+        # (a cold path: once per decision)
+        names = {r.fullname for r in self.indexes.resolution_order(base)}
+        through = [link for link in links if link.stage in names]
+        decided = self.serve.decide(base, project, through, mirrors & names)
+        return {
+            version: message
+            for version, message in decided.items()
+            if version not in held
+            and all(link.stage in names for link in links if link.version == version)
+        }
 
     def _valid_entry(
         self, key: Hashable, serial: int, policy_keys: tuple[Hashable, ...]
@@ -235,10 +314,10 @@ class SimplePages:
         gen = self.resolver.sync(serial)
         order = self.resolver.order(gen, record, reader)
         key = self._key(record, project, fmt, prefix, order)
-        policies, policy_keys = self._policies(record, project)
+        policies, policy_keys, max_age = self._policies(record, project, order)
         valid = self._valid_entry(key, serial, policy_keys)
         if valid is not None:
-            return Served(valid.page, valid.warnings, valid.blocked, serial)
+            return Served(valid.page, valid.warnings, valid.blocked, serial, max_age)
         entry = self.cache.get(key)
         contributors = self.resolver.contributors(order, project)
         if not contributors.stages:
@@ -255,7 +334,11 @@ class SimplePages:
             if (w := self.indexes.type_of(r).page_warning(project)) is not None
         )
         if entry is None or entry.token != token:
-            page = self._render(record, project, contributors.stages, policies, fmt, prefix)
+            links = self._served_links(record, project, order, serial, contributors.stages)
+            page = self._render(record, project, links, policies, fmt=fmt, prefix=prefix)
+            # rendering may move the serve policies' keys on (see ServePolicy.state)
+            _policies, policy_keys, max_age = self._policies(record, project, order)
+            token = (*token[:3], policy_keys)
         else:
             page = entry.page
         self.cache.put(
@@ -270,18 +353,31 @@ class SimplePages:
                 policy_keys,
             ),
         )
-        return Served(page, warnings, contributors.blocked, serial)
+        return Served(page, warnings, contributors.blocked, serial, max_age)
+
+    def _served_links(
+        self,
+        record: IndexRecord,
+        project: str,
+        order: Sequence[IndexRecord],
+        serial: int,
+        stages: Sequence[IndexRecord],
+    ) -> Sequence[Link]:
+        links = merge_links([self.indexes.type_of(r).links(project) for r in stages])
+        if not self.serve.any_active(order):
+            return links
+        return without_held(links, self._held(record, project, order, serial, stages, links))
 
     def _render(
         self,
         record: IndexRecord,
         project: str,
-        stages: Sequence[IndexRecord],
+        links: Sequence[Link],
         policies: Sequence[SimplePolicy],
+        *,
         fmt: str,
         prefix: str,
     ) -> Page:
-        links = merge_links([self.indexes.type_of(r).links(project) for r in stages])
         for policy in policies:
             links = list(policy.filter(record, project, links))
         if fmt == JSON:

@@ -26,8 +26,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from devpi_core.indextypes import IndexEnv, IndexType
-    from devpi_core.interfaces import BlobStore, MetadataStore, MirrorSource
+    from devpi_core.interfaces import BlobStore, MetadataStore, MirrorSource, ServePolicy
     from devpi_core.records import IndexRecord
+    from devpi_core.services import ServiceRegistry
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,11 @@ class IndexKey:
     ``choices``), ``url`` (http or https) and ``json`` (stored as given). ``outbound`` marks a URL
     the server itself connects to (a mirror's upstream): a value that names an address
     ``server.outbound_allow`` does not allow (a loopback or private IP literal, ``localhost``) is
-    refused when the index is created or changed.
+    refused when the index is created or changed. ``check`` validates and normalizes the coerced
+    value (each item of a list kind separately): it returns the stored form or raises
+    ``ValueError``, which becomes a 400 naming the key (nothing is stored).
+
+    .. versionadded:: 0.2 ``check``
     """
 
     name: str
@@ -91,6 +96,7 @@ class IndexKey:
     help: str = ""
     secret: bool = False
     outbound: bool = False
+    check: Callable[[Any], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,22 @@ class IndexTypeSpec:
     is_mirror: bool = False
     validate: Callable[[Mapping[str, Any]], list[str]] | None = None
     defaults: Callable[[IndexEnv, str], Mapping[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
+class ServePolicySpec:
+    """A policy over what indexes serve (a release-age cooldown, an allow list, ...).
+
+    ``keys`` are index configuration keys the policy adds to every index type. ``factory`` is
+    called once when the web app is built, with the server's services (after ``devpi_startup``),
+    and returns the :class:`~devpi_core.interfaces.ServePolicy` core consults.
+
+    .. versionadded:: 0.2
+    """
+
+    name: str
+    keys: tuple[IndexKey, ...]
+    factory: Callable[[ServiceRegistry], ServePolicy]
 
 
 @dataclass(frozen=True)
@@ -165,6 +187,7 @@ __all__ = [
     "IndexTypeSpec",
     "MirrorSourceOptions",
     "MirrorSourceSpec",
+    "ServePolicySpec",
     "Setting",
     "StorageBackend",
     "build",

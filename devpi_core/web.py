@@ -18,6 +18,8 @@ from devpi_core.records import IndexRecord
 from devpi_core.simple_pages import SimplePages
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from pyramid.request import Request
 
     from devpi_core.indextypes import Contributors
@@ -254,6 +256,13 @@ def contributing_indexes(request: Request, record: IndexRecord, project: str) ->
     resolver = services.lookup(request.registry, SimplePages).resolver
     gen = resolver.sync(services.metadata_store(request).current_serial())
     return resolver.contributors(resolver.order(gen, record, RequestReader(request)), project)
+
+
+def held_versions(request: Request, record: IndexRecord, project: str) -> Mapping[str, str]:
+    """``{version: message}`` of the versions of normalized ``project`` that ``record`` holds
+    back (the serve policies' decision): listings leave them out, their files answer 403."""
+    pages = services.lookup(request.registry, SimplePages)
+    return pages.held(record, project, reader=RequestReader(request))
 
 
 def readable_index_configs(request: Request, user: str) -> dict[str, dict[str, Any]]:

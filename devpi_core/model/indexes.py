@@ -42,10 +42,13 @@ class Indexes:
         env: IndexEnv,
         types: Mapping[str, IndexTypeSpec],
         outbound: OutboundPolicy | None = None,
+        extra_keys: Sequence[IndexKey] = (),
     ) -> None:
         self.env = env
         self.store = env.store
         self.types = dict(types)
+        # keys of every type besides the common ones: those of serve policies
+        self.extra_keys = tuple(extra_keys)
         self.outbound = outbound or OutboundPolicy()
         self._instances: dict[str, IndexType] = {}
         self._lock = threading.Lock()
@@ -106,7 +109,7 @@ class Indexes:
         if spec is None:
             raise BadRequest(f"unknown index type {type_name!r}; "
                              f"available: {', '.join(sorted(self.types))}")
-        return {k.name: k for k in (*COMMON_KEYS, *spec.keys)}
+        return {k.name: k for k in (*COMMON_KEYS, *self.extra_keys, *spec.keys)}
 
     # -- changes ---------------------------------------------------------------------------
     def create(self, user: str, name: str, given: Mapping[str, Any]) -> IndexRecord:

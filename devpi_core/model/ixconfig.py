@@ -87,7 +87,18 @@ def coerce(spec: IndexKey, value: Any) -> Any:
     if value is None:
         return None
     convert = _COERCIONS.get(spec.kind)
-    return value if convert is None else convert(spec, value)  # json: stored as given
+    value = value if convert is None else convert(spec, value)  # json: stored as given
+    return value if spec.check is None else _checked(spec, value)
+
+
+def _checked(spec: IndexKey, value: Any) -> Any:
+    assert spec.check is not None
+    try:
+        if spec.kind in _LIST_KINDS:
+            return _unique(spec.check(item) for item in value)
+        return spec.check(value)
+    except ValueError as exc:
+        raise BadRequest(f"{spec.name}: {exc}") from None
 
 
 _BAD_OP = "expected 'key=value', 'key+=value' or 'key-=value'"

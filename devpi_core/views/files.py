@@ -18,8 +18,11 @@ from pyramid.view import view_config
 from devpi_core import services
 from devpi_core.content_policy import file_content_type, file_headers
 from devpi_core.errors import Forbidden, NotFound
+from devpi_core.model.names import normalize
 from devpi_core.records import DeleteEvent
+from devpi_core.simple_pages import SimplePages
 from devpi_core.web import (
+    RequestReader,
     api_reply,
     changeable_index,
     flag,
@@ -58,6 +61,10 @@ def _file_ref(request: Request, permission: str) -> tuple[IndexRecord, IndexType
     ref = itype.get_file(relpath)
     if ref is None:
         raise NotFound(f"no such file: {relpath}")
+    if permission == "pkg_read":  # a held version is refused under every URL of its files
+        services.lookup(request.registry, SimplePages).check_file(
+            record, normalize(ref.project), ref.version, reader=RequestReader(request)
+        )
     return record, itype, ref
 
 

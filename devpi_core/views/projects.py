@@ -9,6 +9,7 @@ from pyramid.view import view_config
 
 from devpi_core import services
 from devpi_core.errors import BadRequest, Forbidden, NotFound
+from devpi_core.held import refuse_if_held
 from devpi_core.model.names import normalize
 from devpi_core.records import DeleteEvent
 from devpi_core.views.simple import project_page_response, wants_simple_list
@@ -18,6 +19,7 @@ from devpi_core.web import (
     changeable_index,
     contributing_indexes,
     flag,
+    held_versions,
     identity,
     readable_index,
     require_json_accept,
@@ -93,8 +95,11 @@ def get_project(request: Request) -> Response:
     require_json_accept(request)
     merged: dict[str, Any] = {}
     contributing = _all_versions(request, record, name)
+    held = held_versions(request, record, normalize(name))
     for _stage, versions in contributing:
         for version, verdata in versions.items():
+            if version in held:  # left out, as on the simple page: resolvers fall back
+                continue
             # as devpi-server: the same version on a later index is listed under +shadowing
             # (devpi list shows those files too)
             public = public_verdata(request, verdata)
@@ -116,6 +121,7 @@ def get_version(request: Request) -> Response:
     redirect = _redirect_if_not_normalized(request, name, f"/{version}")
     if redirect is not None:
         return redirect
+    refuse_if_held(held_versions(request, record, normalize(name)), version)
     # one record per contributing index, however many versions the project has
     indexes = services.indexes(request)
     found = [

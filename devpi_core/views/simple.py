@@ -111,6 +111,8 @@ def _index(request: Request, serial: int | None = None) -> IndexRecord:
 def _respond(request: Request, served: Served, content_type: str) -> Response:
     page = served.page
     max_age = services.settings(request).server.simple_max_age
+    if served.max_age is not None:  # a held version becomes eligible: no cache may outlive it
+        max_age = max(0, min(max_age, int(served.max_age)))
     headers = [
         ("Content-Type", content_type),
         ("ETag", page.etag),

@@ -14,7 +14,7 @@ from devpi_core import services
 from devpi_core.errors import BadRequest, NotFound
 from devpi_core.indextypes import verdata_links
 from devpi_core.model.names import normalize, version_sort_key
-from devpi_core.web import contributing_indexes
+from devpi_core.web import contributing_indexes, held_versions
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -97,6 +97,7 @@ def project_releases(request: Request, record: IndexRecord, project: str) -> Pro
     """The releases of normalized ``project`` on ``record`` and its readable bases; 404 if none."""
     indexes = services.indexes(request)
     contributors = contributing_indexes(request, record, project)
+    held = held_versions(request, record, project)  # left out, as on the simple page
     releases: dict[str, Release] = {}
     seen: set[str] = set()
     for stage in contributors.stages:
@@ -107,6 +108,8 @@ def project_releases(request: Request, record: IndexRecord, project: str) -> Pro
                 seen.add(link.filename)
                 files.setdefault(link.version, []).append(link)
         for version, verdata in itype.versions(project).items():
+            if version in held:
+                continue
             release = releases.setdefault(version, Release(version, []))
             release.sources.append((stage, verdata))
             release.files.extend(files.get(version, ()))

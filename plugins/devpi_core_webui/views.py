@@ -13,8 +13,8 @@ from pyramid.httpexceptions import HTTPException, HTTPFound
 from pyramid.response import Response
 
 from devpi_core import services
-from devpi_core.errors import DevpiError, NotFound
-from devpi_core.web import readable_index, server_url
+from devpi_core.errors import DevpiError, Forbidden, NotFound
+from devpi_core.web import held_versions, readable_index, server_url
 from devpi_core_webui import errors, listing, readme, toxresults
 from devpi_core_webui.layout import STATIC_ROUTE, STYLE, Static
 from devpi_core_webui.negotiation import BrowserPredicate
@@ -78,6 +78,9 @@ def version_view(request: Request) -> Response:
     data = project_releases(request, record, name)
     release = data.find(version)
     if release is None:
+        message = held_versions(request, record, name).get(version)
+        if message is not None:  # a held version: the same 403 as its files
+            raise Forbidden(message)
         raise NotFound(f"no version {version!r} of {name!r} on {record.fullname}")
     return version_page(request, record, data, release)
 
