@@ -22,6 +22,7 @@ from devpi_core import simple_render
 from devpi_core.errors import NotFound
 from devpi_core.model.resolve import Reader, Resolver, merge_links
 from devpi_core.page_bodies import Body, make_body
+from devpi_core.records import strongest_status
 
 if TYPE_CHECKING:
     from collections.abc import Hashable, Iterator, Sequence
@@ -280,15 +281,19 @@ class SimplePages:
         fmt: str,
         prefix: str,
     ) -> Page:
-        links = merge_links([self.indexes.type_of(r).links(project) for r in stages])
+        types = [self.indexes.type_of(r) for r in stages]
+        # PEP 792 over bases: the most restrictive status of the contributing indexes; a
+        # quarantined project offers no file at all, whichever index would serve it
+        status = strongest_status(t.project_status(project) for t in types)
+        links = [] if status.serves_no_files else merge_links([t.links(project) for t in types])
         for policy in policies:
             links = list(policy.filter(record, project, links))
         if fmt == JSON:
-            body = simple_render.project_json(project, links, prefix, record.fullname)
+            body = simple_render.project_json(project, links, prefix, record.fullname, status)
             ctype = simple_render.JSON_TYPE
         else:
             body = simple_render.project_html(
-                f"{record.fullname}: links for {project}", links, prefix, record.fullname
+                f"{record.fullname}: links for {project}", links, prefix, record.fullname, status
             )
             ctype = "text/html; charset=utf-8"
         return Page.make(body, ctype, self.spill_dir)
