@@ -48,7 +48,7 @@ def test_archived_project_refuses_uploads_and_keeps_serving(alice):
     refused = alice.upload("alice/dev", make_sdist(DistSpec("hello", "1.2")), status=409,
                            action="submit")
     assert "archived" in refused.status
-    assert [v for v in alice.get_json("/alice/dev/hello")["result"]] == ["1.0"]
+    assert list(alice.get_json("/alice/dev/hello")["result"]) == ["1.0"]
     # set back to active: uploads work again
     set_status(alice, "active")
     assert alice.simple("alice/dev", "hello", json_api=True).json["project-status"] == {
