@@ -13,10 +13,24 @@ if TYPE_CHECKING:
     from pyramid.request import Request
     from pyramid.response import Response
 
-    from devpi_core.records import IndexRecord, Link
+    from devpi_core.records import IndexRecord, Link, ProjectStatus
     from devpi_core_webui.releases import ProjectReleases, Release
 
 DETAILED = 20
+
+
+def status_note(name: str, status: ProjectStatus) -> Markup:
+    """A PEP 792 status banner (archived, deprecated, quarantined), or nothing when active."""
+    if status.status == "active":
+        return Markup("")
+    says = {
+        "archived": "is archived: it takes no new uploads.",
+        "deprecated": "is deprecated.",
+        "quarantined": "is quarantined: none of its files is offered for download.",
+    }[status.status]
+    reason = el("span", f" Reason: {status.reason}") if status.reason else ""
+    return el("p", el("span", status.status, class_=f"badge {status.status}"), " ",
+              f"{name} {says}", reason, class_="note status")
 
 
 def file_href(site: Site, file: Link) -> str:
@@ -103,6 +117,8 @@ def _latest(data: ProjectReleases) -> Release:
 
 
 def _latest_summary(data: ProjectReleases) -> Markup:
+    if not data.releases:  # a quarantined mirror project lists nothing
+        return Markup("")
     latest = _latest(data)
     parts = []
     if latest.verdata.get("summary"):
@@ -115,7 +131,7 @@ def _latest_summary(data: ProjectReleases) -> Markup:
 def project_page(request: Request, record: IndexRecord, data: ProjectReleases) -> Response:
     """``/<user>/<index>/<project>``."""
     site = Site.of(request)
-    lead = _latest(data).verdata.get("summary")
+    lead = _latest(data).verdata.get("summary") if data.releases else None
     sections = [_release_section(site, record, data.name, r, lead)
                 for r in data.releases[:DETAILED]]
     older = data.releases[DETAILED:]
@@ -128,7 +144,8 @@ def project_page(request: Request, record: IndexRecord, data: ProjectReleases) -
     if data.blocked:
         notes = el("p", "Not looked up on ", join(data.blocked, ", "),
                    ": the name is taken by a private index (see mirror_whitelist).", class_="note")
-    body = join((_links(site, record, data, request), _latest_summary(data), notes,
+    body = join((status_note(data.name, data.status), _links(site, record, data, request),
+                 _latest_summary(data), notes,
                  el("h2", f"Versions ({len(data.releases)})"), *sections))
     nav = crumbs(site, (record.user, (record.user,)), (record.name, (record.user, record.name)),
                  (data.name, (record.user, record.name, data.name)))

@@ -11,7 +11,7 @@ from urllib.parse import quote
 from devpi_core_webui import toxresults
 from devpi_core_webui.layout import Site, crumbs, render
 from devpi_core_webui.markup import Markup, deflist, el, join, link, log_time, table
-from devpi_core_webui.project_page import docs_href, files_table, yanked_badge
+from devpi_core_webui.project_page import docs_href, files_table, status_note, yanked_badge
 from devpi_core_webui.releases import TOXRESULT
 
 if TYPE_CHECKING:
@@ -191,7 +191,8 @@ def version_page(
     cells = {relpath: _tox_cell(found) for relpath, found in tox.reports.items()}
     names = {f.relpath: f.filename for f in release.files}
     description = release.verdata.get("description")
-    body = [_header(site, record, data.name, release), metadata_list(release.verdata),
+    body = [status_note(data.name, data.status), _header(site, record, data.name, release),
+            metadata_list(release.verdata),
             el("h2", "Files"), files_table(site, release.files, extra=cells, yanked=release.yanked),
             _tox_section(site, tox, names)]
     if isinstance(description, str) and description.strip():
