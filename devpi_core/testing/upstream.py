@@ -412,17 +412,17 @@ class FakeUpstream:
                 entry["data-dist-info-metadata"] = meta_hash
             entries.append(entry)
         entries += [_extra_entry(href) for href in extra]
-        page = {
-            "meta": {"api-version": "1.1", "_last-serial": serial},
+        page: dict[str, Any] = {
+            "meta": {"api-version": "1.1" if status is None else "1.4", "_last-serial": serial},
             "name": project,
             "versions": [],
             "files": entries,
         }
         if status is not None:
-            page["meta"]["api-version"] = "1.4"
-            page["project-status"] = {"status": status[0]}
+            marker = {"status": status[0]}
             if status[1]:
-                page["project-status"]["reason"] = status[1]
+                marker["reason"] = status[1]
+            page["project-status"] = marker
         return json.dumps(page).encode()
 
     def _html_page(
