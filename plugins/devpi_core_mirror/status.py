@@ -35,15 +35,27 @@ def _made(status: object, reason: object) -> ProjectStatus | None:
 def status_from_json(body: bytes) -> ProjectStatus | None:
     """The ``project-status`` of a PEP 691 project page (None: none, or active)."""
     match = _JSON_STATUS.search(body)
-    if match is None:
-        return None
-    try:
-        data = json.loads(match.group(1))
-    except (ValueError, UnicodeDecodeError):
+    if match is not None:
+        try:
+            data = json.loads(match.group(1))
+        except (ValueError, UnicodeDecodeError):
+            data = None
+    elif b'"project-status"' in body:
+        # braces in the reason, a long reason: rare enough to decode the whole page for
+        data = _whole_page_status(body)
+    else:
         return None
     if not isinstance(data, dict):
         return None
     return _made(data.get("status"), data.get("reason"))
+
+
+def _whole_page_status(body: bytes) -> object:
+    try:
+        page = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return page.get("project-status") if isinstance(page, dict) else None
 
 
 def status_from_html(body: bytes) -> ProjectStatus | None:

@@ -45,6 +45,8 @@ def gone(mirror, url: str) -> str:
         (b'{"project-status": {"status": "sunk"}, "files": []}', None),
         (b'{"project-status": "quarantined", "files": []}', None),
         (b'{"files": [{"filename": "project-status"}]}', None),
+        (b'{"project-status": {"status": "quarantined", "reason": "see {MAL-1}"}, "files": []}',
+         ("quarantined", "see {MAL-1}")),
     ],
 )
 def test_status_from_json(body, expected):
