@@ -120,7 +120,7 @@ def strongest_status(statuses: Iterable[ProjectStatus | None]) -> ProjectStatus:
     the first one given wins a tie."""
     best = ACTIVE
     for found in statuses:
-        if found is not None and _STATUS_RANK[found.status] > _STATUS_RANK[best.status]:
+        if found is not None and _STATUS_RANK.get(found.status, 0) > _STATUS_RANK[best.status]:
             best = found
     return best
 

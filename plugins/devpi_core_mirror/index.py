@@ -155,7 +155,11 @@ class MirrorIndex(IndexType):
         """Why ``ref`` is not served any more (PEP 792 quarantine, removed upstream), or None."""
         status = self._quarantined(ref.project)
         if status is not None:
-            return f"{ref.filename}: {status.message(ref.project)} upstream; not served"
+            reason = f": {status.reason}" if status.reason else ""
+            return (
+                f"{ref.filename} is not served: the upstream index quarantined "
+                f"project {ref.project!r}{reason}"
+            )
         if ref.meta.get("removed") and not self.record.config.get("mirror_keep_removed"):
             return (
                 f"{ref.filename} was removed from the upstream index; "

@@ -157,7 +157,7 @@ class StageIndex(IndexType):
         status = self.project_status(ref.project)
         if status is None or not status.serves_no_files:
             return ref
-        return replace(ref, withheld=f"{ref.filename}: {status.message(ref.project)}; not served")
+        return replace(ref, withheld=f"{ref.filename} is not served: {status.message(ref.project)}")
 
     def _find_file(self, relpath: str) -> FileRef | None:
         filename = relpath.rsplit("/", 1)[-1]
