@@ -1,5 +1,5 @@
 """The ``devpi-core`` command: init, serve, passwd, plugins, check-config, gen-config, import,
-export.
+export, quarantined.
 
 Errors are one line (or one line per configuration problem) and a non-zero exit status; no
 tracebacks for mistakes an operator can fix.
@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import logging
 import signal
 import sys
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -100,6 +101,10 @@ def _parser() -> argparse.ArgumentParser:
                                       "format (devpi-import reads it)")
     common(p)
     p.add_argument("directory", help="a new or empty directory")
+    p = sub.add_parser("quarantined", help="list stored files that are kept but no longer "
+                                           "served (quarantined projects, removed upstream)")
+    common(p)
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
     return parser
 
 
@@ -246,6 +251,29 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_quarantined(args: argparse.Namespace) -> int:
+    plugins, settings = _load(args)
+    serverdir = open_serverdir(settings.server.serverdir)
+    core = open_core(plugins, settings, serverdir)
+    try:
+        count = 0
+        for user in core.users.names():
+            for name in sorted(core.indexes.of_user(user)):
+                record = core.indexes.require(f"{user}/{name}")
+                for found in core.indexes.type_of(record).withheld_files():
+                    path = core.blobs.local_path(found.sha256) or "-"
+                    entry = {**asdict(found), "blob": path}
+                    _out(json.dumps(entry) if args.json else "\t".join(
+                        (found.index, found.project, found.filename,
+                         f"sha256={found.sha256}", path, found.reason)))
+                    count += 1
+    finally:
+        core.close()
+    if not args.json:
+        _err(f"{count} withheld file(s)")
+    return 0
+
+
 COMMANDS = {
     "init": cmd_init,
     "serve": cmd_serve,
@@ -255,6 +283,7 @@ COMMANDS = {
     "gen-config": cmd_gen_config,
     "import": cmd_import,
     "export": cmd_export,
+    "quarantined": cmd_quarantined,
 }
 
 

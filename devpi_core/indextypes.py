@@ -23,7 +23,13 @@ from devpi_core.errors import Forbidden, UpstreamUnavailable
 
 if TYPE_CHECKING:
     from devpi_core.interfaces import BlobStore, MetadataStore, WriteTransaction
-    from devpi_core.records import IndexRecord, Link, UploadCheck
+    from devpi_core.records import (
+        IndexRecord,
+        Link,
+        ProjectStatus,
+        UploadCheck,
+        WithheldFile,
+    )
     from devpi_core.services import ServiceRegistry
 
 log = logging.getLogger(__name__)
@@ -53,7 +59,9 @@ class FileRef:
     """A file an index can serve at ``relpath``.
 
     ``sha256`` names the blob holding the content once stored; ``meta`` is the JSON answered to
-    ``Accept: application/json`` (devpi's ``releasefilemeta``).
+    ``Accept: application/json`` (devpi's ``releasefilemeta``). ``withheld`` says why the file
+    is no longer served (its project is quarantined, the upstream removed it): core answers
+    410 Gone with that message, while deleting the file still works.
     """
 
     relpath: str
@@ -66,6 +74,7 @@ class FileRef:
     last_modified: float | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
     rel: str = "releasefile"
+    withheld: str | None = None
 
 
 @dataclass
@@ -240,6 +249,21 @@ class IndexType(abc.ABC):
     def links(self, project: str) -> Sequence[Link]:
         """Return the files of ``project`` on this index, newest upload last."""
 
+    def project_status(self, project: str) -> ProjectStatus | None:
+        """The PEP 792 status of ``project`` on this index; None when it has none (active).
+
+        Part of what :meth:`page_token` covers: a change of status changes the token.
+        """
+        return None
+
+    def set_project_status(
+        self, project: str, status: ProjectStatus, *, username: str | None
+    ) -> None:
+        """Set the PEP 792 status of ``project`` (``PATCH /<user>/<index>/<project>``)."""
+        raise Forbidden(
+            f"index {self.name} of type {self.record.type} cannot set a project status"
+        )
+
     # -- project and version JSON --------------------------------------------------------
     @abc.abstractmethod
     def versions(self, project: str) -> Mapping[str, Mapping[str, Any]]:
@@ -254,6 +278,12 @@ class IndexType(abc.ABC):
     @abc.abstractmethod
     def get_file(self, relpath: str) -> FileRef | None:
         """Return the file at ``relpath`` (``user/index/+f/...``), or None."""
+
+    def withheld_files(self) -> Iterator[WithheldFile]:
+        """Stored files this index keeps (for forensics) but no longer serves: those of
+        quarantined projects, those its upstream removed. Listed by ``devpi-core quarantined``.
+        """
+        return iter(())
 
     def refresh(self, project: str) -> None:
         """Forget what is cached about ``project`` upstream (``POST .../refresh``).

@@ -7,7 +7,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 NO_HASHES: Mapping[str, str] = MappingProxyType({})
 
@@ -77,6 +77,64 @@ class IndexRecord:
     def type(self) -> str:
         """The index type, e.g. ``stage`` or ``mirror``."""
         return str(self.config["type"])
+
+
+PROJECT_STATUSES = ("active", "archived", "deprecated", "quarantined")
+# how strongly a status restricts a project, for merging pages over bases (PEP 792)
+_STATUS_RANK = {"active": 0, "deprecated": 1, "archived": 2, "quarantined": 3}
+
+
+@dataclass(frozen=True)
+class ProjectStatus:
+    """A project's PEP 792 status marker: ``active``, ``archived``, ``deprecated`` or
+    ``quarantined``, with an optional free-text ``reason``.
+
+    ``archived`` and ``quarantined`` projects take no uploads; a ``quarantined`` project offers
+    no file for download.
+    """
+
+    status: str = "active"
+    reason: str | None = None
+
+    @property
+    def refuses_uploads(self) -> bool:
+        """Whether the index must not accept uploads to the project (PEP 792)."""
+        return self.status in ("archived", "quarantined")
+
+    @property
+    def serves_no_files(self) -> bool:
+        """Whether the index must not offer any file of the project (PEP 792)."""
+        return self.status == "quarantined"
+
+    def message(self, project: str) -> str:
+        """A sentence for clients: ``project 'x' is quarantined: <reason>``."""
+        text = f"project {project!r} is {self.status}"
+        return f"{text}: {self.reason}" if self.reason else text
+
+
+ACTIVE = ProjectStatus()
+
+
+def strongest_status(statuses: Iterable[ProjectStatus | None]) -> ProjectStatus:
+    """The most restrictive of ``statuses`` (quarantined > archived > deprecated > active);
+    the first one given wins a tie."""
+    best = ACTIVE
+    for found in statuses:
+        if found is not None and _STATUS_RANK.get(found.status, 0) > _STATUS_RANK[best.status]:
+            best = found
+    return best
+
+
+@dataclass(frozen=True)
+class WithheldFile:
+    """A stored file an index keeps but no longer serves (``devpi-core quarantined``): its
+    project is quarantined, or the upstream removed it. ``sha256`` names the kept blob."""
+
+    index: str
+    project: str
+    filename: str
+    sha256: str
+    reason: str
 
 
 class Link(NamedTuple):
@@ -235,13 +293,14 @@ class UpstreamPage:
 
     ``status`` is ``"ok"`` (``files`` hold the page), ``"not_modified"`` (the ETag sent still
     matches) or ``"not_found"``. ``serial`` is the upstream's ``X-PyPI-Last-Serial`` (None if it
-    sent none).
+    sent none). ``project_status`` is the page's PEP 792 marker (None: the page has none).
     """
 
     status: str
     files: tuple[UpstreamFile, ...] = ()
     serial: int | None = None
     etag: str | None = None
+    project_status: ProjectStatus | None = None
 
 
 @dataclass

@@ -24,6 +24,7 @@ from devpi_core.held import NOTHING_HELD, DecisionCache, ServePolicies, refuse_i
 from devpi_core.indextypes import merge_links
 from devpi_core.model.resolve import Reader, Resolver
 from devpi_core.page_bodies import Body, make_body
+from devpi_core.records import strongest_status
 
 if TYPE_CHECKING:
     from collections.abc import Hashable, Iterator, Mapping, Sequence
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from devpi_core.interfaces import MetadataStore, SimplePolicy
     from devpi_core.model.indexes import Indexes
     from devpi_core.plugins import Plugins
-    from devpi_core.records import IndexRecord, Link
+    from devpi_core.records import IndexRecord, Link, ProjectStatus
 
 HTML = "html"
 JSON = "json"
@@ -334,8 +335,8 @@ class SimplePages:
             if (w := self.indexes.type_of(r).page_warning(project)) is not None
         )
         if entry is None or entry.token != token:
-            links = self._served_links(record, project, order, serial, contributors.stages)
-            page = self._render(record, project, links, policies, fmt=fmt, prefix=prefix)
+            served = self._served_links(record, project, order, serial, contributors.stages)
+            page = self._render(record, project, served, policies, fmt=fmt, prefix=prefix)
             # rendering may move the serve policies' keys on (see ServePolicy.state)
             _policies, policy_keys, max_age = self._policies(record, project, order)
             token = (*token[:3], policy_keys)
@@ -362,30 +363,39 @@ class SimplePages:
         order: Sequence[IndexRecord],
         serial: int,
         stages: Sequence[IndexRecord],
-    ) -> Sequence[Link]:
-        links = merge_links([self.indexes.type_of(r).links(project) for r in stages])
+    ) -> tuple[Sequence[Link], ProjectStatus]:
+        """The links a page offers and the project's status over ``stages``: PEP 792 over bases
+        takes the most restrictive status of the contributing indexes, and a quarantined project
+        offers no file at all, whichever index would serve it."""
+        types = [self.indexes.type_of(r) for r in stages]
+        status = strongest_status(t.project_status(project) for t in types)
+        if status.serves_no_files:
+            return [], status
+        links = merge_links([t.links(project) for t in types])
         if not self.serve.any_active(order):
-            return links
-        return without_held(links, self._held(record, project, order, serial, stages, links))
+            return links, status
+        held = self._held(record, project, order, serial, stages, links)
+        return without_held(links, held), status
 
     def _render(
         self,
         record: IndexRecord,
         project: str,
-        links: Sequence[Link],
+        served: tuple[Sequence[Link], ProjectStatus],
         policies: Sequence[SimplePolicy],
         *,
         fmt: str,
         prefix: str,
     ) -> Page:
+        links, status = served
         for policy in policies:
             links = list(policy.filter(record, project, links))
         if fmt == JSON:
-            body = simple_render.project_json(project, links, prefix, record.fullname)
+            body = simple_render.project_json(project, links, prefix, record.fullname, status)
             ctype = simple_render.JSON_TYPE
         else:
             body = simple_render.project_html(
-                f"{record.fullname}: links for {project}", links, prefix, record.fullname
+                f"{record.fullname}: links for {project}", links, prefix, record.fullname, status
             )
             ctype = "text/html; charset=utf-8"
         return Page.make(body, ctype, self.spill_dir)

@@ -1,4 +1,5 @@
-"""Rendering simple pages: PEP 503 HTML and PEP 691 JSON (api-version 1.1, PEP 700 fields).
+"""Rendering simple pages: PEP 503 HTML and PEP 691 JSON (PEP 700 fields; project pages also
+carry the PEP 792 project status, api-version 1.4).
 
 Links are relative to the page (``prefix`` climbs back to the server root) unless the server is
 configured for absolute URLs, so the same page works behind any proxy path.
@@ -22,11 +23,13 @@ from devpi_core.records import hash_spec
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
 
-    from devpi_core.records import Link
+    from devpi_core.records import Link, ProjectStatus
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 HTML_TYPE = "text/html"
 API_VERSION = "1.1"
+# project pages carry PEP 792's ``project-status`` (api-version 1.4); the list stays at 1.1
+PROJECT_API_VERSION = "1.4"
 
 
 # devpi's file path segments and the aliases simple pages use (routes in core views)
@@ -65,13 +68,39 @@ class _Hrefs:
         return self.root + path
 
 
-def project_html(title: str, links: Sequence[Link], prefix: str, index: str) -> bytes:
-    """The PEP 503 page of one project on ``index``, with PEP 592/658/714 attributes."""
+def status_meta(status: ProjectStatus | None) -> str:
+    """PEP 792's ``pypi:project-status`` (and ``-reason``) meta tags for an HTML page."""
+    if status is None:
+        return '<meta name="pypi:project-status" content="active">'
+    out = f'<meta name="pypi:project-status" content="{escape(status.status)}">'
+    if status.reason:
+        out += f'<meta name="pypi:project-status-reason" content="{escape(status.reason)}">'
+    return out
+
+
+def status_json(status: ProjectStatus | None) -> dict[str, str]:
+    """PEP 792's ``project-status`` object for a JSON page."""
+    if status is None:
+        return {"status": "active"}
+    if status.reason:
+        return {"status": status.status, "reason": status.reason}
+    return {"status": status.status}
+
+
+def project_html(
+    title: str,
+    links: Sequence[Link],
+    prefix: str,
+    index: str,
+    status: ProjectStatus | None = None,
+) -> bytes:
+    """The PEP 503 page of one project on ``index``, with PEP 592/658/714 attributes and the
+    PEP 792 status meta tags."""
     href_of = _Hrefs(prefix, index)
     out = [
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta name=\"pypi:repository-version\" "
-        f"content=\"{API_VERSION}\"><title>{escape(title)}</title></head>\n"
-        f"<body><h1>{escape(title)}</h1>\n"
+        f"content=\"{PROJECT_API_VERSION}\">{status_meta(status)}<title>{escape(title)}</title>"
+        f"</head>\n<body><h1>{escape(title)}</h1>\n"
     ]
     own_stage = escape(index)
     for link in links:
@@ -92,9 +121,15 @@ def project_html(title: str, links: Sequence[Link], prefix: str, index: str) -> 
     return "".join(out).encode("utf-8")
 
 
-def project_json(name: str, links: Sequence[Link], prefix: str, index: str) -> bytes:
-    """The PEP 691 page of one project on ``index`` (api-version 1.1: ``versions``, ``size``,
-    ``upload-time``)."""
+def project_json(
+    name: str,
+    links: Sequence[Link],
+    prefix: str,
+    index: str,
+    status: ProjectStatus | None = None,
+) -> bytes:
+    """The PEP 691 page of one project on ``index`` (api-version 1.4: PEP 700's ``versions``,
+    ``size``, ``upload-time`` and PEP 792's ``project-status``)."""
     href_of = _Hrefs(prefix, index)
     files = []
     versions: set[str] = set()
@@ -118,8 +153,9 @@ def project_json(name: str, links: Sequence[Link], prefix: str, index: str) -> b
             versions.add(link.version)
         files.append(entry)
     page = {
-        "meta": {"api-version": API_VERSION},
+        "meta": {"api-version": PROJECT_API_VERSION},
         "name": name,
+        "project-status": status_json(status),
         "versions": sorted(versions, key=version_sort_key),
         "files": files,
     }

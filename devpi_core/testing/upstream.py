@@ -104,6 +104,7 @@ class _State:
     extra_links: dict[str, list[str]] = field(default_factory=dict)
     pages: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     serials: dict[str, int] = field(default_factory=dict)
+    statuses: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     serial: int = 0
 
 
@@ -224,6 +225,23 @@ class FakeUpstream:
             self._state.files.pop(normalize(project), None)
             self._state.extra_links.pop(normalize(project), None)
             self._state.pages.pop(normalize(project), None)
+
+    def set_status(self, project: str, status: str, reason: str | None = None) -> None:
+        """Give ``project`` a PEP 792 status (``quarantined``, ``archived``, ...), shown in its
+        JSON page as ``project-status`` and in its HTML page as ``pypi:project-status`` meta
+        tags. A quarantined project's page lists no files, as the public index serves it."""
+        with self._lock:
+            self._state.statuses[normalize(project)] = (status, reason)
+            self._bump(normalize(project))
+
+    def remove_file(self, project: str, filename: str) -> None:
+        """Take one file off the page of ``project`` (its URL answers 404 from now on)."""
+        with self._lock:
+            files = self._state.files.get(normalize(project), [])
+            kept = [f for f in files if f.dist.filename != filename]
+            assert len(kept) < len(files), f"{filename} is not on the page of {project}"
+            self._state.files[normalize(project)] = kept
+            self._bump(normalize(project))
 
     def touch(self, project: str) -> None:
         """Give ``project`` a new serial without changing its files."""
@@ -352,17 +370,26 @@ class FakeUpstream:
             extra = list(self._state.extra_links.get(project, ()))
             serial = self._state.serials.get(project, 0)
             page = self._state.pages.get(project)
+            status = self._state.statuses.get(project)
         if page is not None:
             return self._finish(request, page[0], page[1], serial)
-        if not files and not extra:
+        if not files and not extra and status is None:
             return Response("no such project", status=404)
+        if status is not None and status[0] == "quarantined":
+            files, extra = [], []
         if self._wants_json(request):
-            body = self._json_page(project, files, extra, serial)
+            body = self._json_page(project, files, extra, serial, status)
             return self._finish(request, body, JSON_TYPE, serial)
-        return self._finish(request, self._html_page(project, files, extra), "text/html", serial)
+        html_page = self._html_page(project, files, extra, status)
+        return self._finish(request, html_page, "text/html", serial)
 
     def _json_page(
-        self, project: str, files: list[FakeFile], extra: list[str], serial: int
+        self,
+        project: str,
+        files: list[FakeFile],
+        extra: list[str],
+        serial: int,
+        status: tuple[str, str | None] | None = None,
     ) -> bytes:
         entries = []
         for f in files:
@@ -385,16 +412,34 @@ class FakeUpstream:
                 entry["data-dist-info-metadata"] = meta_hash
             entries.append(entry)
         entries += [_extra_entry(href) for href in extra]
-        page = {
-            "meta": {"api-version": "1.1", "_last-serial": serial},
+        page: dict[str, Any] = {
+            "meta": {"api-version": "1.1" if status is None else "1.4", "_last-serial": serial},
             "name": project,
             "versions": [],
             "files": entries,
         }
+        if status is not None:
+            marker = {"status": status[0]}
+            if status[1]:
+                marker["reason"] = status[1]
+            page["project-status"] = marker
         return json.dumps(page).encode()
 
-    def _html_page(self, project: str, files: list[FakeFile], extra: list[str]) -> bytes:
-        out = [f"<!DOCTYPE html><html><head><title>Links for {project}</title></head><body>"]
+    def _html_page(
+        self,
+        project: str,
+        files: list[FakeFile],
+        extra: list[str],
+        status: tuple[str, str | None] | None = None,
+    ) -> bytes:
+        meta = ""
+        if status is not None:
+            meta = f'<meta name="pypi:project-status" content="{escape(status[0])}">'
+            if status[1]:
+                meta += f'<meta name="pypi:project-status-reason" content="{escape(status[1])}">'
+        out = [
+            f"<!DOCTYPE html><html><head>{meta}<title>Links for {project}</title></head><body>"
+        ]
         for f in files:
             href = f"/files/{f.key}/{f.dist.filename}" if not self.files_host else self.file_url(f)
             if f.hashed:

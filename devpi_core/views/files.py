@@ -17,7 +17,7 @@ from pyramid.view import view_config
 
 from devpi_core import services
 from devpi_core.content_policy import file_content_type, file_headers
-from devpi_core.errors import Forbidden, NotFound
+from devpi_core.errors import Forbidden, Gone, NotFound
 from devpi_core.model.names import normalize
 from devpi_core.records import DeleteEvent
 from devpi_core.simple_pages import SimplePages
@@ -209,6 +209,8 @@ class _ClosingIter:
 def get_file(request: Request) -> Response:
     """A release file, or its metadata as JSON for ``Accept: application/json``."""
     _record, itype, ref = _file_ref(request, "pkg_read")
+    if ref.withheld is not None:  # quarantined or removed upstream: kept, never served
+        raise Gone(ref.withheld)
     if wants_json(request):
         return api_reply(request, "releasefilemeta", dict(ref.meta))
     blobs = services.blob_store(request)

@@ -11,7 +11,7 @@ from devpi_core import services
 from devpi_core.errors import BadRequest, Forbidden, NotFound
 from devpi_core.held import refuse_if_held
 from devpi_core.model.names import normalize
-from devpi_core.records import DeleteEvent
+from devpi_core.records import PROJECT_STATUSES, DeleteEvent, ProjectStatus
 from devpi_core.views.simple import project_page_response, wants_simple_list
 from devpi_core.web import (
     absolute,
@@ -21,6 +21,7 @@ from devpi_core.web import (
     flag,
     held_versions,
     identity,
+    json_body,
     readable_index,
     require_json_accept,
     server_url,
@@ -179,3 +180,39 @@ def delete_version(request: Request) -> Response:
     itype.delete_version(project, version, username=who.username if who else None)
     _emit_delete(request, record, project, version)
     return api_reply(request, message=f"project {project!r} version {version!r} deleted")
+
+
+MAX_STATUS_REASON = 1000
+
+
+def _status_from_body(body: object) -> ProjectStatus:
+    """``{"project-status": status, "reason": text}`` checked, or a 400 naming the key."""
+    if not isinstance(body, dict):
+        raise BadRequest("expected a JSON object with 'project-status'")
+    unknown = sorted(set(body) - {"project-status", "reason"})
+    if unknown:
+        raise BadRequest(f"unknown keys: {', '.join(unknown)}")
+    status = body.get("project-status")
+    if status not in PROJECT_STATUSES:
+        raise BadRequest(f"project-status must be one of {', '.join(PROJECT_STATUSES)}")
+    reason = body.get("reason")
+    if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_STATUS_REASON):
+        raise BadRequest(f"reason must be text of at most {MAX_STATUS_REASON} characters")
+    return ProjectStatus(status, " ".join(reason.split()) if reason else None)
+
+
+@view_config(route_name="project", request_method="PATCH")
+def patch_project(request: Request) -> Response:
+    """Set the PEP 792 status of a project (the index owner or an admin)."""
+    record = changeable_index(request, "index_modify")
+    project = normalize(_project_name(request))
+    status = _status_from_body(json_body(request))
+    itype = services.indexes(request).type_of(record)
+    if not itype.has_project(project):
+        raise NotFound(f"no project {project!r} on {record.fullname}")
+    who = identity(request)
+    itype.set_project_status(project, status, username=who.username if who else None)
+    result = {"project-status": status.status, "reason": status.reason}
+    return api_reply(
+        request, "projectstatus", result, message=f"{status.message(project)} on {record.fullname}"
+    )

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 if TYPE_CHECKING:
     from collections.abc import Callable, Hashable
 
-    from devpi_core.records import UpstreamFile, UpstreamPage
+    from devpi_core.records import ProjectStatus, UpstreamFile, UpstreamPage
 
 T = TypeVar("T")
 STORE = "store"
@@ -29,7 +29,8 @@ class PageState:
     ``token`` changes whenever the cached files change (None: nothing cached).
     ``fetched_at`` is the last successful contact with the upstream (persisted);
     ``fresh_until`` says when to ask again (after a failure: sooner than the expiry);
-    ``stale_reason`` is set while a stale copy is served because the upstream failed.
+    ``stale_reason`` is set while a stale copy is served because the upstream failed;
+    ``project_status`` is the upstream's PEP 792 status of the cached page (None: active).
     """
 
     token: int | None = None
@@ -39,6 +40,7 @@ class PageState:
     fresh_until: float = 0.0
     stale_reason: str | None = None
     missing_until: float = 0.0
+    project_status: ProjectStatus | None = None
 
     def is_fresh(self, now: float) -> bool:
         """Whether the page may be served without asking the upstream."""
@@ -59,6 +61,7 @@ class Outcome:
     serial: int | None = None
     etag: str | None = None
     reason: str = ""
+    project_status: ProjectStatus | None = None
 
 
 def serial_went_back(stored: int | None, received: int | None) -> bool:
@@ -86,7 +89,9 @@ def decide(state: PageState, page: UpstreamPage, *, ignore_serial: bool) -> Outc
             f"{state.serial} (a stale upstream mirror?)",
         )
     serial = page.serial if ignore_serial or page.serial is not None else state.serial
-    return Outcome(STORE, page.files, serial=serial, etag=page.etag)
+    return Outcome(
+        STORE, page.files, serial=serial, etag=page.etag, project_status=page.project_status
+    )
 
 
 @dataclass

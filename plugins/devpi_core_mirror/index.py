@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from devpi_core.errors import NotFound, UpstreamUnavailable
 from devpi_core.indextypes import FileRef, FileStream, IndexEnv, IndexType
 from devpi_core.model.blobrefs import add_ref, drop_ref
 from devpi_core.model.names import project_candidates
-from devpi_core.records import IndexRecord, Link, UpstreamFile, hash_spec
+from devpi_core.records import (
+    IndexRecord,
+    Link,
+    ProjectStatus,
+    UpstreamFile,
+    WithheldFile,
+    hash_spec,
+)
 from devpi_core_mirror import layout
 from devpi_core_mirror.fills import STREAMING, FileJob, Fill, FillEnv
 from devpi_core_mirror.pages import version_of
 from devpi_core_mirror.service import MirrorService
 
 if TYPE_CHECKING:
-    from collections.abc import Hashable, Iterable, Mapping, Sequence
+    from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 
     from devpi_core.interfaces import ReadTransaction, WriteTransaction
 
@@ -56,7 +64,16 @@ class MirrorIndex(IndexType):
     def page_warning(self, project: str) -> str | None:
         return self.rt.pages.warning(project)
 
+    def project_status(self, project: str) -> ProjectStatus | None:
+        return self.rt.pages.state(project).project_status
+
+    def _quarantined(self, project: str) -> ProjectStatus | None:
+        status = self.rt.pages.state(project).project_status
+        return status if status is not None and status.serves_no_files else None
+
     def links(self, project: str) -> Sequence[Link]:
+        if self._quarantined(project) is not None:
+            return []
         page = self.rt.pages.page(project)
         links: list[Link] | None = page.derived.get(self.name)
         if links is None:  # built once per page version (HTML and JSON renders share them)
@@ -106,6 +123,8 @@ class MirrorIndex(IndexType):
     # -- project and version JSON ----------------------------------------------------------
     def versions(self, project: str) -> Mapping[str, Mapping[str, Any]]:
         result: dict[str, dict[str, Any]] = {}
+        if self._quarantined(project) is not None:
+            return result
         for f in self.rt.pages.page(project).files:
             version = version_of(f.filename, project)
             if version is None:
@@ -129,6 +148,29 @@ class MirrorIndex(IndexType):
 
     # -- files -----------------------------------------------------------------------------
     def get_file(self, relpath: str) -> FileRef | None:
+        ref = self._find_file(relpath)
+        if ref is None:
+            return None
+        withheld = self._withheld(ref)
+        return ref if withheld is None else replace(ref, withheld=withheld)
+
+    def _withheld(self, ref: FileRef) -> str | None:
+        """Why ``ref`` is not served any more (PEP 792 quarantine, removed upstream), or None."""
+        status = self._quarantined(ref.project)
+        if status is not None:
+            reason = f": {status.reason}" if status.reason else ""
+            return (
+                f"{ref.filename} is not served: the upstream index quarantined "
+                f"project {ref.project!r}{reason}"
+            )
+        if ref.meta.get("removed") and not self.record.config.get("mirror_keep_removed"):
+            return (
+                f"{ref.filename} was removed from the upstream index; "
+                f"{self.name} no longer serves it"
+            )
+        return None
+
+    def _find_file(self, relpath: str) -> FileRef | None:
         filename = relpath.rsplit("/", 1)[-1]
         with self.env.store.read() as tx:
             record = tx.get(layout.file_key(self.name, filename))
@@ -140,6 +182,8 @@ class MirrorIndex(IndexType):
                 "project": record["project"],
                 "version": record["version"],
             }
+            if record.get("removed"):
+                meta["removed"] = record["removed"]
             return FileRef(
                 relpath,
                 filename,
@@ -272,6 +316,18 @@ class MirrorIndex(IndexType):
 
     def refresh(self, project: str) -> None:
         self.rt.pages.refresh(project)
+
+    def withheld_files(self) -> Iterator[WithheldFile]:
+        with self.env.store.read() as tx:
+            records = list(tx.items(layout.files_prefix(self.name)))
+        start = len(layout.files_prefix(self.name))
+        for key, record in records:
+            ref = self._find_file(record["relpath"])
+            withheld = None if ref is None else self._withheld(ref)
+            if withheld is not None:
+                yield WithheldFile(
+                    self.name, record["project"], key[start:], record["sha256"], withheld
+                )
 
     # -- deleting cached content -----------------------------------------------------------
     def may_delete(self, *, force: bool = False) -> bool:

@@ -5,13 +5,16 @@ All keys live under ``mirror:<user>/<index>:``:
 ``p:<project>``   ``{"rows": "<JSON text of [[filename, url, hashes, requires_python, yanked,
                   core_metadata, size, upload_time], ...]>"}``: the cached page; rewritten only
                   when the files change
-``s:<project>``   ``{"serial": n, "etag": str, "at": fetched_at, "page": token}``: freshness
+``s:<project>``   ``{"serial": n, "etag": str, "at": fetched_at, "page": token, "status": {"status":
+                  str, "reason": str}}``: freshness
                   (changes on every successful contact, without touching ``p:``) and the page
                   token, a value that changes whenever ``p:`` is rewritten (the time of the
-                  fetch in ns; read here, so finding it never reads the big ``p:`` row)
+                  fetch in ns; read here, so finding it never reads the big ``p:`` row) and the
+                  upstream's PEP 792 project status (absent: active)
 ``f:<filename>``  ``{"relpath", "project", "version", "url", "hashes", "size", "rel", "sha256"}``:
                   a cached file (or ``<file>.metadata``), so serving it needs no page lookup;
-                  ``sha256`` names its blob even when the upstream gave no sha256
+                  ``sha256`` names its blob even when the upstream gave no sha256; ``removed``
+                  (a time) once the upstream page no longer lists it
 ``known``         ``{"changes": n}``: rewritten whenever a project is cached for the first time
 ``names``         ``{"sha256": hex, "etag": str, "at": t, "count": n}``: the stored upstream
                   project list (a gzip blob of one normalized name per line)
@@ -25,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from devpi_core.model.relpaths import hashdir_relpath
-from devpi_core.records import UpstreamFile, best_hash
+from devpi_core.records import ProjectStatus, UpstreamFile, best_hash
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -56,6 +59,11 @@ def state_key(index: str, project: str) -> str:
 def file_key(index: str, filename: str) -> str:
     """The record of a cached file."""
     return f"mirror:{index}:f:{filename}"
+
+
+def files_prefix(index: str) -> str:
+    """All cached file records."""
+    return f"mirror:{index}:f:"
 
 
 def known_key(index: str) -> str:
@@ -135,10 +143,25 @@ def find_file(value: Mapping[str, Any] | None, filename: str) -> UpstreamFile | 
 
 
 def state_record(
-    serial: int | None, etag: str | None, at: float, page: int | None
+    serial: int | None,
+    etag: str | None,
+    at: float,
+    page: int | None,
+    status: ProjectStatus | None = None,
 ) -> dict[str, Any]:
-    """The value of an ``s:`` key; ``page`` is the page token."""
-    return {"serial": serial, "etag": etag, "at": round(at, 3), "page": page}
+    """The value of an ``s:`` key; ``page`` is the page token, ``status`` the project status."""
+    record: dict[str, Any] = {"serial": serial, "etag": etag, "at": round(at, 3), "page": page}
+    if status is not None:
+        record["status"] = {"status": status.status, "reason": status.reason}
+    return record
+
+
+def read_status(value: Mapping[str, Any] | None) -> ProjectStatus | None:
+    """The project status of an ``s:`` value (None: active, or no value)."""
+    found = value.get("status") if value else None
+    if not isinstance(found, dict):
+        return None
+    return ProjectStatus(str(found.get("status")), found.get("reason"))
 
 
 def read_state(

@@ -21,7 +21,8 @@ from devpi_core_mirror.part import IndexPart
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from devpi_core.interfaces import ReadTransaction
+    from devpi_core.interfaces import ReadTransaction, WriteTransaction
+    from devpi_core.records import ProjectStatus
 
 log = logging.getLogger(__name__)
 PARSED_PAGES = 2
@@ -65,8 +66,9 @@ class ProjectPages(IndexPart):
             return found
         with self.env.store.read() as tx:
             serial, etag, at, token = self._stored_state(tx, project)
+            status = layout.read_status(tx.get(layout.state_key(self.index, project)))
         fresh_until = at + self.expiry if token is not None else 0.0
-        loaded = PageState(token, serial, etag, at, fresh_until)
+        loaded = PageState(token, serial, etag, at, fresh_until, project_status=status)
         with self._lock:
             if len(self._states) >= MAX_STATES:
                 self._states.clear()  # they reload from the store on demand
@@ -225,8 +227,16 @@ class ProjectPages(IndexPart):
     def _save(self, project: str, state: PageState, outcome: Outcome) -> None:
         """Take the answer into memory now; store it behind the answer (see ``jobs``)."""
         now = time.time()
-        changed = outcome.action == STORE and not self._unchanged(project, state, outcome.files)
         is_new = state.token is None
+        status = state.project_status if outcome.action != STORE else outcome.project_status
+        changed = outcome.action == STORE and not self._unchanged(
+            project, state, outcome.files, status
+        )
+        takedowns = Takedowns()
+        if changed:  # the old page is in memory: _unchanged just read it
+            old_names = frozenset() if is_new else frozenset(self.page(project).by_name)
+            new_names = frozenset(f.filename for f in outcome.files)
+            takedowns = Takedowns(old_names - new_names, new_names - old_names, now)
         # the token only has to change with the files; a time in ns does, without a commit
         token = time.time_ns() if changed else state.token
         pending = None
@@ -239,9 +249,12 @@ class ProjectPages(IndexPart):
         state.token, state.serial, state.etag = token, outcome.serial, outcome.etag
         state.fetched_at, state.fresh_until = now, now + self.expiry
         state.stale_reason, state.missing_until = None, 0.0
-        record = layout.state_record(outcome.serial, outcome.etag, now, token)
+        state.project_status = status
+        record = layout.state_record(outcome.serial, outcome.etag, now, token, status)
         event = MirrorRefreshEvent(self.index, project, changed, outcome.serial)
-        self.writes.submit(lambda: self._write(project, record, pending, event, is_new=is_new))
+        self.writes.submit(
+            lambda: self._write(project, record, pending, event, is_new=is_new, takedowns=takedowns)
+        )
         if changed and not is_new:
             # rendered pages built on the old files stay valid until the store's serial moves:
             # a page that changed is committed before it is answered
@@ -255,12 +268,13 @@ class ProjectPages(IndexPart):
         event: MirrorRefreshEvent,
         *,
         is_new: bool,
+        takedowns: Takedowns,
     ) -> None:
         """Commit a fetch (on the write-behind thread); on failure forget it, so it is
         fetched again rather than served from memory while the store lacks it."""
         try:
             if not self.closed:
-                self._commit(project, record, pending, is_new=is_new)
+                self._commit(project, record, pending, is_new=is_new, takedowns=takedowns)
         except Exception:
             with self._lock:
                 self._states.pop(project, None)
@@ -273,13 +287,20 @@ class ProjectPages(IndexPart):
             self.env.emit(event)
 
     def _commit(
-        self, project: str, record: Mapping[str, Any], pending: CachedPage | None, *, is_new: bool
+        self,
+        project: str,
+        record: Mapping[str, Any],
+        pending: CachedPage | None,
+        *,
+        is_new: bool,
+        takedowns: Takedowns,
     ) -> None:
         with self.env.store.write() as tx:
             if self.closed:  # the index was deleted while this waited for the writer lock
                 return
             if pending is not None:
                 tx.set(layout.page_key(self.index, project), layout.page_record(pending.files))
+                takedowns.apply(tx, self.index)
                 if is_new:
                     known = tx.get(layout.known_key(self.index)) or {}
                     tx.set(
@@ -287,10 +308,42 @@ class ProjectPages(IndexPart):
                     )
             tx.set(layout.state_key(self.index, project), record)
 
-    def _unchanged(self, project: str, state: PageState, files: tuple[UpstreamFile, ...]) -> bool:
-        """Whether ``files`` equal the cached page (an upstream may answer 200 with the same
-        page; rewriting it would change the token and re-render every page built on it)."""
-        if state.token is None:
+    def _unchanged(
+        self,
+        project: str,
+        state: PageState,
+        files: tuple[UpstreamFile, ...],
+        status: ProjectStatus | None,
+    ) -> bool:
+        """Whether ``files`` and ``status`` equal the cached page (an upstream may answer 200
+        with the same page; rewriting it would change the token and re-render every page built
+        on it)."""
+        if state.token is None or state.project_status != status:
             return False
         cached = self.page(project)
         return cached.token == state.token and cached.files == files
+
+
+@dataclass(frozen=True)
+class Takedowns:
+    """Files a changed page dropped (``gone``) or lists again (``back``), marked on their
+    ``f:`` records in the page's commit, so a cached copy of a file the upstream removed is no
+    longer served (:meth:`MirrorIndex.get_file`) while its blob is kept."""
+
+    gone: frozenset[str] = frozenset()
+    back: frozenset[str] = frozenset()
+    at: float = 0.0
+
+    def apply(self, tx: WriteTransaction, index: str) -> None:
+        """Mark or unmark the ``f:`` records (a file and its ``.metadata``) within ``tx``."""
+        for names, removed in ((self.gone, True), (self.back, False)):
+            for name in names:
+                for filename in (name, name + ".metadata"):
+                    key = layout.file_key(index, filename)
+                    value = tx.get(key)
+                    if value is None or ("removed" in value) == removed:
+                        continue
+                    changed = {k: v for k, v in value.items() if k != "removed"}
+                    if removed:
+                        changed["removed"] = round(self.at, 3)
+                    tx.set(key, changed)

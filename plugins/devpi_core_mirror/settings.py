@@ -56,6 +56,13 @@ MIRROR_KEYS = (
         default=False,
         help="do not cache files: redirect downloads to the upstream URL",
     ),
+    IndexKey(
+        "mirror_keep_removed",
+        "bool",
+        default=False,
+        help="keep serving cached files the upstream page no longer lists (at their old URL; "
+        "they are not linked again); files of quarantined projects are never served",
+    ),
     IndexKey("mirror_web_url_fmt", "str", help="web page of a project, with {name}"),
     IndexKey("mirror_source", "str", default="simple", help="how to read the upstream"),
     IndexKey("volatile", "bool", default=True, help="allow deleting the index and cached files"),

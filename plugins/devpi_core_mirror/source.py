@@ -14,6 +14,7 @@ from devpi_core.interfaces import MirrorSource
 from devpi_core.records import UpstreamNames, UpstreamPage, UpstreamStream
 from devpi_core_mirror.client import UpstreamClient, iter_body, read_limited
 from devpi_core_mirror.pages import MalformedPage, parse_html, parse_json, scan_names
+from devpi_core_mirror.status import status_from_page
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -72,12 +73,16 @@ class SimpleSource(MirrorSource):
                 raise UpstreamUnavailable(_status_message(status, url))
             deadline = started + max(self.options.list_timeout, self.options.timeout)
             body = read_limited(response, self.page_limit, deadline)
-            parse = parse_json if _is_json(response) else parse_html
+            is_json = _is_json(response)
+            parse = parse_json if is_json else parse_html
             try:
                 files = parse(body, response.url, project)
             except MalformedPage as exc:
                 raise UpstreamUnavailable(f"upstream page {url} is malformed: {exc}") from None
-        return UpstreamPage("ok", files, serial=serial, etag=new_etag)
+        project_status = status_from_page(body, is_json=is_json)
+        return UpstreamPage(
+            "ok", files, serial=serial, etag=new_etag, project_status=project_status
+        )
 
     def get_names(self, *, etag: str | None = None) -> UpstreamNames:
         headers = {"Accept": ACCEPT}

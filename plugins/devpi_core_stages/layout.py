@@ -1,7 +1,9 @@
 """Where a stage keeps its data in the metadata store (all keys under ``stage:<user>/<index>:``).
 
-``p:<project>``            ``{"name": display name, "changes": n}``; rewritten on every change
-                           of the project, so its key serial is the project page's token
+``p:<project>``            ``{"name": display name, "changes": n, "status": {"status", "reason",
+                           "by"}}``; rewritten on every change of the project, so its key serial
+                           is the project page's token; ``status`` is its PEP 792 status
+                           (absent: active)
 ``v:<project>:<version>``  ``{"metadata": {...}, "files": {filename: file record}, "yanked": ...}``
 ``f:<filename>``           ``[project, version]``: finds a file from its URL
 ``names``                  ``{"changes": n}``: rewritten whenever a project appears or disappears
@@ -9,7 +11,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from devpi_core.model import relpaths
+from devpi_core.records import ProjectStatus
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 
 def prefix(index: str) -> str:
@@ -50,3 +58,11 @@ def names_key(index: str) -> str:
 def hashdir_relpath(index: str, sha256: str, filename: str) -> str:
     """devpi's file URL path: ``user/index/+f/<3 hex>/<13 hex>/<filename>``."""
     return relpaths.hashdir_relpath(index, sha256, filename)
+
+
+def read_status(record: Mapping[str, Any] | None) -> ProjectStatus | None:
+    """The PEP 792 status of a ``p:`` record (None: active, or no such project)."""
+    found = record.get("status") if record else None
+    if not isinstance(found, dict):
+        return None
+    return ProjectStatus(str(found.get("status")), found.get("reason"))

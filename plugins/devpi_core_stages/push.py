@@ -17,7 +17,7 @@ import requests
 
 from devpi_core import services
 from devpi_core.blobs import BlobIngest
-from devpi_core.errors import BadRequest, NotFound, Unauthorized, UpstreamUnavailable
+from devpi_core.errors import BadRequest, Gone, NotFound, Unauthorized, UpstreamUnavailable
 from devpi_core.model.acl import deny
 from devpi_core.model.indexes import split_fullname
 from devpi_core.model.names import check_project, check_version, normalize
@@ -81,6 +81,8 @@ def _content(
     ref = source.get_file(relpath)
     if ref is None:
         raise NotFound(f"no such file {relpath}")
+    if ref.withheld is not None:  # quarantined or removed upstream: not copied anywhere
+        raise Gone(ref.withheld)
     blobs = services.blob_store(request)
     if ref.sha256 and blobs.exists(ref.sha256):
         return ref

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from devpi_core import search
@@ -10,16 +11,16 @@ from devpi_core.indextypes import FileRef, IndexType
 from devpi_core.model.blobrefs import add_ref, drop_ref
 from devpi_core.model.indexes import index_key
 from devpi_core.model.names import version_sort_key
-from devpi_core.records import Link
+from devpi_core.records import Link, WithheldFile
 from devpi_core_stages import filelog, layout, restore, rules
 from devpi_core_stages.search_docs import latest_metadata
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+    from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 
     from devpi_core.indextypes import Contributors, RestoredFile
     from devpi_core.interfaces import ReadTransaction, WriteTransaction
-    from devpi_core.records import IndexRecord
+    from devpi_core.records import IndexRecord, ProjectStatus
 
 RELEASE = "releasefile"
 DOCZIP = "doczip"
@@ -54,6 +55,34 @@ class StageIndex(IndexType):
     def page_token(self, project: str) -> Hashable | None:
         with self.env.store.read() as tx:
             return tx.key_serial(layout.project_key(self.name, project))
+
+    def project_status(self, project: str) -> ProjectStatus | None:
+        with self.env.store.read() as tx:
+            return layout.read_status(tx.get(layout.project_key(self.name, project)))
+
+    def set_project_status(
+        self, project: str, status: ProjectStatus, *, username: str | None
+    ) -> None:
+        with self.env.store.write() as tx:
+            key = layout.project_key(self.name, project)
+            record = tx.get(key)
+            if record is None:
+                raise NotFound(f"no project {project!r} on {self.name}")
+            changed = {k: v for k, v in record.items() if k != "status"}
+            if status.status != "active" or status.reason:
+                changed["status"] = {
+                    "status": status.status,
+                    "reason": status.reason,
+                    "by": username,
+                }
+            tx.set(key, changed)
+            _touch(tx, key)
+
+    def _require_uploads(self, tx: ReadTransaction, project: str) -> None:
+        """409 when the project's PEP 792 status refuses uploads (archived, quarantined)."""
+        status = layout.read_status(tx.get(layout.project_key(self.name, project)))
+        if status is not None and status.refuses_uploads:
+            raise Conflict(f"{status.message(project)} on {self.name}: uploads are refused")
 
     def _version_records(
         self, tx: ReadTransaction, project: str
@@ -125,6 +154,15 @@ class StageIndex(IndexType):
         return verdata
 
     def get_file(self, relpath: str) -> FileRef | None:
+        ref = self._find_file(relpath)
+        if ref is None:
+            return None
+        status = self.project_status(ref.project)
+        if status is None or not status.serves_no_files:
+            return ref
+        return replace(ref, withheld=f"{ref.filename} is not served: {status.message(ref.project)}")
+
+    def _find_file(self, relpath: str) -> FileRef | None:
         filename = relpath.rsplit("/", 1)[-1]
         metadata_of = filename[: -len(".metadata")] if filename.endswith(".metadata") else None
         with self.env.store.read() as tx:
@@ -191,6 +229,23 @@ class StageIndex(IndexType):
     def may_delete(self, *, force: bool = False) -> bool:
         return rules.may_delete(self.record.config, force=force)
 
+    def withheld_files(self) -> Iterator[WithheldFile]:
+        with self.env.store.read() as tx:
+            start = len(layout.projects_prefix(self.name))
+            found = []
+            for key, value in tx.items(layout.projects_prefix(self.name)):
+                status = layout.read_status(value)
+                if status is not None and status.serves_no_files:
+                    project = key[start:]
+                    for _version, record in self._version_records(tx, project):
+                        found += [
+                            WithheldFile(
+                                self.name, project, name, rec["sha256"], status.message(project)
+                            )
+                            for name, rec in sorted(record.get("files", {}).items())
+                        ]
+        return iter(found)
+
     # -- writing ---------------------------------------------------------------------------
     def set_metadata(
         self,
@@ -202,8 +257,11 @@ class StageIndex(IndexType):
         display_name: str,
         replace: bool = False,
     ) -> None:
-        """Create or update a version's metadata (keeps its files); ``replace`` drops the old."""
+        """Create or update a version's metadata (keeps its files); ``replace`` drops the old.
+
+        Raises 409 when the project is archived or quarantined."""
         self._live_config(tx)
+        self._require_uploads(tx, project)
         key = layout.version_key(self.name, project, version)
         record = dict(tx.get(key) or {"metadata": {}, "files": {}})
         old = {} if replace else record.get("metadata", {})
@@ -227,6 +285,7 @@ class StageIndex(IndexType):
         """
         filename = rec["filename"]
         volatile = self._live_config(tx).get("volatile") is not False
+        self._require_uploads(tx, project)
         where = tx.get(layout.file_key(self.name, filename))
         if where is not None and (where[0], where[1]) != (project, version):
             old_record = tx.get(layout.version_key(self.name, where[0], where[1])) or {}

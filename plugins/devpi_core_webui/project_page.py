@@ -16,10 +16,24 @@ if TYPE_CHECKING:
     from pyramid.request import Request
     from pyramid.response import Response
 
-    from devpi_core.records import IndexRecord, Link
+    from devpi_core.records import IndexRecord, Link, ProjectStatus
     from devpi_core_webui.releases import ProjectReleases, Release
 
 DETAILED = 20
+
+
+def status_note(name: str, status: ProjectStatus) -> Markup:
+    """A PEP 792 status banner (archived, deprecated, quarantined), or nothing when active."""
+    if status.status == "active":
+        return Markup("")
+    says = {
+        "archived": "is archived: it takes no new uploads.",
+        "deprecated": "is deprecated.",
+        "quarantined": "is quarantined: none of its files is offered for download.",
+    }[status.status]
+    reason = el("span", f" Reason: {status.reason}") if status.reason else ""
+    return el("p", el("span", status.status, class_=f"badge {status.status}"), " ",
+              f"{name} {says}", reason, class_="note status")
 
 
 def file_href(site: Site, file: Link) -> str:
@@ -113,6 +127,8 @@ def _latest(data: ProjectReleases) -> Release:
 
 
 def _latest_summary(data: ProjectReleases) -> Markup:
+    if not data.releases:  # a quarantined mirror project lists nothing
+        return Markup("")
     latest = _latest(data)
     parts = []
     if latest.verdata.get("summary"):
@@ -155,10 +171,11 @@ def description(request: Request, verdata: Mapping[str, Any]) -> Markup:
 def project_page(request: Request, record: IndexRecord, data: ProjectReleases) -> Response:
     """``/<user>/<index>/<project>``."""
     site = Site.of(request)
-    latest = _latest(data)
-    lead = latest.verdata.get("summary")
-    tox = toxresults.load_all(request, latest)
-    cells = {relpath: toxresults.tox_cell(found) for relpath, found in tox.reports.items()}
+    latest = _latest(data) if data.releases else None  # a quarantined project lists none
+    lead = latest.verdata.get("summary") if latest else None
+    tox = toxresults.load_all(request, latest) if latest else None
+    cells = ({relpath: toxresults.tox_cell(found) for relpath, found in tox.reports.items()}
+             if tox else {})
     sections = [_release_section(site, record, data.name, r, lead,
                                  cells if r is latest else None)
                 for r in data.releases[:DETAILED]]
@@ -173,11 +190,13 @@ def project_page(request: Request, record: IndexRecord, data: ProjectReleases) -
         notes = el("p", "Not looked up on ", join(data.blocked, ", "),
                    ": the name is taken by a private index (see mirror_whitelist).", class_="note")
     simple = site.url(record.user, record.name, "+simple", "")
-    main = el("div", _links(site, record, data, request), status_badges(data),
-              _latest_summary(data), notes, project_info.install_box(simple, data.name),
-              description(request, latest.verdata),
+    main = el("div", status_note(data.name, data.status), _links(site, record, data, request),
+              status_badges(data) if latest else "", _latest_summary(data), notes,
+              project_info.install_box(simple, data.name),
+              description(request, latest.verdata) if latest else "",
               el("h2", f"Release history ({len(data.releases)})"), *sections, class_="main")
-    body = el("div", main, sidebar(site, latest, data.name), class_="columns")
+    side = sidebar(site, latest, data.name) if latest else ""
+    body = el("div", main, side, class_="columns")
     nav = crumbs(site, (record.user, (record.user,)), (record.name, (record.user, record.name)),
                  (data.name, (record.user, record.name, data.name)))
     return render(site, data.name, body, nav=nav)

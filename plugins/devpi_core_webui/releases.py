@@ -14,6 +14,7 @@ from devpi_core import services
 from devpi_core.errors import BadRequest, NotFound
 from devpi_core.indextypes import verdata_links
 from devpi_core.model.names import normalize, version_sort_key
+from devpi_core.records import ACTIVE, ProjectStatus, strongest_status
 from devpi_core.web import contributing_indexes, held_versions
 
 if TYPE_CHECKING:
@@ -75,6 +76,7 @@ class ProjectReleases:
     name: str
     releases: list[Release]
     blocked: tuple[str, ...] = ()
+    status: ProjectStatus = ACTIVE
 
     def find(self, version: str) -> Release | None:
         """The release ``version``, or None."""
@@ -100,8 +102,10 @@ def project_releases(request: Request, record: IndexRecord, project: str) -> Pro
     held = held_versions(request, record, project)  # left out, as on the simple page
     releases: dict[str, Release] = {}
     seen: set[str] = set()
-    for stage in contributors.stages:
-        itype = indexes.type_of(stage)
+    types = [indexes.type_of(stage) for stage in contributors.stages]
+    # PEP 792, as on the simple page: the strictest status; a quarantined project has no files
+    status = strongest_status(itype.project_status(project) for itype in types)
+    for stage, itype in zip(contributors.stages, types, strict=True):
         files: dict[str | None, list[Link]] = {}
         for link in itype.links(project):
             if link.filename not in seen:
@@ -112,11 +116,12 @@ def project_releases(request: Request, record: IndexRecord, project: str) -> Pro
                 continue
             release = releases.setdefault(version, Release(version, []))
             release.sources.append((stage, verdata))
-            release.files.extend(files.get(version, ()))
-    if not releases:
+            if not status.serves_no_files:
+                release.files.extend(files.get(version, ()))
+    if not releases and (not contributors.stages or status.status == "active"):
         raise NotFound(f"no project {project!r} on {record.fullname}")
     ordered = sorted(releases.values(), key=lambda r: version_sort_key(r.version), reverse=True)
-    return ProjectReleases(project, ordered, contributors.blocked)
+    return ProjectReleases(project, ordered, contributors.blocked, status)
 
 
 def redirect_target(name: str) -> str | None:

@@ -14,6 +14,7 @@ from devpi_core_webui.project_page import (
     docs_href,
     files_table,
     sidebar,
+    status_note,
     yanked_badge,
 )
 
@@ -153,7 +154,7 @@ def version_page(
     cells = {relpath: toxresults.tox_cell(found) for relpath, found in tox.reports.items()}
     names = {f.relpath: f.filename for f in release.files}
     simple = site.url(record.user, record.name, "+simple", "")
-    body = [_header(site, record, data.name, release),
+    body = [status_note(data.name, data.status), _header(site, record, data.name, release),
             project_info.install_box(simple, data.name, release.version),
             el("h2", "Files"), files_table(site, release.files, extra=cells, yanked=release.yanked),
             _tox_section(site, tox, names), description(request, release.verdata),

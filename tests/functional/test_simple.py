@@ -51,7 +51,8 @@ def test_json_page_has_pep691_and_pep700_fields(alice):
     response = alice.simple("alice/dev", "hello-world", json_api=True)
     assert response.content_type == PEP691
     page = response.json
-    assert page["meta"]["api-version"] == "1.1"
+    assert page["meta"]["api-version"] == "1.4"  # PEP 792 project-status
+    assert page["project-status"] == {"status": "active"}
     assert page["name"] == "hello-world"
     assert page["versions"] == ["0.9", "1.0"]
     files = {f["filename"]: f for f in page["files"]}

@@ -72,3 +72,17 @@ def test_search_finds_mirror_projects_from_the_upstream_list(mirror):
     assert "Exact name: " not in prefix
     assert 'href="http://localhost/root/fake/hello"' in browser.get("/+search?q=ell").text
     assert "No project matches" in browser.get("/+search?q=hellos").text
+
+
+def test_project_status_banners(mirror, fake_upstream):
+    browser = Browser(mirror)
+    fake_upstream.set_status("hello", "archived", "moved to hello2")
+    page = text_of(browser.get("/root/fake/hello").text)
+    assert "archived hello is archived: it takes no new uploads. Reason: moved to hello2" in page
+    assert "hello-1.0-py3-none-any.whl" in page
+    assert "is archived" in text_of(browser.get("/root/fake/hello/1.0").text)
+    fake_upstream.set_status("hello", "quarantined", "malware")
+    mirror.app.post("/root/fake/+simple/hello/refresh")
+    page = text_of(browser.get("/root/fake/hello").text)
+    assert "none of its files is offered for download. Reason: malware" in page
+    assert "hello-1.0" not in page

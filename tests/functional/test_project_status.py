@@ -1,0 +1,117 @@
+"""PEP 792 status of stage projects: ``PATCH /<user>/<index>/<project>``, uploads refused for
+archived and quarantined projects, no files of a quarantined one, status on simple pages."""
+
+from __future__ import annotations
+
+from urllib.parse import urljoin
+
+import pytest
+
+from devpi_core.testing.dists import DistSpec, make_sdist, make_wheel
+
+
+@pytest.fixture
+def alice(client):
+    client.create_and_login("alice")
+    client.create_index("alice/dev")
+    client.wheel = make_wheel(DistSpec("hello", "1.0"))
+    client.upload("alice/dev", client.wheel)
+    return client
+
+
+def set_status(client, status: str, reason: str | None = None, *, code: int = 200):
+    body = {"project-status": status}
+    if reason is not None:
+        body["reason"] = reason
+    return client.request("PATCH", "/alice/dev/hello", body, status=code)
+
+
+def file_path(client) -> str:
+    page = client.simple("alice/dev", "hello", json_api=True).json
+    return urljoin("/alice/dev/+simple/hello/", page["files"][0]["url"])
+
+
+def test_archived_project_refuses_uploads_and_keeps_serving(alice):
+    path = file_path(alice)
+    answer = set_status(alice, "archived", "moved to hello2").json
+    assert answer["result"] == {"project-status": "archived", "reason": "moved to hello2"}
+    page = alice.simple("alice/dev", "hello", json_api=True).json
+    assert page["project-status"] == {"status": "archived", "reason": "moved to hello2"}
+    assert len(page["files"]) == 1
+    html = alice.simple("alice/dev", "hello").text
+    assert '<meta name="pypi:project-status" content="archived">' in html
+    assert alice.app.get(path).body == alice.wheel.content
+    # twine prints the reason phrase, devpi-client the JSON message
+    refused = alice.upload("alice/dev", make_sdist(DistSpec("hello", "1.1")), status=409)
+    assert "archived" in refused.status
+    assert "moved to hello2" in refused.status
+    refused = alice.upload("alice/dev", make_sdist(DistSpec("hello", "1.2")), status=409,
+                           action="submit")
+    assert "archived" in refused.status
+    assert list(alice.get_json("/alice/dev/hello")["result"]) == ["1.0"]
+    # set back to active: uploads work again
+    set_status(alice, "active")
+    assert alice.simple("alice/dev", "hello", json_api=True).json["project-status"] == {
+        "status": "active"
+    }
+    alice.upload("alice/dev", make_sdist(DistSpec("hello", "1.1")))
+
+
+def test_quarantined_project_serves_no_file(alice):
+    path = file_path(alice)
+    set_status(alice, "quarantined", "compromised maintainer account")
+    page = alice.simple("alice/dev", "hello", json_api=True).json
+    assert page["files"] == []
+    assert page["project-status"]["status"] == "quarantined"
+    response = alice.app.get(path, headers={"Accept": "application/json"}, status=410)
+    assert "compromised maintainer account" in response.json["message"]
+    alice.app.get(path + ".metadata", status=410)
+    alice.upload("alice/dev", make_sdist(DistSpec("hello", "1.1")), status=409)
+    # a stage over it sees the quarantine too
+    alice.create_index("alice/prod", bases="alice/dev")
+    assert alice.simple("alice/prod", "hello", json_api=True).json["files"] == []
+
+
+def test_deprecated_project_takes_uploads(alice):
+    set_status(alice, "deprecated")
+    assert alice.simple("alice/dev", "hello", json_api=True).json["project-status"] == {
+        "status": "deprecated"
+    }
+    alice.upload("alice/dev", make_sdist(DistSpec("hello", "1.1")))
+
+
+BAD_BODIES = (
+    {"project-status": "sunk"},
+    {"project-status": "archived", "reason": 3},
+    {"project-status": "archived", "color": "red"},
+    {},
+    ["archived"],
+)
+
+
+def test_bad_status_is_400_and_changes_nothing(alice):
+    for body in BAD_BODIES:
+        response = alice.request("PATCH", "/alice/dev/hello", body, status=400)
+        assert response.json["message"]
+    page = alice.simple("alice/dev", "hello", json_api=True).json
+    assert page["project-status"] == {"status": "active"}
+    alice.upload("alice/dev", make_sdist(DistSpec("hello", "1.1")))
+
+
+def test_only_owner_or_root_sets_status(alice):
+    alice.logout()
+    set_status(alice, "quarantined", code=403)
+    alice.create_and_login("bob")
+    set_status(alice, "quarantined", code=403)
+    alice.login("root", "")
+    set_status(alice, "quarantined")
+    alice.request("PATCH", "/alice/dev/nosuch", {"project-status": "archived"}, status=404)
+
+
+def test_mirror_projects_take_no_status_from_the_api(make_app, fake_upstream):
+    client = make_app()
+    client.login("root", "")
+    client.create_index("root/fake", type="mirror", mirror_url=fake_upstream.url)
+    fake_upstream.add("hello", make_wheel(DistSpec("hello", "1.0")))
+    client.simple("root/fake", "hello")
+    client.request("PATCH", "/root/fake/hello", {"project-status": "archived"}, status=403)
