@@ -340,6 +340,20 @@ def measured(target: Target, key: str, run: Run, cpu_before: float) -> None:
 def through(target: Target, key: str, do: Callable[[], Run]) -> None:
     cpu = target.server.cpu_seconds()
     measured(target, key, do(), cpu)
+    progress(target.name, key, _runs(target, key)[-1], target.numbers[key + "_cpu"][-1])  # type: ignore[index]
+
+
+def directly(direct: Target, key: str, run: Run) -> None:
+    direct.numbers.setdefault(key, []).append(run)  # type: ignore[union-attr]
+    progress("direct", key, run, None)
+
+
+def progress(name: str, key: str, run: Run, cpu: float | None) -> None:
+    """A line on stderr per measurement, so a run cut short still reports what it measured."""
+    server = f", server CPU {cpu:.2f} s" if cpu is not None else ""
+    sys.stderr.write(f"# {name} {key}: {run[0]:.2f} s, {run[1]} done, client CPU {run[2]:.2f} s"
+                     f"{server}\n")
+    sys.stderr.flush()
 
 
 def big_file_url(target: Target, load: Workload) -> str:
@@ -439,7 +453,7 @@ def run(names: list[str], load: Workload, work: Path, args: argparse.Namespace) 
     direct = Target("direct", None, "")  # type: ignore[arg-type]
     upstream = load.upstream_url
     # 1. pip through cold caches
-    direct.numbers["pip_cold"] = [pip_download(upstream, load, work / "dl-direct")]
+    directly(direct, "pip_cold", pip_download(upstream, load, work / "dl-direct"))
     targets = []
     for name in names:
         target = fresh_target(name, work, load)
@@ -449,8 +463,8 @@ def run(names: list[str], load: Workload, work: Path, args: argparse.Namespace) 
         target.server.stop()
         targets.append(target)
     # 2. uv through caches wiped again, then uv's resolution
-    direct.numbers["uv_cold"] = [uv_install(upstream, load, work / "uv-direct")]
-    direct.numbers["compile_cold"] = [uv_compile(upstream, load, work)]
+    directly(direct, "uv_cold", uv_install(upstream, load, work / "uv-direct"))
+    directly(direct, "compile_cold", uv_compile(upstream, load, work))
     for n, target in enumerate(targets):
         peak = target.stop_sampling()
         fresh = fresh_target(target.name, work, load)
@@ -473,19 +487,13 @@ def warm_rounds(
     """pip, uv and uv's resolution through warm caches, interleaved with direct runs."""
     upstream = load.upstream_url
     for _ in range(rounds):
-        direct.numbers.setdefault("pip_warm", []).append(  # type: ignore[union-attr]
-            pip_download(upstream, load, work / "dl-direct")
-        )
+        directly(direct, "pip_warm", pip_download(upstream, load, work / "dl-direct"))
         for target in targets:
             through(target, "pip_warm", lambda t=target: pip_download(t.simple, load, work / "dl"))
-        direct.numbers.setdefault("uv_warm", []).append(  # type: ignore[union-attr]
-            uv_install(upstream, load, work / "uv-direct")
-        )
+        directly(direct, "uv_warm", uv_install(upstream, load, work / "uv-direct"))
         for target in targets:
             through(target, "uv_warm", lambda t=target: uv_install(t.simple, load, work / "uv"))
-        direct.numbers.setdefault("compile_warm", []).append(  # type: ignore[union-attr]
-            uv_compile(upstream, load, work)
-        )
+        directly(direct, "compile_warm", uv_compile(upstream, load, work))
         for target in targets:
             through(target, "compile_warm", lambda t=target: uv_compile(t.simple, load, work))
 
