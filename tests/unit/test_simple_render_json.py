@@ -7,10 +7,10 @@ import json
 from types import MappingProxyType
 
 import pytest
+from devpi_core_mirror.pages import MalformedPage, parse_json
 
 from devpi_core.records import Link
 from devpi_core.simple_render import list_json, project_json
-from devpi_core_mirror.pages import MalformedPage, parse_json
 
 SHA = "ab" * 32
 
@@ -22,12 +22,14 @@ def test_project_json_is_utf8_and_encodes_read_only_hashes():
              core_metadata=MappingProxyType({"sha256": SHA}), size=3, version="1.0"),
     ]
     body = project_json("héllo", links, "../../", "alice/dev")
-    assert "héllo".encode() in body and b"\\u" not in body  # UTF-8 as is, no escapes
+    assert "héllo".encode() in body  # UTF-8 as is
+    assert b"\\u" not in body  # no escapes
     page = json.loads(body)
     (entry,) = page["files"]
     assert entry["hashes"] == entry["core-metadata"] == {"sha256": SHA}
     assert (entry["yanked"], entry["requires-python"], entry["size"]) == ("brøken", ">=3.8", 3)
-    assert page["versions"] == ["1.0"] and page["meta"] == {"api-version": "1.1"}
+    assert page["versions"] == ["1.0"]
+    assert page["meta"] == {"api-version": "1.1"}
 
 
 def test_list_json_is_one_document_across_chunks():
