@@ -6,6 +6,7 @@ into their own virtualenv under ``benchmarks/work/peer-venv``, created on first 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -13,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -84,9 +86,19 @@ class Server:
                 self.process.wait()
 
     def cpu_seconds(self) -> float:
-        """User plus system CPU time the process has used so far (Linux ``/proc``)."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User plus system CPU time the process and its live children (gunicorn's worker)
+        have used so far, read from Linux ``/proc``."""
+        return sum(_cpu_of(pid) for pid in self.pids())
+
+    def pids(self) -> list[int]:
+        """The process and its direct children."""
+        out = subprocess.run(
+            ["ps", "-o", "pid=", "--ppid", str(self.process.pid)],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+        return [self.process.pid, *(int(v) for v in out.split())]
 
     def rss_kib(self) -> int:
         """Resident memory of the process (and its children) in KiB."""
@@ -98,6 +110,51 @@ class Server:
             check=False,
         ).stdout
         return sum(int(v) for v in out.split())
+
+
+def _cpu_of(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class RssSampler:
+    """Samples a server's resident memory in a thread (every ``every`` seconds); ``peak`` is
+    the largest value seen, in MiB."""
+
+    def __init__(self, server: Server, every: float = 0.25) -> None:
+        self.server = server
+        self.every = every
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            with contextlib.suppress(OSError, ValueError):
+                self.peak = max(self.peak, self.server.rss_kib() / 1024)
+
+    def stop(self) -> float:
+        """Stop sampling; the peak in MiB."""
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
+def ensure_venv(name: str, packages: Sequence[str], marker: str) -> Path:
+    """A virtualenv ``benchmarks/work/<name>`` holding ``packages`` (created once); its bin."""
+    venv = WORK / name
+    if not (venv / "bin" / marker).exists():
+        WORK.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run(
+            [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", *packages],
+            check=True,
+        )
+    return venv / "bin"
 
 
 def ensure_peer_venv() -> Path:
@@ -318,3 +375,69 @@ def workdir(name: str) -> Path:
     """A fresh scratch directory under ``benchmarks/work``."""
     WORK.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=WORK))
+
+
+PROXPI_PACKAGES = ("proxpi", "gunicorn")
+
+
+def start_proxpi(
+    workdir: Path,
+    upstream_url: str,
+    *,
+    port: int | None = None,
+    serverdir: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Server:
+    """proxpi from the index (own virtualenv) under gunicorn, as its README and PEERS.md run
+    it: one worker, 8 threads, ``--preload``; its cache directory is the ``serverdir``."""
+    peer_bin = ensure_venv("proxpi-venv", PROXPI_PACKAGES, "gunicorn")
+    port = port or free_port()
+    serverdir = serverdir or workdir / "proxpi-cache"
+    serverdir.mkdir(parents=True, exist_ok=True)
+    log = workdir / "proxpi.log"
+    args = [
+        str(peer_bin / "gunicorn"),
+        "--preload",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--threads",
+        "8",
+        "--workers",
+        "1",
+        "proxpi.server:app",
+    ]
+    extra = {"PROXPI_INDEX_URL": upstream_url.rstrip("/") + "/", "PROXPI_CACHE_DIR": str(serverdir)}
+    start = time.monotonic()
+    process = subprocess.Popen(
+        args,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        env=clean_env(**extra, **(env or {})),
+        cwd=workdir,
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_http(url + "/health")
+    return Server("proxpi", url, process, serverdir, log, time.monotonic() - start)
+
+
+def bare_waitress(
+    directory: Path, body: bytes, headers: Sequence[tuple[str, str]], threads: int = 16
+) -> tuple[str, subprocess.Popen[bytes]]:
+    """A bare WSGI app on waitress answering ``body`` with ``headers`` from memory: the
+    ceiling of a server built on waitress, for the same bytes."""
+    port = free_port()
+    (directory / "bare-body").write_bytes(body)
+    code = (
+        "import logging, sys, waitress\n"
+        "logging.basicConfig(level=logging.ERROR)\n"
+        f"body = open({str(directory / 'bare-body')!r}, 'rb').read()\n"
+        f"headers = {list(headers)!r}\n"
+        "def app(environ, start_response):\n"
+        "    start_response('200 OK', headers)\n"
+        "    return [body]\n"
+        f"waitress.serve(app, host='127.0.0.1', port={port}, threads={threads}, _quiet=True)\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", code], env=clean_env())
+    url = f"http://127.0.0.1:{port}/"
+    wait_http(url)
+    return url, process

@@ -1,18 +1,25 @@
-"""The PyPI cache (root/pypi) beside devpi-server in one run (PEERS.md sections 1-3, 6-8).
+"""The PyPI cache (root/pypi) beside devpi-server and proxpi in one run (PEERS.md 1-3, 6-9).
 
 1. ``pip download --no-deps --no-cache-dir --only-binary=:all: -r lock`` directly from the
-   upstream, through a cold cache and through a warm one (direct and warm runs interleaved).
-2. Cached simple pages rotating over the 30 top projects, HTML and PEP 691 JSON, concurrency 8.
-3. The cached numpy wheel (17 MB) at concurrency 8.
-4. Resident memory after all of that; start-up to the first answer with the populated cache.
-5. Restarted with the upstream unreachable: does the whole lock still download?
+   upstream and through a cold cache (fresh servers).
+2. ``uv pip install --no-deps --target`` of the lock with a fresh uv cache, directly and through
+   a cold cache (the servers are wiped and restarted first), then ``uv pip compile --no-cache``
+   of the 30 top projects.
+3. Warm rounds of all three (direct and server runs interleaved); server CPU seconds per lock
+   are read from ``/proc/<pid>/stat`` of the server (and its children) before and after.
+4. Cached simple pages rotating over the 30 top projects, HTML and PEP 691 JSON, concurrency 8;
+   the cached numpy wheel (17 MB) at concurrency 8.
+5. The ceiling: a cached 300-file mirror page at c=8 against a bare waitress WSGI app answering
+   the same bytes with the same headers from memory (devpi-core only).
+6. Resident memory sampled during all of that (peak) and after it; start-up to the first
+   answer with the populated cache; restarted with the upstream unreachable.
 
 The real run needs the internet (the upstream is the installed pip's default index; the lock is
 ``mirror_lock.txt``, 91 wheels, 230 MB). ``--quick`` uses a fake upstream in this process with
 generated wheels instead (one of 17 MB, one project page of about 3 MB).
 
 Run: ``.venv/bin/python benchmarks/mirror_bench.py [--quick] [--seconds 10] [--rounds 2]
-[--skip-devpi]``. Everything listens on 127.0.0.1.
+[--skip-devpi] [--skip-proxpi]``. Everything listens on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -29,9 +36,13 @@ import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
 import requests
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -39,12 +50,16 @@ sys.path.insert(0, str(HERE))
 
 from devpi_core_mirror.settings import default_upstream_url  # noqa: E402
 from harness import (  # noqa: E402 - after the path set-up
+    CORE_BIN,
+    RssSampler,
     Server,
+    bare_waitress,
     clean_env,
     free_port,
     rotate_script,
     start_devpi_core,
     start_devpi_server,
+    start_proxpi,
     table,
     workdir,
     wrk,
@@ -71,6 +86,7 @@ class Workload:
     lock: Path
     count: int
     top: list[str]
+    top_file: Path
     big_project: str
     big_prefix: str
     fake: FakeUpstream | None = None
@@ -84,10 +100,30 @@ class Target:
     server: Server
     index: str
     numbers: dict[str, object] = field(default_factory=dict)
+    sampler: RssSampler | None = None
 
     @property
     def simple(self) -> str:
+        if self.name == "proxpi":
+            return f"{self.server.url}/index/"
         return f"{self.server.url}/{self.index}/+simple/"
+
+    def page(self, project: str) -> str:
+        return self.simple.removeprefix(self.server.url) + f"{project}/"
+
+    def sample(self) -> None:
+        """(Re)start sampling resident memory; keeps the peak across restarts."""
+        peak = self.stop_sampling()
+        self.sampler = RssSampler(self.server)
+        self.sampler.peak = peak
+
+    def stop_sampling(self) -> float:
+        if self.sampler is not None:
+            peak = self.sampler.stop()
+            before = float(self.numbers.get("rss_peak_mib", 0.0))  # type: ignore[arg-type]
+            self.numbers["rss_peak_mib"] = max(peak, before)
+            self.sampler = None
+        return float(self.numbers.get("rss_peak_mib", 0.0))  # type: ignore[arg-type]
 
 
 # -- workloads ------------------------------------------------------------------------------
@@ -120,7 +156,9 @@ def quick_workload(work: Path) -> Workload:
         fake.add(names[1], Dist(f"quick_01-0.{i}-py3-none-any.whl", os.urandom(32)))
     lock = work / "quick-lock.txt"
     lock.write_text("".join(f"{name}==1.0\n" for name in names))
-    return Workload(fake.url, lock, len(names), names, names[0], "quick_00-1.0", fake)
+    top_file = work / "quick-top.txt"
+    top_file.write_text("".join(f"{name}\n" for name in names))
+    return Workload(fake.url, lock, len(names), names, top_file, names[0], "quick_00-1.0", fake)
 
 
 def real_workload() -> Workload:
@@ -132,7 +170,15 @@ def real_workload() -> Workload:
     ]
     lock = HERE / "mirror_lock.txt"
     count = sum(1 for line in lock.read_text().splitlines() if line.strip())
-    return Workload(default_upstream_url(), lock, count, top, "numpy", "numpy-2.4.6-cp311")
+    return Workload(
+        default_upstream_url(),
+        lock,
+        count,
+        top,
+        HERE / "mirror_top30.txt",
+        "numpy",
+        "numpy-2.4.6-cp311",
+    )
 
 
 # -- servers --------------------------------------------------------------------------------
@@ -145,41 +191,67 @@ def login(url: str) -> requests.Session:
     return session
 
 
-def mirror_index(server: Server, load: Workload) -> str:
-    """root/pypi for the real upstream; root/fake (created here) for the fake one."""
-    if load.fake is None:
-        return "root/pypi"
+def mirror_index(server: Server, url: str, name: str = "root/fake") -> str:
+    """An index ``name`` mirroring ``url`` (created here)."""
     reply = login(server.url).put(
-        f"{server.url}/root/fake", json={"type": "mirror", "mirror_url": load.upstream_url}
+        f"{server.url}/{name}", json={"type": "mirror", "mirror_url": url}
     )
     assert reply.status_code in (200, 201), reply.text
-    return "root/fake"
+    return name
 
 
 def start(name: str, work: Path, load: Workload, **kwargs: object) -> Server:
     work.mkdir(parents=True, exist_ok=True)
     if name == "devpi-core":
+        # the fake upstreams run on loopback, which mirrors may not reach by default
         config = "logging: {access_log: false}\n"
-        server = []
-        if load.fake is not None:
-            # the fake upstream runs on loopback, which mirrors may not reach by default
-            server.append("outbound_allow: ['127.0.0.1']")
+        server = ["outbound_allow: ['127.0.0.1']"]
         if OUTSIDE_URL:
             kwargs["port"] = kwargs.get("port") or free_port()
             server.append(f"outside_url: 'http://127.0.0.1:{kwargs['port']}'")
-        if server:
-            config += f"server: {{{', '.join(server)}}}\n"
+        config += f"server: {{{', '.join(server)}}}\n"
         return start_devpi_core(work, config=config, **kwargs)  # type: ignore[arg-type]
+    if name == "proxpi":
+        return start_proxpi(work, load.upstream_url, **kwargs)  # type: ignore[arg-type]
     return start_devpi_server(work, root_pypi=True, **kwargs)  # type: ignore[arg-type]
 
 
+def fresh_target(name: str, work: Path, load: Workload) -> Target:
+    """A server with an empty cache (its directory wiped first)."""
+    shutil.rmtree(work / name, ignore_errors=True)
+    server = start(name, work / name, load)
+    index = "root/pypi"
+    if load.fake is not None and name != "proxpi":
+        index = mirror_index(server, load.upstream_url)
+    return Target(name, server, index)
+
+
 # -- measurements ---------------------------------------------------------------------------
+Run = tuple[float, int, float]  # wall seconds, files (or 0/1 for success), client CPU seconds
+
+
 def _children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 
 
-def pip_download(index_url: str, load: Workload, dest: Path) -> tuple[float, int, float]:
+def _client(args: list[str], home: Path) -> tuple[float, float, bool]:
+    started, cpu = time.monotonic(), _children_cpu()
+    result = subprocess.run(
+        args,
+        env=clean_env(HOME=str(home)),
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+    )
+    seconds = time.monotonic() - started
+    if result.returncode != 0:
+        sys.stderr.write(result.stdout[-2000:] + result.stderr[-2000:])
+    return seconds, _children_cpu() - cpu, result.returncode == 0
+
+
+def pip_download(index_url: str, load: Workload, dest: Path) -> Run:
     """Seconds for the lock's download, how many files arrived, and pip's CPU seconds."""
     shutil.rmtree(dest, ignore_errors=True)
     args = [
@@ -199,24 +271,93 @@ def pip_download(index_url: str, load: Workload, dest: Path) -> tuple[float, int
         "-r",
         str(load.lock),
     ]
-    started, cpu = time.monotonic(), _children_cpu()
-    result = subprocess.run(
-        args,
-        env=clean_env(HOME=str(dest.parent)),
-        capture_output=True,
-        text=True,
-        timeout=3600,
-        check=False,
-    )
-    seconds = time.monotonic() - started
-    if result.returncode != 0:
-        sys.stderr.write(result.stdout[-2000:] + result.stderr[-2000:])
+    seconds, cpu, _ok = _client(args, dest.parent)
     count = len(list(dest.iterdir())) if dest.exists() else 0
-    return seconds, count, _children_cpu() - cpu
+    return seconds, count, cpu
+
+
+def uv_install(index_url: str, load: Workload, dest: Path) -> Run:
+    """``uv pip install --no-deps --target`` of the lock with a fresh uv cache (uv downloads
+    many files at once): seconds, how many distributions arrived, uv's CPU seconds."""
+    cache = dest.with_name(dest.name + "-cache")
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.rmtree(cache, ignore_errors=True)
+    args = [
+        str(CORE_BIN / "uv"),
+        "pip",
+        "install",
+        "--quiet",
+        "--no-deps",
+        "--only-binary",
+        ":all:",
+        "--python",
+        sys.executable,
+        "--cache-dir",
+        str(cache),
+        "--index-url",
+        index_url,
+        "--target",
+        str(dest),
+        "-r",
+        str(load.lock),
+    ]
+    seconds, cpu, _ok = _client(args, dest.parent)
+    count = len(list(dest.glob("*.dist-info"))) if dest.exists() else 0
+    shutil.rmtree(cache, ignore_errors=True)
+    return seconds, count, cpu
+
+
+def uv_compile(index_url: str, load: Workload, work: Path) -> Run:
+    """``uv pip compile --no-cache`` of the top projects (resolution: pages and metadata)."""
+    args = [
+        str(CORE_BIN / "uv"),
+        "pip",
+        "compile",
+        "--quiet",
+        "--no-cache",
+        "--python-version",
+        "3.11",
+        "--python-platform",
+        "x86_64-manylinux_2_28",
+        "--index-url",
+        index_url,
+        "-o",
+        str(work / "compiled.txt"),
+        str(load.top_file),
+    ]
+    seconds, cpu, ok = _client(args, work)
+    return seconds, int(ok), cpu
+
+
+def measured(target: Target, key: str, run: Run, cpu_before: float) -> None:
+    """Record a client run through ``target`` and the server's CPU seconds for it."""
+    target.numbers.setdefault(key, []).append(run)  # type: ignore[union-attr]
+    target.numbers.setdefault(key + "_cpu", []).append(  # type: ignore[union-attr]
+        target.server.cpu_seconds() - cpu_before
+    )
+
+
+def through(target: Target, key: str, do: Callable[[], Run]) -> None:
+    cpu = target.server.cpu_seconds()
+    measured(target, key, do(), cpu)
+    progress(target.name, key, _runs(target, key)[-1], target.numbers[key + "_cpu"][-1])  # type: ignore[index]
+
+
+def directly(direct: Target, key: str, run: Run) -> None:
+    direct.numbers.setdefault(key, []).append(run)  # type: ignore[union-attr]
+    progress("direct", key, run, None)
+
+
+def progress(name: str, key: str, run: Run, cpu: float | None) -> None:
+    """A line on stderr per measurement, so a run cut short still reports what it measured."""
+    server = f", server CPU {cpu:.2f} s" if cpu is not None else ""
+    sys.stderr.write(f"# {name} {key}: {run[0]:.2f} s, {run[1]} done, client CPU {run[2]:.2f} s"
+                     f"{server}\n")
+    sys.stderr.flush()
 
 
 def big_file_url(target: Target, load: Workload) -> str:
-    page_url = f"{target.simple}{load.big_project}/"
+    page_url = target.server.url + target.page(load.big_project)
     page = requests.get(page_url, headers={"Accept": PEP691}, timeout=60).json()
     chosen = [
         f
@@ -229,7 +370,7 @@ def big_file_url(target: Target, load: Workload) -> str:
 
 def load_phases(targets: list[Target], load: Workload, work: Path, seconds: int) -> None:
     for target in targets:
-        paths = [f"/{target.index}/+simple/{name}/" for name in load.top]
+        paths = [target.page(name) for name in load.top]
         script = rotate_script(work, paths)
         for form, accept in (("html", "text/html"), ("json", PEP691)):
             for path in paths:  # "cached pages": each rendered once before measuring
@@ -245,16 +386,49 @@ def load_phases(targets: list[Target], load: Workload, work: Path, seconds: int)
             target.numbers[f"pages_{form}"] = result
         url = target.server.url + big_file_url(target, load)
         requests.get(url, timeout=300).raise_for_status()
+        cpu = target.server.cpu_seconds()
         target.numbers["file"] = wrk(url, seconds=seconds, connections=8, threads=2)
-        target.numbers["rss_mib"] = target.server.rss_kib() / 1024
+        target.numbers["file_cpu"] = target.server.cpu_seconds() - cpu
+
+
+CEILING_FILES = 300
+_OWN_HEADERS = ("date", "server", "connection", "keep-alive")  # waitress writes these itself
+
+
+def ceiling_phase(target: Target, work: Path, seconds: int) -> None:
+    """A cached mirror page of a 300-file project at c=8, beside a bare waitress app answering
+    the same bytes with the same headers from memory (what the stack can do at best)."""
+    fake = FakeUpstream().start()
+    try:
+        for i in range(CEILING_FILES):
+            fake.add("ceiling-300", Dist(f"ceiling_300-0.{i}-py3-none-any.whl", os.urandom(32)))
+        index = mirror_index(target.server, fake.url, "root/ceiling")
+        path = f"/{index}/+simple/ceiling-300/"
+        for form, accept in (("html", "text/html"), ("json", PEP691)):
+            reply = requests.get(target.server.url + path, headers={"Accept": accept}, timeout=60)
+            reply.raise_for_status()
+            headers = [
+                (k, v) for k, v in reply.raw.headers.items() if k.lower() not in _OWN_HEADERS
+            ]
+            ours = wrk(target.server.url + path, seconds=seconds, headers=[f"Accept: {accept}"])
+            url, bare = bare_waitress(work, reply.content, headers)
+            try:
+                theirs = wrk(url, seconds=seconds, headers=[f"Accept: {accept}"])
+            finally:
+                bare.terminate()
+                bare.wait()
+            target.numbers[f"ceiling_{form}"] = (ours, theirs, len(reply.content))
+    finally:
+        fake.stop()
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fake upstream in this process")
     parser.add_argument("--seconds", type=int, default=10, help="seconds per wrk run")
-    parser.add_argument("--rounds", type=int, default=2, help="warm rounds (direct/core/devpi)")
-    parser.add_argument("--skip-devpi", action="store_true", help="measure devpi-core only")
+    parser.add_argument("--rounds", type=int, default=2, help="warm rounds (direct/servers)")
+    parser.add_argument("--skip-devpi", action="store_true", help="leave out devpi-server")
+    parser.add_argument("--skip-proxpi", action="store_true", help="leave out proxpi")
     parser.add_argument("--outside-url", action="store_true",
                         help="tell devpi-core its URL (server.outside_url, as nginx's X-Outside-Url"
                         " does): simple pages link absolutely, which pip reads faster")
@@ -263,7 +437,9 @@ def main() -> int:
     OUTSIDE_URL = args.outside_url
     work = workdir("mirror")
     load = quick_workload(work) if args.quick else real_workload()
-    names = ["devpi-core"] + ([] if args.skip_devpi else ["devpi-server"])
+    names = ["devpi-core"]
+    names += [] if args.skip_devpi else ["devpi-server"]
+    names += [] if args.skip_proxpi else ["proxpi"]
     try:
         report = run(names, load, work, args)
     finally:
@@ -274,25 +450,59 @@ def main() -> int:
 
 
 def run(names: list[str], load: Workload, work: Path, args: argparse.Namespace) -> str:
-    directs = [pip_download(load.upstream_url, load, work / "dl-direct")]
+    direct = Target("direct", None, "")  # type: ignore[arg-type]
+    upstream = load.upstream_url
+    # 1. pip through cold caches
+    directly(direct, "pip_cold", pip_download(upstream, load, work / "dl-direct"))
     targets = []
     for name in names:
-        server = start(name, work / name, load)
-        target = Target(name, server, mirror_index(server, load))
-        cpu = server.cpu_seconds()
-        target.numbers["cold"] = pip_download(target.simple, load, work / f"dl-{name}")
-        target.numbers["cold_cpu"] = server.cpu_seconds() - cpu
+        target = fresh_target(name, work, load)
+        target.sample()
+        through(target, "pip_cold", lambda t=target: pip_download(t.simple, load, work / "dl"))
+        target.stop_sampling()
+        target.server.stop()
         targets.append(target)
-    for _ in range(args.rounds):
-        directs.append(pip_download(load.upstream_url, load, work / "dl-direct"))
-        for target in targets:
-            cpu = target.server.cpu_seconds()
-            target.numbers.setdefault("warm", []).append(  # type: ignore[union-attr]
-                pip_download(target.simple, load, work / f"dl-{target.name}")
-            )
-            target.numbers["warm_cpu"] = target.server.cpu_seconds() - cpu
+    # 2. uv through caches wiped again, then uv's resolution
+    directly(direct, "uv_cold", uv_install(upstream, load, work / "uv-direct"))
+    directly(direct, "compile_cold", uv_compile(upstream, load, work))
+    for n, target in enumerate(targets):
+        peak = target.stop_sampling()
+        fresh = fresh_target(target.name, work, load)
+        fresh.numbers, targets[n] = target.numbers, fresh
+        fresh.numbers["rss_peak_mib"] = peak
+        fresh.sample()
+        through(fresh, "uv_cold", lambda t=fresh: uv_install(t.simple, load, work / "uv"))
+        through(fresh, "compile_cold", lambda t=fresh: uv_compile(t.simple, load, work))
+    warm_rounds(direct, targets, load, work, args.rounds)
+    # 4. load; 5. the ceiling; 6. memory, start-up, offline
     load_phases(targets, load, work, args.seconds)
+    ceiling_phase(targets[0], work, args.seconds)
+    restarts(targets, load, work)
+    return render(direct, targets, load, args)
+
+
+def warm_rounds(
+    direct: Target, targets: list[Target], load: Workload, work: Path, rounds: int
+) -> None:
+    """pip, uv and uv's resolution through warm caches, interleaved with direct runs."""
+    upstream = load.upstream_url
+    for _ in range(rounds):
+        directly(direct, "pip_warm", pip_download(upstream, load, work / "dl-direct"))
+        for target in targets:
+            through(target, "pip_warm", lambda t=target: pip_download(t.simple, load, work / "dl"))
+        directly(direct, "uv_warm", uv_install(upstream, load, work / "uv-direct"))
+        for target in targets:
+            through(target, "uv_warm", lambda t=target: uv_install(t.simple, load, work / "uv"))
+        directly(direct, "compile_warm", uv_compile(upstream, load, work))
+        for target in targets:
+            through(target, "compile_warm", lambda t=target: uv_compile(t.simple, load, work))
+
+
+def restarts(targets: list[Target], load: Workload, work: Path) -> None:
+    """Memory after the run; start-up with the populated cache; the upstream unreachable."""
     for target in targets:
+        target.numbers["rss_mib"] = target.server.rss_kib() / 1024
+        target.stop_sampling()
         target.server.stop()
         again = start(target.name, work / target.name, load, serverdir=target.server.serverdir)
         target.numbers["startup"] = again.started_in
@@ -300,6 +510,8 @@ def run(names: list[str], load: Workload, work: Path, args: argparse.Namespace) 
     if load.fake is not None:
         load.fake.stop()
     for target in targets:
+        if target.name == "proxpi":  # its pages live in memory only: PEERS.md section 8
+            continue
         again = start(
             target.name,
             work / target.name,
@@ -310,10 +522,9 @@ def run(names: list[str], load: Workload, work: Path, args: argparse.Namespace) 
         target.numbers["offline"] = pip_download(
             target.simple.replace(target.server.url, again.url),
             load,
-            work / f"dl-off-{target.name}",
+            work / "dl-off",
         )
         again.stop()
-    return render(targets, load, directs, args)
 
 
 def _median(values: list[float]) -> float:
@@ -321,102 +532,94 @@ def _median(values: list[float]) -> float:
     return ordered[len(ordered) // 2]
 
 
-def render(
-    targets: list[Target],
-    load: Workload,
-    directs: list[tuple[float, int]],
-    args: argparse.Namespace,
-) -> str:
-    direct_cold = directs[0][0]
-    direct_warm = _median([d[0] for d in directs[1:]]) if len(directs) > 1 else direct_cold
-    mode = "quick (fake upstream)" if args.quick else "real upstream"
-    rows: list[list[object]] = [
-        [
-            "direct download (cold phase), s",
-            f"{direct_cold:.1f}",
-            "",
-            "",
-            f"{directs[0][1]}/{load.count} files",
-        ],
-        ["direct download (warm phase, median), s", f"{direct_warm:.1f}", "", "", ""],
-    ]
-    core = targets[0].numbers
-    peer = targets[1].numbers if len(targets) > 1 else {}
+def _runs(target: Target, key: str) -> list[Run]:
+    return target.numbers.get(key, [])  # type: ignore[return-value]
 
-    def pair(key: str, fmt: str, pick) -> tuple[str, str]:  # type: ignore[no-untyped-def]
-        return (fmt.format(pick(core[key])), fmt.format(pick(peer[key])) if key in peer else "-")
 
-    cold = pair("cold", "{:.1f}", lambda v: v[0])
-    rows.append(
-        [
-            "cold cache download, s",
-            *cold,
-            f"core {core['cold'][0] / direct_cold:.2f}x direct"
-            + (f", devpi {peer['cold'][0] / direct_cold:.2f}x" if peer else ""),
-            f"files: core {core['cold'][1]}/{load.count}"
-            + (f", devpi {peer['cold'][1]}" if peer else ""),
-        ]
-    )
-    warm_core = _median([w[0] for w in core["warm"]])
-    warm_peer = _median([w[0] for w in peer["warm"]]) if peer else None
-    rows.append(
-        [
-            "warm cache download (median), s",
-            f"{warm_core:.1f}",
-            f"{warm_peer:.1f}" if warm_peer else "-",
-            f"core {warm_core / direct_warm:.2f}x direct"
-            + (f", devpi {warm_peer / direct_warm:.2f}x" if warm_peer else ""),
-            "",
-        ]
-    )
-    rows.append(
-        [
-            "server CPU: cold download / last warm one, s",
-            f"{core['cold_cpu']:.1f} / {core['warm_cpu']:.1f}",
-            f"{peer['cold_cpu']:.1f} / {peer['warm_cpu']:.1f}" if peer else "-",
-            "",
-            "CPU seconds do not depend on the machine's load",
-        ]
-    )
-    rows.append(
-        [
-            "pip CPU: direct cold / through the server cold, warm, s",
-            f"{directs[0][2]:.1f} / {core['cold'][2]:.1f}, {core['warm'][-1][2]:.1f}",
-            f"{peer['cold'][2]:.1f}, {peer['warm'][-1][2]:.1f}" if peer else "-",
-            "",
-            "",
-        ]
-    )
+def _wall(target: Target, key: str) -> float | None:
+    values = _runs(target, key)
+    return _median([v[0] for v in values]) if values else None
+
+
+CLIENTS = {"pip": "pip download", "uv": "uv pip install --target", "compile": "uv pip compile"}
+
+
+def client_rows(direct: Target, targets: list[Target], load: Workload) -> list[list[object]]:
+    """Wall seconds (median) per client and phase, ratios to direct; server CPU per run."""
+    rows: list[list[object]] = []
+    for client, label in CLIENTS.items():
+        for phase in ("cold", "warm"):
+            key = f"{client}_{phase}"
+            base = _wall(direct, key)
+            cells: list[object] = []
+            ratios = []
+            for target in targets:
+                value = _wall(target, key)
+                files = "" if client == "compile" else f" [{_runs(target, key)[0][1]}]"
+                cells.append(f"{value:.1f}{files}" if value is not None else "-")
+                if value is not None and base:
+                    ratios.append(f"{target.name} {value / base:.2f}x")
+            note = f"[files] of {load.count}" if client != "compile" else ""
+            rows.append([f"{label} {phase}, s", f"{base:.1f}" if base else "-", *cells,
+                         ", ".join(ratios), note])
+    for client, label in CLIENTS.items():
+        for phase in ("cold", "warm"):
+            cells = []
+            for target in targets:
+                values: list[float] = target.numbers.get(f"{client}_{phase}_cpu", [])  # type: ignore[assignment]
+                cells.append("/".join(f"{v:.2f}" for v in values) or "-")
+            rows.append([f"server CPU s per {label} {phase}", "", *cells, "", "each run"])
+    return rows
+
+
+def load_rows(targets: list[Target], seconds: int) -> list[list[object]]:
+    """Cached pages, the big wheel, the ceiling."""
+    rows: list[list[object]] = []
     for form in ("html", "json"):
-        c, p = core[f"pages_{form}"], peer.get(f"pages_{form}")
+        cells = []
+        for target in targets:
+            c = target.numbers.get(f"pages_{form}")
+            cells.append(f"{c.requests_per_s:.0f} ({c.p50_ms:.0f}/{c.p99_ms:.0f})" if c else "-")  # type: ignore[attr-defined]
+        rows.append([f"cached pages {form.upper()} c=8, req/s (p50/p99 ms)", "", *cells, "", ""])
+    cells = []
+    for target in targets:
+        c = target.numbers.get("file")
+        cpu = target.numbers.get("file_cpu", 0.0)
+        cells.append(f"{c.mb_per_s:.0f} (CPU {cpu:.1f} s)" if c else "-")  # type: ignore[attr-defined]
+    rows.append([f"cached big wheel c=8, MB/s ({seconds} s)", "", *cells, "", ""])
+    for form in ("html", "json"):
+        ceiling = targets[0].numbers.get(f"ceiling_{form}")
+        if ceiling:
+            ours, bare, size = ceiling  # type: ignore[misc]
+            rows.append([
+                f"ceiling: 300-file page {form.upper()} c=8, req/s",
+                f"bare {bare.requests_per_s:.0f}",
+                f"{ours.requests_per_s:.0f}",
+                *([""] * (len(targets) - 1)),
+                f"core {ours.requests_per_s / bare.requests_per_s:.0%} of bare",
+                f"{size} bytes",
+            ])
+    return rows
+
+
+def render(direct: Target, targets: list[Target], load: Workload, args: argparse.Namespace) -> str:
+    mode = "quick (fake upstream)" if args.quick else "real upstream"
+    rows = client_rows(direct, targets, load) + load_rows(targets, args.seconds)
+    for key, label, fmt in (
+        ("rss_peak_mib", "resident memory, peak during the run, MiB", "{:.0f}"),
+        ("rss_mib", "resident memory after the run, MiB", "{:.0f}"),
+        ("startup", "start-up to first answer (populated), s", "{:.2f}"),
+    ):
         rows.append(
-            [
-                f"cached pages {form.upper()} c=8, req/s (p50/p99 ms)",
-                f"{c.requests_per_s:.0f} ({c.p50_ms:.0f}/{c.p99_ms:.0f})",
-                f"{p.requests_per_s:.1f} ({p.p50_ms:.0f}/{p.p99_ms:.0f})" if p else "-",
-                f"{c.requests_per_s / p.requests_per_s:.0f}x devpi" if p else "",
-                f"errors {c.errors + c.non_2xx}",
-            ]
+            [label, "",
+             *(fmt.format(t.numbers[key]) if key in t.numbers else "-" for t in targets), "", ""]
         )
-    c, p = core["file"], peer.get("file")
-    rows.append(
-        [
-            "cached 17 MB wheel c=8, MB/s",
-            f"{c.mb_per_s:.0f}",
-            f"{p.mb_per_s:.0f}" if p else "-",
-            f"{c.mb_per_s / p.mb_per_s:.2f}x devpi" if p else "",
-            f"p99 {c.p99_ms:.0f} ms",
-        ]
-    )
-    rows.append(
-        ["resident memory after the above, MiB", *pair("rss_mib", "{:.0f}", lambda v: v), "", ""]
-    )
-    rows.append(
-        ["start-up to first answer (populated), s", *pair("startup", "{:.2f}", lambda v: v), "", ""]
-    )
-    off = pair("offline", "{}", lambda v: f"{v[1]}/{load.count} files, {v[0]:.1f} s")
-    rows.append(["restarted, upstream unreachable", *off, "", ""])
-    header = ["measure", "devpi-core", "devpi-server", "ratio", "note"]
+    offline = []
+    for target in targets:
+        got = target.numbers.get("offline")
+        offline.append(f"{got[1]}/{load.count} files, {got[0]:.1f} s" if got else "-")  # type: ignore[index]
+    rows.append(["restarted, upstream unreachable", "", *offline, "", ""])
+    header = ["measure", "direct", *[t.name for t in targets], "ratio", "note"]
     return table(
         f"root/pypi benchmark, {mode}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
         header,

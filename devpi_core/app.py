@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from pyramid.config import Configurator
 from pyramid.tweens import EXCVIEW
 
-from devpi_core import services
+from devpi_core import page_shortcut, services
 from devpi_core.bootstrap import Core, open_core
 from devpi_core.held import ServePolicies
 from devpi_core.metrics import Metrics
@@ -60,6 +60,9 @@ def _configure(config: Configurator, core: Core) -> Router:
     for include in plugins.pyramid_includes():
         config.include(include)
     config.commit()
+    shortcut = page_shortcut.execution_policy(config.registry)  # knows every tween now
+    if shortcut is not None:
+        config.set_execution_policy(shortcut)
     return config.make_wsgi_app()
 
 

@@ -7,7 +7,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
@@ -29,39 +29,58 @@ _GOOD_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 Handler = Callable[["Request"], "Response"]
 
 
+class DevpiHeaders:
+    """The headers every response gets (devpi's API and node headers, the serial, a request
+    id, ``nosniff``), for the request tween and the cached-page shortcut alike."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.store = services.metadata_store(registry)
+        node = services.serverdir(registry).uuid
+        self.fixed = [
+            ("X-DEVPI-API-VERSION", "2"),
+            ("X-DEVPI-SERVER-VERSION", __version__),
+            ("X-DEVPI-UUID", node),
+            ("X-DEVPI-MASTER-UUID", node),
+            ("X-DEVPI-PRIMARY-UUID", node),
+        ]
+        # unique across processes and restarts, cheap per request
+        self.prefix = secrets.token_hex(4) + "-"
+        self.counter = itertools.count(1)
+
+    def request_id(self, environ: Mapping[str, object]) -> str:
+        """The client's ``X-Request-ID`` if it is sane, else a new one."""
+        given = environ.get("HTTP_X_REQUEST_ID", "")
+        if isinstance(given, str) and given and _GOOD_ID.match(given):
+            return given
+        return f"{self.prefix}{next(self.counter):x}"
+
+    def add(
+        self, headers: list[tuple[str, str]], rid: str, serial: int | None, *, sniffed: bool = True
+    ) -> None:
+        """Append the headers to a response's ``headers`` (``sniffed=False``: they are known
+        to hold no ``X-Content-Type-Options``)."""
+        headers.extend(self.fixed)
+        headers.append(
+            ("X-DEVPI-SERIAL", str(self.store.current_serial() if serial is None else serial))
+        )
+        headers.append(("X-Request-ID", rid))
+        if not sniffed or not any(n.lower() == "x-content-type-options" for n, _v in headers):
+            headers.append(("X-Content-Type-Options", "nosniff"))  # see content_policy
+
+
 def request_tween_factory(handler: Handler, registry: Registry) -> Handler:
     """Over the exception view: every response, errors included, gets these headers."""
-    store = services.metadata_store(registry)
+    devpi_headers = DevpiHeaders(registry)
     metrics = services.lookup(registry, Metrics)
-    node = services.serverdir(registry).uuid
-    fixed = [
-        ("X-DEVPI-API-VERSION", "2"),
-        ("X-DEVPI-SERVER-VERSION", __version__),
-        ("X-DEVPI-UUID", node),
-        ("X-DEVPI-MASTER-UUID", node),
-        ("X-DEVPI-PRIMARY-UUID", node),
-    ]
-
-    # unique across processes and restarts, cheap per request
-    prefix = secrets.token_hex(4) + "-"
-    counter = itertools.count(1)
 
     def tween(request: Request) -> Response:
-        given = request.environ.get("HTTP_X_REQUEST_ID", "")
-        rid = given if given and _GOOD_ID.match(given) else f"{prefix}{next(counter):x}"
+        environ = request.environ
+        rid = devpi_headers.request_id(environ)
         token = request_id.set(rid)
         start = time.perf_counter()
         try:
             response = handler(request)
-            headers = response.headerlist
-            headers.extend(fixed)
-            serial = request.environ.get(SERIAL_KEY)
-            headers.append(
-                ("X-DEVPI-SERIAL", str(store.current_serial() if serial is None else serial))
-            )
-            headers.append(("X-Request-ID", rid))
-            if "X-Content-Type-Options" not in response.headers:
-                headers.append(("X-Content-Type-Options", "nosniff"))  # see content_policy
+            devpi_headers.add(response.headerlist, rid, environ.get(SERIAL_KEY))
             seconds = time.perf_counter() - start
             metrics.observe_request(_route(request), request.method, response.status_code, seconds)
             if access_log.isEnabledFor(logging.INFO):
@@ -81,15 +100,22 @@ def _route(request: Request) -> str:
 
 
 def _log_access(request: Request, response: Response, seconds: float) -> None:
+    log_access(request.environ, response.status_code, response.content_length, seconds)
+
+
+def log_access(
+    environ: Mapping[str, object], status: int, length: int | None, seconds: float
+) -> None:
+    """One access log line (the caller checked that the access log is on)."""
     # Only an identity that the request already computed: never authenticate just to log.
-    found = request.environ.get(IDENTITY_KEY)
-    user = found.username if found is not None else "-"
+    found = environ.get(IDENTITY_KEY)
+    user = getattr(found, "username", "-") if found is not None else "-"
     access_log.info(
         "%s %s %s %s %.1fms %s",
-        request.method,
-        logged_path(request.environ),
-        response.status_code,
-        response.content_length if response.content_length is not None else "-",
+        environ.get("REQUEST_METHOD"),
+        logged_path(environ),
+        status,
+        length if length is not None else "-",
         seconds * 1000,
         user,
     )

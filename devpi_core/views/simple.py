@@ -55,10 +55,15 @@ def negotiate(request: Request) -> tuple[str, str]:
 
     Installers send a handful of distinct Accept headers; the answer for each is remembered.
     """
-    header = request.environ.get("HTTP_ACCEPT", "")
+    return negotiate_accept(request.environ.get("HTTP_ACCEPT"))
+
+
+def negotiate_accept(accept: str | None) -> tuple[str, str]:
+    """:func:`negotiate` for an Accept header's value (None: no header)."""
+    header = accept or ""
     found = _NEGOTIATED.get(header)
     if found is None:
-        found = _negotiate(request.environ.get("HTTP_ACCEPT"))
+        found = _negotiate(accept)
         if len(_NEGOTIATED) < 1000:
             _NEGOTIATED[header] = found
     return found
@@ -191,7 +196,7 @@ def simple_list(request: Request) -> Response:
     return project_list_response(request, _index(request))
 
 
-_PAGE_PATH = re.compile(r"^/([^/+][^/]*)/([^/+][^/]*)/\+simple/([a-z0-9][a-z0-9-]*)/$")
+PAGE_PATH = re.compile(r"^/([^/+][^/]*)/([^/+][^/]*)/\+simple/([a-z0-9][a-z0-9-]*)/$")
 
 
 def cached_page_tween_factory(handler: Handler, registry: Registry) -> Handler:
@@ -206,7 +211,7 @@ def cached_page_tween_factory(handler: Handler, registry: Registry) -> Handler:
     def tween(request: Request) -> Response:
         environ = request.environ
         if environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
-            match = _PAGE_PATH.match(environ.get("PATH_INFO", ""))
+            match = PAGE_PATH.match(environ.get("PATH_INFO", ""))
             if match is not None and normalize(match.group(3)) == match.group(3):
                 user, index, project = match.groups()
                 fmt, content_type = negotiate(request)

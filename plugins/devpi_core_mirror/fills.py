@@ -5,7 +5,9 @@ hashing it, checks size and hashes, and only then hands the file to the blob sto
 the reference. Clients never read the upstream connection: each one tails the growing temp
 file, so a client that disconnects does not disturb the fill, and late joiners start from byte
 zero. Small files (``verify_before_send``) are held back until they are verified, so a bad hash
-is a clean 502; larger ones stream, and a client sees the transfer break off if it fails.
+is a clean 502; larger ones stream as they arrive, all but their last byte, which is sent once
+size and hashes check out: a client sees the transfer break off if they do not, and never holds
+a complete file with the wrong hash.
 """
 
 from __future__ import annotations
@@ -216,14 +218,22 @@ class Fill:
             close=handle.close,
         )
 
+    def _sendable(self) -> int:
+        """How much of the temp file clients may have (called under ``cond``): until the
+        content is verified the last byte written is held back, so no client ever holds a
+        complete file with the wrong hash (a failed check breaks the transfer off before it)."""
+        if self.state in (STREAMING, CONNECTING):
+            return max(0, self.written - 1)
+        return self.written
+
     def _tail(self, handle: BinaryIO, idle_timeout: float) -> Iterator[bytes]:
         position = 0
         try:
             while True:
                 with self.cond:
-                    if self.written <= position and self.state in (STREAMING, CONNECTING):
+                    if self._sendable() <= position and self.state in (STREAMING, CONNECTING):
                         self.cond.wait(idle_timeout)
-                    available, state, error = self.written, self.state, self.error
+                    available, state, error = self._sendable(), self.state, self.error
                 if state == FAILED and error is not None:
                     raise error  # the client sees the transfer break off; nothing was cached
                 if state == DONE and available <= position:

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
+import msgspec
+
 from devpi_core.model.names import ARCHIVE_SUFFIXES, normalize
 from devpi_core.records import UpstreamFile
 
@@ -28,6 +30,7 @@ HASH_LENGTHS = {
     "blake2s": 64,
 }
 _HEX = re.compile(r"[0-9a-fA-F]+")
+_DECODER = msgspec.json.Decoder()
 _BAD_FILENAME = re.compile(r"[/\\\x00-\x1f\x7f]")
 
 
@@ -177,8 +180,8 @@ def _add(chosen: dict[str, UpstreamFile], f: UpstreamFile) -> None:
 def parse_json(body: bytes, base_url: str, project: str) -> tuple[UpstreamFile, ...]:
     """The files of a PEP 691 (api-version 1.x) project page."""
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        data = _DECODER.decode(body)  # compiled: about half the stdlib's time on big pages
+    except (msgspec.DecodeError, ValueError) as exc:
         raise MalformedPage(f"invalid JSON: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("files"), list):
         raise MalformedPage("JSON page without a 'files' list")

@@ -134,7 +134,8 @@ class MirrorSettings:
     verify_before_send: int = size_setting(
         "4M",
         "first downloads up to this size are checked before sending (a bad hash is then a clean "
-        "502); larger ones stream while downloading",
+        "502); larger ones stream while downloading, all but the last byte until size and hashes "
+        "check out (else the transfer breaks off)",
     )
     max_page_size: int = size_setting("256M", "largest upstream page or project list accepted")
     credentials: Mapping[str, Credential] = setting(
