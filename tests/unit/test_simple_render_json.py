@@ -29,7 +29,8 @@ def test_project_json_is_utf8_and_encodes_read_only_hashes():
     assert entry["hashes"] == entry["core-metadata"] == {"sha256": SHA}
     assert (entry["yanked"], entry["requires-python"], entry["size"]) == ("brøken", ">=3.8", 3)
     assert page["versions"] == ["1.0"]
-    assert page["meta"] == {"api-version": "1.1"}
+    assert page["meta"] == {"api-version": "1.4"}  # PEP 792's project-status
+    assert page["project-status"] == {"status": "active"}
 
 
 def test_list_json_is_one_document_across_chunks():

@@ -122,6 +122,8 @@ def test_archived_status_from_an_html_upstream_is_passed_on(make_mirror):
         assert '<meta name="pypi:project-status" content="archived">' in html
 
 
+# a stage based on the mirror: this test needs the stages plugin besides the mirror's own
+@pytest.mark.parametrize("plugins_needed", [("mirror", "stages", "fsstore", "passwd")])
 def test_quarantine_reaches_a_stage_over_the_mirror(mirror):
     mirror.upstream.add("hello", wheel("hello", "1.0"))
     client = mirror.client
