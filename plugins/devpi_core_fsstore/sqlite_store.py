@@ -33,6 +33,9 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta (name, value) VALUES ('serial', 0);
 CREATE TABLE IF NOT EXISTS changelog (serial INTEGER PRIMARY KEY, at REAL NOT NULL,
     keys TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL,
+    expires REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS identity (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 log = logging.getLogger(__name__)
 CHANGELOG_KEEP = 10000
@@ -232,9 +235,50 @@ class SQLiteStore(MetadataStore):
                 return
             self._commit(conn, tx)
             self._observe(tx.new_serial)
-            # Still under the writer lock: see devpi_core.model.blobrefs.
-            for callback in tx.callbacks:
-                callback(tx.new_serial)
+        # Outside the writer lock, as the contract says (and as other processes see it): a
+        # callback may write, and must not assume no other writer committed since.
+        for callback in tx.callbacks:
+            callback(tx.new_serial)
+
+    def _autocommit(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
+        with self._connection() as conn:
+            return conn.execute(sql, args).fetchall()
+
+    def acquire_lease(self, name: str, holder: str, ttl: float) -> bool:
+        # Wall-clock time: every process sharing the file runs on this host.
+        now = time.time()
+        rows = self._autocommit(
+            "INSERT INTO leases (name, holder, expires) VALUES (?, ?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, expires = excluded.expires "
+            "WHERE leases.holder = excluded.holder OR leases.expires < ? RETURNING 1",
+            (name, holder, now + ttl, now),
+        )
+        return bool(rows)
+
+    def renew_lease(self, name: str, holder: str, ttl: float) -> bool:
+        rows = self._autocommit(
+            "UPDATE leases SET expires = ? WHERE name = ? AND holder = ? RETURNING 1",
+            (time.time() + ttl, name, holder),
+        )
+        return bool(rows)
+
+    def release_lease(self, name: str, holder: str) -> None:
+        self._autocommit("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
+
+    def shared_identity(self, uuid: str, secret: bytes) -> tuple[str, bytes]:
+        with self._connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(
+                    "INSERT OR IGNORE INTO identity (name, value) VALUES (?, ?)",
+                    [("uuid", uuid), ("secret", secret.hex())],
+                )
+                rows = dict(conn.execute("SELECT name, value FROM identity").fetchall())
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return rows["uuid"], bytes.fromhex(rows["secret"])
 
     def _commit(self, conn: sqlite3.Connection, tx: _Write) -> None:
         try:

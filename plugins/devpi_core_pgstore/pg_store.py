@@ -270,6 +270,52 @@ class PgStore(MetadataStore):
                 log.warning("PostgreSQL listener: %s; reconnecting", exc)
                 self._closed.wait(1.0)
 
+    def _autocommit(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        with self.pool.connection() as conn:
+            return conn.execute(sql.encode(), args).fetchall()
+
+    def acquire_lease(self, name: str, holder: str, ttl: float) -> bool:
+        # The database's clock, the one every node shares: clock_timestamp(), not now()
+        # (the transaction's start).
+        rows = self._autocommit(
+            f"INSERT INTO {self._table('leases')} AS l (name, holder, expires) "  # noqa: S608
+            "VALUES (%s, %s, clock_timestamp() + make_interval(secs => %s)) "
+            "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
+            "expires = excluded.expires "
+            "WHERE l.holder = excluded.holder OR l.expires < clock_timestamp() RETURNING 1",
+            (name, holder, ttl),
+        )
+        return bool(rows)
+
+    def renew_lease(self, name: str, holder: str, ttl: float) -> bool:
+        rows = self._autocommit(
+            f"UPDATE {self._table('leases')} "  # noqa: S608
+            "SET expires = clock_timestamp() + make_interval(secs => %s) "
+            "WHERE name = %s AND holder = %s RETURNING 1",
+            (ttl, name, holder),
+        )
+        return bool(rows)
+
+    def release_lease(self, name: str, holder: str) -> None:
+        self._autocommit(
+            f"DELETE FROM {self._table('leases')} WHERE name = %s AND holder = %s "  # noqa: S608
+            "RETURNING 1",
+            (name, holder),
+        )
+
+    def shared_identity(self, uuid: str, secret: bytes) -> tuple[str, bytes]:
+        table = self._table("identity")
+        with self.pool.connection() as conn:
+            conn.execute(
+                f"INSERT INTO {table} (name, value) VALUES ('uuid', %s), ('secret', %s) "  # noqa: S608
+                "ON CONFLICT (name) DO NOTHING",
+                (uuid, secret.hex()),
+            )
+            rows: dict[str, str] = dict(
+                conn.execute(f"SELECT name, value FROM {table}").fetchall()  # noqa: S608
+            )
+        return str(rows["uuid"]), bytes.fromhex(rows["secret"])
+
     def changed_keys(self, since: int) -> list[str] | None:
         """Keys written after serial ``since``; None if the changelog no longer reaches back."""
         with self.pool.connection() as conn:

@@ -221,3 +221,15 @@ def test_current_serial_sees_another_stores_commit_within_the_refresh_time(path)
     finally:
         one.close()
         two.close()
+
+
+def test_nodes_sharing_the_database_share_uuid_and_token_secret(make_app, tmp_path):
+    # two server directories, one database: a login token made by one node works on the other
+    config = {"plugins": {"fsstore": {"sqlite_path": str(tmp_path / "shared.sqlite")}}}
+    node_a, node_b = make_app(config), make_app(config)
+    node_a.create_and_login("alice")
+    node_b.auth = node_a.auth
+    node_b.create_index("alice/dev")
+    assert node_a.get_json("/alice/dev")["result"]["type"] == "stage"
+    uuids = {node.get_json("/+status")["result"]["uuid"] for node in (node_a, node_b)}
+    assert len(uuids) == 1

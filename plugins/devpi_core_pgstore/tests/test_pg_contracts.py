@@ -6,7 +6,7 @@ from itertools import count
 
 import pytest
 
-from devpi_core.testing.contracts import MetadataStoreContract
+from devpi_core.testing.contracts import MetadataStoreContract, SharedMetadataStoreContract
 
 pytest.importorskip("psycopg", reason="the 'postgresql' extra is not installed")
 
@@ -26,9 +26,15 @@ def pg_schema():
     return f"t{next(_schemas)}"
 
 
-class TestPgStore(MetadataStoreContract):
+class TestPgStore(MetadataStoreContract, SharedMetadataStoreContract):
     @pytest.fixture
     def metadata_store(self, pg_database, pg_schema):
+        store = PgStore(PgstoreSettings(dsn=pg_database, schema=pg_schema, pool_min=1, pool_max=6))
+        yield store
+        store.close()
+
+    @pytest.fixture
+    def metadata_store_twin(self, pg_database, pg_schema, metadata_store):
         store = PgStore(PgstoreSettings(dsn=pg_database, schema=pg_schema, pool_min=1, pool_max=6))
         yield store
         store.close()

@@ -116,3 +116,7 @@ def test_two_app_nodes_share_one_database(make_app, postgres_dsn):
     assert node_b.get_json("/alice/dev")["result"]["type"] == "stage"
     node_a.upload("alice/dev", make_wheel(DistSpec("pkg", "1.0")))
     assert node_b.simple_filenames("alice/dev", "pkg") == ["pkg-1.0-py3-none-any.whl"]
+    node_b.auth = node_a.auth  # a login token made by node A works on node B
+    node_b.create_index("alice/other")
+    uuids = {node.get_json("/+status")["result"]["uuid"] for node in (node_a, node_b)}
+    assert len(uuids) == 1
