@@ -175,8 +175,29 @@ class MetadataStore(abc.ABC):
         """
         return uuid, secret
 
+    def problems(self) -> list[str]:
+        """Inconsistencies in the store's own bookkeeping (``devpi-core fsck``): a serial
+        sequence with gaps, a changelog that disagrees with the serial. Empty when sound."""
+        return []
+
     def close(self) -> None:  # noqa: B027 - optional for stores that hold nothing open
         """Release connections and files."""
+
+
+def serial_problems(
+    serial: int, low: int | None, high: int | None, count: int, newest: int | None
+) -> list[str]:
+    """For :meth:`MetadataStore.problems`: what is wrong with the serial ``serial``, a
+    changelog of ``count`` serials from ``low`` to ``high`` (pruned at the old end), and keys
+    written at serials up to ``newest``."""
+    found = []
+    if high is not None and high != serial:
+        found.append(f"the serial is {serial} but the changelog ends at {high}")
+    if low is not None and high is not None and count != high - low + 1:
+        found.append(f"the changelog from {low} to {high} has gaps ({count} entries)")
+    if newest is not None and newest > serial:
+        found.append(f"a key was written at serial {newest}, after the serial {serial}")
+    return found
 
 
 class BlobStore(abc.ABC):

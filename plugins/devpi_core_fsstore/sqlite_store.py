@@ -18,7 +18,12 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from devpi_core.errors import StartupError
-from devpi_core.interfaces import MetadataStore, ReadTransaction, WriteTransaction
+from devpi_core.interfaces import (
+    MetadataStore,
+    ReadTransaction,
+    WriteTransaction,
+    serial_problems,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -305,6 +310,19 @@ class SQLiteStore(MetadataStore):
         if current > since and (not rows or rows[0][0] != since + 1):
             return None
         return sorted({key for _serial, keys in rows for key in json.loads(keys)})
+
+    def problems(self) -> list[str]:
+        with self._connection() as conn:
+            conn.execute("BEGIN")
+            try:
+                serial = self._serial(conn)
+                low, high, count = conn.execute(
+                    "SELECT min(serial), max(serial), count(*) FROM changelog"
+                ).fetchone()
+                newest = conn.execute("SELECT max(serial) FROM kv").fetchone()[0]
+            finally:
+                conn.execute("COMMIT")
+        return serial_problems(serial, low, high, count, newest)
 
     def close(self) -> None:
         with self._pool_lock:

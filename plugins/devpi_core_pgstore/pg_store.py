@@ -22,7 +22,12 @@ from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool
 
 from devpi_core.errors import ServiceUnavailable, StartupError
-from devpi_core.interfaces import MetadataStore, ReadTransaction, WriteTransaction
+from devpi_core.interfaces import (
+    MetadataStore,
+    ReadTransaction,
+    WriteTransaction,
+    serial_problems,
+)
 from devpi_core_pgstore.schema import SCHEMA_VERSION, create_schema
 
 if TYPE_CHECKING:
@@ -328,6 +333,23 @@ class PgStore(MetadataStore):
         if current > since and (not rows or rows[0][0] != since + 1):
             return None
         return sorted({key for _serial, keys in rows for key in keys})
+
+    def problems(self) -> list[str]:
+        with self.pool.connection() as conn:
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try:
+                serial = self._serial(conn)
+                row = conn.execute(
+                    f"SELECT min(serial), max(serial), count(*) FROM {self._table('changelog')}"  # noqa: S608
+                ).fetchone()
+                newest = conn.execute(
+                    f"SELECT max(serial) FROM {self._table('kv')}"  # noqa: S608
+                ).fetchone()
+            finally:
+                conn.execute("ROLLBACK")
+        assert row is not None  # aggregates always return a row
+        assert newest is not None
+        return serial_problems(serial, row[0], row[1], row[2], newest[0])
 
     def schema_version(self) -> int:
         """The version of the tables (``SCHEMA_VERSION`` once created)."""

@@ -120,3 +120,21 @@ def test_two_app_nodes_share_one_database(make_app, postgres_dsn):
     node_b.create_index("alice/other")
     uuids = {node.get_json("/+status")["result"]["uuid"] for node in (node_a, node_b)}
     assert len(uuids) == 1
+
+
+def test_problems_report_a_changelog_that_disagrees_with_the_serial(postgres_dsn):
+    store = make_store(postgres_dsn)
+    try:
+        for value in range(3):
+            with store.write() as tx:
+                tx.set("k", value)
+        assert store.problems() == []
+        with psycopg.connect(postgres_dsn) as conn:
+            conn.execute("DELETE FROM devpi.changelog WHERE serial = 2")
+            conn.execute("UPDATE devpi.kv SET serial = 9")
+        assert store.problems() == [
+            "the changelog from 1 to 3 has gaps (2 entries)",
+            "a key was written at serial 9, after the serial 3",
+        ]
+    finally:
+        store.close()
