@@ -153,6 +153,8 @@ class PgStore(MetadataStore):
             kwargs={"autocommit": True},
             configure=self._configure,
             check=ConnectionPool.check_connection,
+            # waiting for a connection is bounded like waiting for the writer lock
+            timeout=settings.lock_timeout,
             open=True,
             name=f"devpi-{schema}",
         )
@@ -179,11 +181,25 @@ class PgStore(MetadataStore):
         assert row is not None
         return int(row[0])
 
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[Conn]:
+        """A pooled connection; an unreachable or restarting database answers 503."""
+        try:
+            with self.pool.connection() as conn:
+                yield conn
+        except psycopg.OperationalError as exc:
+            if isinstance(exc, pg_errors.LockNotAvailable):
+                raise
+            log.warning("PostgreSQL metadata store: %s", exc)
+            raise ServiceUnavailable(
+                "the metadata store cannot be reached; please retry", retry_after=1
+            ) from None
+
     def current_serial(self) -> int:
         serial, checked = self._known
         if time.monotonic() - checked < SERIAL_REFRESH:
             return serial
-        with self.pool.connection() as conn:
+        with self._connection() as conn:
             return self._observe(self._serial(conn))
 
     def _observe(self, serial: int) -> int:
@@ -195,7 +211,7 @@ class PgStore(MetadataStore):
 
     @contextlib.contextmanager
     def read(self) -> Iterator[ReadTransaction]:
-        with self.pool.connection() as conn:
+        with self._connection() as conn:
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             try:
                 serial = self._serial(conn)
@@ -206,7 +222,7 @@ class PgStore(MetadataStore):
 
     @contextlib.contextmanager
     def write(self) -> Iterator[WriteTransaction]:
-        with self.pool.connection() as conn:
+        with self._connection() as conn:
             conn.execute("BEGIN")
             try:
                 conn.execute(f"SET LOCAL lock_timeout = {int(self.lock_timeout * 1000)}")
@@ -276,7 +292,7 @@ class PgStore(MetadataStore):
                 self._closed.wait(1.0)
 
     def _autocommit(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        with self.pool.connection() as conn:
+        with self._connection() as conn:
             return conn.execute(sql.encode(), args).fetchall()
 
     def acquire_lease(self, name: str, holder: str, ttl: float) -> bool:
@@ -310,7 +326,7 @@ class PgStore(MetadataStore):
 
     def shared_identity(self, uuid: str, secret: bytes) -> tuple[str, bytes]:
         table = self._table("identity")
-        with self.pool.connection() as conn:
+        with self._connection() as conn:
             conn.execute(
                 f"INSERT INTO {table} (name, value) VALUES ('uuid', %s), ('secret', %s) "  # noqa: S608
                 "ON CONFLICT (name) DO NOTHING",
@@ -323,7 +339,7 @@ class PgStore(MetadataStore):
 
     def changed_keys(self, since: int) -> list[str] | None:
         """Keys written after serial ``since``; None if the changelog no longer reaches back."""
-        with self.pool.connection() as conn:
+        with self._connection() as conn:
             rows = conn.execute(
                 f"SELECT serial, keys FROM {self._table('changelog')} "  # noqa: S608
                 "WHERE serial > %s ORDER BY serial",
@@ -335,7 +351,7 @@ class PgStore(MetadataStore):
         return sorted({key for _serial, keys in rows for key in keys})
 
     def problems(self) -> list[str]:
-        with self.pool.connection() as conn:
+        with self._connection() as conn:
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             try:
                 serial = self._serial(conn)
@@ -353,7 +369,7 @@ class PgStore(MetadataStore):
 
     def schema_version(self) -> int:
         """The version of the tables (``SCHEMA_VERSION`` once created)."""
-        with self.pool.connection() as conn:
+        with self._connection() as conn:
             row = conn.execute(
                 f"SELECT value FROM {self._table('meta')} WHERE name = 'schema'"  # noqa: S608
             ).fetchone()

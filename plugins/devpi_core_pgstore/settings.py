@@ -35,7 +35,8 @@ class PgstoreSettings:
     )
     lock_timeout: float = setting(
         10.0,
-        "seconds a writer waits for the cluster-wide writer lock before answering 503",
+        "seconds a writer waits for the cluster-wide writer lock (or a request for a pool "
+        "connection) before answering 503",
         {"type": "number", "exclusiveMinimum": 0},
     )
     idle_in_transaction_timeout: float = setting(

@@ -138,3 +138,22 @@ def test_problems_report_a_changelog_that_disagrees_with_the_serial(postgres_dsn
         ]
     finally:
         store.close()
+
+
+def test_an_unreachable_database_is_a_503_not_a_hang(postgres_server):
+    dsn = postgres_server.create_database()
+    store = make_store(dsn, lock_timeout=1)
+    try:
+        with store.write() as tx:
+            tx.set("k", 1)
+        name = dsn.rsplit("=", 1)[1]
+        with psycopg.connect(postgres_server.dsn(), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        started = time.monotonic()
+        for attempt in (store.read, store.write):
+            with pytest.raises(ServiceUnavailable) as info, attempt() as tx:
+                tx.get("k")
+            assert (info.value.status, info.value.retry_after) == (503, 1)
+        assert time.monotonic() - started < 10
+    finally:
+        store.close()
