@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import importlib
 import os
 import pwd
 import shutil
@@ -27,6 +28,7 @@ from devpi_core.testing.plugin import missing_component
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from types import ModuleType
 
 TEST_USER = "devpi-pgtest"
 
@@ -46,11 +48,18 @@ class PostgresServer:
 
     def create_database(self) -> str:
         """Create an empty database and return its DSN."""
-        psycopg = pytest.importorskip("psycopg", reason="the 'postgresql' extra is not installed")
+        psycopg = _psycopg()
         name = f"t{os.getpid()}_{next(self._names)}"
         with psycopg.connect(self.dsn(), autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
         return self.dsn(name)
+
+
+def _psycopg() -> ModuleType:
+    try:
+        return importlib.import_module("psycopg")
+    except ImportError:
+        missing_component("psycopg is not installed: pip install 'devpi-core[postgresql]'")
 
 
 def _pg_bin(name: str) -> str:
@@ -104,7 +113,7 @@ def _as(user: str | None, argv: list[str]) -> list[str]:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """A PostgreSQL server for the whole session (stopped at its end)."""
-    pytest.importorskip("psycopg", reason="the 'postgresql' extra is not installed")
+    _psycopg()
     if external := os.environ.get("DEVPI_CORE_TEST_PG_DSN"):
         yield _external(external)
         return
@@ -138,7 +147,7 @@ def _run(argv: list[str]) -> None:
 
 
 def _external(dsn: str) -> PostgresServer:
-    psycopg = pytest.importorskip("psycopg")
+    psycopg = _psycopg()
     with psycopg.connect(dsn) as conn:
         info = conn.info
         return PostgresServer(info.host, int(info.port), info.user)
