@@ -77,14 +77,16 @@ def fresh_read_tween_factory(handler: Handler, registry: Registry) -> Handler:
     A node learns other nodes' commits with a short delay (``current_serial()`` may lag), and
     caches keyed by serial (index records, pages) hold what it saw then. So when a GET or HEAD
     finds nothing, the serial is re-read from the store (a read transaction always sees every
-    commit); if it moved since the request started, the request runs once more on the new
-    state. An absent thing costs one extra read of the serial; nothing else changes.
+    commit); if it is newer than anything this node knew during the request (its own commits,
+    a mirror's cached answer, included), the request runs once more on the new state. An
+    absent thing costs one extra read of the serial; nothing else changes.
     """
     store = services.metadata_store(registry)
 
     def moved(seen: int) -> bool:
+        known = max(seen, store.current_serial())
         with store.read() as tx:
-            return tx.serial > seen
+            return tx.serial > known
 
     def tween(request: Request) -> Response:
         if request.method not in ("GET", "HEAD"):
