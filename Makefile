@@ -8,8 +8,9 @@ PYTEST_ARGS ?=
 .PHONY: serve test components lint type bench pkg-check clean screenshots
 PEER_VENV := benchmarks/work/peer-venv
 # Debian packages the tests start or check against (command: package)
+# initdb is not on PATH: Debian keeps it in /usr/lib/postgresql/<version>/bin (looked up there)
 APT_TOOLS := nginx:nginx-light rsync:rsync logrotate:logrotate systemd-analyze:systemd \
-	chromium:chromium chromedriver:chromium-driver
+	chromium:chromium chromedriver:chromium-driver initdb:postgresql
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,7 +30,8 @@ test: $(STAMP) components
 # tests skip with the reason, and fail under CI=true (devpi_core.testing.missing_component).
 components: $(STAMP) $(PEER_VENV)/bin/devpi-server
 	@missing=""; for pair in $(APT_TOOLS); do \
-	  command -v "$${pair%%:*}" >/dev/null || missing="$$missing $${pair#*:}"; done; \
+	  command -v "$${pair%%:*}" >/dev/null || ls /usr/lib/postgresql/*/bin/"$${pair%%:*}" \
+	    >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) \

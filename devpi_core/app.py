@@ -47,6 +47,8 @@ def _configure(config: Configurator, core: Core) -> Router:
     config.set_security_policy(DevpiSecurityPolicy())
     config.add_tween("devpi_core.tweens.request_tween_factory", over=EXCVIEW)
     config.add_tween("devpi_core.tweens.sanity_tween_factory", under=EXCVIEW)
+    config.add_tween("devpi_core.tweens.fresh_read_tween_factory", under=EXCVIEW,
+                     over="devpi_core.tweens.sanity_tween_factory")
     config.add_tween("devpi_core.csrf.csrf_tween_factory", under=EXCVIEW,
                      over="devpi_core.tweens.sanity_tween_factory")
     config.add_tween("devpi_core.views.simple.cached_page_tween_factory",

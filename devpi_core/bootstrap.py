@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from devpi_core.config import RawConfig, Settings, plugin_lists, settings_for
@@ -148,6 +148,19 @@ class Core:
         self.store.close()
 
 
+def _shared(store: MetadataStore, serverdir: ServerDir) -> ServerDir:
+    """The server directory with the uuid and token secret of every node sharing ``store``
+    (the first node's), so a login token made by one node verifies on every other."""
+    try:
+        uuid, secret = store.shared_identity(serverdir.uuid, serverdir.secret)
+    except BaseException:
+        store.close()
+        raise
+    if (uuid, secret) == (serverdir.uuid, serverdir.secret):
+        return serverdir
+    return replace(serverdir, uuid=uuid, secret=secret)
+
+
 def open_core(
     plugins: Plugins,
     settings: Settings,
@@ -157,6 +170,7 @@ def open_core(
     """Open the stores, register core's services in ``registry`` (a new one if None: a command
     without a web app) and start the plugins (``devpi_startup``). Close with ``Core.close``."""
     store, blobs = open_stores(plugins, settings)
+    serverdir = _shared(store, serverdir)
     hasher = plugins.password_hasher(settings) or _MissingHasher()
     users = Users(store, lambda: hasher)
     services = ServiceRegistry({} if registry is None else registry)

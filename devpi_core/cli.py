@@ -1,5 +1,5 @@
 """The ``devpi-core`` command: init, serve, passwd, plugins, check-config, gen-config, import,
-export, quarantined.
+export, quarantined, fsck.
 
 Errors are one line (or one line per configuration problem) and a non-zero exit status; no
 tracebacks for mistakes an operator can fix.
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from devpi_core import __version__
-from devpi_core.bootstrap import initialise_data, load_plugins, open_core
+from devpi_core.bootstrap import initialise_data, load_plugins, open_core, open_stores
 from devpi_core.config import (
     CONFIG_NAME,
     RawConfig,
@@ -29,6 +29,7 @@ from devpi_core.config import (
 )
 from devpi_core.config_reference import default_yaml, describe_plugin_settings, reference_rst
 from devpi_core.errors import ConfigError, StartupError
+from devpi_core.fsck import DEFAULT_GRACE, check
 from devpi_core.logsetup import configure
 from devpi_core.migration.dump import DumpError
 from devpi_core.migration.exporter import export_dump
@@ -105,6 +106,13 @@ def _parser() -> argparse.ArgumentParser:
                                            "served (quarantined projects, removed upstream)")
     common(p)
     p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p = sub.add_parser("fsck", help="check that metadata and file contents agree (exit 1 if not)")
+    common(p)
+    p.add_argument("--repair", action="store_true",
+                   help="delete orphan blobs older than the grace period (nothing else)")
+    p.add_argument("--grace", type=float, default=DEFAULT_GRACE, metavar="SECONDS",
+                   help=f"orphans younger than this may be uploads in progress "
+                        f"(default {DEFAULT_GRACE:.0f})")
     return parser
 
 
@@ -274,6 +282,21 @@ def cmd_quarantined(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fsck(args: argparse.Namespace) -> int:
+    plugins, settings = _load(args)
+    open_serverdir(settings.server.serverdir)  # only an initialised server is checked
+    store, blobs = open_stores(plugins, settings)
+    try:
+        report = check(store, blobs, repair=args.repair, grace=args.grace)
+    finally:
+        store.close()
+    for line in (*report.notes, *report.repaired, *report.problems):
+        _out(line)
+    _out(f"{report.references} references, {report.blobs} blobs, "
+         f"{len(report.repaired)} repaired, {len(report.problems)} problems")
+    return 1 if report.problems else 0
+
+
 COMMANDS = {
     "init": cmd_init,
     "serve": cmd_serve,
@@ -284,6 +307,7 @@ COMMANDS = {
     "import": cmd_import,
     "export": cmd_export,
     "quarantined": cmd_quarantined,
+    "fsck": cmd_fsck,
 }
 
 

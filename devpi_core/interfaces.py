@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 import contextlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Generic, TypeVar, cast
 
 from devpi_core import search
 
@@ -29,11 +29,55 @@ if TYPE_CHECKING:
     from devpi_core.search import SearchQuery, SearchResult
 
 
+T = TypeVar("T")
+# How long MetadataStore.current_serial() may lag another process's commit, in seconds.
+SERIAL_BOUND = 0.1
+
+
+class StashKey(Generic[T]):
+    """A typed key of a :class:`Stash`: ``DOOMED = StashKey[set[str]]()`` at module level."""
+
+    __slots__ = ()
+
+
+class Stash:
+    """Per-transaction state of the code using a transaction (pytest's ``Stash`` is the model).
+
+    Code that needs to remember something for the rest of a write transaction keeps it here
+    under its own :class:`StashKey`, instead of setting attributes on a transaction object it
+    does not own.
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(self) -> None:
+        self._values: dict[StashKey[Any], object] = {}
+
+    def __getitem__(self, key: StashKey[T]) -> T:
+        return cast("T", self._values[key])
+
+    def __setitem__(self, key: StashKey[T], value: T) -> None:
+        self._values[key] = value
+
+    def __contains__(self, key: StashKey[T]) -> bool:
+        return key in self._values
+
+    def get(self, key: StashKey[T], default: T) -> T:
+        """The value under ``key``, or ``default``."""
+        return cast("T", self._values.get(key, default))
+
+    def setdefault(self, key: StashKey[T], default: T) -> T:
+        """The value under ``key``, storing ``default`` first if there is none."""
+        return cast("T", self._values.setdefault(key, default))
+
+
 class ReadTransaction(abc.ABC):
     """A consistent view of the metadata store at ``serial``.
 
     Keys are ``/``- and ``:``-separated strings; values are JSON-compatible data (dict, list,
-    str, int, float, bool, None). Plugins keep their data under a prefix of their own.
+    str, int, float, bool, None). Plugins keep their data under a prefix of their own. Key
+    order is byte order of the keys' UTF-8 encoding (the same as code point order), whatever
+    the backend's default collation.
     """
 
     serial: int
@@ -48,10 +92,10 @@ class ReadTransaction(abc.ABC):
 
     @abc.abstractmethod
     def items(self, prefix: str) -> Iterator[tuple[str, Any]]:
-        """Yield ``(key, value)`` for every key starting with ``prefix``, in key order."""
+        """Yield ``(key, value)`` for every key starting with ``prefix``, in byte order."""
 
     def keys(self, prefix: str) -> Iterator[str]:
-        """Yield every key starting with ``prefix``, in key order."""
+        """Yield every key starting with ``prefix``, in byte order."""
         for key, _value in self.items(prefix):
             yield key
 
@@ -71,7 +115,20 @@ class WriteTransaction(ReadTransaction):
     carry ``serial + 1`` (``serial`` being the latest serial when the transaction began, as
     writers are serialized); a transaction that changed nothing creates no serial. An exception
     inside the ``with`` block rolls back.
+
+    Writers are serialized across every process sharing the store (several nodes on one
+    database), so serials are gap-free and in commit order. Per-transaction state of the code
+    using the transaction lives in :attr:`stash`.
     """
+
+    _stash: Stash | None = None
+
+    @property
+    def stash(self) -> Stash:
+        """State that code using this transaction keeps until it ends (see :class:`Stash`)."""
+        if self._stash is None:
+            self._stash = Stash()
+        return self._stash
 
     @abc.abstractmethod
     def set(self, key: str, value: Any) -> None:
@@ -83,7 +140,13 @@ class WriteTransaction(ReadTransaction):
 
     @abc.abstractmethod
     def after_commit(self, callback: Callable[[int], None]) -> None:
-        """Run ``callback(serial)`` once the transaction has committed (not on rollback)."""
+        """Run ``callback(serial)`` once the transaction has committed (not on rollback).
+
+        Callbacks run in registration order after the commit, outside the writer lock: other
+        writers (in this or another process) may have committed since, and a callback may open
+        transactions of its own. Work that must not race other writers belongs in a write
+        transaction, not in a callback.
+        """
 
 
 class MetadataStore(abc.ABC):
@@ -102,9 +165,41 @@ class MetadataStore(abc.ABC):
         """Return the serial of the last committed change (0 for an empty store).
 
         Called on every request, so it must be cheap: it may lag commits made by *other
-        processes* sharing the store by a short, bounded time, but never this store's own
-        commits nor a serial one of its read transactions has seen.
+        processes* sharing the store by a short, bounded time (``SERIAL_BOUND`` seconds at
+        most), but never this store's own commits nor a serial one of its read transactions
+        has seen. A new read transaction always sees every commit made before it began.
         """
+
+    @abc.abstractmethod
+    def acquire_lease(self, name: str, holder: str, ttl: float) -> bool:
+        """Take the lease ``name`` for ``holder`` for ``ttl`` seconds; return whether it is held.
+
+        Leases are for work only one process of all those sharing the store should do (a
+        mirror fill of one file, garbage collection): free, expired or already ``holder``'s
+        leases are taken (renewed); a lease another holder keeps heartbeating is not.
+        """
+
+    @abc.abstractmethod
+    def renew_lease(self, name: str, holder: str, ttl: float) -> bool:
+        """Heartbeat: extend ``holder``'s lease by ``ttl`` seconds from now; False once lost."""
+
+    @abc.abstractmethod
+    def release_lease(self, name: str, holder: str) -> None:
+        """Give the lease up if ``holder`` holds it."""
+
+    def shared_identity(self, uuid: str, secret: bytes) -> tuple[str, bytes]:
+        """The server uuid and token secret every process sharing this store uses.
+
+        The first caller's values are kept and returned to every later caller, so a login
+        token made by one node verifies on every other. Stores only one process uses may
+        return the arguments.
+        """
+        return uuid, secret
+
+    def problems(self) -> list[str]:
+        """Inconsistencies in the store's own bookkeeping (``devpi-core fsck``): a serial
+        sequence with gaps, a changelog that disagrees with the serial. Empty when sound."""
+        return []
 
     def close(self) -> None:  # noqa: B027 - optional for stores that hold nothing open
         """Release connections and files."""
@@ -122,6 +217,22 @@ class BlobStat:
 
     size: int
     mtime: float
+
+
+def serial_problems(
+    serial: int, low: int | None, high: int | None, count: int, newest: int | None
+) -> list[str]:
+    """For :meth:`MetadataStore.problems`: what is wrong with the serial ``serial``, a
+    changelog of ``count`` serials from ``low`` to ``high`` (pruned at the old end), and keys
+    written at serials up to ``newest``."""
+    found = []
+    if high is not None and high != serial:
+        found.append(f"the serial is {serial} but the changelog ends at {high}")
+    if low is not None and high is not None and count != high - low + 1:
+        found.append(f"the changelog from {low} to {high} has gaps ({count} entries)")
+    if newest is not None and newest > serial:
+        found.append(f"a key was written at serial {newest}, after the serial {serial}")
+    return found
 
 
 class BlobStore(abc.ABC):

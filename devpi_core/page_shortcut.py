@@ -43,6 +43,7 @@ CORE_TWEENS = frozenset(
     {
         "devpi_core.tweens.request_tween_factory",
         "pyramid.tweens.excview_tween_factory",
+        "devpi_core.tweens.fresh_read_tween_factory",  # acts on 404s only: a page is a 200
         "devpi_core.csrf.csrf_tween_factory",
         "devpi_core.tweens.sanity_tween_factory",
         "devpi_core.views.simple.cached_page_tween_factory",

@@ -11,8 +11,10 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
+from pyramid.httpexceptions import HTTPNotFound
+
 from devpi_core import __version__, services
-from devpi_core.errors import BadRequest
+from devpi_core.errors import BadRequest, NotFound
 from devpi_core.logsetup import logged_path, request_id
 from devpi_core.metrics import ROUTE_KEY, Metrics
 from devpi_core.security import IDENTITY_KEY
@@ -97,6 +99,41 @@ def _route(request: Request) -> str:
     if route is not None:
         return str(route.name)
     return str(request.environ.get(ROUTE_KEY, "unmatched"))
+
+
+def fresh_read_tween_factory(handler: Handler, registry: Registry) -> Handler:
+    """Reads never lie across nodes: a 404 is answered only from the store's latest state.
+
+    A node learns other nodes' commits with a short delay (``current_serial()`` may lag), and
+    caches keyed by serial (index records, pages) hold what it saw then. So when a GET or HEAD
+    finds nothing, the serial is re-read from the store (a read transaction always sees every
+    commit); if it is newer than anything this node knew during the request (its own commits,
+    a mirror's cached answer, included), the request runs once more on the new state. An
+    absent thing costs one extra read of the serial; nothing else changes.
+    """
+    store = services.metadata_store(registry)
+
+    def moved(seen: int) -> bool:
+        known = max(seen, store.current_serial())
+        with store.read() as tx:
+            return tx.serial > known
+
+    def tween(request: Request) -> Response:
+        if request.method not in ("GET", "HEAD"):
+            return handler(request)
+        seen = store.current_serial()
+        try:
+            response = handler(request)
+        except (NotFound, HTTPNotFound):
+            if not moved(seen):
+                raise
+        else:
+            if response.status_code != 404 or not moved(seen):
+                return response
+        request.environ.pop(SERIAL_KEY, None)
+        return handler(request)
+
+    return tween
 
 
 def _log_access(request: Request, response: Response, seconds: float) -> None:

@@ -1,8 +1,10 @@
 """Reference counting of blobs: several files (on several indexes) may share one blob.
 
-A reference is the key ``blobref:<sha256>:<owner>``; the blob is deleted after the commit that
-drops its last reference, while the store still holds the writer lock, so an upload of the same
-content cannot slip in between (its :func:`add_ref` checks the blob still exists).
+A reference is the key ``blobref:<sha256>:<owner>``. After the commit that drops a blob's last
+reference, a new write transaction checks it is still unused and deletes it while holding the
+writer lock (of every process sharing the store): an upload of the same content cannot slip in
+between, as its :func:`add_ref` checks, under the same lock, that the blob still exists.
+``after_commit`` callbacks themselves run outside the lock, so the check cannot be done there.
 """
 
 from __future__ import annotations
@@ -10,9 +12,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from devpi_core.errors import Conflict
+from devpi_core.interfaces import StashKey
 
 if TYPE_CHECKING:
-    from devpi_core.interfaces import BlobStore, WriteTransaction
+    from collections.abc import Callable
+
+    from devpi_core.interfaces import BlobStore, MetadataStore, WriteTransaction
+
+# Blobs this transaction left without references so far (and has a clean-up registered for).
+_DOOMED = StashKey[set[str]]()
 
 
 def _key(sha256: str, owner: str) -> str:
@@ -23,8 +31,7 @@ def _doomed(tx: WriteTransaction) -> set[str]:
     # Blobs this transaction left without references so far. A later add_ref in the same
     # transaction (a file moved to another version, a rebuilt wheel with the same METADATA)
     # rescues its blob: the deletion is decided by the transaction's final state.
-    doomed: set[str] = tx.__dict__.setdefault("_blobrefs_doomed", set())
-    return doomed
+    return tx.stash.setdefault(_DOOMED, set())
 
 
 def add_ref(tx: WriteTransaction, blobs: BlobStore, sha256: str, owner: str) -> None:
@@ -35,19 +42,42 @@ def add_ref(tx: WriteTransaction, blobs: BlobStore, sha256: str, owner: str) -> 
     _doomed(tx).discard(sha256)
 
 
-def drop_ref(tx: WriteTransaction, blobs: BlobStore, sha256: str, owner: str) -> None:
-    """Forget ``owner``'s use of ``sha256``; delete the blob after commit if still unused then."""
+def drop_ref(
+    tx: WriteTransaction,
+    blobs: BlobStore,
+    sha256: str,
+    owner: str,
+    *,
+    store: MetadataStore | None = None,
+) -> None:
+    """Forget ``owner``'s use of ``sha256``; delete the blob after commit if still unused then.
+
+    Pass the ``store`` the transaction belongs to: the deletion then re-checks under the
+    writer lock. Without it the blob is deleted in the ``after_commit`` callback, which is
+    only safe while no other writer can add a reference meanwhile (one thread, one process).
+    """
     tx.delete(_key(sha256, owner))
     if next(tx.keys(f"blobref:{sha256}:"), None) is None:
         doomed = _doomed(tx)
         if sha256 not in doomed:
             doomed.add(sha256)
+            tx.after_commit(_collector(doomed, blobs, sha256, store))
 
-            def delete_if_still_unused(_serial: int) -> None:
-                if sha256 in doomed:
-                    blobs.delete(sha256)
 
-            tx.after_commit(delete_if_still_unused)
+def _collector(
+    doomed: set[str], blobs: BlobStore, sha256: str, store: MetadataStore | None
+) -> Callable[[int], None]:
+    def collect(_serial: int) -> None:
+        if sha256 not in doomed:  # referenced again later in the same transaction
+            return
+        if store is None:
+            blobs.delete(sha256)
+            return
+        with store.write() as tx:
+            if not has_refs(tx, sha256):
+                blobs.delete(sha256)
+
+    return collect
 
 
 def has_refs(tx: WriteTransaction, sha256: str) -> bool:

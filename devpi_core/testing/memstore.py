@@ -86,6 +86,8 @@ class MemoryStore(MetadataStore):
         self._data: dict[str, tuple[Any, int]] = {}
         self._serial = 0
         self._lock = threading.Lock()
+        self._leases: dict[str, tuple[str, float]] = {}
+        self._lease_lock = threading.Lock()
 
     def current_serial(self) -> int:
         return self._serial
@@ -99,11 +101,34 @@ class MemoryStore(MetadataStore):
         with self._lock:
             tx = _Write(dict(self._data), self._serial)
             yield tx
-            if tx.changed:
-                self._data = tx.data
-                self._serial += 1
-                for callback in tx.callbacks:
-                    callback(self._serial)
+            if not tx.changed:
+                return
+            self._data = tx.data
+            self._serial = serial = tx.serial + 1
+        for callback in tx.callbacks:  # outside the writer lock, as the contract says
+            callback(serial)
+
+    def acquire_lease(self, name: str, holder: str, ttl: float) -> bool:
+        with self._lease_lock:
+            now = time.monotonic()
+            current = self._leases.get(name)
+            if current is not None and current[0] != holder and current[1] >= now:
+                return False
+            self._leases[name] = (holder, now + ttl)
+            return True
+
+    def renew_lease(self, name: str, holder: str, ttl: float) -> bool:
+        with self._lease_lock:
+            current = self._leases.get(name)
+            if current is None or current[0] != holder:
+                return False
+            self._leases[name] = (holder, time.monotonic() + ttl)
+            return True
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self._lease_lock:
+            if self._leases.get(name, ("", 0.0))[0] == holder:
+                del self._leases[name]
 
 
 class MemoryBlobStore(BlobStore):

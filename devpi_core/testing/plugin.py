@@ -144,6 +144,14 @@ def _loopback_only(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
         monkeypatch.setattr(socket.socket, "connect_ex", _guarded_connect_ex)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Add the PostgreSQL fixtures (``postgres_server``, ``postgres_dsn``)."""
+    from devpi_core.testing import postgres
+
+    if not config.pluginmanager.is_registered(postgres):
+        config.pluginmanager.register(postgres, "devpi_core.testing.postgres")
+
+
 # -- in-process apps ------------------------------------------------------------------------
 AppFactory = Callable[..., "Client"]
 

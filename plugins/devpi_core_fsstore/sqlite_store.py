@@ -19,7 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from devpi_core import search
 from devpi_core.errors import StartupError
-from devpi_core.interfaces import MetadataStore, ReadTransaction, WriteTransaction
+from devpi_core.interfaces import (
+    MetadataStore,
+    ReadTransaction,
+    WriteTransaction,
+    serial_problems,
+)
 from devpi_core.search import SearchResult
 
 if TYPE_CHECKING:
@@ -37,6 +42,9 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta (name, value) VALUES ('serial', 0);
 CREATE TABLE IF NOT EXISTS changelog (serial INTEGER PRIMARY KEY, at REAL NOT NULL,
     keys TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL,
+    expires REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS identity (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 # Search documents (devpi_core.search) are kv rows under "search:"; triggers copy them into
 # search_doc and its FTS5 index inside the writing transaction, whichever code path or process
@@ -398,9 +406,50 @@ class SQLiteStore(MetadataStore):
                 return
             self._commit(conn, tx)
             self._observe(tx.new_serial)
-            # Still under the writer lock: see devpi_core.model.blobrefs.
-            for callback in tx.callbacks:
-                callback(tx.new_serial)
+        # Outside the writer lock, as the contract says (and as other processes see it): a
+        # callback may write, and must not assume no other writer committed since.
+        for callback in tx.callbacks:
+            callback(tx.new_serial)
+
+    def _autocommit(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
+        with self._connection() as conn:
+            return conn.execute(sql, args).fetchall()
+
+    def acquire_lease(self, name: str, holder: str, ttl: float) -> bool:
+        # Wall-clock time: every process sharing the file runs on this host.
+        now = time.time()
+        rows = self._autocommit(
+            "INSERT INTO leases (name, holder, expires) VALUES (?, ?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, expires = excluded.expires "
+            "WHERE leases.holder = excluded.holder OR leases.expires < ? RETURNING 1",
+            (name, holder, now + ttl, now),
+        )
+        return bool(rows)
+
+    def renew_lease(self, name: str, holder: str, ttl: float) -> bool:
+        rows = self._autocommit(
+            "UPDATE leases SET expires = ? WHERE name = ? AND holder = ? RETURNING 1",
+            (time.time() + ttl, name, holder),
+        )
+        return bool(rows)
+
+    def release_lease(self, name: str, holder: str) -> None:
+        self._autocommit("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
+
+    def shared_identity(self, uuid: str, secret: bytes) -> tuple[str, bytes]:
+        with self._connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(
+                    "INSERT OR IGNORE INTO identity (name, value) VALUES (?, ?)",
+                    [("uuid", uuid), ("secret", secret.hex())],
+                )
+                rows = dict(conn.execute("SELECT name, value FROM identity").fetchall())
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return rows["uuid"], bytes.fromhex(rows["secret"])
 
     def _commit(self, conn: sqlite3.Connection, tx: _Write) -> None:
         try:
@@ -427,6 +476,19 @@ class SQLiteStore(MetadataStore):
         if current > since and (not rows or rows[0][0] != since + 1):
             return None
         return sorted({key for _serial, keys in rows for key in json.loads(keys)})
+
+    def problems(self) -> list[str]:
+        with self._connection() as conn:
+            conn.execute("BEGIN")
+            try:
+                serial = self._serial(conn)
+                low, high, count = conn.execute(
+                    "SELECT min(serial), max(serial), count(*) FROM changelog"
+                ).fetchone()
+                newest = conn.execute("SELECT max(serial) FROM kv").fetchone()[0]
+            finally:
+                conn.execute("COMMIT")
+        return serial_problems(serial, low, high, count, newest)
 
     def close(self) -> None:
         with self._pool_lock:

@@ -342,7 +342,13 @@ class MirrorIndex(IndexType):
             for filename, hashes in entries:
                 sha = self._cached_sha(filename, hashes, tx)
                 if sha is not None and self.env.blobs.exists(sha):
-                    drop_ref(tx, self.env.blobs, sha, layout.blob_owner(self.name, filename))
+                    drop_ref(
+                        tx,
+                        self.env.blobs,
+                        sha,
+                        layout.blob_owner(self.name, filename),
+                        store=self.env.store,
+                    )
                 tx.delete(layout.file_key(self.name, filename))
 
     def delete_project(self, project: str, *, username: str | None) -> None:
@@ -382,7 +388,7 @@ class MirrorIndex(IndexType):
             self.rt.pages.forget(key[start:])
         names = tx.get(layout.names_key(self.name))
         if names:
-            drop_ref(tx, self.env.blobs, names["sha256"], self.rt.names.owner)
+            drop_ref(tx, self.env.blobs, names["sha256"], self.rt.names.owner, store=self.env.store)
         for key in list(tx.keys(layout.prefix(self.name))):
             tx.delete(key)
         tx.after_commit(lambda _serial: self.service.drop(self.name))

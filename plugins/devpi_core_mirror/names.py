@@ -196,7 +196,7 @@ class ProjectList(IndexPart):
         with self.env.store.write() as tx:
             old = tx.get(layout.names_key(self.index))
             if old and old["sha256"] != sha256:
-                drop_ref(tx, self.env.blobs, old["sha256"], self.owner)
+                drop_ref(tx, self.env.blobs, old["sha256"], self.owner, store=self.env.store)
             add_ref(tx, self.env.blobs, sha256, self.owner)
             tx.set(
                 layout.names_key(self.index),

@@ -306,7 +306,13 @@ class StageIndex(IndexType):
             # "overwrite", the same content uploaded again too
             rec["log"] = [filelog.overwrite(old.get("log", ())), *rec.get("log", [])]
             if old["sha256"] != rec["sha256"]:
-                drop_ref(tx, self.env.blobs, old["sha256"], f"{self.name}/{filename}")
+                drop_ref(
+                    tx,
+                    self.env.blobs,
+                    old["sha256"],
+                    f"{self.name}/{filename}",
+                    store=self.env.store,
+                )
             # A rebuilt wheel often has the same METADATA: dropping that ref here would delete
             # the blob after commit although the new record below refers to it again.
             old_core = (old.get("core_metadata") or {}).get("sha256")
@@ -356,6 +362,7 @@ class StageIndex(IndexType):
                 self.env.blobs,
                 rec["core_metadata"]["sha256"],
                 f"{self.name}/{filename}.metadata",
+                store=self.env.store,
             )
 
     def _remove_file(self, tx: WriteTransaction, project: str, version: str, filename: str) -> None:
@@ -365,14 +372,20 @@ class StageIndex(IndexType):
         rec = files.pop(filename, None)
         if rec is None:
             return
-        drop_ref(tx, self.env.blobs, rec["sha256"], f"{self.name}/{filename}")
+        drop_ref(tx, self.env.blobs, rec["sha256"], f"{self.name}/{filename}", store=self.env.store)
         self._drop_metadata_ref(tx, rec, filename)
         tx.delete(layout.file_key(self.name, filename))
         # tox results belong to the release file they were made for
         for other, other_rec in list(files.items()):
             if other_rec.get("for_relpath") == rec["relpath"]:
                 files.pop(other)
-                drop_ref(tx, self.env.blobs, other_rec["sha256"], f"{self.name}/{other}")
+                drop_ref(
+                    tx,
+                    self.env.blobs,
+                    other_rec["sha256"],
+                    f"{self.name}/{other}",
+                    store=self.env.store,
+                )
                 tx.delete(layout.file_key(self.name, other))
         record["files"] = files
         tx.set(key, record)
@@ -445,7 +458,13 @@ class StageIndex(IndexType):
         for key, value in list(tx.items(layout.prefix(self.name))):
             if key.startswith(f"stage:{self.name}:v:"):
                 for filename, rec in value.get("files", {}).items():
-                    drop_ref(tx, self.env.blobs, rec["sha256"], f"{self.name}/{filename}")
+                    drop_ref(
+                        tx,
+                        self.env.blobs,
+                        rec["sha256"],
+                        f"{self.name}/{filename}",
+                        store=self.env.store,
+                    )
                     self._drop_metadata_ref(tx, rec, filename)
             tx.delete(key)
         search.drop_scope(tx, self.name)

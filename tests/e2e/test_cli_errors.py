@@ -41,7 +41,7 @@ def test_config_from_the_environment(tmp_path):
         "serve", "--serverdir", str(tmp_path / "sd"), home=tmp_path, DEVPI_CORE_CONFIG=str(config)
     )
     assert_one_line_error(
-        result, 2, "storage.metadata: unknown backend 'postgres'; available: sqlite"
+        result, 2, "storage.metadata: unknown backend 'postgres'; available: postgresql, sqlite"
     )
 
 

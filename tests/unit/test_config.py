@@ -155,13 +155,13 @@ def test_plugin_names_and_settings_are_reported_together_in_file_order(tmp_path)
 def test_storage_backends_must_exist(tmp_path):
     path = write(tmp_path, "storage:\n  metadata: postgres\n  blobs: gcs\n")
     assert errors_of(path) == [
-        f"{path}:2: storage.metadata: unknown backend 'postgres'; available: sqlite",
+        f"{path}:2: storage.metadata: unknown backend 'postgres'; available: postgresql, sqlite",
         f"{path}:3: storage.blobs: unknown backend 'gcs'; available: fs, s3",
     ]
 
 
 def test_disabling_the_only_storage_plugin_is_reported(tmp_path):
-    path = write(tmp_path, "plugins:\n  disabled: [fsstore, s3store]\n")
+    path = write(tmp_path, "plugins:\n  disabled: [fsstore, s3store, pgstore]\n")
     assert errors_of(path) == [
         f"{path}:1: storage.metadata: unknown backend 'sqlite'; "
         "available: none (no storage plugin)",

@@ -221,3 +221,35 @@ def test_current_serial_sees_another_stores_commit_within_the_refresh_time(path)
     finally:
         one.close()
         two.close()
+
+
+def test_nodes_sharing_the_database_share_uuid_and_token_secret(make_app, tmp_path):
+    # two server directories, one database: a login token made by one node works on the other
+    config = {"plugins": {"fsstore": {"sqlite_path": str(tmp_path / "shared.sqlite")}}}
+    node_a, node_b = make_app(config), make_app(config)
+    node_a.create_and_login("alice")
+    node_b.auth = node_a.auth
+    node_b.create_index("alice/dev")
+    assert node_a.get_json("/alice/dev")["result"]["type"] == "stage"
+    uuids = {node.get_json("/+status")["result"]["uuid"] for node in (node_a, node_b)}
+    assert len(uuids) == 1
+
+
+def test_problems_report_a_changelog_that_disagrees_with_the_serial(path):
+    store = SQLiteStore(path)
+    try:
+        for value in range(3):
+            with store.write() as tx:
+                tx.set("k", value)
+        assert store.problems() == []
+        conn = sqlite3.connect(path)
+        conn.execute("DELETE FROM changelog WHERE serial = 2")
+        conn.execute("UPDATE meta SET value = 4 WHERE name = 'serial'")
+        conn.commit()
+        conn.close()
+        assert store.problems() == [
+            "the serial is 4 but the changelog ends at 3",
+            "the changelog from 1 to 3 has gaps (2 entries)",
+        ]
+    finally:
+        store.close()
