@@ -243,6 +243,12 @@ cmd_start() {
     [ -x "$VENV/bin/devpi-core" ] || die "$VENV/bin/devpi-core is missing (DEVPI_CORE_VENV)"
     PGUSER_NAME=$(pg_user)
 
+    local s3_port
+    s3_port=$(free_port)
+    "$moto" -H 127.0.0.1 -p "$s3_port" </dev/null >"$DIR/moto.log" 2>&1 &
+    echo $! >"$DIR/moto.pid"
+    S3_ENDPOINT="http://127.0.0.1:$s3_port"
+
     # PostgreSQL: fsync off, it is thrown away; the system user must reach its directory
     local pgdir
     if [ -n "$PGUSER_NAME" ]; then
@@ -267,12 +273,7 @@ cmd_start() {
     as_pg "$createdb" -h 127.0.0.1 -p "$pg_port" -U devpi devpi
     PG_DSN="host=127.0.0.1 port=$pg_port user=devpi dbname=devpi"
 
-    # S3: moto's standalone server and one bucket
-    local s3_port
-    s3_port=$(free_port)
-    "$moto" -H 127.0.0.1 -p "$s3_port" </dev/null >"$DIR/moto.log" 2>&1 &
-    echo $! >"$DIR/moto.pid"
-    S3_ENDPOINT="http://127.0.0.1:$s3_port"
+    # S3: a bucket on moto's server (started first: it starts while PostgreSQL does)
     wait_http "$S3_ENDPOINT/moto-api/" 200 "$START_TIMEOUT" "$(cat "$DIR/moto.pid")"
     py -c 'import sys, urllib.request as u; u.urlopen(u.Request(sys.argv[1], method="PUT"))' \
         "$S3_ENDPOINT/$BUCKET"
@@ -283,7 +284,7 @@ cmd_start() {
     local root_password
     root_password=$(py -c 'import secrets; print(secrets.token_urlsafe(18))')
     "$VENV/bin/devpi-core" init --serverdir "$DIR/node1" --config "$CONFIG" \
-        --root-passwd "$root_password" >"$DIR/init.log" 2>&1 \
+        --root-passwd="$root_password" >"$DIR/init.log" 2>&1 \
         || die "devpi-core init failed; see $DIR/init.log"
     for i in $(seq 1 "$nodes"); do start_node "$i"; done
     for i in $(seq 1 "$nodes"); do
