@@ -171,6 +171,8 @@ write_haproxy() {  # write_haproxy NODES
 global
     maxconn 2000
     pidfile $DIR/haproxy.pidfile
+    # the runtime API (disable server nodes/node2, show stat): socat or a script
+    stats socket $DIR/haproxy.sock mode 600 level admin
 
 defaults
     mode http
