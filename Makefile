@@ -10,7 +10,7 @@ PEER_VENV := benchmarks/work/peer-venv
 # Debian packages the tests start or check against (command: package)
 # initdb is not on PATH: Debian keeps it in /usr/lib/postgresql/<version>/bin (looked up there)
 APT_TOOLS := nginx:nginx-light rsync:rsync logrotate:logrotate systemd-analyze:systemd \
-	chromium:chromium chromedriver:chromium-driver initdb:postgresql
+	chromium:chromium chromedriver:chromium-driver initdb:postgresql haproxy:haproxy
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -4,7 +4,7 @@ Checked: every blob reference (``blobref:<sha256>:<owner>``) names a blob the bl
 whose content hashes to that name and whose size is what the store reports; the metadata
 store's own bookkeeping (its serial sequence and changelog, :meth:`MetadataStore.problems`);
 and orphans, blobs nothing refers to. Only the public ``BlobStore`` API is used (``iter_blobs``,
-``size``, ``open``; ``local_path`` for an orphan's age where the store has files).
+``size``, ``open``; ``stat``, or ``local_path`` where the store has files, for an orphan's age).
 
 Repair is limited to what cannot lose data: an orphan older than the grace period is deleted,
 inside a write transaction that re-checks it is still unreferenced (an upload of the same
@@ -70,6 +70,11 @@ def _check_blob(blobs: BlobStore, sha256: str, owners: list[str]) -> str | None:
 
 
 def _age(blobs: BlobStore, sha256: str, now: float) -> float | None:
+    """Seconds since the blob was last put: its stat time (an object store's, too), else its
+    file's; None when the store knows neither."""
+    stat = blobs.stat(sha256)
+    if stat is not None and stat.mtime > 0:
+        return now - stat.mtime
     path = blobs.local_path(sha256)
     if path is None:
         return None

@@ -402,6 +402,16 @@ def test_example_config_passes_check_config(capsys):
     assert capsys.readouterr().out.strip().endswith(": ok")
 
 
+def test_cluster_example_config_passes_check_config(capsys, monkeypatch):
+    for name in ("DEVPI_PG_DSN", "DEVPI_S3_KEY", "DEVPI_S3_SECRET"):
+        monkeypatch.setenv(name, "from-the-environment")
+    path = CONTRIB / "cluster" / "production.yml"
+    assert cli_main(["check-config", str(path)]) == 0
+    assert capsys.readouterr().out.strip().endswith(": ok")
+    page = (ROOT / "docs" / "scale-out.rst").read_text(encoding="utf-8")
+    assert ".. literalinclude:: ../contrib/cluster/production.yml" in page
+
+
 def test_example_config_sets_every_core_setting():
     example = _example()
     for section, declared in CORE_SECTIONS.items():

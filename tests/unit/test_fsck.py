@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
-from devpi_core.fsck import check
-from devpi_core.interfaces import serial_problems
+from devpi_core.fsck import DEFAULT_GRACE, check
+from devpi_core.interfaces import BlobStat, serial_problems
 from devpi_core.testing.memstore import MemoryBlobStore, MemoryStore
 
 
@@ -39,18 +39,46 @@ def test_missing_corrupt_and_orphan_blobs_are_problems(tmp_path):
     blobs._blobs[corrupt] = b"tampered"
     refer(store, corrupt, "alice/dev/corrupt.tar.gz")
     orphan = put(blobs, tmp_path, b"nobody uses me")
+    blobs._put_times[orphan] -= 2 * DEFAULT_GRACE
     report = check(store, blobs)
     text = "\n".join(report.problems)
     assert f"missing blob {missing} (used by alice/dev/gone.tar.gz)" in text
     assert f"corrupt blob {corrupt}: its content hashes to " in text
-    assert f"orphan blob {orphan} (age unknown)" in text
+    assert f"orphan blob {orphan} ({2 * DEFAULT_GRACE:.0f} s old)" in text
     assert len(report.problems) == 3
-    # without an age (no local file), an orphan is only deleted when no grace is asked for
+    repaired = check(store, blobs, repair=True)
+    assert repaired.repaired == [f"deleted orphan blob {orphan}"]
+    assert not blobs.exists(orphan)
+    assert blobs.exists(corrupt), "repair never deletes a referenced blob"
+
+
+class TimelessBlobStore(MemoryBlobStore):
+    """A store that knows no put times (the BlobStore default) and has no local files."""
+
+    def stat(self, sha256):
+        size = self.size(sha256)
+        return None if size is None else BlobStat(size, 0.0)
+
+
+def test_a_young_orphan_without_a_local_file_is_left_alone(tmp_path):
+    # an object store: the age comes from stat(), as a killed node's upload leaves it
+    store, blobs = MemoryStore(), MemoryBlobStore()
+    orphan = put(blobs, tmp_path, b"put, then the node was killed before the commit")
+    report = check(store, blobs, repair=True)
+    assert report.problems == []
+    assert report.repaired == []
+    assert [note.split(" (")[0] for note in report.notes] == [f"young orphan blob {orphan}"]
+    assert blobs.exists(orphan)
+
+
+def test_an_orphan_of_unknown_age_is_a_problem_and_deleted_only_without_grace(tmp_path):
+    store, blobs = MemoryStore(), TimelessBlobStore()
+    orphan = put(blobs, tmp_path, b"nobody uses me")
+    assert check(store, blobs).problems == [f"orphan blob {orphan} (age unknown)"]
     assert check(store, blobs, repair=True).repaired == []
     repaired = check(store, blobs, repair=True, grace=0)
     assert repaired.repaired == [f"deleted orphan blob {orphan}"]
     assert not blobs.exists(orphan)
-    assert blobs.exists(corrupt), "repair never deletes a referenced blob"
 
 
 def test_serial_problems():

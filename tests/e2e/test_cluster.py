@@ -1,0 +1,326 @@
+"""A real cluster through HAProxy: contrib/cluster/local-cluster.sh with three nodes on PostgreSQL
+and moto's S3 server, driven by twine, pip, uv and plain HTTP.
+
+One cluster per module (its start is most of the module's time). Tests use their own users and
+indexes; the node-kill test restarts the node it killed, so no test depends on another's order.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import glob
+import http.client
+import io
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from devpi_core.testing.devpiclient import unique
+from devpi_core.testing.dists import DistSpec, make_wheel
+from devpi_core.testing.plugin import (
+    FAST_HASHING,
+    bin_path,
+    clean_env,
+    missing_component,
+    tool_path,
+    write_config,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from devpi_core.testing.dists import Dist
+
+SCRIPT = Path(__file__).resolve().parents[2] / "contrib" / "cluster" / "local-cluster.sh"
+PASSWORD = "secret"
+DEADLINE = 20.0
+
+
+@dataclass
+class Cluster:
+    """The running cluster: what the script printed, and how to kill and restart a node."""
+
+    directory: Path
+    values: dict[str, str]
+    env: dict[str, str]
+
+    @property
+    def lb(self) -> str:
+        return self.values["LB_URL"]
+
+    def node(self, i: int) -> str:
+        return self.values[f"NODE{i}_URL"]
+
+    def pid(self, i: int) -> int:
+        return int(self.values[f"NODE{i}_PID"])
+
+    def script(self, *args: str) -> str:
+        done = subprocess.run(
+            ["bash", str(SCRIPT), *args], env=self.env, capture_output=True, text=True,
+            timeout=120, check=False,
+        )
+        assert done.returncode == 0, f"local-cluster.sh {args}: {done.stdout}{done.stderr}"
+        return done.stdout
+
+    def restart(self, i: int) -> None:
+        self.values.update(parse(self.script("restart-node", str(self.directory), str(i))))
+
+    def states(self) -> dict[str, str]:
+        """HAProxy's view: node name -> UP/DOWN/..."""
+        response = requests.get(self.values["STATS_URL"] + ";csv", timeout=5)
+        rows = csv.DictReader(io.StringIO(response.text.lstrip("# ")))
+        return {r["svname"]: r["status"] for r in rows if r["pxname"] == "nodes"}
+
+    def wait_state(self, name: str, state: str) -> None:
+        deadline = time.monotonic() + DEADLINE
+        while (seen := self.states().get(name)) != state:
+            assert time.monotonic() < deadline, f"HAProxy still sees {name} {seen}, not {state}"
+            time.sleep(0.05)
+
+
+def parse(output: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
+
+
+def _require_components() -> None:
+    tool_path("haproxy")
+    if not glob.glob("/usr/lib/postgresql/*/bin/initdb") and not os.path.exists("/usr/bin/initdb"):
+        missing_component("PostgreSQL (initdb) is not installed: apt-get install postgresql")
+    bin_path("moto_server")
+    for module in ("psycopg", "psycopg_pool", "boto3"):
+        try:
+            __import__(module)
+        except ImportError:
+            missing_component(f"{module} is not installed: pip install -e '.[test]'")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    _require_components()
+    base = tmp_path_factory.mktemp("cluster")
+    extra = write_config(base / "extra.yml", {"plugins": {"passwd": dict(FAST_HASHING)}})
+    env = clean_env(DEVPI_CORE_VENV=sys.prefix, DEVPI_CORE_CLUSTER_CONFIG=str(extra))
+    made = Cluster(base / "run", {}, env)
+    try:
+        made.values = parse(made.script("start", str(made.directory), "3"))
+        yield made
+    finally:
+        made.script("stop", str(made.directory))
+
+
+def new_index(url: str) -> tuple[str, str]:
+    """A fresh user with an index (created through ``url``): (user, user/index)."""
+    user = unique("c")
+    created = requests.put(f"{url}/{user}", json={"password": PASSWORD}, timeout=30)
+    assert created.status_code == 201, created.text
+    created = requests.put(f"{url}/{user}/dev", json={}, auth=(user, PASSWORD), timeout=30)
+    assert created.status_code == 200, created.text
+    return user, f"{user}/dev"
+
+
+def upload(url: str, user: str, index: str, dist: Dist) -> requests.Response:
+    name, version = dist.filename.split("-")[:2]
+    return requests.post(
+        f"{url}/{index}/",
+        data={":action": "file_upload", "name": name, "version": version,
+              "protocol_version": "1"},
+        files={"content": (dist.filename, dist.content)},
+        auth=(user, PASSWORD),
+        timeout=60,
+    )
+
+
+def listed(url: str, index: str, project: str) -> tuple[int, str]:
+    response = requests.get(f"{url}/{index}/+simple/{project}/", timeout=30)
+    return response.status_code, response.text
+
+
+def run_tool(args: list[str], home: Path) -> None:
+    done = subprocess.run(
+        [str(a) for a in args], env=clean_env(home), capture_output=True, text=True,
+        timeout=120, check=False,
+    )
+    assert done.returncode == 0, f"{args}: {done.stdout}{done.stderr}"
+
+
+def test_twine_upload_on_one_node_installs_at_once_through_the_lb_and_another(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    user, index = new_index(cluster.lb)
+    wheel = make_wheel(DistSpec("clusterapp", "1.0", module_code="VALUE = 'cluster'\n"))
+    path = wheel.write(tmp_path)
+    run_tool([bin_path("twine"), "upload", "--non-interactive", "--disable-progress-bar",
+              "--repository-url", f"{cluster.node(1)}/{index}/", "-u", user, "-p", PASSWORD,
+              path], tmp_path)
+
+    # acknowledged: every node and the LB list it on the first read, while installers run
+    def pip() -> Path:
+        target = tmp_path / "pip-target"
+        run_tool([sys.executable, "-m", "pip", "install", "--no-cache-dir", "--no-deps",
+                  "--index-url", f"{cluster.lb}/{index}/+simple/", "--target", target,
+                  "clusterapp==1.0"], tmp_path)
+        return target
+
+    def uv() -> Path:
+        target = tmp_path / "uv-target"
+        run_tool([bin_path("uv"), "pip", "install", "--no-cache", "--python", sys.executable,
+                  "--index-url", f"{cluster.node(2)}/{index}/+simple/", "--target", target,
+                  "clusterapp==1.0"], tmp_path)
+        return target
+
+    with ThreadPoolExecutor(6) as pool:
+        installs = [pool.submit(pip), pool.submit(uv)]
+        pages = [pool.submit(listed, url, index, "clusterapp")
+                 for url in (cluster.node(2), cluster.node(3), cluster.lb, cluster.lb)]
+        for page in pages:
+            status, text = page.result()
+            assert status == 200, text
+            assert wheel.filename in text
+        for install in installs:
+            assert (install.result() / "clusterapp" / "__init__.py").read_text() == (
+                "VALUE = 'cluster'\n"
+            )
+
+
+def test_a_login_token_from_one_node_works_on_another(cluster: Cluster) -> None:
+    user, _index = new_index(cluster.lb)
+    login = requests.post(f"{cluster.node(1)}/+login",
+                          json={"user": user, "password": PASSWORD}, timeout=30)
+    assert login.status_code == 200, login.text
+    token = login.json()["result"]["password"]
+
+    def header(secret: str) -> dict[str, str]:
+        return {"X-Devpi-Auth": base64.b64encode(f"{user}:{secret}".encode()).decode()}
+
+    made = requests.put(f"{cluster.node(2)}/{user}/fromtoken", json={}, headers=header(token),
+                        timeout=30)
+    assert made.status_code == 200, made.text
+    assert requests.get(f"{cluster.node(3)}/{user}/fromtoken", timeout=30).status_code == 200
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    refused = requests.put(f"{cluster.node(2)}/{user}/forged", json={}, headers=header(forged),
+                           timeout=30)
+    assert refused.status_code in (401, 403), refused.text
+
+
+class _Killer:
+    """A streamed multipart upload straight to one node, which is SIGKILLed half-way."""
+
+    def __init__(self, url: str, path: str, pid: int, *, size: int, kill_after: int) -> None:
+        self.url, self.path, self.pid = url, path, pid
+        self.size, self.kill_after = size, kill_after
+        self.sent = 0
+        self.error: BaseException | None = None
+        self.status: int | None = None
+
+    def run(self, user: str, filename: str) -> None:
+        boundary = "clusterkill"
+        fields = {":action": "file_upload", "name": "bigfile", "version": "1.0",
+                  "protocol_version": "1"}
+        head = "".join(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
+            for k, v in fields.items()
+        )
+        head += (f'--{boundary}\r\nContent-Disposition: form-data; name="content"; '
+                 f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n')
+        tail = f"\r\n--{boundary}--\r\n".encode()
+        split = urlsplit(self.url)
+        conn = http.client.HTTPConnection(split.hostname, split.port, timeout=60)
+        auth = base64.b64encode(f"{user}:{PASSWORD}".encode()).decode()
+        try:
+            conn.putrequest("POST", self.path)
+            conn.putheader("Authorization", f"Basic {auth}")
+            conn.putheader("Content-Type", f"multipart/form-data; boundary={boundary}")
+            conn.putheader("Content-Length", str(len(head) + self.size + len(tail)))
+            conn.endheaders(head.encode())
+            chunk = os.urandom(1 << 20)
+            while self.sent < self.size:
+                if self.sent >= self.kill_after and self.pid:
+                    os.kill(self.pid, signal.SIGKILL)
+                    self.pid = 0
+                conn.send(chunk)
+                self.sent += len(chunk)
+            conn.send(tail)
+            self.status = conn.getresponse().status
+        except OSError as exc:
+            self.error = exc
+        finally:
+            conn.close()
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return True
+    return state == "Z"
+
+
+def test_sigkill_mid_upload_loses_no_acknowledged_write(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    user, index = new_index(cluster.lb)
+    victim = 3
+    acknowledged: list[str] = []
+    failed: list[str] = []
+    lock = threading.Lock()
+
+    def writer(count: int, tag: str) -> None:
+        for n in range(count):
+            dist = make_wheel(DistSpec("ackd", f"{tag}.{n}"))
+            response = upload(cluster.lb, user, index, dist)
+            with lock:
+                (acknowledged if response.status_code == 200 else failed).append(dist.filename)
+
+    killer = _Killer(cluster.node(victim), f"/{index}/", cluster.pid(victim),
+                     size=48 << 20, kill_after=16 << 20)
+    big = threading.Thread(target=killer.run, args=(user, "bigfile-1.0-py3-none-any.whl"))
+    writers = threading.Thread(target=writer, args=(8, "1"))
+    big.start()
+    writers.start()
+    big.join(120)
+    writers.join(120)
+    assert killer.pid == 0, "the node was not killed"
+    assert killer.status is None, f"the killed node answered {killer.status}"
+    assert killer.error is not None, "the upload to the killed node did not break"
+    assert killer.sent < killer.size, "the node was killed after the whole body was sent"
+    assert acknowledged, failed
+
+    deadline = time.monotonic() + DEADLINE
+    while not _gone(cluster.pid(victim)):
+        assert time.monotonic() < deadline, "the killed node is still running"
+        time.sleep(0.05)
+    cluster.wait_state(f"node{victim}", "DOWN")
+
+    # with the node out, every new request through the LB succeeds, and nothing is missing
+    writer(3, "2")
+    assert not [name for name in failed if name.startswith("ackd-2.")], failed
+    for _ in range(6):
+        status, text = listed(cluster.lb, index, "ackd")
+        assert status == 200
+        assert all(name in text for name in acknowledged), (acknowledged, text)
+    assert listed(cluster.lb, index, "bigfile")[0] == 404
+
+    fsck = subprocess.run(
+        [bin_path("devpi-core"), "fsck", "--config", cluster.values["CONFIG"],
+         "--serverdir", str(cluster.directory / "node1")],
+        env=clean_env(), capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert fsck.returncode == 0, fsck.stdout + fsck.stderr
+
+    cluster.restart(victim)
+    cluster.wait_state(f"node{victim}", "UP")
+    status, text = listed(cluster.node(victim), index, "ackd")
+    assert status == 200
+    assert all(name in text for name in acknowledged)
