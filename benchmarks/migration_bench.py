@@ -5,7 +5,13 @@ and an sdist) = 5,000 files, three users, one index. Each importer runs on the s
 a fresh server directory; wall time and resident memory (sampled every 50 ms from /proc, the
 process and its children) are reported side by side.
 
-Run: ``.venv/bin/python benchmarks/migration_bench.py [--projects 500] [--skip-devpi]``.
+A second phase, ``sqlite+fs -> postgresql+s3``, moves the server the first import built (SQLite
+metadata, files on disk) to PostgreSQL (a throw-away server, as the tests start it) and S3
+(moto's server on 127.0.0.1): ``devpi-core export`` and ``devpi-core import --config pg-s3.yml``,
+each with files/s and peak RSS (of devpi-core; PostgreSQL and moto run as their own processes).
+
+Run: ``.venv/bin/python benchmarks/migration_bench.py [--projects 500] [--skip-devpi]
+[--skip-backends]``.
 """
 
 from __future__ import annotations
@@ -27,6 +33,9 @@ sys.path.insert(0, str(HERE))
 from harness import CORE_BIN, PEER_VENV, clean_env, ensure_peer_venv, table, workdir  # noqa: E402
 
 from devpi_core.testing.dists import DistSpec, make_sdist, make_wheel  # noqa: E402
+from devpi_core.testing.plugin import write_config  # noqa: E402
+from devpi_core.testing.postgres import running_postgres  # noqa: E402
+from devpi_core.testing.s3server import start_moto, stop  # noqa: E402
 
 VERSIONS = 5
 PWHASH = "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
@@ -102,6 +111,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--projects", type=int, default=500)
     parser.add_argument("--skip-devpi", action="store_true")
+    parser.add_argument("--skip-backends", action="store_true")
     opts = parser.parse_args()
     work = workdir("migration")
     dump = work / "dump"
@@ -121,6 +131,41 @@ def main() -> None:
         rows.append(["devpi-server devpi-import", peer_s, peer_kib / 1024, peer_s / core_s])
     print(table(f"Import of {count} files ({size / 1e6:.1f} MB) across {opts.projects} projects",
                 ["importer", "seconds", "peak RSS MiB", "devpi-import / this"], rows))
+    if not opts.skip_backends:
+        move_backends(work, config, count)
+
+
+def move_backends(work: Path, config: Path, count: int) -> None:
+    """``sqlite+fs -> postgresql+s3``: export the imported server, import it into PG and S3."""
+    moved = work / "move-dump"
+    export_s, export_kib, out = measure([str(CORE_BIN / "devpi-core"), "export", "--serverdir",
+                                         str(work / "core"), "--config", str(config), str(moved)])
+    print(out.strip().splitlines()[-1])
+    moto = start_moto(str(CORE_BIN / "moto_server"))
+    try:
+        bucket = moto.new_bucket()
+        with running_postgres() as pg:
+            target = write_config(work / "pg-s3.yml", {
+                "logging": {"access_log": False},
+                "storage": {"metadata": "postgresql", "blobs": "s3"},
+                "plugins": {"pgstore": {"dsn": pg.create_database()},
+                            "s3store": moto.settings(bucket)},
+            })
+            import_s, import_kib, out = measure([
+                str(CORE_BIN / "devpi-core"), "import", "--serverdir", str(work / "pg-s3"),
+                "--config", str(target), str(moved)])
+            print("\n".join(out.strip().splitlines()[-4:]))  # the phases and the summary
+    finally:
+        if moto.process is not None:
+            stop(moto.process)
+    rows = [
+        ["devpi-core export (sqlite+fs)", export_s, count / export_s, export_kib / 1024],
+        ["devpi-core import (postgresql+s3)", import_s, count / import_s, import_kib / 1024],
+        ["sqlite+fs -> postgresql+s3", export_s + import_s, count / (export_s + import_s),
+         max(export_kib, import_kib) / 1024],
+    ]
+    print(table(f"Moving {count} files between storage backends",
+                ["step", "seconds", "files/s", "peak RSS MiB"], rows))
 
 
 if __name__ == "__main__":

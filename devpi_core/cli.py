@@ -39,7 +39,7 @@ from devpi_core.serverdir import ServerDir, create, is_initialised, open_serverd
 from devpi_core.serving import run
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from devpi_core.plugins import Plugins
 
@@ -55,6 +55,27 @@ def _out(text: str) -> None:
 def _err(text: str) -> None:
     sys.stderr.write(text + "\n")
     sys.stderr.flush()
+
+
+def _migration_parsers(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: Callable[[argparse.ArgumentParser], None],
+) -> None:
+    """``import`` and ``export``."""
+    p = sub.add_parser("import", help="import a devpi-server (or devpi-core) export into an "
+                                      "empty server; all or nothing")
+    common(p)
+    p.add_argument("directory", help="the directory devpi-export or devpi-core export wrote")
+    p.add_argument("--dry-run", action="store_true",
+                   help="check the whole dump (JSON, names, bases, file hashes); write nothing")
+    p.add_argument("--include-mirrored-files", action="store_true",
+                   help="import mirror indexes' files into their caches (else they are skipped)")
+    p = sub.add_parser("export", help="export users, indexes and files in devpi-server's "
+                                      "format (devpi-import reads it)")
+    common(p)
+    p.add_argument("directory", help="a new or empty directory")
+    p.add_argument("--include-mirrored-files", action="store_true",
+                   help="export mirror indexes' cached files too (as devpi-export does)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -92,16 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p = sub.add_parser("gen-config", help="print a commented configuration file with all defaults")
     common(p)
-    p = sub.add_parser("import", help="import a devpi-server (or devpi-core) export into an "
-                                      "empty server; all or nothing")
-    common(p)
-    p.add_argument("directory", help="the directory devpi-export or devpi-core export wrote")
-    p.add_argument("--dry-run", action="store_true",
-                   help="check the whole dump (JSON, names, bases, file hashes); write nothing")
-    p = sub.add_parser("export", help="export users, indexes and files in devpi-server's "
-                                      "format (devpi-import reads it)")
-    common(p)
-    p.add_argument("directory", help="a new or empty directory")
+    _migration_parsers(sub, common)
     p = sub.add_parser("quarantined", help="list stored files that are kept but no longer "
                                            "served (quarantined projects, removed upstream)")
     common(p)
@@ -233,7 +245,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     core = open_core(plugins, settings, serverdir)
     try:
         summary = import_dump(core, Path(args.directory), progress=Progress(sys.stdout),
-                              dry_run=args.dry_run)
+                              dry_run=args.dry_run,
+                              include_mirrored_files=args.include_mirrored_files)
         if not args.dry_run:  # a dump always has root; a hand-made one may not
             initialise_data(core.users, core.indexes, plugins=plugins, settings=settings,
                             root_password="", default_indexes=False)
@@ -250,7 +263,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     serverdir = open_serverdir(settings.server.serverdir)
     core = open_core(plugins, settings, serverdir)
     try:
-        summary = export_dump(core, Path(args.directory), progress=Progress(sys.stdout))
+        summary = export_dump(core, Path(args.directory), progress=Progress(sys.stdout),
+                              include_mirrored_files=args.include_mirrored_files)
     except DumpError as exc:
         raise StartupError(f"export stopped: {exc}") from None
     finally:

@@ -167,7 +167,7 @@ class RestoredFile:
     ``rel`` is ``releasefile``, ``doczip`` or ``toxresult``; ``for_filename`` names the release
     file a tox result belongs to; ``log`` is the file's history as devpi writes it;
     ``upload_time`` is an ISO time (devpi-core's PEP 700 time, else the dump's
-    ``last_modified``).
+    ``last_modified``); ``url`` is where a mirrored file came from (``entrymapping.url``).
     """
 
     filename: str
@@ -180,6 +180,7 @@ class RestoredFile:
     last_modified: float | None = None
     upload_time: str | None = None
     for_filename: str | None = None
+    url: str | None = None
 
 
 class IndexType(abc.ABC):
@@ -285,6 +286,12 @@ class IndexType(abc.ABC):
         """
         return iter(())
 
+    def cached_files(self) -> Iterator[FileRef]:
+        """Files this index holds as a cache of another index (a mirror's downloads), with
+        ``meta["url"]`` their origin; exported by ``devpi-core export --include-mirrored-files``.
+        Index types that cache nothing keep the default: none."""
+        return iter(())
+
     def refresh(self, project: str) -> None:
         """Forget what is cached about ``project`` upstream (``POST .../refresh``).
 
@@ -359,8 +366,9 @@ class IndexType(abc.ABC):
         """Write a project read from a dump, within ``tx`` (``devpi-core import``).
 
         ``versions`` maps each version to its metadata (devpi's verdata without ``+`` keys;
-        ``yanked`` included when set); ``files`` are already in the blob store. Index types
-        that hold no uploads of their own keep the default: a 403.
+        ``yanked`` included when set); ``files`` are already in the blob store. A mirror is
+        given its cached files (``import --include-mirrored-files``). Index types that hold no
+        files of their own keep the default: a 403.
         """
         raise Forbidden(f"index {self.name} of type {self.record.type} cannot restore projects")
 

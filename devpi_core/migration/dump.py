@@ -16,6 +16,10 @@ the first structural problem as a :class:`DumpError` naming the item.
         "files": [{"type": "releasefile"|"doczip"|"toxresult", "projectname", "version",
                    "relpath": path in the dump, "entrymapping": {"hashes", "last_modified",
                    "url"?}, "log": [...], "for_entrypath"?: release of a tox result}]}}}
+
+A mirror index has ``projects`` and ``files`` only in a dump written with
+``--include-mirrored-files``; its files carry the upstream ``url`` in their entrymapping and
+are laid out as release files are (``user/index/<project>/<version>/<file>``).
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ class DumpFile:
     last_modified: float | None = None
     upload_time: str | None = None
     for_filename: str | None = None
+    url: str | None = None
 
     @property
     def filename(self) -> str:
@@ -210,6 +215,7 @@ def _file(fullname: str, entry: Any, version: str) -> DumpFile:
         upload_time=mapping.get("upload_time") if isinstance(mapping.get("upload_time"), str)
         else None,
         for_filename=for_filename,
+        url=mapping["url"] if isinstance(mapping.get("url"), str) else None,
     )
 
 

@@ -5,7 +5,9 @@ Files are laid out as ``devpi-export`` lays them out (``user/index/<project>/<ve
 devpi-core's additions travel where ``devpi-import`` keeps or ignores them: ``yanked`` in the
 version data, ``acl_read`` and policy keys in the index configuration (kept as unknown keys),
 PEP 700 ``upload_time`` and ``size`` in each file's ``entrymapping``. A devpi-core import of
-this export restores all of them. Mirror indexes are exported with their configuration only.
+this export restores all of them. Mirror indexes are exported with their configuration only,
+unless ``--include-mirrored-files`` asks for their cached files too (as ``devpi-export`` writes
+them: release files with the upstream ``url`` in their entrymapping).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+import time
 from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +31,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from devpi_core.bootstrap import Core
-    from devpi_core.indextypes import IndexType
+    from devpi_core.indextypes import FileRef, IndexType
     from devpi_core.migration.progress import Phase, Progress
 
 DUMPVERSION = "2"
@@ -48,8 +51,11 @@ def export_user(name: str, record: Mapping[str, Any]) -> dict[str, Any]:
     return data
 
 
-def export_dump(core: Core, root: Path, *, progress: Progress) -> Summary:
-    """Write everything in ``core``'s stores to ``root`` (which must not exist or be empty)."""
+def export_dump(
+    core: Core, root: Path, *, progress: Progress, include_mirrored_files: bool = False
+) -> Summary:
+    """Write everything in ``core``'s stores to ``root`` (which must not exist or be empty);
+    mirrors' cached files only with ``include_mirrored_files``."""
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
         raise DumpError(f"export directory {root} must not exist or be empty")
     root.mkdir(parents=True, exist_ok=True)
@@ -73,6 +79,9 @@ def export_dump(core: Core, root: Path, *, progress: Progress) -> Summary:
             if core.indexes.spec(record) is not None and not core.indexes.is_mirror(record):
                 entry["projects"], entry["files"] = {}, []
                 _export_index(core.indexes.type_of(record), root, entry, summary, phase)
+            elif core.indexes.spec(record) is not None and include_mirrored_files:
+                entry["projects"], entry["files"] = {}, []
+                _export_mirror(core.indexes.type_of(record), root, entry, summary, phase)
             data["indexes"][fullname] = entry
             summary.indexes += 1
             phase.advance()
@@ -138,3 +147,41 @@ def _export_file(
     if rel == "toxresult":
         filedesc["for_entrypath"] = str(link.get("for_relpath"))
     return filedesc
+
+
+def _export_mirror(
+    index: IndexType, root: Path, entry: dict[str, Any], summary: Summary, phase: Phase
+) -> None:
+    """A mirror's cached files, laid out and described as ``devpi-export`` does."""
+    by_project: dict[str, list[FileRef]] = {}
+    for ref in index.cached_files():
+        if ref.version:  # devpi-import needs a version for every file
+            by_project.setdefault(ref.project, []).append(ref)
+    now = time.time()
+    for project, refs in sorted(by_project.items()):
+        known = index.versions(project)
+        versions: dict[str, dict[str, Any]] = entry["projects"].setdefault(project, {})
+        for ref in refs:
+            assert ref.version is not None
+            assert ref.sha256 is not None
+            verdata = known.get(ref.version) or {"name": project, "version": ref.version}
+            versions[ref.version] = {k: v for k, v in verdata.items() if not k.startswith("+")}
+            relpath = f"{index.name}/{project}/{ref.version}/{ref.filename}"
+            target = root / relpath
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with index.env.blobs.open(ref.sha256) as src, target.open("wb") as dst:
+                shutil.copyfileobj(src, dst)
+            size = target.stat().st_size
+            entry["files"].append({
+                "type": "releasefile", "projectname": project, "version": ref.version,
+                "relpath": relpath, "log": [],
+                "entrymapping": {
+                    "hashes": {**ref.hashes, "sha256": ref.sha256}, "size": size,
+                    "url": str(ref.meta.get("url", "")),
+                    "last_modified": formatdate(ref.last_modified or now, usegmt=True),
+                },
+            })
+            summary.files += 1
+            summary.nbytes += size
+            phase.advance(0, size)
+        summary.projects += 1

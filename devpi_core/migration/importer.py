@@ -69,12 +69,20 @@ def refuse_non_empty(core: Core) -> None:
                         "(devpi-core init --no-default-indexes, or a new --serverdir)")
 
 
-def import_dump(core: Core, root: Path, *, progress: Progress, dry_run: bool = False) -> Summary:
-    """Import ``root`` into ``core``'s stores (nothing is written with ``dry_run``)."""
+def import_dump(
+    core: Core,
+    root: Path,
+    *,
+    progress: Progress,
+    dry_run: bool = False,
+    include_mirrored_files: bool = False,
+) -> Summary:
+    """Import ``root`` into ``core``'s stores (nothing is written with ``dry_run``); mirrored
+    files are imported into their mirror's cache with ``include_mirrored_files``, else skipped."""
     refuse_non_empty(core)
     with progress.phase("check", 1, unit="dump") as phase:
         dump = read_dump(root)
-        plans = plan_dump(core.indexes, dump)
+        plans = plan_dump(core.indexes, dump, include_mirrored=include_mirrored_files)
         phase.advance()
     summary = Summary(
         users=len(dump.users),
@@ -124,7 +132,7 @@ def _store_files(
                 log=dumpfile.log if dumpfile.log is not None
                 else [{"what": "upload", "who": "<import>", "dst": ""}],
                 last_modified=dumpfile.last_modified, upload_time=dumpfile.upload_time,
-                for_filename=dumpfile.for_filename,
+                for_filename=dumpfile.for_filename, url=dumpfile.url,
             )
             phase.advance(1, size)
             summary.files += 1

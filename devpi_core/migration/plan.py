@@ -85,10 +85,13 @@ def index_config(indexes: Indexes, index: DumpIndex) -> dict[str, Any]:
     return config
 
 
-def plan_index(indexes: Indexes, index: DumpIndex, *, is_mirror: bool) -> IndexPlan:
-    """Check one index and group its files by project."""
+def plan_index(
+    indexes: Indexes, index: DumpIndex, *, is_mirror: bool, include_mirrored: bool = False
+) -> IndexPlan:
+    """Check one index and group its files by project; a mirror's files only with
+    ``include_mirrored`` (else they are counted as skipped)."""
     plan = IndexPlan(index.fullname, index_config(indexes, index), {})
-    if is_mirror:
+    if is_mirror and not include_mirrored:
         # mirrored files are a cache: devpi-export leaves them out unless asked to
         plan.skipped_files = len(index.files)
         return plan
@@ -107,6 +110,8 @@ def plan_index(indexes: Indexes, index: DumpIndex, *, is_mirror: bool) -> IndexP
         })
     for dumpfile in index.files:
         _add_file(plan, index.fullname, dumpfile)
+    if is_mirror:  # devpi-export may list every project the mirror knows: keep cached ones
+        plan.projects = {name: p for name, p in plan.projects.items() if p.files}
     return plan
 
 
@@ -123,10 +128,11 @@ def _add_file(plan: IndexPlan, fullname: str, dumpfile: DumpFile) -> None:
     target.files.append(dumpfile)
 
 
-def plan_dump(indexes: Indexes, dump: Dump) -> list[IndexPlan]:
+def plan_dump(indexes: Indexes, dump: Dump, *, include_mirrored: bool = False) -> list[IndexPlan]:
     """Every index of ``dump`` checked, bases before the indexes that use them."""
     plans = []
     for index in dump.indexes.values():
         spec = indexes.types.get(index.type)
-        plans.append(plan_index(indexes, index, is_mirror=spec is not None and spec.is_mirror))
+        plans.append(plan_index(indexes, index, is_mirror=spec is not None and spec.is_mirror,
+                                include_mirrored=include_mirrored))
     return plans

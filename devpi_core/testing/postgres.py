@@ -110,9 +110,10 @@ def _as(user: str | None, argv: list[str]) -> list[str]:
     return argv if user is None else [_tool("runuser"), "-u", user, "--", *argv]
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """A PostgreSQL server for the whole session (stopped at its end)."""
+@contextlib.contextmanager
+def running_postgres() -> Iterator[PostgresServer]:
+    """A throw-away PostgreSQL server (``DEVPI_CORE_TEST_PG_DSN``: that one instead), stopped
+    and removed on exit; the ``postgres_server`` fixture, and benchmarks outside pytest."""
     _psycopg()
     if external := os.environ.get("DEVPI_CORE_TEST_PG_DSN"):
         yield _external(external)
@@ -140,6 +141,13 @@ def postgres_server() -> Iterator[PostgresServer]:
         stop = [pg_ctl, "-D", data, "-m", "immediate", "-w", "stop"]
         subprocess.run(_as(user, stop), check=False, capture_output=True, timeout=60)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server for the whole session (stopped at its end)."""
+    with running_postgres() as server:
+        yield server
 
 
 def _run(argv: list[str]) -> None:

@@ -18,7 +18,7 @@ from devpi_core.records import (
     WithheldFile,
     hash_spec,
 )
-from devpi_core_mirror import layout
+from devpi_core_mirror import layout, restore
 from devpi_core_mirror.fills import STREAMING, FileJob, Fill, FillEnv
 from devpi_core_mirror.pages import version_of
 from devpi_core_mirror.service import MirrorService
@@ -26,6 +26,7 @@ from devpi_core_mirror.service import MirrorService
 if TYPE_CHECKING:
     from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 
+    from devpi_core.indextypes import RestoredFile
     from devpi_core.interfaces import ReadTransaction, WriteTransaction
 
 METADATA = ".metadata"
@@ -328,6 +329,30 @@ class MirrorIndex(IndexType):
                 yield WithheldFile(
                     self.name, record["project"], key[start:], record["sha256"], withheld
                 )
+
+    # -- migration -------------------------------------------------------------------------
+    def restore_project(
+        self,
+        tx: WriteTransaction,
+        project: str,
+        *,
+        display_name: str,
+        versions: Mapping[str, Mapping[str, Any]],
+        files: Sequence[RestoredFile],
+    ) -> None:
+        restore.restore_project(
+            self.name, tx, project, versions=versions, files=files, blobs=self.env.blobs
+        )
+        self.rt.pages.forget(project)
+
+    def cached_files(self) -> Iterator[FileRef]:
+        self.rt.pages.writes.flush()  # a download still being recorded
+        with self.env.store.read() as tx:
+            records = list(restore.cached_records(self.name, tx))
+        for record in records:
+            ref = self._find_file(record["relpath"])
+            if ref is not None and ref.sha256 is not None and self.env.blobs.exists(ref.sha256):
+                yield ref
 
     # -- deleting cached content -----------------------------------------------------------
     def may_delete(self, *, force: bool = False) -> bool:

@@ -14,8 +14,11 @@ from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import webtest
 from devpi_core_fsstore.blob_store import FileBlobStore
 
+from devpi_core import services
+from devpi_core.app import make_app as build_app
 from devpi_core.blobs import BlobIngest
 from devpi_core.bootstrap import load_plugins, open_core
 from devpi_core.cli import main
@@ -299,3 +302,121 @@ def test_blob_store_batch_defers_fsyncs_to_its_end(tmp_path, monkeypatch):
         blob.write(b"more")
         blob.commit()
     assert calls == ["sync", "fsync", "fsync"]  # outside a batch: the file and its directory
+
+
+# -- mirrored files (--include-mirrored-files) -----------------------------------------------
+MIRRORED = make_wheel(DistSpec("mirrored", "2.0", requires_python=">=3.9"))
+
+
+def _add_mirror(data: dict[str, Any], root: Path, upstream: str) -> None:
+    """root/pypi as devpi-export --include-mirrored-files writes it: one cached wheel."""
+    relpath = f"root/pypi/mirrored/2.0/{MIRRORED.filename}"
+    (root / relpath).parent.mkdir(parents=True)
+    (root / relpath).write_bytes(MIRRORED.content)
+    data["indexes"]["root/pypi"] = {
+        "indexconfig": {"type": "mirror", "volatile": False, "mirror_url": upstream},
+        "projects": {"mirrored": {"2.0": {"name": "mirrored", "version": "2.0",
+                                          "requires_python": ">=3.9"}},
+                     "never-fetched": {}},
+        "files": [{
+            "type": "releasefile", "projectname": "mirrored", "version": "2.0",
+            "relpath": relpath, "log": [],
+            "entrymapping": {
+                "hashes": {"sha256": MIRRORED.sha256},
+                "last_modified": formatdate(1700000000, usegmt=True),
+                "url": f"{upstream}../files/{MIRRORED.filename}",
+            },
+        }],
+    }
+
+
+@pytest.fixture
+def down_upstream(fake_upstream: Any) -> str:
+    """The URL of an upstream that no longer answers (connections are refused)."""
+    url = str(fake_upstream.url)
+    fake_upstream.stop()
+    return url
+
+
+def served(target: tuple[str, ...]) -> Iterator[Any]:
+    """A WebTest app on the imported server directory."""
+    plugins, settings = load_plugins(load_raw(target[3]))
+    settings = settings.with_overrides(serverdir=target[1])
+    app = build_app(plugins, settings, open_serverdir(target[1]))
+    try:
+        yield webtest.TestApp(app, extra_environ={"REMOTE_ADDR": "127.0.0.1"})
+    finally:
+        services.shutdown(app.registry)
+
+
+def _check_mirrored_served(target: tuple[str, ...]) -> None:
+    for app in served(target):
+        page = app.get("/root/pypi/+simple/mirrored/", headers={"Accept": "text/html"})
+        assert MIRRORED.filename in page.text  # the imported page, while the upstream is down
+        assert 'data-requires-python="&gt;=3.9"' in page.text
+        href = page.html.find("a")["href"].split("#")[0]
+        got = app.get(href.replace("../../", "/root/pypi/", 1) if href.startswith("../")
+                      else href)
+        assert got.body == MIRRORED.content
+
+
+def test_mirrored_files_are_imported_and_served_without_the_upstream(
+    dump, target, down_upstream, capsys
+):
+    _edit(lambda d, r: _add_mirror(d, r, down_upstream))(dump)
+    code, out, err = run(capsys, "import", "--include-mirrored-files", *target, str(dump))
+    assert code == 0, err
+    assert "imported 2 users, 3 indexes, 2 projects, 3 files" in out
+    assert "skipped" not in out
+    _check_mirrored_served(target)
+
+
+def test_mirrored_files_are_skipped_and_counted_without_the_flag(
+    dump, target, down_upstream, capsys
+):
+    _edit(lambda d, r: _add_mirror(d, r, down_upstream))(dump)
+    code, out, err = run(capsys, "import", *target, str(dump))
+    assert code == 0, err
+    assert "2 files" in out
+    assert "1 mirrored files skipped" in out
+    assert MIRRORED.sha256 not in contents(target)[2]
+
+
+def test_a_mirrored_file_with_the_wrong_hash_leaves_nothing(dump, target, down_upstream, capsys):
+    _edit(lambda d, r: _add_mirror(d, r, down_upstream))(dump)
+    (dump / f"root/pypi/mirrored/2.0/{MIRRORED.filename}").write_bytes(b"tampered")
+    code, _out, err = run(capsys, "import", "--include-mirrored-files", *target, str(dump))
+    assert code == 1
+    assert f"file root/pypi/mirrored/2.0/{MIRRORED.filename}: sha256 mismatch" in err
+    assert contents(target) == ([], [], [])
+
+
+def test_mirrored_files_go_out_and_back_in_devpi_export_format(
+    dump, target, down_upstream, tmp_path, capsys
+):
+    _edit(lambda d, r: _add_mirror(d, r, down_upstream))(dump)
+    assert run(capsys, "import", "--include-mirrored-files", *target, str(dump))[0] == 0
+    code, out, err = run(capsys, "export", *target, str(tmp_path / "plain"))
+    assert code == 0, err
+    plain = json.loads((tmp_path / "plain/dataindex.json").read_text())
+    assert "files" not in plain["indexes"]["root/pypi"]
+    code, out, err = run(capsys, "export", "--include-mirrored-files", *target,
+                         str(tmp_path / "export"))
+    assert code == 0, err
+    assert "3 files" in out
+    exported = json.loads((tmp_path / "export/dataindex.json").read_text())
+    mirror = exported["indexes"]["root/pypi"]
+    assert mirror["projects"] == {"mirrored": {"2.0": {
+        "name": "mirrored", "version": "2.0", "requires_python": ">=3.9"}}}
+    (filedesc,) = mirror["files"]
+    assert filedesc["relpath"] == f"root/pypi/mirrored/2.0/{MIRRORED.filename}"
+    mapping = filedesc["entrymapping"]
+    assert mapping["url"] == f"{down_upstream}../files/{MIRRORED.filename}"
+    assert mapping["hashes"]["sha256"] == MIRRORED.sha256
+    assert mapping["last_modified"]  # devpi-import requires it for mirrored files
+    assert (tmp_path / "export" / filedesc["relpath"]).read_bytes() == MIRRORED.content
+    again = ("--serverdir", str(tmp_path / "again"), "--config", target[3])
+    code, _out, err = run(capsys, "import", "--include-mirrored-files", *again,
+                          str(tmp_path / "export"))
+    assert code == 0, err
+    _check_mirrored_served(again)
