@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from devpi_core.errors import NotFound, UpstreamUnavailable
+from devpi_core.errors import Gone, NotFound, UpstreamUnavailable
 from devpi_core.indextypes import FileRef, FileStream, IndexEnv, IndexType
 from devpi_core.model.blobrefs import add_ref, drop_ref
 from devpi_core.model.names import project_candidates
@@ -151,19 +151,26 @@ class MirrorIndex(IndexType):
     def get_file(self, relpath: str) -> FileRef | None:
         ref = self._find_file(relpath)
         if ref is None:
+            self._refuse_if_quarantined(relpath)
             return None
         withheld = self._withheld(ref)
         return ref if withheld is None else replace(ref, withheld=withheld)
+
+    def _refuse_if_quarantined(self, relpath: str) -> None:
+        """A file of a quarantined project answers 410 even when it is not cached (or its
+        record is still being written): the page no longer lists any of its files."""
+        target = relpath.rsplit("/", 1)[-1].removesuffix(METADATA)
+        for project in dict.fromkeys(project_candidates(target)):
+            if project and self.rt.pages.is_known(project):
+                status = self._quarantined(project)
+                if status is not None:
+                    raise Gone(_quarantine_message(target, project, status))
 
     def _withheld(self, ref: FileRef) -> str | None:
         """Why ``ref`` is not served any more (PEP 792 quarantine, removed upstream), or None."""
         status = self._quarantined(ref.project)
         if status is not None:
-            reason = f": {status.reason}" if status.reason else ""
-            return (
-                f"{ref.filename} is not served: the upstream index quarantined "
-                f"project {ref.project!r}{reason}"
-            )
+            return _quarantine_message(ref.filename, ref.project, status)
         if ref.meta.get("removed") and not self.record.config.get("mirror_keep_removed"):
             return (
                 f"{ref.filename} was removed from the upstream index; "
@@ -417,3 +424,8 @@ class MirrorIndex(IndexType):
         for key in list(tx.keys(layout.prefix(self.name))):
             tx.delete(key)
         tx.after_commit(lambda _serial: self.service.drop(self.name))
+
+
+def _quarantine_message(filename: str, project: str, status: ProjectStatus) -> str:
+    reason = f": {status.reason}" if status.reason else ""
+    return f"{filename} is not served: the upstream index quarantined project {project!r}{reason}"

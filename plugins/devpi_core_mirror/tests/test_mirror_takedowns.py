@@ -97,6 +97,16 @@ def test_quarantined_upstream_project_links_and_serves_nothing(mirror):
     assert mirror.upstream.count("/files/") == upstream_files
 
 
+def test_a_never_cached_file_of_a_quarantined_project_is_gone_too(mirror):
+    mirror.upstream.add("hello", wheel("hello", "1.0"))
+    url = mirror.file_url("hello", "hello-1.0-py3-none-any.whl")  # listed, not downloaded
+    mirror.upstream.set_status("hello", "quarantined", "malware")
+    refresh(mirror, "hello")
+    assert "quarantined project 'hello': malware" in gone(mirror, url)
+    mirror.client.app.get(url + ".metadata", status=410)
+    mirror.client.app.get("/root/fake/+f/000/0000000000000/other-1.0.tar.gz", status=404)
+
+
 def test_quarantine_is_lifted_when_the_upstream_lifts_it(mirror):
     mirror.upstream.add("hello", wheel("hello", "1.0"))
     url = cached_download(mirror, "hello", "hello-1.0-py3-none-any.whl")
