@@ -11,6 +11,7 @@ are paged; matched words are highlighted with ``<mark>``.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from devpi_core import search, services
@@ -48,9 +49,8 @@ def _mirror_hits(
             continue
         for name in names:
             tier = search.name_tier(needle, name)
-            if tier is not None:
-                hits.append(SearchHit(record.fullname, name, search.mark_name(name, needle),
-                                      tier, 0.0, ""))
+            if tier is not None:  # marked once shown (see find): most are never shown
+                hits.append(SearchHit(record.fullname, name, name, tier, 0.0, ""))
     return hits
 
 
@@ -75,7 +75,10 @@ def find(request: Request, text: str, page: int = 1) -> search.SearchResult:
     by_name = _mirror_hits(request, mirrors, query)
     hits = sorted([*found.hits, *by_name], key=search.rank_key)
     total = min(search.MAX_MATCHES, found.total + len(by_name))
-    return search.SearchResult(hits[offset:offset + PAGE_SIZE], total)
+    mirrored = {record.fullname for record in mirrors}
+    shown = [replace(hit, title=search.mark_name(hit.name, query.needle))
+             if hit.scope in mirrored else hit for hit in hits[offset:offset + PAGE_SIZE]]
+    return search.SearchResult(shown, total)
 
 
 def marked(text: str) -> Markup:
