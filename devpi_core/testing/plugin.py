@@ -6,6 +6,7 @@ fixtures: ``make_app``, ``client``, ``devpi_server`` and the clean environment f
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import shutil
@@ -23,6 +24,8 @@ import pytest
 from ruamel.yaml import YAML
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
     from devpi_core.testing.client import Client
     from devpi_core.testing.upstream import FakeUpstream
 
@@ -94,6 +97,17 @@ def missing_component(reason: str) -> NoReturn:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{reason} (CI=true: make test must install it)", pytrace=False)
     pytest.skip(reason)
+
+
+def import_component(name: str, reason: str) -> ModuleType:
+    """Import a module a test module needs (an extra's library) at module level, or skip the
+    whole module with ``reason``; under ``CI=true`` its collection fails instead."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason} (CI=true: make test must install it)", pytrace=False)
+        pytest.skip(reason, allow_module_level=True)
 
 
 def tool_path(name: str) -> str:

@@ -7,11 +7,12 @@ from itertools import count
 import pytest
 
 from devpi_core.testing.contracts import MetadataStoreContract, SharedMetadataStoreContract
+from devpi_core.testing.plugin import import_component
 
-pytest.importorskip("psycopg", reason="the 'postgresql' extra is not installed")
+import_component("psycopg", "the 'postgresql' extra is not installed")
 
-from devpi_core_pgstore.pg_store import PgStore
-from devpi_core_pgstore.settings import PgstoreSettings
+from devpi_core_pgstore.pg_store import PgStore  # noqa: E402 - after the check
+from devpi_core_pgstore.settings import PgstoreSettings  # noqa: E402 - after the check
 
 _schemas = count(1)
 

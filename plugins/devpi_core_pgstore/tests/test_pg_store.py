@@ -10,8 +10,9 @@ import pytest
 import devpi_core_pgstore
 from devpi_core.errors import ServiceUnavailable, StartupError
 from devpi_core.testing.dists import DistSpec, make_wheel
+from devpi_core.testing.plugin import import_component
 
-psycopg = pytest.importorskip("psycopg", reason="the 'postgresql' extra is not installed")
+psycopg = import_component("psycopg", "the 'postgresql' extra is not installed")
 
 from devpi_core_pgstore.pg_store import PgStore  # noqa: E402 - after the skip
 from devpi_core_pgstore.settings import PgstoreSettings  # noqa: E402 - after the skip
