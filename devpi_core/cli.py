@@ -8,6 +8,7 @@ tracebacks for mistakes an operator can fix.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import logging
@@ -39,8 +40,9 @@ from devpi_core.serverdir import ServerDir, create, is_initialised, open_serverd
 from devpi_core.serving import run
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
+    from devpi_core.bootstrap import Core
     from devpi_core.plugins import Plugins
 
 log = logging.getLogger("devpi_core.cli")
@@ -176,17 +178,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return run(plugins, settings, serverdir, announce=_out)
 
 
-def cmd_passwd(args: argparse.Namespace) -> int:
+@contextlib.contextmanager
+def _opened_core(args: argparse.Namespace) -> Iterator[tuple[Settings, Core]]:
+    """The stores and services of an initialised server directory, closed afterwards."""
     plugins, settings = _load(args)
-    serverdir = open_serverdir(settings.server.serverdir)
-    core = open_core(plugins, settings, serverdir)
+    core = open_core(plugins, settings, open_serverdir(settings.server.serverdir))
     try:
+        yield settings, core
+    finally:
+        core.close()
+
+
+def cmd_passwd(args: argparse.Namespace) -> int:
+    with _opened_core(args) as (settings, core):
         if core.users.get(args.user) is None:
             raise StartupError(f"no user {args.user!r} in {settings.server.serverdir}")
         password = _read_new_password(args.user)
         core.users.set_password(args.user, password)
-    finally:
-        core.close()
     _out(f"password of {args.user} changed")
     return 0
 
@@ -259,25 +267,18 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    plugins, settings = _load(args)
-    serverdir = open_serverdir(settings.server.serverdir)
-    core = open_core(plugins, settings, serverdir)
-    try:
-        summary = export_dump(core, Path(args.directory), progress=Progress(sys.stdout),
-                              include_mirrored_files=args.include_mirrored_files)
-    except DumpError as exc:
-        raise StartupError(f"export stopped: {exc}") from None
-    finally:
-        core.close()
+    with _opened_core(args) as (_settings, core):
+        try:
+            summary = export_dump(core, Path(args.directory), progress=Progress(sys.stdout),
+                                  include_mirrored_files=args.include_mirrored_files)
+        except DumpError as exc:
+            raise StartupError(f"export stopped: {exc}") from None
     _out(summary.line(f"exported to {args.directory}:"))
     return 0
 
 
 def cmd_quarantined(args: argparse.Namespace) -> int:
-    plugins, settings = _load(args)
-    serverdir = open_serverdir(settings.server.serverdir)
-    core = open_core(plugins, settings, serverdir)
-    try:
+    with _opened_core(args) as (_settings, core):
         count = 0
         for user in core.users.names():
             for name in sorted(core.indexes.of_user(user)):
@@ -289,8 +290,6 @@ def cmd_quarantined(args: argparse.Namespace) -> int:
                         (found.index, found.project, found.filename,
                          f"sha256={found.sha256}", path, found.reason)))
                     count += 1
-    finally:
-        core.close()
     if not args.json:
         _err(f"{count} withheld file(s)")
     return 0
