@@ -119,6 +119,7 @@ class Fill:
         try:
             if self.shared is None:
                 self._download()
+                self._stored()
             else:
                 self._lead_or_follow(self.shared)
         except Exception as exc:  # noqa: BLE001 - a bug or a disk problem must release the waiters
@@ -149,14 +150,18 @@ class Fill:
         self.counters.add("fills_passed_through")
         self.passthrough = True
         self._download()
+        if self.sha256 is not None:
+            self._stored()
 
     def _lead(self, shared: FillLease, counter: str) -> None:
         """With the lease acquired: download and store unless the file is stored by now (a
         holder committed and released just before)."""
         with shared.lease.held():
-            if not self._found(shared):
-                self.counters.add(counter)
-                self._download()
+            if self._found(shared):
+                return
+            self.counters.add(counter)
+            self._download()
+        self._stored()  # announced once the lease is free again
 
     def _found(self, shared: FillLease) -> bool:
         """Whether some process stored the file (then the fill is done: clients read it)."""
@@ -221,6 +226,8 @@ class Fill:
                 self._finish(DONE, None)
                 return
             self.commit(self.sha256)
+
+    def _stored(self) -> None:
         self.counters.add("files_cached")
         self.counters.add("bytes_cached", self.written)
         self._finish(DONE, None)
