@@ -51,6 +51,7 @@ FOLLOWING, CONNECTING, STREAMING, VERIFIED, DONE, FAILED = (
 )
 Committer = Callable[[str], None]
 FOLLOW_POLL = 0.05  # seconds between looks at the store while another process fills
+LEASE_RETRY = 0.25  # seconds between a follower's tries to take an expired lease over
 
 
 @dataclass(frozen=True)
@@ -138,12 +139,16 @@ class Fill:
             return
         with self.cond:
             self.state = FOLLOWING
-        deadline = time.monotonic() + shared.follow_wait
+        now = time.monotonic()
+        deadline, next_try = now + shared.follow_wait, now + LEASE_RETRY
         while time.monotonic() < deadline:
             if self.stop.wait(FOLLOW_POLL):
                 raise UpstreamUnavailable("the server is shutting down")
             if self._found(shared):
                 return
+            if time.monotonic() < next_try:
+                continue
+            next_try = time.monotonic() + LEASE_RETRY
             if shared.lease.acquire():  # the holder died (or failed): take over from byte 0
                 self._lead(shared, "fills_taken_over")
                 return
