@@ -8,13 +8,25 @@ zero. Small files (``verify_before_send``) are held back until they are verified
 is a clean 502; larger ones stream as they arrive, all but their last byte, which is sent once
 size and hashes check out: a client sees the transfer break off if they do not, and never holds
 a complete file with the wrong hash.
+
+Processes sharing a store (nodes of a cluster, several servers on one serverdir) coordinate
+through a :class:`FillLease`: the fill that takes the lease ``fill:<index>:<file>`` downloads
+and stores the file, renewing the lease while it runs. A fill that finds the lease held
+*follows*: it polls the store until the holder committed, then serves the stored blob. Past
+``follow_wait`` it *passes through*: it streams the upstream body to its clients without
+storing it (same checks, same held-back last byte); if the lease became free meanwhile (the
+holder died) it stores what it verified after all. A follower that finds the lease expired
+takes it over and fills from byte zero.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO
@@ -25,10 +37,12 @@ from devpi_core.indextypes import FileStream
 
 if TYPE_CHECKING:
     from devpi_core.interfaces import BlobStore, MirrorSource
+    from devpi_core_mirror.leases import Lease
     from devpi_core_mirror.metrics import Counters
 
 log = logging.getLogger(__name__)
-CONNECTING, STREAMING, VERIFIED, DONE, FAILED = (
+FOLLOWING, CONNECTING, STREAMING, VERIFIED, DONE, FAILED = (
+    "following",
     "connecting",
     "streaming",
     "verified",
@@ -36,6 +50,8 @@ CONNECTING, STREAMING, VERIFIED, DONE, FAILED = (
     "failed",
 )
 Committer = Callable[[str], None]
+FOLLOW_POLL = 0.05  # seconds between looks at the store while another process fills
+LEASE_RETRY = 0.25  # seconds between a follower's tries to take an expired lease over
 
 
 @dataclass(frozen=True)
@@ -60,12 +76,28 @@ class FillEnv:
     stop: threading.Event
 
 
+@dataclass(frozen=True)
+class FillLease:
+    """How a fill coordinates with the other processes sharing the store: the ``lease`` of its
+    file, ``stored()`` (the sha256 of the file once some process committed it, else None) and
+    how long a follower waits for the holder's commit before it passes the upstream through."""
+
+    lease: Lease
+    stored: Callable[[], str | None]
+    follow_wait: float
+
+
 class Fill:
     """One upstream download; see the module docstring. ``commit(sha256)`` records the stored
-    blob in the metadata store."""
+    blob in the metadata store; without ``shared`` the fill downloads without a lease."""
 
-    def __init__(self, job: FileJob, env: FillEnv, commit: Committer) -> None:
+    def __init__(
+        self, job: FileJob, env: FillEnv, commit: Committer, shared: FillLease | None = None
+    ) -> None:
         self.job = job
+        self.shared = shared
+        self.passthrough = False
+        self._spare: BinaryIO | None = None
         self.source = env.source
         self.blobs = env.blobs
         self.tmpdir = env.tmpdir
@@ -86,7 +118,11 @@ class Fill:
     def run(self) -> None:
         """Fetch, verify, commit; every outcome ends in ``done`` or ``failed``."""
         try:
-            self._download()
+            if self.shared is None:
+                self._download()
+                self._stored()
+            else:
+                self._lead_or_follow(self.shared)
         except Exception as exc:  # noqa: BLE001 - a bug or a disk problem must release the waiters
             self._finish(FAILED, self._as_error(exc))
 
@@ -97,33 +133,106 @@ class Fill:
             log.error("caching %s failed", self.job.url)
         return self.error or UpstreamUnavailable(f"caching {self.job.filename} failed: {exc}")
 
+    def _lead_or_follow(self, shared: FillLease) -> None:
+        if shared.lease.acquire():
+            self._lead(shared, "fills_led")
+            return
+        with self.cond:
+            self.state = FOLLOWING
+        now = time.monotonic()
+        deadline, next_try = now + shared.follow_wait, now + LEASE_RETRY
+        while time.monotonic() < deadline:
+            if self.stop.wait(FOLLOW_POLL):
+                raise UpstreamUnavailable("the server is shutting down")
+            if self._found(shared):
+                return
+            if time.monotonic() < next_try:
+                continue
+            next_try = time.monotonic() + LEASE_RETRY
+            if shared.lease.acquire():  # the holder died (or failed): take over from byte 0
+                self._lead(shared, "fills_taken_over")
+                return
+        self.counters.add("fills_passed_through")
+        self.passthrough = True
+        self._download()
+        if self.sha256 is not None:
+            self._stored()
+
+    def _lead(self, shared: FillLease, counter: str) -> None:
+        """With the lease acquired: download and store unless the file is stored by now (a
+        holder committed and released just before)."""
+        with shared.lease.held():
+            if self._found(shared):
+                return
+            self.counters.add(counter)
+            self._download()
+        self._stored()  # announced once the lease is free again
+
+    def _found(self, shared: FillLease) -> bool:
+        """Whether some process stored the file (then the fill is done: clients read it)."""
+        sha256 = shared.stored()
+        if sha256 is None:
+            return False
+        if self.state == FOLLOWING:
+            self.counters.add("fills_followed")
+        self.sha256 = sha256
+        self._finish(DONE, None)
+        return True
+
+    def _keep(self, hold: contextlib.ExitStack) -> bool:
+        """Whether a verified download is stored: always, except a pass-through, which stores
+        only if the lease is free by now (its holder died) and nobody stored the file; the
+        lease is then held (in ``hold``) until the commit."""
+        if not self.passthrough:
+            return True
+        assert self.shared is not None
+        if not self.shared.lease.acquire():
+            return False
+        hold.enter_context(self.shared.lease.held())
+        if self.shared.stored() is not None:
+            return False
+        self.counters.add("fills_taken_over")
+        return True
+
     def _download(self) -> None:
         self.counters.add("upstream_file_requests")
         stream = self.source.open_file(self.job.url)
-        try:
-            with BlobIngest(self.blobs, self.tmpdir) as ingest:
-                for name in self.job.hashes:
-                    ingest.also_hash(name)
-                with self.cond:
-                    self.path = ingest.path
-                    self.size = stream.size if stream.size is not None else self.job.size
-                    self.content_type, self.last_modified = (
-                        stream.content_type,
-                        stream.last_modified,
-                    )
-                    self.state = STREAMING
-                    self.cond.notify_all()
-                try:
-                    self._copy(stream.chunks, ingest)
-                    self._verify(ingest, stream.size)
-                except Exception as exc:
-                    # announced before the temp file goes away with the ingest
-                    self._finish(FAILED, self._as_error(exc))
-                    raise
-                self.sha256 = ingest.commit()
-        finally:
-            stream.close()
-        self.commit(self.sha256)
+        with contextlib.ExitStack() as hold:
+            try:
+                with BlobIngest(self.blobs, self.tmpdir) as ingest:
+                    for name in self.job.hashes:
+                        ingest.also_hash(name)
+                    if self.passthrough:
+                        # clients who come after the download stored nothing read this handle
+                        self._spare = open(ingest.path, "rb")  # noqa: SIM115
+                        weakref.finalize(self, self._spare.close)
+                    with self.cond:
+                        self.path = ingest.path
+                        self.size = stream.size if stream.size is not None else self.job.size
+                        self.content_type, self.last_modified = (
+                            stream.content_type,
+                            stream.last_modified,
+                        )
+                        self.state = STREAMING
+                        self.cond.notify_all()
+                    try:
+                        self._copy(stream.chunks, ingest)
+                        self._verify(ingest, stream.size)
+                    except Exception as exc:
+                        # announced before the temp file goes away with the ingest
+                        self._finish(FAILED, self._as_error(exc))
+                        raise
+                    if self._keep(hold):
+                        self.sha256 = ingest.commit()
+            finally:
+                stream.close()
+            if self.sha256 is None:
+                # a pass-through: its clients read the (deleted) temp file to the end
+                self._finish(DONE, None)
+                return
+            self.commit(self.sha256)
+
+    def _stored(self) -> None:
         self.counters.add("files_cached")
         self.counters.add("bytes_cached", self.written)
         self._finish(DONE, None)
@@ -160,6 +269,11 @@ class Fill:
             self.cond.notify_all()
 
     # -- clients ---------------------------------------------------------------------------
+    def joinable(self) -> bool:
+        """Whether a new client can still read the whole file from this fill (not after it
+        failed)."""
+        return self.state != FAILED
+
     def wait(self, states: tuple[str, ...], timeout: float) -> str:
         """Wait until the fill reaches one of ``states``, fails, or ``timeout`` passes."""
         deadline = time.monotonic() + timeout
@@ -184,7 +298,7 @@ class Fill:
             state, error = self.state, self.error
             # opened under the lock: the temp file is only moved or removed after the state
             # left STREAMING (a failure is announced before the temp file is deleted)
-            handle: BinaryIO | None = (
+            handle: BinaryIO | _Positional | None = (
                 open(self.path, "rb") if state == STREAMING else None  # noqa: SIM115
             )
         if handle is None and state == VERIFIED:
@@ -203,13 +317,16 @@ class Fill:
             assert error is not None
             raise error
         if handle is None:
-            if state == CONNECTING:
+            if state in (CONNECTING, FOLLOWING):
                 raise UpstreamUnavailable(
                     f"upstream did not start sending {self.job.filename} in time", status=504
                 )
-            if self.sha256 is None or state != DONE:
+            if state == DONE and self.sha256 is None and self._spare is not None:
+                handle = _Positional(self._spare)  # a pass-through that ended just now
+            elif self.sha256 is None or state != DONE:
                 raise UpstreamUnavailable(f"{self.job.filename} is still being stored; retry")
-            handle = open_blob(self.sha256)
+            else:
+                handle = open_blob(self.sha256)
         return FileStream(
             self._tail(handle, idle_timeout),
             self.size,
@@ -226,7 +343,7 @@ class Fill:
             return max(0, self.written - 1)
         return self.written
 
-    def _tail(self, handle: BinaryIO, idle_timeout: float) -> Iterator[bytes]:
+    def _tail(self, handle: BinaryIO | _Positional, idle_timeout: float) -> Iterator[bytes]:
         position = 0
         try:
             while True:
@@ -269,7 +386,7 @@ class Fills:
         the content arrived meanwhile (a fill that just finished)."""
         with self._lock:
             fill = self._active.get(job.key)
-            if fill is not None and fill.state != FAILED:
+            if fill is not None and fill.joinable():
                 return fill  # a DONE fill's readers read the committed blob
             # A fill leaves _active only after its blob is stored, so a request that found no
             # blob before, and no fill now, must look again before fetching a second time.
@@ -306,3 +423,20 @@ class Fills:
         deadline = time.monotonic() + timeout
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+
+
+class _Positional:
+    """A reader of its own on a shared handle (``os.pread``: the handle's offset is not used),
+    for a temp file that was deleted while the handle stayed open."""
+
+    def __init__(self, shared: BinaryIO) -> None:
+        self.fd = shared.fileno()
+        self.position = 0
+
+    def read(self, size: int = CHUNK) -> bytes:
+        chunk = os.pread(self.fd, size, self.position)
+        self.position += len(chunk)
+        return chunk
+
+    def close(self) -> None:
+        """The shared handle stays open (it closes with its fill)."""

@@ -19,7 +19,8 @@ from devpi_core.records import (
     hash_spec,
 )
 from devpi_core_mirror import layout, restore
-from devpi_core_mirror.fills import STREAMING, FileJob, Fill, FillEnv
+from devpi_core_mirror.fills import STREAMING, FileJob, Fill, FillEnv, FillLease
+from devpi_core_mirror.leases import Lease
 from devpi_core_mirror.pages import version_of
 from devpi_core_mirror.service import MirrorService
 
@@ -275,9 +276,19 @@ class MirrorIndex(IndexType):
         env = FillEnv(
             source, self.env.blobs, self.env.tmpdir, self.service.counters, self.service.fills.stop
         )
+        shared = FillLease(
+            Lease(
+                self.env.store,
+                f"fill:{self.name}:{ref.filename}",
+                self.service.holder,
+                settings.fill_lease_ttl,
+            ),
+            lambda: self._stored(ref),
+            settings.fill_follow_wait,
+        )
         fill = self.service.fills.get(
             job,
-            lambda j: Fill(j, env, lambda sha: self._committed(ref, sha)),
+            lambda j: Fill(j, env, lambda sha: self._committed(ref, sha), shared),
             lambda: self._stored(ref) is not None,
         )
         if fill is None:
@@ -285,7 +296,8 @@ class MirrorIndex(IndexType):
         counters = self.service.counters
         counters.add("waiting")
         try:
-            fill.wait((STREAMING,), settings.file_timeout * 2 + 1)  # the fill times out first
+            # the fill times out first (following another process, then its own download)
+            fill.wait((STREAMING,), settings.fill_follow_wait + settings.file_timeout * 2 + 1)
         finally:
             counters.add("waiting", -1)
         small = fill.size is not None and fill.size <= settings.verify_before_send

@@ -18,6 +18,10 @@ class Counters:
     page_cache_hits: int = 0
     files_cached: int = 0
     bytes_cached: int = 0
+    fills_led: int = 0  # downloads this process stored under the fill lease
+    fills_followed: int = 0  # served from the store after another process's fill
+    fills_passed_through: int = 0  # streamed past fill_follow_wait without storing
+    fills_taken_over: int = 0  # fills whose lease holder died (its lease expired)
     waiting: int = 0  # a gauge: requests waiting for a page or file another request fetches
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

@@ -20,14 +20,16 @@ from devpi_core.errors import DevpiError, UpstreamUnavailable
 from devpi_core.model.blobrefs import add_ref, drop_ref
 from devpi_core_mirror import layout
 from devpi_core_mirror.cache import SingleFlight
+from devpi_core_mirror.leases import Lease, holder_name
 from devpi_core_mirror.part import IndexPart
 
 if TYPE_CHECKING:
-    from collections.abc import Hashable, Iterable, Iterator
+    from collections.abc import Callable, Hashable, Iterable, Iterator
 
 
 log = logging.getLogger(__name__)
 BATCH = 2000
+LIST_POLL = 0.1  # seconds between looks at the store while another process fetches the list
 
 
 class ProjectList(IndexPart):
@@ -35,6 +37,7 @@ class ProjectList(IndexPart):
 
     def _start(self) -> None:
         self._flight: SingleFlight[None] = SingleFlight()
+        self._holder = holder_name()  # of the names:<index> lease
         self._background: threading.Thread | None = None
         self._closed = False
         # for search: the stored list decompressed ("\n" + one name per line), by its sha256
@@ -82,7 +85,7 @@ class ProjectList(IndexPart):
         info = self.info()
         if info is None or not self.env.blobs.exists(info["sha256"]):
             try:
-                self._flight.do("names", self._fetch)
+                self._flight.do("names", lambda: self._fetch(lambda _stored: True))
             except DevpiError as exc:
                 log.warning(
                     "%s: cannot fetch the upstream project list (%s); listing the %s "
@@ -162,7 +165,7 @@ class ProjectList(IndexPart):
 
     def _refresh_quietly(self) -> None:
         try:
-            self._flight.do("names", self._fetch)
+            self._flight.do("names", lambda: self._fetch(self._fresh))
         except DevpiError as exc:
             log.warning(
                 "%s: refreshing the upstream project list failed: %s", self.index, exc.message
@@ -170,9 +173,39 @@ class ProjectList(IndexPart):
         except Exception:  # a background thread has nobody else to tell
             log.exception("%s: refreshing the upstream project list failed", self.index)
 
-    def _fetch(self) -> None:
+    def _fetch(self, skip_if: Callable[[dict[str, Any]], bool] | None = None) -> None:
+        """Fetch and store the list under the ``names:<index>`` lease: of the processes sharing
+        the store, one refreshes it and the others read what it stored. With the lease, a
+        stored list that passes ``skip_if`` is kept as it is."""
         if self.source is None:
             raise UpstreamUnavailable(f"{self.index} has no usable upstream")
+        lease = Lease(
+            self.env.store, f"names:{self.index}", self._holder, self.settings.fill_lease_ttl
+        )
+        deadline = time.monotonic() + self.settings.list_timeout
+        while not lease.acquire():
+            if self._usable(self.info()):
+                return  # another process refreshes it; the stored list is served meanwhile
+            if self._closed:
+                return
+            if time.monotonic() > deadline:  # no list at all, and the holder is stuck
+                self._fetch_leased()
+                return
+            time.sleep(LIST_POLL)
+        with lease.held():
+            info = self.info()
+            if skip_if is not None and info is not None and self._usable(info) and skip_if(info):
+                return  # another process stored (or refreshed) it while this one waited
+            self._fetch_leased()
+
+    def _fresh(self, info: dict[str, Any]) -> bool:
+        return time.time() <= float(info.get("at", 0)) + self.expiry
+
+    def _usable(self, info: dict[str, Any] | None) -> bool:
+        return info is not None and self.env.blobs.exists(info["sha256"])
+
+    def _fetch_leased(self) -> None:
+        assert self.source is not None
         old = self.info()
         etag = old.get("etag") if old and self.env.blobs.exists(old["sha256"]) else None
         self.counters.add("upstream_list_requests")

@@ -16,6 +16,7 @@ from devpi_core.outbound import OutboundPolicy, origin
 from devpi_core.specs import MirrorSourceOptions
 from devpi_core_mirror.fills import Fills
 from devpi_core_mirror.jobs import JobQueue
+from devpi_core_mirror.leases import holder_name
 from devpi_core_mirror.metrics import Counters
 from devpi_core_mirror.names import ProjectList
 from devpi_core_mirror.part import IndexPart
@@ -102,6 +103,7 @@ class MirrorService:
         self.auth = auth
         self.counters = Counters()
         self.fills = Fills()
+        self.holder = holder_name()  # this server as a lease holder (fills, the name list)
         self.writes = JobQueue("devpi-mirror-writes")
         self._runtimes: dict[str, IndexRuntime] = {}
         self._lock = threading.Lock()

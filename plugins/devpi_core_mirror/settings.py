@@ -137,6 +137,20 @@ class MirrorSettings:
         "502); larger ones stream while downloading, all but the last byte until size and hashes "
         "check out (else the transfer breaks off)",
     )
+    fill_lease_ttl: float = setting(
+        10.0,
+        "seconds a first download's lease outlives its holder's last heartbeat (renewed every "
+        "quarter of it): processes sharing the store wait for the holder instead of fetching "
+        "the file too, and take over once a killed holder's lease expired",
+        _SECONDS,
+    )
+    fill_follow_wait: float = setting(
+        8.0,
+        "seconds a request waits for another process's first download of a file to be stored "
+        "before it streams the file from upstream itself without storing it (keep it below "
+        "pip's 15 s read timeout)",
+        {"type": "number", "minimum": 0},
+    )
     max_page_size: int = size_setting("256M", "largest upstream page or project list accepted")
     credentials: Mapping[str, Credential] = setting(
         {},

@@ -110,7 +110,8 @@ def _require_components() -> None:
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     _require_components()
     base = tmp_path_factory.mktemp("cluster")
-    extra = write_config(base / "extra.yml", {"plugins": {"passwd": dict(FAST_HASHING)}})
+    extra = write_config(base / "extra.yml", {"plugins": {"passwd": dict(FAST_HASHING)},
+                                              "server": {"outbound_allow": ["127.0.0.1"]}})
     env = clean_env(DEVPI_CORE_VENV=sys.prefix, DEVPI_CORE_CLUSTER_CONFIG=str(extra))
     made = Cluster(base / "run", {}, env)
     try:
@@ -324,3 +325,43 @@ def test_sigkill_mid_upload_loses_no_acknowledged_write(
     status, text = listed(cluster.node(victim), index, "ackd")
     assert status == 200
     assert all(name in text for name in acknowledged)
+
+
+# -- mirror fills across nodes (fill lease) ---------------------------------------------------
+
+
+def test_a_cold_mirror_file_asked_on_every_node_at_once_is_fetched_once(
+    cluster: Cluster,
+) -> None:
+    from devpi_core.testing.dists import Dist  # noqa: PLC0415 - kept here to ease merges
+    from devpi_core.testing.upstream import FakeUpstream  # noqa: PLC0415
+
+    dist = Dist("coldfile-1.0-py3-none-any.whl", os.urandom(1 << 20))
+    with FakeUpstream() as upstream:
+        upstream.add("coldfile", dist)
+        upstream.faults.slow_body, upstream.faults.only = 0.03, "/files/"  # about 0.5 s
+        user = unique("m")
+        created = requests.put(f"{cluster.lb}/{user}", json={"password": PASSWORD}, timeout=30)
+        assert created.status_code == 201, created.text
+        created = requests.put(f"{cluster.lb}/{user}/up", auth=(user, PASSWORD), timeout=30,
+                               json={"type": "mirror", "mirror_url": upstream.url})
+        assert created.status_code == 200, created.text
+        page = requests.get(f"{cluster.node(1)}/{user}/up/+simple/coldfile/", timeout=30,
+                            headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+        assert page.status_code == 200, page.text
+        href = page.json()["files"][0]["url"]
+        urls = [requests.compat.urljoin(f"{cluster.node(1 + n % 3)}/{user}/up/+simple/coldfile/",
+                                        href.replace(cluster.node(1), cluster.node(1 + n % 3)))
+                for n in range(30)]
+        start = threading.Barrier(30)
+
+        def fetch(url: str) -> tuple[int, bytes]:
+            start.wait(30)
+            response = requests.get(url, timeout=60)
+            return response.status_code, response.content
+
+        with ThreadPoolExecutor(30) as pool:
+            answers = list(pool.map(fetch, urls))
+        assert [status for status, _ in answers] == [200] * 30
+        assert all(body == dist.content for _, body in answers), "a client got wrong bytes"
+        assert upstream.count("/files/") == 1, "one upstream GET for the whole cluster"
