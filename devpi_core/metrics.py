@@ -107,7 +107,6 @@ class Metrics:
             buckets=BUCKETS,
             registry=self.registry,
         )
-
         self.transactions = Histogram(
             "devpi_store_transaction_duration_seconds",
             "metadata store transactions from opening to closing (a write's lock wait, body, "
