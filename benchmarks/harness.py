@@ -273,7 +273,7 @@ def _ms(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)] if match else float("nan")
 
 
-def wrk(
+def wrk(  # noqa: PLR0913 - wrk's options, all keyword-only
     url: str,
     *,
     seconds: int = 10,
@@ -281,11 +281,14 @@ def wrk(
     threads: int = 2,
     headers: Sequence[str] = (),
     script: Path | None = None,
+    prefix: Sequence[str] = (),
 ) -> WrkResult:
-    """Run wrk with ``--latency`` against ``url`` and parse its report."""
+    """Run wrk with ``--latency`` against ``url`` and parse its report (``prefix``: a command
+    wrk runs under, such as ``taskset -c 1``)."""
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed: apt-get install wrk (make bench does this)")
     args = [
+        *prefix,
         "wrk",
         "--latency",
         "-t",

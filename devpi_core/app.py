@@ -86,6 +86,7 @@ def _register(registry: Any, core: Core) -> None:
     )
     services.register(registry, SimplePages, pages)
     metrics = Metrics()
+    metrics.time_store(core.store, core.settings.storage.metadata)
     metrics.add_source(lambda: [("devpi_serial", "gauge", float(core.store.current_serial()))])
     metrics.add_source(lambda: core.plugins.metrics(core.services))
     services.register(registry, Metrics, metrics)

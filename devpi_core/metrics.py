@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -19,6 +20,10 @@ from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
+    from contextlib import AbstractContextManager
+    from types import TracebackType
+
+    from devpi_core.interfaces import MetadataStore
 
 log = logging.getLogger(__name__)
 # environ key naming the route of a response made without Pyramid's routing (warm simple pages)
@@ -28,6 +33,9 @@ _NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # simple pages and small files take milliseconds; big uploads and cold mirror fills minutes
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+# metadata transactions take from tens of microseconds (a SQLite read) to seconds (a lock wait)
+STORE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                 0.5, 1, 2.5, 5, 10, 30)
 
 
 class _HookCollector(Collector):
@@ -44,6 +52,40 @@ class _HookCollector(Collector):
                 yield CounterMetricFamily(name, f"{name} (devpi_metrics hook)", value=value)
             else:
                 yield GaugeMetricFamily(name, f"{name} (devpi_metrics hook)", value=value)
+
+
+class _TimedTransaction:
+    """Wraps one ``store.read()``/``store.write()`` context manager: observes how long opening
+    took (for writes: the wait for the writer lock, which every backend takes on entering) and
+    how long the whole transaction took, from asking to closing."""
+
+    __slots__ = ("_cm", "_start", "_total", "_wait")
+
+    def __init__(
+        self, cm: AbstractContextManager[Any], total: Histogram, wait: Histogram | None
+    ) -> None:
+        self._cm = cm
+        self._total = total
+        self._wait = wait
+        self._start = 0.0
+
+    def __enter__(self) -> Any:
+        self._start = start = time.perf_counter()
+        tx = self._cm.__enter__()
+        if self._wait is not None:
+            self._wait.observe(time.perf_counter() - start)
+        return tx
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        try:
+            return self._cm.__exit__(kind, exc, tb)
+        finally:
+            self._total.observe(time.perf_counter() - self._start)
 
 
 class Metrics:
@@ -65,6 +107,39 @@ class Metrics:
             buckets=BUCKETS,
             registry=self.registry,
         )
+        self.transactions = Histogram(
+            "devpi_store_transaction_duration_seconds",
+            "metadata store transactions from opening to closing (a write's lock wait, body, "
+            "commit and after-commit callbacks included), by backend and kind (read, write)",
+            ["backend", "kind"],
+            buckets=STORE_BUCKETS,
+            registry=self.registry,
+        )
+        self.write_wait = Histogram(
+            "devpi_store_write_wait_seconds",
+            "time a write transaction took to open: the writer lock every process sharing the "
+            "store takes in turn (and a connection), by backend",
+            ["backend"],
+            buckets=STORE_BUCKETS,
+            registry=self.registry,
+        )
+
+    def time_store(self, store: MetadataStore, backend: str) -> None:
+        """Time every ``store.read()`` and ``store.write()`` from now on (in core, for every
+        backend). Wraps the class's methods, so timing a store again replaces the wrapping."""
+        read, write = type(store).read.__get__(store), type(store).write.__get__(store)
+        reads = self.transactions.labels(backend, "read")
+        writes = self.transactions.labels(backend, "write")
+        wait = self.write_wait.labels(backend)
+
+        def timed_read() -> _TimedTransaction:
+            return _TimedTransaction(read(), reads, None)
+
+        def timed_write() -> _TimedTransaction:
+            return _TimedTransaction(write(), writes, wait)
+
+        setattr(store, "read", timed_read)  # noqa: B010 - an instance attribute, on purpose
+        setattr(store, "write", timed_write)  # noqa: B010
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one answered request."""

@@ -181,9 +181,13 @@ defaults
     timeout client 120s
     timeout server 120s
     timeout http-request 60s
-    # a request that could not reach a node (refused, reset before an answer) goes to another
+    # a busy node answers /+ready late but is up: the check's time-out (by default "inter",
+    # 300 ms) marked healthy nodes DOWN under load; a killed node refuses at once anyway
+    timeout check 2s
+    # a request that could not reach a node (refused) goes to another; so do a GET or HEAD
+    # that got no answer or a 5xx (repeating it changes nothing), see "nodes" below
     retries 3
-    retry-on conn-failure empty-response 503
+    retry-on all-retryable-errors
     option redispatch 1
 
 frontend devpi
@@ -192,6 +196,8 @@ frontend devpi
 
 backend nodes
     balance roundrobin
+    # other methods only when the connection failed: a node may have acted on them
+    http-request disable-l7-retry unless METH_GET
     option httpchk GET /+ready
     http-check expect status 200
     default-server inter 300ms fastinter 200ms downinter 500ms fall 2 rise 2

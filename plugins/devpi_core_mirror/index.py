@@ -205,8 +205,13 @@ class MirrorIndex(IndexType):
                 rel=record["rel"],
             )
         target = filename.removesuffix(METADATA)
-        for project in dict.fromkeys(project_candidates(target)):
-            if not project or not self.rt.pages.is_known(project):
+        candidates = [project for project in dict.fromkeys(project_candidates(target)) if project]
+        # Another node sharing the store may have answered the page without having stored it
+        # yet (pages are written behind the answer), and the installer asks this node for the
+        # file: when no page of any candidate is known, ask the upstream as a page request would.
+        fetch = not self.env.offline and not any(map(self.rt.pages.is_known, candidates))
+        for project in candidates:
+            if not self.rt.pages.is_known(project) and not (fetch and self._fetched(project)):
                 continue
             f = self.rt.pages.find(project, target)
             if f is None:
@@ -218,6 +223,13 @@ class MirrorIndex(IndexType):
                 return self._metadata_ref(relpath, project, f)
             return None
         return None
+
+    def _fetched(self, project: str) -> bool:
+        """Whether the upstream has a page of ``project`` (fetched now if not fresh)."""
+        try:
+            return self.rt.pages.token(project) is not None
+        except UpstreamUnavailable:
+            return False
 
     def _file_ref(self, relpath: str, project: str, f: UpstreamFile) -> FileRef:
         version = version_of(f.filename, project)

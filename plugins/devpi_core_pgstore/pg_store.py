@@ -23,6 +23,7 @@ from psycopg_pool import ConnectionPool
 
 from devpi_core.errors import ServiceUnavailable, StartupError
 from devpi_core.interfaces import (
+    SERIAL_BOUND,
     MetadataStore,
     ReadTransaction,
     WriteTransaction,
@@ -37,7 +38,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 # How stale current_serial() may be about other nodes' commits (never about this node's):
-# one poll query costs 27-41 us over loopback, so at most ~20 queries/s per node.
+# one poll query costs 27-41 us over loopback, so at most ~20 queries/s per node (one thread
+# polls at a time: under load, every request thread used to find the serial stale at once).
 SERIAL_REFRESH = 0.05
 CHANGELOG_KEEP = 10000
 NOTIFY_CHANNEL = "devpi_serial"
@@ -140,6 +142,7 @@ class PgStore(MetadataStore):
         self.lock_timeout = settings.lock_timeout
         self._idle_ms = int(settings.idle_in_transaction_timeout * 1000)
         self._known: tuple[int, float] = (0, -SERIAL_REFRESH)
+        self._polling = threading.Lock()
         self._closed = threading.Event()
         try:
             with psycopg.connect(dsn, autocommit=True) as conn:
@@ -197,10 +200,21 @@ class PgStore(MetadataStore):
 
     def current_serial(self) -> int:
         serial, checked = self._known
-        if time.monotonic() - checked < SERIAL_REFRESH:
+        age = time.monotonic() - checked
+        if age < SERIAL_REFRESH:
             return serial
-        with self._connection() as conn:
-            return self._observe(self._serial(conn))
+        # One poll at a time: while a thread polls, others answer with the serial known, as
+        # long as it is within the bound; past it they wait for the poll (or poll themselves).
+        if not self._polling.acquire(blocking=age >= SERIAL_BOUND):
+            return serial
+        try:
+            serial, checked = self._known
+            if time.monotonic() - checked < SERIAL_REFRESH:  # polled while this one waited
+                return serial
+            with self._connection() as conn:
+                return self._observe(self._serial(conn))
+        finally:
+            self._polling.release()
 
     def _observe(self, serial: int) -> int:
         """Remember ``serial`` (read just now, or committed here); keep the highest."""

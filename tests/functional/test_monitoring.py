@@ -46,6 +46,27 @@ def test_metrics_expose_the_serial_and_the_devpi_metrics_hook(client):
     assert ["devpi_mirror_upstream_errors", "counter", 0.0] in status
 
 
+def test_store_transactions_are_timed_by_backend_and_kind(client):
+    def count(name, *labels):
+        return samples(client).get((name, tuple(labels)), 0)
+
+    backend, write = ("backend", "sqlite"), ("kind", "write")
+    writes_before = count("devpi_store_transaction_duration_seconds_count", backend, write)
+    waits_before = count("devpi_store_write_wait_seconds_count", backend)
+    client.create_and_login("alice")  # a user: at least one write transaction
+    writes = count("devpi_store_transaction_duration_seconds_count", backend, write)
+    assert writes > writes_before
+    assert count("devpi_store_write_wait_seconds_count", backend) - waits_before == (
+        writes - writes_before
+    )
+    total = count("devpi_store_transaction_duration_seconds_sum", backend, write)
+    assert total > 0
+    client.get_json("/alice")  # reads the user
+    assert count("devpi_store_transaction_duration_seconds_count", backend, ("kind", "read")) > 0
+    inf = (("backend", "sqlite"), ("kind", "write"), ("le", "+Inf"))
+    assert samples(client)[("devpi_store_transaction_duration_seconds_bucket", inf)] == writes
+
+
 def test_warm_simple_pages_are_counted_under_their_route(client):
     client.create_and_login("alice")
     client.create_index("alice/dev")

@@ -340,3 +340,18 @@ def test_a_file_whose_page_left_memory_is_found_in_the_store(mirror):
         "hashes"
     ]["sha256"]
     mirror.client.app.get(url.replace("hello-1.0", "hello-9.9"), status=404)
+
+
+def test_a_file_of_a_page_another_node_answered_is_fetched_not_a_404(make_mirror, fake_upstream):
+    """In a cluster an installer reads a page from one node and asks another for the file,
+    before the first stored the page (pages are written behind the answer): the other node
+    asks the upstream for the page itself. Two apps with their own stores stand for it."""
+    w = wheel("hello", "1.0")
+    fake_upstream.add("hello", w)
+    first, second = make_mirror(), make_mirror()
+    url = first.file_url("hello", w.filename)
+    assert second.client.app.get(url).body == w.content
+    # a file the upstream's page does not list is still a 404, and costs no second fetch
+    pages = fake_upstream.count("/simple/hello/")
+    second.client.app.get(url.replace("hello-1.0", "hello-2.0"), status=404)
+    assert fake_upstream.count("/simple/hello/") == pages

@@ -3,6 +3,7 @@ time-out, LISTEN/NOTIFY, the backend factory and two app nodes on one database."
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -14,6 +15,7 @@ from devpi_core.testing.plugin import import_component
 
 psycopg = import_component("psycopg", "the 'postgresql' extra is not installed")
 
+from devpi_core_pgstore import pg_store  # noqa: E402 - after the skip
 from devpi_core_pgstore.pg_store import PgStore  # noqa: E402 - after the skip
 from devpi_core_pgstore.settings import PgstoreSettings  # noqa: E402 - after the skip
 
@@ -88,6 +90,39 @@ def test_listen_learns_other_nodes_serials_without_polling(postgres_dsn):
     finally:
         listener.close()
         writer.close()
+
+
+def test_one_thread_polls_the_serial_while_others_answer_with_the_known_one(
+    postgres_dsn, monkeypatch
+):
+    store = make_store(postgres_dsn)
+    try:
+        with store.write() as tx:
+            tx.set("k", 1)
+        known = store.current_serial()
+        polls, polling, release = [], threading.Event(), threading.Event()
+        real = store._serial
+
+        def slow_poll(conn, *, lock=False):
+            polls.append(lock)
+            polling.set()
+            release.wait(2)
+            return real(conn, lock=lock)
+
+        monkeypatch.setattr(store, "_serial", slow_poll)
+        monkeypatch.setattr(pg_store, "SERIAL_BOUND", 3600)  # the known serial stays usable
+        store._known = (known, time.monotonic() - pg_store.SERIAL_REFRESH)  # due for a poll
+        poller = threading.Thread(target=store.current_serial)
+        poller.start()
+        assert polling.wait(10)
+        # meanwhile every other caller answers at once, without a query of its own
+        assert [store.current_serial() for _ in range(5)] == [known] * 5
+        release.set()
+        poller.join(10)
+        assert polls == [False]
+    finally:
+        release.set()
+        store.close()
 
 
 def test_backend_is_chosen_by_name_and_needs_a_dsn(postgres_dsn, tmp_path):
