@@ -22,6 +22,8 @@ from pyramid.view import view_config
 from devpi_core import services
 from devpi_core.errors import BadRequest, NotFound
 from devpi_core.model.names import is_prerelease, normalize, version_sort_key
+from devpi_core.records import strongest_status
+from devpi_core.simple_render import status_json
 from devpi_core.web import absolute, contributing_indexes, json_response, readable_index, server_url
 
 if TYPE_CHECKING:
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
     from pyramid.request import Request
     from pyramid.response import Response
 
-    from devpi_core.records import IndexRecord, Link
+    from devpi_core.records import IndexRecord, Link, ProjectStatus
 
 # PEP 753 / core metadata keys copied into ``info`` as they are (absent ones become None)
 TEXT_KEYS = ("author", "author_email", "maintainer", "maintainer_email", "license",
@@ -159,8 +161,10 @@ class _Project:
         self.verdata: dict[str, Mapping[str, Any]] = {}
         self.files: dict[str, list[Link]] = {}
         seen: set[str] = set()
+        statuses: list[ProjectStatus | None] = []
         for stage in contributing_indexes(request, record, project).stages:
             itype = indexes.type_of(stage)
+            statuses.append(itype.project_status(project))
             for link in itype.links(project):
                 if link.filename not in seen and link.version is not None:
                     seen.add(link.filename)
@@ -169,6 +173,8 @@ class _Project:
                 self.verdata.setdefault(version, verdata)
         if not self.verdata:
             raise NotFound(f"no project {project!r} on {record.fullname}")
+        # PEP 792 as the simple page has it: the most restrictive of the contributing indexes'
+        self.status = strongest_status(statuses)
 
     def latest(self) -> str:
         """The version ``info`` describes."""
@@ -183,6 +189,8 @@ def _reply(request: Request, record: IndexRecord, project: str, found: _Project,
     body: dict[str, Any] = {
         "info": info(request, record, project, version, found.verdata[version]),
         "last_serial": services.metadata_store(request).current_serial(),
+        # PEP 792's object, as PEP 691 puts it on a project page
+        "project-status": status_json(found.status),
     }
     if releases:
         ordered = sorted(found.verdata, key=version_sort_key)

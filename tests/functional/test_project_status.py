@@ -115,3 +115,22 @@ def test_mirror_projects_take_no_status_from_the_api(make_app, fake_upstream):
     fake_upstream.add("hello", make_wheel(DistSpec("hello", "1.0")))
     client.simple("root/fake", "hello")
     client.request("PATCH", "/root/fake/hello", {"project-status": "archived"}, status=403)
+
+
+def test_project_json_and_pypi_json_carry_the_status(alice):
+    def statuses(index: str) -> list[dict[str, str]]:
+        devpi = alice.get_json(f"/{index}/hello")
+        assert devpi["type"] == "projectconfig"
+        assert list(devpi["result"]) == ["1.0"]  # result keys stay versions (devpi list)
+        pypi = alice.get_json(f"/{index}/pypi/hello/json")
+        assert pypi["info"]["version"] == "1.0"
+        return [devpi["project-status"], pypi["project-status"]]
+
+    assert statuses("alice/dev") == [{"status": "active"}] * 2
+    set_status(alice, "archived", "moved to hello2")
+    assert statuses("alice/dev") == [{"status": "archived", "reason": "moved to hello2"}] * 2
+    # over bases, as the simple page: the most restrictive
+    alice.create_index("alice/prod", bases="alice/dev")
+    assert statuses("alice/prod") == [{"status": "archived", "reason": "moved to hello2"}] * 2
+    set_status(alice, "deprecated")
+    assert statuses("alice/prod") == [{"status": "deprecated"}] * 2
