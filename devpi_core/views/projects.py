@@ -11,7 +11,7 @@ from devpi_core import services
 from devpi_core.errors import BadRequest, Forbidden, NotFound
 from devpi_core.held import refuse_if_held
 from devpi_core.model.names import normalize
-from devpi_core.records import PROJECT_STATUSES, DeleteEvent, ProjectStatus, strongest_status
+from devpi_core.records import PROJECT_STATUSES, DeleteEvent, ProjectStatus, status_over_bases
 from devpi_core.simple_render import status_json
 from devpi_core.views.simple import project_page_response, wants_simple_list
 from devpi_core.web import (
@@ -73,13 +73,14 @@ def _all_versions(
     return [(stage.fullname, dict(indexes.type_of(stage).versions(project))) for stage in stages]
 
 
-def project_status(request: Request, stages: list[IndexRecord], project: str) -> dict[str, str]:
-    """PEP 792's ``project-status`` object over ``stages``, as the simple page has it (the most
-    restrictive of the contributing indexes')."""
+def project_status(
+    request: Request, record: IndexRecord, stages: list[IndexRecord], project: str
+) -> dict[str, str]:
+    """PEP 792's ``project-status`` object of ``record`` over ``stages``, as its simple page
+    has it (:func:`~devpi_core.records.status_over_bases`)."""
     indexes = services.indexes(request)
-    return status_json(
-        strongest_status(indexes.type_of(stage).project_status(project) for stage in stages)
-    )
+    statuses = [(s.fullname, indexes.type_of(s).project_status(project)) for s in stages]
+    return status_json(status_over_bases(record.fullname, statuses).status)
 
 
 def _redirect_if_not_normalized(request: Request, name: str, rest: str = "") -> Response | None:
@@ -120,7 +121,7 @@ def get_project(request: Request) -> Response:
         raise NotFound(f"no project {name!r} on {record.fullname}")
     # PEP 792 beside devpi's envelope (PEP 691 puts it at the top of a project page):
     # devpi-client reads only ``result``, whose keys stay versions
-    status = project_status(request, stages, normalize(name))
+    status = project_status(request, record, stages, normalize(name))
     return api_reply(request, "projectconfig", merged, extra={"project-status": status})
 
 

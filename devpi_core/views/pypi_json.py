@@ -22,7 +22,7 @@ from pyramid.view import view_config
 from devpi_core import services
 from devpi_core.errors import BadRequest, NotFound
 from devpi_core.model.names import is_prerelease, normalize, version_sort_key
-from devpi_core.records import strongest_status
+from devpi_core.records import status_over_bases
 from devpi_core.simple_render import status_json
 from devpi_core.web import absolute, contributing_indexes, json_response, readable_index, server_url
 
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from pyramid.request import Request
     from pyramid.response import Response
 
-    from devpi_core.records import IndexRecord, Link, ProjectStatus
+    from devpi_core.records import IndexRecord, Link
 
 # PEP 753 / core metadata keys copied into ``info`` as they are (absent ones become None)
 TEXT_KEYS = ("author", "author_email", "maintainer", "maintainer_email", "license",
@@ -161,11 +161,15 @@ class _Project:
         self.verdata: dict[str, Mapping[str, Any]] = {}
         self.files: dict[str, list[Link]] = {}
         seen: set[str] = set()
-        statuses: list[ProjectStatus | None] = []
-        for stage in contributing_indexes(request, record, project).stages:
-            itype = indexes.type_of(stage)
-            statuses.append(itype.project_status(project))
-            for link in itype.links(project):
+        stages = {stage.fullname: indexes.type_of(stage)
+                  for stage in contributing_indexes(request, record, project).stages}
+        # PEP 792 as the simple page has it: withheld files are not listed
+        over = status_over_bases(
+            record.fullname, [(name, t.project_status(project)) for name, t in stages.items()]
+        )
+        self.status = over.status
+        for name, itype in stages.items():
+            for link in itype.links(project) if name not in over.withheld else ():
                 if link.filename not in seen and link.version is not None:
                     seen.add(link.filename)
                     self.files.setdefault(link.version, []).append(link)
@@ -173,8 +177,6 @@ class _Project:
                 self.verdata.setdefault(version, verdata)
         if not self.verdata:
             raise NotFound(f"no project {project!r} on {record.fullname}")
-        # PEP 792 as the simple page has it: the most restrictive of the contributing indexes'
-        self.status = strongest_status(statuses)
 
     def latest(self) -> str:
         """The version ``info`` describes."""
