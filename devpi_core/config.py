@@ -494,8 +494,31 @@ def settings_for(
 ) -> Settings:
     """Validate ``raw`` against the active plugins and build :class:`Settings`."""
     if raw is None:
-        return from_mapping({}, plugins)
-    errors = validate(raw, plugins, known_plugins)
+        settings = from_mapping({}, plugins)
+    else:
+        errors = validate(raw, plugins, known_plugins)
+        if errors:
+            raise ConfigError(errors)
+        settings = from_mapping(raw.data, plugins, raw.source)
+    errors = section_problems(raw, settings)
     if errors:
         raise ConfigError(errors)
-    return from_mapping(raw.data, plugins, raw.source)
+    return settings
+
+
+def section_problems(raw: RawConfig | None, settings: Settings) -> list[str]:
+    """What a plugin section's own ``problems()`` finds once its keys are valid one by one:
+    rules across keys, or limits of the machine (``file:line: plugins.<name>.<key>: message``).
+
+    A section dataclass may define ``problems(self) -> list[tuple[str, str]]``, each pair a key
+    of the section and a message; the schema cannot say these.
+    """
+    found: list[str] = []
+    for name, section in settings.typed.items():
+        check = getattr(section, "problems", None)
+        if not callable(check):
+            continue
+        for key, message in check():
+            where = f"{raw.line_of(['plugins', name, key])}: " if raw is not None else ""
+            found.append(f"{where}plugins.{name}.{key}: {message}")
+    return found

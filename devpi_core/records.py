@@ -126,6 +126,35 @@ def strongest_status(statuses: Iterable[ProjectStatus | None]) -> ProjectStatus:
 
 
 @dataclass(frozen=True)
+class StatusOverBases:
+    """PEP 792 over an index and its bases: the ``status`` its page shows, and the indexes
+    (``user/name``) whose files of the project it withholds."""
+
+    status: ProjectStatus
+    withheld: frozenset[str]
+
+
+def status_over_bases(
+    index: str, statuses: Sequence[tuple[str, ProjectStatus | None]]
+) -> StatusOverBases:
+    """What ``index`` serves of a project whose contributing indexes (``user/name``, in
+    resolution order) have ``statuses``.
+
+    A quarantine withholds the files of the index that declares it, there and on every index
+    over it. The files an index holds itself are withheld only by its own quarantine: a stage's
+    own upload of ``foo`` stays served when a mirror base's upstream quarantines ``foo`` (it is
+    the stage's, not the upstream's), and the page then shows the status of the indexes it
+    still serves from. When nothing is left, the page shows the quarantine.
+    """
+    quarantined = frozenset(n for n, s in statuses if s is not None and s.serves_no_files)
+    everything = frozenset(name for name, _status in statuses)
+    if index in quarantined or not everything - quarantined:
+        return StatusOverBases(strongest_status(s for _n, s in statuses), everything)
+    served = strongest_status(s for n, s in statuses if n not in quarantined)
+    return StatusOverBases(served, quarantined)
+
+
+@dataclass(frozen=True)
 class WithheldFile:
     """A stored file an index keeps but no longer serves (``devpi-core quarantined``): its
     project is quarantined, or the upstream removed it. ``sha256`` names the kept blob."""

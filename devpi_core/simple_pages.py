@@ -24,7 +24,7 @@ from devpi_core.held import NOTHING_HELD, DecisionCache, ServePolicies, refuse_i
 from devpi_core.indextypes import merge_links
 from devpi_core.model.resolve import Reader, Resolver
 from devpi_core.page_bodies import Body, make_body
-from devpi_core.records import strongest_status
+from devpi_core.records import status_over_bases
 
 if TYPE_CHECKING:
     from collections.abc import Hashable, Iterator, Mapping, Sequence
@@ -251,8 +251,8 @@ class SimplePages:
             return found
         if stages is None:
             stages = self.resolver.contributors(order, project).stages
-        if links is None:
-            links = merge_links([self.indexes.type_of(r).links(project) for r in stages])
+        if links is None:  # the links the page offers (see _served_links)
+            links = self._status_and_links(record, project, stages)[0]
         mirrors = frozenset(r.fullname for r in stages if self.indexes.is_mirror(r))
         held = dict(self.serve.decide(record, project, links, mirrors))
         for base in stages:
@@ -365,17 +365,26 @@ class SimplePages:
         stages: Sequence[IndexRecord],
     ) -> tuple[Sequence[Link], ProjectStatus]:
         """The links a page offers and the project's status over ``stages``: PEP 792 over bases
-        takes the most restrictive status of the contributing indexes, and a quarantined project
-        offers no file at all, whichever index would serve it."""
-        types = [self.indexes.type_of(r) for r in stages]
-        status = strongest_status(t.project_status(project) for t in types)
-        if status.serves_no_files:
-            return [], status
-        links = merge_links([t.links(project) for t in types])
+        (:func:`~devpi_core.records.status_over_bases`): a quarantine withholds the files of
+        the index that declares it, an index's own files only its own quarantine does."""
+        links, status = self._status_and_links(record, project, stages)
         if not self.serve.any_active(order):
             return links, status
         held = self._held(record, project, order, serial, stages, links)
         return without_held(links, held), status
+
+    def _status_and_links(
+        self, record: IndexRecord, project: str, stages: Sequence[IndexRecord]
+    ) -> tuple[Sequence[Link], ProjectStatus]:
+        # (a cold path: once per rendered page or decision)
+        types = {r.fullname: self.indexes.type_of(r) for r in stages}
+        over = status_over_bases(
+            record.fullname, [(name, t.project_status(project)) for name, t in types.items()]
+        )
+        if over.status.serves_no_files:
+            return [], over.status
+        served = [t for name, t in types.items() if name not in over.withheld]
+        return merge_links([t.links(project) for t in served]), over.status
 
     def _render(
         self,

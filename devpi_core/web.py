@@ -42,14 +42,18 @@ def api_reply(
     *,
     message: str | None = None,
     status: int = 200,
+    extra: Mapping[str, Any] | None = None,
 ) -> Response:
-    """devpi's JSON envelope: ``type`` and ``result`` together, ``message`` when given."""
+    """devpi's JSON envelope: ``type`` and ``result`` together, ``message`` when given, and
+    ``extra`` keys beside them (new keys only: devpi-client ignores what it does not know)."""
     body: dict[str, Any] = {}
     if result_type is not None:
         body["type"] = result_type
         body["result"] = result
     if message:
         body["message"] = message
+    if extra:
+        body.update(extra)
     return json_response(body, status=status)
 
 

@@ -11,7 +11,8 @@ from devpi_core import services
 from devpi_core.errors import BadRequest, Forbidden, NotFound
 from devpi_core.held import refuse_if_held
 from devpi_core.model.names import normalize
-from devpi_core.records import PROJECT_STATUSES, DeleteEvent, ProjectStatus
+from devpi_core.records import PROJECT_STATUSES, DeleteEvent, ProjectStatus, status_over_bases
+from devpi_core.simple_render import status_json
 from devpi_core.views.simple import project_page_response, wants_simple_list
 from devpi_core.web import (
     absolute,
@@ -65,14 +66,21 @@ def _contributing(request: Request, record: IndexRecord, project: str) -> list[I
 
 
 def _all_versions(
-    request: Request, record: IndexRecord, project: str
+    request: Request, stages: list[IndexRecord], project: str
 ) -> list[tuple[str, dict[str, Any]]]:
     """``(index, {version: verdata})`` for each contributing index, in resolution order."""
     indexes = services.indexes(request)
-    return [
-        (stage.fullname, dict(indexes.type_of(stage).versions(project)))
-        for stage in _contributing(request, record, project)
-    ]
+    return [(stage.fullname, dict(indexes.type_of(stage).versions(project))) for stage in stages]
+
+
+def project_status(
+    request: Request, record: IndexRecord, stages: list[IndexRecord], project: str
+) -> dict[str, str]:
+    """PEP 792's ``project-status`` object of ``record`` over ``stages``, as its simple page
+    has it (:func:`~devpi_core.records.status_over_bases`)."""
+    indexes = services.indexes(request)
+    statuses = [(s.fullname, indexes.type_of(s).project_status(project)) for s in stages]
+    return status_json(status_over_bases(record.fullname, statuses).status)
 
 
 def _redirect_if_not_normalized(request: Request, name: str, rest: str = "") -> Response | None:
@@ -95,7 +103,8 @@ def get_project(request: Request) -> Response:
         return redirect
     require_json_accept(request)
     merged: dict[str, Any] = {}
-    contributing = _all_versions(request, record, name)
+    stages = _contributing(request, record, name)
+    contributing = _all_versions(request, stages, name)
     held = held_versions(request, record, normalize(name))
     for _stage, versions in contributing:
         for version, verdata in versions.items():
@@ -110,7 +119,10 @@ def get_project(request: Request) -> Response:
                 merged[version] = public
     if not contributing:  # a project without releases (a mirror's empty page) is {}, as in devpi
         raise NotFound(f"no project {name!r} on {record.fullname}")
-    return api_reply(request, "projectconfig", merged)
+    # PEP 792 beside devpi's envelope (PEP 691 puts it at the top of a project page):
+    # devpi-client reads only ``result``, whose keys stay versions
+    status = project_status(request, record, stages, normalize(name))
+    return api_reply(request, "projectconfig", merged, extra={"project-status": status})
 
 
 @view_config(route_name="version", request_method=("GET", "HEAD"))

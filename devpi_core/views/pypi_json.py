@@ -22,6 +22,8 @@ from pyramid.view import view_config
 from devpi_core import services
 from devpi_core.errors import BadRequest, NotFound
 from devpi_core.model.names import is_prerelease, normalize, version_sort_key
+from devpi_core.records import status_over_bases
+from devpi_core.simple_render import status_json
 from devpi_core.web import absolute, contributing_indexes, json_response, readable_index, server_url
 
 if TYPE_CHECKING:
@@ -159,9 +161,15 @@ class _Project:
         self.verdata: dict[str, Mapping[str, Any]] = {}
         self.files: dict[str, list[Link]] = {}
         seen: set[str] = set()
-        for stage in contributing_indexes(request, record, project).stages:
-            itype = indexes.type_of(stage)
-            for link in itype.links(project):
+        stages = {stage.fullname: indexes.type_of(stage)
+                  for stage in contributing_indexes(request, record, project).stages}
+        # PEP 792 as the simple page has it: withheld files are not listed
+        over = status_over_bases(
+            record.fullname, [(name, t.project_status(project)) for name, t in stages.items()]
+        )
+        self.status = over.status
+        for name, itype in stages.items():
+            for link in itype.links(project) if name not in over.withheld else ():
                 if link.filename not in seen and link.version is not None:
                     seen.add(link.filename)
                     self.files.setdefault(link.version, []).append(link)
@@ -183,6 +191,8 @@ def _reply(request: Request, record: IndexRecord, project: str, found: _Project,
     body: dict[str, Any] = {
         "info": info(request, record, project, version, found.verdata[version]),
         "last_serial": services.metadata_store(request).current_serial(),
+        # PEP 792's object, as PEP 691 puts it on a project page
+        "project-status": status_json(found.status),
     }
     if releases:
         ordered = sorted(found.verdata, key=version_sort_key)

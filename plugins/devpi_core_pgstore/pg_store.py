@@ -162,6 +162,9 @@ class PgStore(MetadataStore):
             name=f"devpi-{schema}",
         )
         self._listener: threading.Thread | None = None
+        # every node shares one configuration: without listeners, a NOTIFY per commit would
+        # only cost the server a queue entry nobody reads
+        self._notify = settings.listen
         if settings.listen:
             self._listener = threading.Thread(
                 target=self._listen,
@@ -283,7 +286,8 @@ class PgStore(MetadataStore):
                 f"DELETE FROM {self._table('changelog')} WHERE serial <= %s",  # noqa: S608
                 (tx.new_serial - CHANGELOG_KEEP,),
             )
-        conn.execute("SELECT pg_notify(%s, %s)", (self._channel, str(tx.new_serial)))
+        if self._notify:
+            conn.execute("SELECT pg_notify(%s, %s)", (self._channel, str(tx.new_serial)))
         conn.execute("COMMIT")
 
     @property

@@ -46,8 +46,9 @@ class PgstoreSettings:
     )
     listen: bool = setting(
         False,
-        "also LISTEN for commits of other nodes (about 1 ms instead of the 50 ms poll); "
-        "needs a direct connection, not a transaction-pooling PgBouncer",
+        "also LISTEN for commits of other nodes (about 1 ms instead of the 50 ms poll), and "
+        "NOTIFY them of this node's commits (only then): set it alike on every node; needs a "
+        "direct connection, not a transaction-pooling PgBouncer",
         {"type": "boolean"},
     )
     listen_dsn: str | None = setting(

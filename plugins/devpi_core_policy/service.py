@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 
 audit_log = logging.getLogger("devpi_core.policy.audit")
 AUDIT_MEMORY = 100_000
+# Projects whose next change of outcome is remembered, least recently used dropped first: a
+# mirror of a million names asked for each would otherwise keep a million entries (~200 bytes
+# each). A dropped project reads as undecided: its next page or file decides it again.
+NEXT_MEMORY = 50_000
 
 
 class Counters:
@@ -52,15 +56,17 @@ class Policy(ServePolicy):
     """Cooldowns, exclude_newer, allow/deny, exemptions and waivers, per index.
 
     ``clock`` is the time source (tests set it). The next time a project's outcome changes is
-    remembered per index and project; :meth:`state` turns it into the page's cache key and
-    max-age, so a held version appears exactly when it becomes eligible.
+    remembered per index and project (for the ``memory`` most recently used); :meth:`state`
+    turns it into the page's cache key and max-age, so a held version appears exactly when it
+    becomes eligible.
     """
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time, memory: int = NEXT_MEMORY) -> None:
         self.clock = clock
+        self.memory = memory
         self.counters = Counters()
         self._rules: dict[str, tuple[int, Rules | None]] = {}
-        self._next: dict[tuple[str, str], float | None] = {}
+        self._next: OrderedDict[tuple[str, str], float | None] = OrderedDict()
         self._audited: OrderedDict[Hashable, None] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -80,9 +86,11 @@ class Policy(ServePolicy):
     def state(self, index: IndexRecord, project: str) -> tuple[Hashable, float | None]:
         """The next change of the project's outcome (passed: a new key) and seconds to it."""
         key = (index.fullname, project)
-        if key not in self._next:
-            return ("undecided",), None
-        upcoming = self._next[key]
+        with self._lock:
+            if key not in self._next:
+                return ("undecided",), None
+            self._next.move_to_end(key)
+            upcoming = self._next[key]
         if upcoming is None:
             return ("steady",), None
         now = self.clock()
@@ -96,12 +104,19 @@ class Policy(ServePolicy):
         if rules is None:
             return ServeDecision()
         outcome = decide(rules, view, self.clock())
-        self._next[(view.index.fullname, view.project)] = outcome.next_change
+        self._remember((view.index.fullname, view.project), outcome.next_change)
         for hold in outcome.holds:
             self._audit(rules, view.project, hold)
         if rules.dry_run:
             return ServeDecision()
         return ServeDecision({hold.version: hold.message for hold in outcome.holds})
+
+    def _remember(self, key: tuple[str, str], upcoming: float | None) -> None:
+        with self._lock:
+            self._next[key] = upcoming
+            self._next.move_to_end(key)
+            while len(self._next) > self.memory:
+                self._next.popitem(last=False)
 
     def _audit(self, rules: Rules, project: str, hold: Hold) -> None:
         # a decision is retaken after every write to the store: audit each hold once

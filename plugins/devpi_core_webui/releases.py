@@ -14,7 +14,7 @@ from devpi_core import services
 from devpi_core.errors import BadRequest, NotFound
 from devpi_core.indextypes import verdata_links
 from devpi_core.model.names import normalize, version_sort_key
-from devpi_core.records import ACTIVE, ProjectStatus, strongest_status
+from devpi_core.records import ACTIVE, ProjectStatus, status_over_bases
 from devpi_core.web import contributing_indexes, held_versions
 
 if TYPE_CHECKING:
@@ -103,8 +103,12 @@ def project_releases(request: Request, record: IndexRecord, project: str) -> Pro
     releases: dict[str, Release] = {}
     seen: set[str] = set()
     types = [indexes.type_of(stage) for stage in contributors.stages]
-    # PEP 792, as on the simple page: the strictest status; a quarantined project has no files
-    status = strongest_status(itype.project_status(project) for itype in types)
+    # PEP 792, as on the simple page: no files of a quarantined index (status_over_bases)
+    over = status_over_bases(record.fullname, [
+        (stage.fullname, itype.project_status(project))
+        for stage, itype in zip(contributors.stages, types, strict=True)
+    ])
+    status = over.status
     for stage, itype in zip(contributors.stages, types, strict=True):
         files: dict[str | None, list[Link]] = {}
         for link in itype.links(project):
@@ -116,7 +120,7 @@ def project_releases(request: Request, record: IndexRecord, project: str) -> Pro
                 continue
             release = releases.setdefault(version, Release(version, []))
             release.sources.append((stage, verdata))
-            if not status.serves_no_files:
+            if stage.fullname not in over.withheld:
                 release.files.extend(files.get(version, ()))
     if not releases and (not contributors.stages or status.status == "active"):
         raise NotFound(f"no project {project!r} on {record.fullname}")

@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING
 
 from devpi_core import search, services
 from devpi_core.errors import DevpiError
+from devpi_core.model.names import version_sort_key
 from devpi_core.search import SearchHit, SearchQuery
+from devpi_core.web import held_versions
 from devpi_core_webui.layout import Site, crumbs, render
 from devpi_core_webui.listing import MAX_QUERY, readable_indexes
 from devpi_core_webui.markup import Markup, el, esc, join, link
@@ -77,8 +79,39 @@ def find(request: Request, text: str, page: int = 1) -> search.SearchResult:
     total = min(search.MAX_MATCHES, found.total + len(by_name))
     mirrored = {record.fullname for record in mirrors}
     shown = [replace(hit, title=search.mark_name(hit.name, query.needle))
-             if hit.scope in mirrored else hit for hit in hits[offset:offset + PAGE_SIZE]]
+             if hit.scope in mirrored else served_version(request, hit)
+             for hit in hits[offset:offset + PAGE_SIZE]]
     return search.SearchResult(shown, total)
+
+
+def served_version(request: Request, hit: SearchHit) -> SearchHit:
+    """``hit`` naming the newest version its index serves now.
+
+    A stage's search document names its newest version when it was written; the serve
+    policies decide per request (an age rule lets a version out as time passes), so they are
+    applied here, to the shown hits only. A held version gives way to the newest served one;
+    with none served (everything held, or the project quarantined on that index) the hit
+    stays, without a version: ranking and counting happen in the store, before the policies,
+    so dropping hits here would leave pages short and the count wrong.
+    """
+    if not hit.version:
+        return hit
+    record = services.indexes(request).get(hit.scope)
+    if record is None:  # deleted since the query
+        return replace(hit, version="")
+    itype = services.indexes(request).type_of(record)
+    status = itype.project_status(hit.name)
+    if status is not None and status.serves_no_files:
+        return replace(hit, version="")
+    held = held_versions(request, record, hit.name)
+    if hit.version not in held:
+        return hit
+    served = [(version, verdata) for version, verdata in itype.versions(hit.name).items()
+              if version not in held]
+    current = [item for item in served if not item[1].get("yanked")] or served
+    if not current:
+        return replace(hit, version="")
+    return replace(hit, version=max(current, key=lambda item: version_sort_key(item[0]))[0])
 
 
 def marked(text: str) -> Markup:

@@ -49,7 +49,9 @@ def shop(client):
 
 def test_project_json_has_pypis_shape(shop):
     body = shop.get_json("/alice/prod/pypi/My.Pkg/json")
-    assert set(body) == {"info", "last_serial", "releases", "urls", "vulnerabilities"}
+    assert set(body) == {"info", "last_serial", "project-status", "releases", "urls",
+                         "vulnerabilities"}
+    assert body["project-status"] == {"status": "active"}
     assert set(body["info"]) >= INFO_KEYS
     assert isinstance(body["last_serial"], int)
     assert body["vulnerabilities"] == []
@@ -94,7 +96,7 @@ def test_files_are_absolute_with_digests_times_and_types(shop):
 
 def test_version_json(shop):
     body = shop.get_json("/alice/prod/pypi/my-pkg/1.1/json")
-    assert set(body) == {"info", "last_serial", "urls", "vulnerabilities"}
+    assert set(body) == {"info", "last_serial", "project-status", "urls", "vulnerabilities"}
     assert body["info"]["version"] == "1.1"
     assert (body["info"]["yanked"], body["info"]["yanked_reason"]) == (True, "broken")
     assert [entry["filename"] for entry in body["urls"]] == ["my_pkg-1.1-py3-none-any.whl"]

@@ -110,3 +110,29 @@ def test_interrupted_command_exits_130(capsys, monkeypatch):
 def test_sigterm_becomes_a_keyboard_interrupt():
     with pytest.raises(KeyboardInterrupt):
         cli._terminate(15, None)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"argon2_memory_cost": 16, "argon2_parallelism": 4},
+         "plugins.passwd.argon2_memory_cost: argon2 needs at least 8 KiB per lane: 32 for "
+         "argon2_parallelism 4, got 16"),
+        ({"argon2_memory_cost": 2**32 - 1}, "plugins.passwd.argon2_memory_cost: 4294967295 KiB "
+         "cannot be allocated: this machine has"),
+        ({"argon2_parallelism": 0}, "plugins.passwd.argon2_parallelism: 0 is less than the "
+         "minimum of 1"),
+    ],
+)
+def test_impossible_argon2_settings_are_config_errors(capsys, tmp_path, serverdir, values,
+                                                      message):
+    path = tmp_path / "argon2.yml"
+    config = str(write_config(path, {"plugins": {"passwd": {**FAST_HASHING, **values}}}))
+    for argv in (("check-config", config),
+                 ("init", "--serverdir", serverdir, "--config", config, "--no-default-indexes")):
+        status, out, err = run(capsys, *argv)
+        assert (status, out) == (2, ""), err
+        assert err.startswith(f"{path}:"), err
+        assert message in err
+        assert "Traceback" not in err
+    assert not Path(serverdir).exists()

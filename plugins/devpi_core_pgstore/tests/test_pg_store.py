@@ -71,7 +71,7 @@ def test_a_stuck_writer_elsewhere_is_a_503_with_retry_after(postgres_dsn):
 
 
 def test_listen_learns_other_nodes_serials_without_polling(postgres_dsn):
-    writer = make_store(postgres_dsn)
+    writer = make_store(postgres_dsn, listen=True)  # all nodes share one configuration
     listener = make_store(postgres_dsn, schema="devpi", listen=True)
     try:
         deadline = time.monotonic() + 5
@@ -123,6 +123,25 @@ def test_one_thread_polls_the_serial_while_others_answer_with_the_known_one(
     finally:
         release.set()
         store.close()
+
+
+def test_commits_notify_only_when_listen_is_on(postgres_dsn):
+    quiet = make_store(postgres_dsn)
+    loud = make_store(postgres_dsn, listen=True)
+    try:
+        with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+            conn.execute('LISTEN "devpi_serial_devpi"')
+            with quiet.write() as tx:
+                tx.set("k", "quiet")
+            with loud.write() as tx:
+                tx.set("k", "loud")
+            serial = loud.current_serial()
+            # notifications arrive in commit order: the quiet commit's would come first
+            payloads = [n.payload for n in conn.notifies(timeout=5, stop_after=1)]
+        assert payloads == [str(serial)]
+    finally:
+        loud.close()
+        quiet.close()
 
 
 def test_backend_is_chosen_by_name_and_needs_a_dsn(postgres_dsn, tmp_path):

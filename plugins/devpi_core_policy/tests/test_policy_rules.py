@@ -7,6 +7,7 @@ import pytest
 from devpi_core.records import IndexRecord, Link, ProjectView
 from devpi_core_policy.decide import decide
 from devpi_core_policy.rules import KEYS, parse_duration, parse_time, parse_waiver, rules_of
+from devpi_core_policy.service import Policy
 
 CHECKS = {key.name: key.check for key in KEYS}
 
@@ -104,3 +105,23 @@ def test_exclude_newer_never_becomes_eligible():
     outcome = decide(rules, view, NOW)
     assert [(h.version, h.rule) for h in outcome.holds] == [("2.0", "exclude_newer")]
     assert outcome.next_change is None
+
+
+def test_policy_memory_is_bounded_and_a_dropped_project_is_decided_again():
+    policy = Policy(clock=lambda: NOW, memory=3)
+    index = IndexRecord("root", "pypi", {"type": "mirror", "min_release_age": "3d",
+                                         "missing_upload_time": "allow"})
+
+    def ask(project):
+        policy.decide(ProjectView(index, project, LINKS, frozenset({"root/pypi"})))
+
+    for n in range(10):
+        ask(f"pkg{n}")
+    assert len(policy._next) == 3
+    assert policy.state(index, "pkg0")[0] == ("undecided",)  # dropped: decided again when asked
+    assert policy.state(index, "pkg7")[0] == ("until", parse_time("2026-11-13T11:00:00Z"))
+    ask("pkg10")  # the least recently used goes (pkg8), not pkg7 that was just asked
+    assert policy.state(index, "pkg7")[0] != ("undecided",)
+    assert policy.state(index, "pkg8")[0] == ("undecided",)
+    ask("pkg0")
+    assert policy.state(index, "pkg0")[1] is not None  # its next change known again

@@ -116,3 +116,29 @@ def test_empty_and_unmatched_queries(catalog):
     assert "No project matches" in browser.get("/+search?q=nothing-like-it").text
     assert 'value="pkg"' in browser.get("/+search?q=pkg").text  # the query stays in the box
     browser.get("/+search?q=" + "%22" * 300)  # query syntax is never interpreted: no error
+
+
+@pytest.mark.parametrize("plugins_needed", [("webui", "stages", "mirror", "fsstore", "passwd",
+                                             "policy")])
+def test_hits_never_name_a_held_or_quarantined_version(webui_app):
+    client = webui_app()
+    client.create_and_login("alice")
+    client.create_index("alice/dev")
+    for version in ("1.0", "2.0"):
+        client.upload("alice/dev", make_wheel(DistSpec("pkg", version, summary="the package")))
+    browser = Browser(client)
+
+    def version_shown() -> list[str]:
+        page = browser.get("/+search?q=pkg").text
+        assert names_found(page) == ["pkg"]  # listed in every case, as counted
+        return re.findall(r'<span class="version">([^<]*)</span>', page)
+
+    assert version_shown() == ["2.0"]
+    client.modify_index("alice/dev", ["deny+=pkg==2.0"])
+    assert version_shown() == ["1.0"]  # the newest served, not the stored document's
+    client.modify_index("alice/dev", ["deny+=pkg"])
+    assert version_shown() == []
+    client.modify_index("alice/dev", {"deny": []})
+    assert version_shown() == ["2.0"]
+    client.request("PATCH", "/alice/dev/pkg", {"project-status": "quarantined"}, status=200)
+    assert version_shown() == []
