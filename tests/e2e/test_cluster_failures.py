@@ -23,6 +23,7 @@ import sysconfig
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
@@ -182,10 +183,13 @@ def test_sigkill_mid_fill_breaks_the_transfer_and_a_retry_gets_the_whole_file(
         assert len(got) < len(big.content)
         assert bytes(got) == big.content[: len(got)]
 
-        upstream.faults.slow_body = 0
-        content = fetch(on(cluster.lb, file_url))
-        assert hashlib.sha256(content).hexdigest() == big.sha256
-    cluster.assert_fsck_clean()
+        with ThreadPoolExecutor(1) as pool:  # the node starts again meanwhile (takes seconds)
+            restarted = pool.submit(cluster.restart, victim)
+            upstream.faults.slow_body = 0
+            content = fetch(on(cluster.lb, file_url))
+            assert hashlib.sha256(content).hexdigest() == big.sha256
+            cluster.assert_fsck_clean()
+            restarted.result()
     restart_all(cluster)
     # the restarted node serves the filled file
     assert hashlib.sha256(fetch(file_url)).hexdigest() == big.sha256
@@ -225,20 +229,23 @@ def test_sigkill_mid_push_leaves_all_or_nothing_and_a_retry_pushes(cluster: Clus
         assert len(outcome) == 1
         assert isinstance(outcome[0], requests.RequestException), outcome  # no answer
 
-        # all or nothing: no half release on the target index, on any node
-        for base in (cluster.lb, *(cluster.node(i) for i in (2, 3))):
-            files = page_files(base, target, "slowpush") or {}
-            assert set(files) in (set(), {wheel.filename, sdist.filename}), files
-        cluster.assert_fsck_clean()
+        with ThreadPoolExecutor(1) as pool:  # the node starts again meanwhile (takes seconds)
+            restarted = pool.submit(cluster.restart, victim)
+            # all or nothing: no half release on the target index, on any node
+            for base in (cluster.lb, *(cluster.node(i) for i in (2, 3))):
+                files = page_files(base, target, "slowpush") or {}
+                assert set(files) in (set(), {wheel.filename, sdist.filename}), files
+            cluster.assert_fsck_clean()
 
-        upstream.faults.slow_body = 0
-        pushed = retrying(lambda: push(cluster.lb))
-        assert pushed.status_code == 200, pushed.text
-        files = page_files(cluster.lb, target, "slowpush")
-        assert files is not None
-        assert set(files) == {wheel.filename, sdist.filename}
-        for dist in (wheel, sdist):
-            assert hashlib.sha256(fetch(files[dist.filename])).hexdigest() == dist.sha256
+            upstream.faults.slow_body = 0
+            pushed = retrying(lambda: push(cluster.lb))
+            assert pushed.status_code == 200, pushed.text
+            files = page_files(cluster.lb, target, "slowpush")
+            assert files is not None
+            assert set(files) == {wheel.filename, sdist.filename}
+            for dist in (wheel, sdist):
+                assert hashlib.sha256(fetch(files[dist.filename])).hexdigest() == dist.sha256
+            restarted.result()
     cluster.assert_fsck_clean()
     restart_all(cluster)
 
