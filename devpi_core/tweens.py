@@ -14,7 +14,7 @@ from urllib.parse import unquote
 from pyramid.httpexceptions import HTTPNotFound
 
 from devpi_core import __version__, services
-from devpi_core.errors import BadRequest, NotFound
+from devpi_core.errors import BadRequest, NotFound, ServiceUnavailable
 from devpi_core.logsetup import logged_path, request_id
 from devpi_core.metrics import ROUTE_KEY, Metrics
 from devpi_core.security import IDENTITY_KEY
@@ -62,9 +62,13 @@ class DevpiHeaders:
         """Append the headers to a response's ``headers`` (``sniffed=False``: they are known
         to hold no ``X-Content-Type-Options``)."""
         headers.extend(self.fixed)
-        headers.append(
-            ("X-DEVPI-SERIAL", str(self.store.current_serial() if serial is None else serial))
-        )
+        if serial is None:
+            try:
+                serial = self.store.current_serial()
+            except ServiceUnavailable:  # the store is down: this answer (a 503) goes without
+                serial = None
+        if serial is not None:
+            headers.append(("X-DEVPI-SERIAL", str(serial)))
         headers.append(("X-Request-ID", rid))
         if not sniffed or not any(n.lower() == "x-content-type-options" for n, _v in headers):
             headers.append(("X-Content-Type-Options", "nosniff"))  # see content_policy

@@ -5,6 +5,8 @@
 #   contrib/cluster/local-cluster.sh start DIR [NODES]   start everything (NODES: default 3)
 #   contrib/cluster/local-cluster.sh restart-node DIR I  start node I again (after a kill)
 #   contrib/cluster/local-cluster.sh stop DIR            stop everything, by the PIDs in DIR
+#   contrib/cluster/local-cluster.sh stop-postgres DIR   stop PostgreSQL only (data kept);
+#       start-postgres DIR starts it again, restart-postgres DIR does both
 #
 # "start" prints KEY=VALUE lines: LB_URL, STATS_URL, NODE<i>_URL, NODE<i>_PID, CONFIG, PG_DSN,
 # S3_ENDPOINT, ROOT_PASSWORD (also kept in DIR/cluster.env). The nodes come from the venv in
@@ -24,6 +26,7 @@ die() { echo "local-cluster: $*" >&2; exit 1; }
 
 usage() {
     echo "usage: $0 start DIR [NODES] | restart-node DIR I | stop DIR" >&2
+    echo "       $0 stop-postgres DIR | start-postgres DIR | restart-postgres DIR" >&2
     exit 2
 }
 
@@ -273,11 +276,9 @@ cmd_start() {
     max_conn=$(( nodes * (POOL_MAX + 1) + 20 ))
     as_pg "$initdb" -D "$pgdir/data" -A trust -U devpi -E UTF8 --no-sync >"$DIR/initdb.log" 2>&1 \
         || die "initdb failed; see $DIR/initdb.log"
-    as_pg "$pg_ctl" -D "$pgdir/data" -l "$pgdir/log" -w -t "$START_TIMEOUT" -o \
-        "-k $pgdir -c listen_addresses=127.0.0.1 -p $pg_port -c fsync=off \
--c synchronous_commit=off -c full_page_writes=off -c max_connections=$max_conn" start \
-        >"$DIR/pg_ctl.log" 2>&1 || die "PostgreSQL did not start; see $pgdir/log"
-    head -n 1 "$pgdir/data/postmaster.pid" >"$DIR/postgres.pid"
+    echo "-k $pgdir -c listen_addresses=127.0.0.1 -p $pg_port -c fsync=off \
+-c synchronous_commit=off -c full_page_writes=off -c max_connections=$max_conn" >"$DIR/pgopts"
+    pg_start
     as_pg "$createdb" -h 127.0.0.1 -p "$pg_port" -U devpi devpi
     PG_DSN="host=127.0.0.1 port=$pg_port user=devpi dbname=devpi"
 
@@ -327,6 +328,36 @@ cmd_start() {
     cat "$DIR/cluster.env"
 }
 
+pg_start() {  # start the cluster's PostgreSQL (again), with the options kept in DIR/pgopts
+    local pgdir
+    pgdir=$(cat "$DIR/pgdir")
+    as_pg "$(pg_bin pg_ctl)" -D "$pgdir/data" -l "$pgdir/log" -w -t "$START_TIMEOUT" \
+        -o "$(cat "$DIR/pgopts")" start >"$DIR/pg_ctl.log" 2>&1 \
+        || die "PostgreSQL did not start; see $pgdir/log"
+    head -n 1 "$pgdir/data/postmaster.pid" >"$DIR/postgres.pid"
+}
+
+pg_stop() {  # stop the cluster's PostgreSQL (fast: open sessions are ended), keep its data
+    local pgdir
+    pgdir=$(cat "$DIR/pgdir")
+    if [ -f "$pgdir/data/postmaster.pid" ]; then
+        as_pg "$(pg_bin pg_ctl)" -D "$pgdir/data" -m fast -w -t 30 stop >/dev/null 2>&1 \
+            || stop_pids "$DIR/postgres.pid"
+    fi
+    rm -f "$DIR/postgres.pid"
+}
+
+cmd_postgres() {  # cmd_postgres start|stop|restart: PostgreSQL alone, the nodes keep running
+    [ -f "$DIR/pgdir" ] && [ -f "$DIR/pgopts" ] || die "no PostgreSQL in $DIR"
+    PGUSER_NAME=$(cat "$DIR/pguser" 2>/dev/null || true)
+    case "$1" in
+        stop) pg_stop ;;
+        start) [ ! -f "$DIR/postgres.pid" ] || die "PostgreSQL is running"; pg_start ;;
+        restart) pg_stop; pg_start ;;
+    esac
+    echo "PG_PID=$(cat "$DIR/postgres.pid" 2>/dev/null || true)"
+}
+
 cmd_restart_node() {
     local i=$1
     [ -f "$DIR/node$i.port" ] || die "no node $i in $DIR"
@@ -336,7 +367,10 @@ cmd_restart_node() {
     local url
     url=$(wait_announce "$DIR/node$i.log" "$(cat "$DIR/node$i.pid")" "$START_TIMEOUT")
     wait_http "$url/+ready" 200 "$START_TIMEOUT" "$(cat "$DIR/node$i.pid")"
-    sed -i "s/^NODE${i}_PID=.*/NODE${i}_PID=$(cat "$DIR/node$i.pid")/" "$DIR/cluster.env"
+    (  # restarts of several nodes may run at once
+        flock 9
+        sed -i "s/^NODE${i}_PID=.*/NODE${i}_PID=$(cat "$DIR/node$i.pid")/" "$DIR/cluster.env"
+    ) 9>>"$DIR/cluster.env.lock"
     echo "NODE${i}_URL=$url"
     echo "NODE${i}_PID=$(cat "$DIR/node$i.pid")"
 }
@@ -364,15 +398,11 @@ cmd_stop() {
         local pgdir
         pgdir=$(cat "$DIR/pgdir")
         PGUSER_NAME=$(cat "$DIR/pguser" 2>/dev/null || true)
-        if [ -f "$pgdir/data/postmaster.pid" ]; then
-            as_pg "$(pg_bin pg_ctl)" -D "$pgdir/data" -m fast -w -t 30 stop >/dev/null 2>&1 \
-                || stop_pids "$DIR/postgres.pid"
-        fi
-        rm -f "$DIR/postgres.pid"
+        pg_stop
         case "$pgdir" in /tmp/devpi-cluster-pg.*) rm -rf "$pgdir" ;; esac
-        rm -f "$DIR/pgdir" "$DIR/pguser"
+        rm -f "$DIR/pgdir" "$DIR/pguser" "$DIR/pgopts"
     fi
-    rm -f "$DIR/cluster.env"
+    rm -f "$DIR/cluster.env" "$DIR/cluster.env.lock"
 }
 
 [ $# -ge 2 ] || usage
@@ -386,6 +416,8 @@ case "$COMMAND" in
     start) [ -n "$VENV" ] || die "no venv at ${DEVPI_CORE_VENV:-.venv} (DEVPI_CORE_VENV)"
            [ $# -le 3 ] || usage; cmd_start "${3:-3}" ;;
     restart-node) [ $# -eq 3 ] && [ -n "$VENV" ] || usage; cmd_restart_node "$3" ;;
+    stop-postgres|start-postgres|restart-postgres)
+           [ $# -eq 2 ] || usage; cmd_postgres "${COMMAND%-postgres}" ;;
     stop) [ $# -eq 2 ] || usage; cmd_stop ;;
     *) usage ;;
 esac

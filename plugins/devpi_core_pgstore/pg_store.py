@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import errors as pg_errors
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from devpi_core.errors import ServiceUnavailable, StartupError
 from devpi_core.interfaces import (
@@ -49,6 +49,12 @@ _MAX_CHAR = "\U0010ffff"
 # half-way (``next(tx.keys(p), None)``) then leaves nothing open on the connection.
 _KEY_PAGE = 1000
 _ITEM_PAGE = 200
+# A request waiting for a pool connection checks after this long whether the database accepts
+# connections at all (one probe per node per PROBE_EVERY): a stopped or restarting database is
+# a 503 at once, not after lock_timeout, while a busy pool is still waited for.
+POOL_SLICE = 0.25
+PROBE_EVERY = 0.5
+PROBE_TIMEOUT = 2
 Conn = psycopg.Connection[tuple[Any, ...]]
 
 
@@ -144,6 +150,9 @@ class PgStore(MetadataStore):
         self._known: tuple[int, float] = (0, -SERIAL_REFRESH)
         self._polling = threading.Lock()
         self._closed = threading.Event()
+        self._dsn = dsn
+        self._probe_lock = threading.Lock()
+        self._probed: tuple[float, bool] = (-PROBE_EVERY, True)
         try:
             with psycopg.connect(dsn, autocommit=True) as conn:
                 create_schema(conn, schema)
@@ -191,8 +200,8 @@ class PgStore(MetadataStore):
     def _connection(self) -> Iterator[Conn]:
         """A pooled connection; an unreachable or restarting database answers 503."""
         try:
-            with self.pool.connection() as conn:
-                yield conn
+            with contextlib.ExitStack() as stack:
+                yield self._checkout(stack)
         except psycopg.OperationalError as exc:
             if isinstance(exc, pg_errors.LockNotAvailable):
                 raise
@@ -200,6 +209,32 @@ class PgStore(MetadataStore):
             raise ServiceUnavailable(
                 "the metadata store cannot be reached; please retry", retry_after=1
             ) from None
+
+    def _checkout(self, stack: contextlib.ExitStack) -> Conn:
+        """A connection from the pool (returned when ``stack`` closes), waiting at most
+        lock_timeout for a busy pool, and no longer than a probe when the database is down."""
+        deadline = time.monotonic() + self.lock_timeout
+        while True:
+            wait = min(POOL_SLICE, max(0.0, deadline - time.monotonic()))
+            try:
+                return stack.enter_context(self.pool.connection(timeout=wait))
+            except PoolTimeout:
+                if time.monotonic() >= deadline or not self._reachable():
+                    raise
+
+    def _reachable(self) -> bool:
+        """Whether the database accepts a new connection (asked at most every PROBE_EVERY)."""
+        with self._probe_lock:
+            checked, answer = self._probed
+            if time.monotonic() - checked < PROBE_EVERY:
+                return answer
+            try:
+                with psycopg.connect(self._dsn, autocommit=True, connect_timeout=PROBE_TIMEOUT):
+                    answer = True
+            except psycopg.Error:
+                answer = False
+            self._probed = (time.monotonic(), answer)
+            return answer
 
     def current_serial(self) -> int:
         serial, checked = self._known

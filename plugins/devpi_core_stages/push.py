@@ -58,6 +58,9 @@ def _release_links(
     request: Request, source: IndexType, name: str, version: str, body: Mapping[str, Any]
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     project = normalize(name)
+    # a mirror reads (or revalidates) its upstream page first, as for a page request: a
+    # project nobody asked this mirror for yet has versions too
+    source.page_token(project)
     verdata = source.version(project, version)
     if verdata is None:
         raise BadRequest(f"no version {version!r} of {name!r} on {source.name}")

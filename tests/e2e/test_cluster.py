@@ -8,152 +8,48 @@ indexes; the node-kill test restarts the node it killed, so no test depends on a
 from __future__ import annotations
 
 import base64
-import csv
-import glob
 import http.client
-import io
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pytest
 import requests
-
-from devpi_core.testing.devpiclient import unique
-from devpi_core.testing.dists import DistSpec, make_wheel
-from devpi_core.testing.plugin import (
-    FAST_HASHING,
-    bin_path,
-    clean_env,
-    missing_component,
-    tool_path,
-    write_config,
+from cluster_run import (
+    DEADLINE,
+    PASSWORD,
+    Cluster,
+    gone,
+    listed,
+    new_index,
+    require_components,
+    run_tool,
+    running_cluster,
+    upload,
 )
+
+from devpi_core.testing.dists import DistSpec, make_wheel
+from devpi_core.testing.plugin import FAST_HASHING, bin_path, clean_env, write_config
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-
-    from devpi_core.testing.dists import Dist
-
-SCRIPT = Path(__file__).resolve().parents[2] / "contrib" / "cluster" / "local-cluster.sh"
-PASSWORD = "secret"
-DEADLINE = 20.0
-
-
-@dataclass
-class Cluster:
-    """The running cluster: what the script printed, and how to kill and restart a node."""
-
-    directory: Path
-    values: dict[str, str]
-    env: dict[str, str]
-
-    @property
-    def lb(self) -> str:
-        return self.values["LB_URL"]
-
-    def node(self, i: int) -> str:
-        return self.values[f"NODE{i}_URL"]
-
-    def pid(self, i: int) -> int:
-        return int(self.values[f"NODE{i}_PID"])
-
-    def script(self, *args: str) -> str:
-        done = subprocess.run(
-            ["bash", str(SCRIPT), *args], env=self.env, capture_output=True, text=True,
-            timeout=120, check=False,
-        )
-        assert done.returncode == 0, f"local-cluster.sh {args}: {done.stdout}{done.stderr}"
-        return done.stdout
-
-    def restart(self, i: int) -> None:
-        self.values.update(parse(self.script("restart-node", str(self.directory), str(i))))
-
-    def states(self) -> dict[str, str]:
-        """HAProxy's view: node name -> UP/DOWN/..."""
-        response = requests.get(self.values["STATS_URL"] + ";csv", timeout=5)
-        rows = csv.DictReader(io.StringIO(response.text.lstrip("# ")))
-        return {r["svname"]: r["status"] for r in rows if r["pxname"] == "nodes"}
-
-    def wait_state(self, name: str, state: str) -> None:
-        deadline = time.monotonic() + DEADLINE
-        while (seen := self.states().get(name)) != state:
-            assert time.monotonic() < deadline, f"HAProxy still sees {name} {seen}, not {state}"
-            time.sleep(0.05)
-
-
-def parse(output: str) -> dict[str, str]:
-    return dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
-
-
-def _require_components() -> None:
-    tool_path("haproxy")
-    if not glob.glob("/usr/lib/postgresql/*/bin/initdb") and not os.path.exists("/usr/bin/initdb"):
-        missing_component("PostgreSQL (initdb) is not installed: apt-get install postgresql")
-    bin_path("moto_server")
-    for module in ("psycopg", "psycopg_pool", "boto3"):
-        try:
-            __import__(module)
-        except ImportError:
-            missing_component(f"{module} is not installed: pip install -e '.[test]'")
+    from pathlib import Path
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    _require_components()
+    require_components()
     base = tmp_path_factory.mktemp("cluster")
     extra = write_config(base / "extra.yml", {"plugins": {"passwd": dict(FAST_HASHING)},
                                               "server": {"outbound_allow": ["127.0.0.1"]}})
     env = clean_env(DEVPI_CORE_VENV=sys.prefix, DEVPI_CORE_CLUSTER_CONFIG=str(extra))
-    made = Cluster(base / "run", {}, env)
-    try:
-        made.values = parse(made.script("start", str(made.directory), "3"))
+    with running_cluster(base / "run", env, 3) as made:
         yield made
-    finally:
-        made.script("stop", str(made.directory))
-
-
-def new_index(url: str) -> tuple[str, str]:
-    """A fresh user with an index (created through ``url``): (user, user/index)."""
-    user = unique("c")
-    created = requests.put(f"{url}/{user}", json={"password": PASSWORD}, timeout=30)
-    assert created.status_code == 201, created.text
-    created = requests.put(f"{url}/{user}/dev", json={}, auth=(user, PASSWORD), timeout=30)
-    assert created.status_code == 200, created.text
-    return user, f"{user}/dev"
-
-
-def upload(url: str, user: str, index: str, dist: Dist) -> requests.Response:
-    name, version = dist.filename.split("-")[:2]
-    return requests.post(
-        f"{url}/{index}/",
-        data={":action": "file_upload", "name": name, "version": version,
-              "protocol_version": "1"},
-        files={"content": (dist.filename, dist.content)},
-        auth=(user, PASSWORD),
-        timeout=60,
-    )
-
-
-def listed(url: str, index: str, project: str) -> tuple[int, str]:
-    response = requests.get(f"{url}/{index}/+simple/{project}/", timeout=30)
-    return response.status_code, response.text
-
-
-def run_tool(args: list[str], home: Path) -> None:
-    done = subprocess.run(
-        [str(a) for a in args], env=clean_env(home), capture_output=True, text=True,
-        timeout=120, check=False,
-    )
-    assert done.returncode == 0, f"{args}: {done.stdout}{done.stderr}"
 
 
 def test_twine_upload_on_one_node_installs_at_once_through_the_lb_and_another(
@@ -260,14 +156,6 @@ class _Killer:
             conn.close()
 
 
-def _gone(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, IndexError):
-        return True
-    return state == "Z"
-
-
 def test_sigkill_mid_upload_loses_no_acknowledged_write(
     cluster: Cluster, tmp_path: Path
 ) -> None:
@@ -299,7 +187,7 @@ def test_sigkill_mid_upload_loses_no_acknowledged_write(
     assert acknowledged, failed
 
     deadline = time.monotonic() + DEADLINE
-    while not _gone(cluster.pid(victim)):
+    while not gone(cluster.pid(victim)):
         assert time.monotonic() < deadline, "the killed node is still running"
         time.sleep(0.05)
     cluster.wait_state(f"node{victim}", "DOWN")
@@ -313,12 +201,7 @@ def test_sigkill_mid_upload_loses_no_acknowledged_write(
         assert all(name in text for name in acknowledged), (acknowledged, text)
     assert listed(cluster.lb, index, "bigfile")[0] == 404
 
-    fsck = subprocess.run(
-        [bin_path("devpi-core"), "fsck", "--config", cluster.values["CONFIG"],
-         "--serverdir", str(cluster.directory / "node1")],
-        env=clean_env(), capture_output=True, text=True, timeout=120, check=False,
-    )
-    assert fsck.returncode == 0, fsck.stdout + fsck.stderr
+    cluster.assert_fsck_clean()
 
     cluster.restart(victim)
     cluster.wait_state(f"node{victim}", "UP")

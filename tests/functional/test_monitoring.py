@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client.parser import text_string_to_metric_families
 
 from devpi_core import services
+from devpi_core.errors import ServiceUnavailable
 from devpi_core.testing.dists import DistSpec, make_wheel
 
 
@@ -105,3 +106,21 @@ def test_not_ready_when_a_store_fails(client, monkeypatch):
     monkeypatch.setattr(store, "read", broken)
     response = client.app.get("/+ready", status=503)
     assert response.json["checks"]["metadata"] == "error: RuntimeError"
+
+
+def test_an_unreachable_metadata_store_is_a_503_everywhere_never_a_500(client, monkeypatch):
+    # what pgstore raises while PostgreSQL restarts: every request, /+ready included, is a 503
+    # (the serial header, read after the view, is left out rather than failing the answer)
+    store = services.metadata_store(client.app.app.registry)
+
+    def unreachable(*_args, **_kwargs):
+        message = "the metadata store cannot be reached; please retry"
+        raise ServiceUnavailable(message, retry_after=1)
+
+    monkeypatch.setattr(store, "read", unreachable)
+    monkeypatch.setattr(store, "write", unreachable)
+    monkeypatch.setattr(store, "current_serial", unreachable)
+    for path in ("/+ready", "/+api", "/root/pypi/+simple/pkg/", "/root/dev"):
+        response = client.app.get(path, headers={"Accept": "application/json"}, status=503)
+        assert response.json["message"] == "the metadata store cannot be reached; please retry"
+        assert "X-DEVPI-SERIAL" not in response.headers

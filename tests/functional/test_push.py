@@ -211,3 +211,18 @@ def test_push_over_a_file_of_a_volatile_index_logs_as_devpi_does(alice):
         {"what": "push", "who": "alice", "src": "alice/dev", "dst": "alice/stage"},
     ]
     assert all(len(entry["when"]) == 6 for entry in pushed["log"])
+
+
+def test_push_from_a_mirror_reads_a_page_never_asked_for(make_app, fake_upstream):
+    client = make_app()
+    client.create_and_login("bob")
+    client.create_index("bob/dev")
+    client.create_index("bob/mirror", type="mirror", mirror_url=fake_upstream.url)
+    wheel = make_wheel(DistSpec("fresh", "1.0"))
+    fake_upstream.add("fresh", wheel)
+    body = {"name": "fresh", "version": "1.0", "targetindex": "bob/dev"}
+    rows = push(client, body, index="bob/mirror").json["result"]
+    assert rows[-1][:2] == [200, "store_releasefile"]
+    assert [link["href"].rsplit("/", 1)[-1] for link in links(client, "bob/dev", "fresh")] == [
+        wheel.filename
+    ]

@@ -195,6 +195,24 @@ def test_problems_report_a_changelog_that_disagrees_with_the_serial(postgres_dsn
         store.close()
 
 
+def test_a_dropped_database_is_a_503_at_once_not_after_the_pool_timeout(postgres_server):
+    dsn = postgres_server.create_database()
+    store = make_store(dsn, lock_timeout=30)
+    try:
+        with store.write() as tx:
+            tx.set("k", 1)
+        name = dsn.rsplit("=", 1)[1]
+        with psycopg.connect(postgres_server.dsn(), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        started = time.monotonic()
+        for attempt in (store.read, store.write, store.read):
+            with pytest.raises(ServiceUnavailable), attempt() as tx:
+                tx.get("k")
+        assert time.monotonic() - started < 5
+    finally:
+        store.close()
+
+
 def test_an_unreachable_database_is_a_503_not_a_hang(postgres_server):
     dsn = postgres_server.create_database()
     store = make_store(dsn, lock_timeout=1)
