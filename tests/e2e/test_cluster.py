@@ -33,8 +33,10 @@ from cluster_run import (
     upload,
 )
 
-from devpi_core.testing.dists import DistSpec, make_wheel
+from devpi_core.testing.devpiclient import unique
+from devpi_core.testing.dists import Dist, DistSpec, make_wheel
 from devpi_core.testing.plugin import FAST_HASHING, bin_path, clean_env, write_config
+from devpi_core.testing.upstream import FakeUpstream
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -216,9 +218,6 @@ def test_sigkill_mid_upload_loses_no_acknowledged_write(
 def test_a_cold_mirror_file_asked_on_every_node_at_once_is_fetched_once(
     cluster: Cluster,
 ) -> None:
-    from devpi_core.testing.dists import Dist  # noqa: PLC0415 - kept here to ease merges
-    from devpi_core.testing.upstream import FakeUpstream  # noqa: PLC0415
-
     dist = Dist("coldfile-1.0-py3-none-any.whl", os.urandom(1 << 20))
     with FakeUpstream() as upstream:
         upstream.add("coldfile", dist)
