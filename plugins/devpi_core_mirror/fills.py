@@ -14,9 +14,11 @@ through a :class:`FillLease`: the fill that takes the lease ``fill:<index>:<file
 and stores the file, renewing the lease while it runs. A fill that finds the lease held
 *follows*: it polls the store until the holder committed, then serves the stored blob. Past
 ``follow_wait`` it *passes through*: it streams the upstream body to its clients without
-storing it (same checks, same held-back last byte); if the lease became free meanwhile (the
-holder died) it stores what it verified after all. A follower that finds the lease expired
-takes it over and fills from byte zero.
+storing it first (same checks, same held-back last byte), then stores what it verified unless
+someone stored the file meanwhile: a holder that was killed must not leave the file uncached
+until the next request after its lease expired, and a second put of the same content is
+harmless (blobs are content-addressed, an equal commit is a no-op). A follower that finds the
+lease expired takes it over and fills from byte zero.
 """
 
 from __future__ import annotations
@@ -180,19 +182,16 @@ class Fill:
         return True
 
     def _keep(self, hold: contextlib.ExitStack) -> bool:
-        """Whether a verified download is stored: always, except a pass-through, which stores
-        only if the lease is free by now (its holder died) and nobody stored the file; the
-        lease is then held (in ``hold``) until the commit."""
+        """Whether a verified download is stored: always, except a pass-through that finds the
+        file stored by someone else meanwhile. A pass-through that can take the lease by now
+        (its holder died or gave up) holds it (in ``hold``) until the commit."""
         if not self.passthrough:
             return True
         assert self.shared is not None
-        if not self.shared.lease.acquire():
-            return False
-        hold.enter_context(self.shared.lease.held())
-        if self.shared.stored() is not None:
-            return False
-        self.counters.add("fills_taken_over")
-        return True
+        if self.shared.lease.acquire():
+            hold.enter_context(self.shared.lease.held())
+            self.counters.add("fills_taken_over")
+        return self.shared.stored() is None
 
     def _download(self) -> None:
         self.counters.add("upstream_file_requests")
