@@ -111,8 +111,12 @@ class BlobCollector:
                 return  # the deleting marks are taken over by the next holder
             outcome: dict[str, int | None] = {}
             for sha256, since in claimed.items():
-                stat = self.blobs.stat(sha256)
-                removed = self.blobs.delete(sha256, older_than=since)
+                try:
+                    stat = self.blobs.stat(sha256)
+                    removed = self.blobs.delete(sha256, older_than=since)
+                except Exception:
+                    self._abandon(outcome, report, claimed, sha256)
+                    raise
                 outcome[sha256] = (stat.size if stat is not None else 0) if removed else None
                 if not removed and stat is None:
                     outcome[sha256] = 0  # already gone (a sweep killed before it recorded it)
@@ -154,6 +158,23 @@ class BlobCollector:
                     tx.delete(orphan_key(sha256))
                     tx.set(gone_key(sha256), {"at": now})
                     report.removed.append((sha256, size))
+
+    def _abandon(
+        self,
+        outcome: dict[str, int | None],
+        report: SweepReport,
+        claimed: dict[str, float],
+        failed: str,
+    ) -> None:
+        """The blob store failed on ``failed``: record what was done, and make the rest plain
+        orphans again (the next sweep retries them), so no upload waits for this sweep."""
+        self._record(outcome, report)
+        with self.store.write() as tx:
+            for sha256, since in claimed.items():
+                if sha256 not in outcome:
+                    tx.set(orphan_key(sha256), {"since": since})
+            # maybe deleted: writers that put it before must check it is there
+            tx.set(gone_key(failed), {"at": time.time()})
 
     # -- the background thread ----------------------------------------------------------
     def start(self) -> None:

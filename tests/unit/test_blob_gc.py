@@ -118,3 +118,27 @@ def test_content_put_again_during_the_sweep_is_kept_with_a_fresh_mark(tmp_path):
     assert (report.removed, report.kept) == ([], [sha])
     assert blobs.exists(sha)
     assert store_since(store, sha) > since, "a new grace period"
+
+
+def test_a_failing_blob_store_leaves_no_deleting_marks_behind(tmp_path):
+    store, blobs, first = orphaned(tmp_path, b"first")
+    second = put(blobs, tmp_path, b"second")
+    with store.write() as tx:
+        add_ref(tx, blobs, second, "alice/dev/b.whl")
+        drop_ref(tx, blobs, second, "alice/dev/b.whl")
+    real_delete = blobs.delete
+
+    def broken(sha256, *, older_than=None):
+        raise OSError("the object store answered 500")
+
+    blobs.delete = broken
+    with pytest.raises(OSError, match="500"):
+        BlobCollector(store, blobs, grace=0).sweep()
+    with store.read() as tx:
+        marks = dict(tx.items("orphan:"))
+        assert sorted(marks) == sorted([orphan_key(first), orphan_key(second)])
+        assert all("deleting" not in mark for mark in marks.values()), "uploads need not wait"
+        assert len(list(tx.keys("blobgone:"))) == 1, "the failed delete may have happened"
+    blobs.delete = real_delete
+    report = BlobCollector(store, blobs, grace=0).sweep()
+    assert sorted(sha256 for sha256, _size in report.removed) == sorted([first, second])
