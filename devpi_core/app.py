@@ -9,6 +9,7 @@ from pyramid.config import Configurator
 from pyramid.tweens import EXCVIEW
 
 from devpi_core import page_shortcut, services
+from devpi_core.blob_gc import BlobCollector
 from devpi_core.bootstrap import Core, open_core
 from devpi_core.held import ServePolicies
 from devpi_core.metrics import Metrics
@@ -90,3 +91,10 @@ def _register(registry: Any, core: Core) -> None:
     metrics.add_source(lambda: [("devpi_serial", "gauge", float(core.store.current_serial()))])
     metrics.add_source(lambda: core.plugins.metrics(core.services))
     services.register(registry, Metrics, metrics)
+    storage = core.settings.storage
+    collector = BlobCollector(core.store, core.blobs, grace=storage.blob_gc_grace,
+                              interval=storage.blob_gc_interval)
+    metrics.add_source(collector.metrics)
+    services.register(registry, BlobCollector, collector)
+    services.on_shutdown(registry, collector.stop)
+    collector.start()

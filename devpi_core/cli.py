@@ -1,5 +1,5 @@
 """The ``devpi-core`` command: init, serve, passwd, plugins, check-config, gen-config, import,
-export, quarantined, fsck.
+export, quarantined, fsck, gc.
 
 Errors are one line (or one line per configuration problem) and a non-zero exit status; no
 tracebacks for mistakes an operator can fix.
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from devpi_core import __version__
+from devpi_core.blob_gc import BlobCollector
 from devpi_core.bootstrap import initialise_data, load_plugins, open_core, open_stores
 from devpi_core.config import (
     CONFIG_NAME,
@@ -127,6 +128,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--grace", type=float, default=DEFAULT_GRACE, metavar="SECONDS",
                    help=f"orphans younger than this may be uploads in progress "
                         f"(default {DEFAULT_GRACE:.0f})")
+    p = sub.add_parser("gc", help="delete file contents unreferenced for longer than the grace "
+                                  "period (blob garbage collection) now")
+    common(p)
+    p.add_argument("--grace", type=float, metavar="SECONDS",
+                   help="unreferenced for at least this long (default: storage.blob_gc_grace)")
     return parser
 
 
@@ -310,6 +316,28 @@ def cmd_fsck(args: argparse.Namespace) -> int:
     return 1 if report.problems else 0
 
 
+def cmd_gc(args: argparse.Namespace) -> int:
+    plugins, settings = _load(args)
+    open_serverdir(settings.server.serverdir)  # only an initialised server is collected
+    if args.grace is not None and args.grace < 0:
+        raise StartupError("--grace must not be negative")
+    store, blobs = open_stores(plugins, settings)
+    try:
+        collector = BlobCollector(store, blobs, grace=settings.storage.blob_gc_grace)
+        report = collector.sweep(grace=args.grace)
+    finally:
+        store.close()
+    if report.lease_held_elsewhere:
+        raise StartupError("another process is collecting garbage now (it holds the 'gc' "
+                           "lease); nothing was removed")
+    for sha256, size in report.removed:
+        _out(f"removed blob {sha256} ({size} bytes)")
+    for sha256 in report.kept:
+        _out(f"kept blob {sha256}: stored again since it became unreferenced")
+    _out(f"{len(report.removed)} blobs removed, {report.bytes} bytes freed")
+    return 0
+
+
 COMMANDS = {
     "init": cmd_init,
     "serve": cmd_serve,
@@ -321,6 +349,7 @@ COMMANDS = {
     "export": cmd_export,
     "quarantined": cmd_quarantined,
     "fsck": cmd_fsck,
+    "gc": cmd_gc,
 }
 
 

@@ -186,10 +186,25 @@ class LoggingSettings:
 
 @dataclass(frozen=True)
 class StorageSettings:
-    """The ``storage`` section: backend names."""
+    """The ``storage`` section: backend names and blob garbage collection."""
 
     metadata: str = setting("sqlite", "metadata store backend", {"type": "string"})
     blobs: str = setting("fs", "file content store backend", {"type": "string"})
+    blob_gc_grace: float = setting(
+        3600,
+        "seconds a file's content stays after its last reference went (a deleted release, an "
+        "overwritten file) before garbage collection removes it; an upload of the same "
+        "content meanwhile keeps it",
+        {"type": "number", "minimum": 0},
+        convert=float,
+    )
+    blob_gc_interval: float = setting(
+        600,
+        "seconds between the server's garbage collection sweeps (0: none; then run "
+        "``devpi-core gc``)",
+        {"type": "number", "minimum": 0},
+        convert=float,
+    )
 
 
 CORE_SECTIONS = {

@@ -6,10 +6,15 @@ store's own bookkeeping (its serial sequence and changelog, :meth:`MetadataStore
 and orphans, blobs nothing refers to. Only the public ``BlobStore`` API is used (``iter_blobs``,
 ``size``, ``open``; ``stat``, or ``local_path`` where the store has files, for an orphan's age).
 
-Repair is limited to what cannot lose data: an orphan older than the grace period is deleted,
-inside a write transaction that re-checks it is still unreferenced (an upload of the same
-content that commits later finds it gone and is asked to retry, never left dangling). A young
-orphan is most likely an upload between its blob and its metadata commit, so it is left alone.
+An orphan marked by garbage collection (its last reference went, :mod:`devpi_core.blob_gc`)
+is not a problem: it is noted, and collected once its grace period is over. An orphan without
+a mark is a problem, unless it is younger than the grace period: most likely an upload between
+its blob and its metadata commit.
+
+Repair is limited to what cannot lose data: unmarked orphans older than the grace period are
+marked, and a garbage collection sweep with that grace period deletes every orphan past it
+(re-checking in a write transaction that each is still unreferenced, so an upload of the same
+content is never left with a reference to a missing blob).
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from devpi_core.model.blobrefs import has_refs
+from devpi_core.blob_gc import BlobCollector
+from devpi_core.model.blobrefs import mark_orphan, orphan_mark
 
 if TYPE_CHECKING:
     from devpi_core.interfaces import BlobStore, MetadataStore, ReadTransaction
@@ -97,12 +103,10 @@ def _has_ref(tx: ReadTransaction, sha256: str) -> bool:
     return next(tx.keys(f"blobref:{sha256}:"), None) is not None
 
 
-def _delete_orphan(store: MetadataStore, blobs: BlobStore, sha256: str) -> bool:
-    with store.write() as tx:  # under the writer lock: add_ref cannot slip in between
-        if has_refs(tx, sha256):
-            return False
-        blobs.delete(sha256)
-        return True
+def _mark(store: MetadataStore, orphans: dict[str, float]) -> None:
+    with store.write() as tx:
+        for sha256, since in orphans.items():
+            mark_orphan(tx, sha256, since=since)
 
 
 def check(
@@ -121,15 +125,31 @@ def check(
         if problem is not None:
             report.problems.append(problem)
     now = time.time()
-    for sha256 in _orphans(store, blobs, set(owners)):
+    unmarked: dict[str, float] = {}
+    with store.read() as tx:
+        orphans = [(sha256, orphan_mark(tx, sha256))
+                   for sha256 in _orphans(store, blobs, set(owners))]
+    for sha256, mark in orphans:
+        if mark is not None:
+            ago = now - float(mark.get("since", now))
+            report.notes.append(
+                f"orphan blob {sha256}: garbage collection removes it after the grace period "
+                f"(unreferenced for {ago:.0f} s)"
+            )
+            continue
         age = _age(blobs, sha256, now)
         if age is not None and age < grace:
             report.notes.append(f"young orphan blob {sha256} ({age:.0f} s old): left alone")
         elif repair and (age is not None or grace <= 0):
-            if _delete_orphan(store, blobs, sha256):
-                report.repaired.append(f"deleted orphan blob {sha256}")
+            unmarked[sha256] = now - grace  # older_than for its delete: put before that
         else:
             known = "age unknown" if age is None else f"{age:.0f} s old"
             report.problems.append(f"orphan blob {sha256} ({known})")
+    if repair:
+        _mark(store, unmarked)
+        swept = BlobCollector(store, blobs, grace=grace).sweep()
+        if swept.lease_held_elsewhere:
+            report.notes.append("garbage collection is running elsewhere: nothing deleted now")
+        report.repaired.extend(f"deleted orphan blob {sha256}" for sha256, _ in swept.removed)
     report.blobs = sum(1 for _sha256 in blobs.iter_blobs())
     return report

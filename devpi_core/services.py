@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from devpi_core.blob_gc import BlobCollector
 from devpi_core.config import Settings
 from devpi_core.interfaces import BlobStore, MetadataStore
 from devpi_core.model.indexes import Indexes
@@ -129,6 +130,11 @@ def metadata_store(source: Request | Registry | ServiceRegistry) -> MetadataStor
 def blob_store(source: Request | Registry | ServiceRegistry) -> BlobStore:
     """The blob store."""
     return lookup(_reg(source), BlobStore)
+
+
+def blob_collector(source: Request | Registry | ServiceRegistry) -> BlobCollector:
+    """Blob garbage collection of the web app (``sweep()`` runs it now)."""
+    return lookup(_reg(source), BlobCollector)
 
 
 def outbound_policy(source: Request | Registry | ServiceRegistry) -> OutboundPolicy:

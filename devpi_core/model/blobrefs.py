@@ -1,45 +1,98 @@
-"""Reference counting of blobs: several files (on several indexes) may share one blob.
+"""Reference counting of blobs, and the marks blob garbage collection works from.
 
-A reference is the key ``blobref:<sha256>:<owner>``. After the commit that drops a blob's last
-reference, a new write transaction checks it is still unused and deletes it while holding the
-writer lock (of every process sharing the store): an upload of the same content cannot slip in
-between, as its :func:`add_ref` checks, under the same lock, that the blob still exists.
-``after_commit`` callbacks themselves run outside the lock, so the check cannot be done there.
+Several files (on several indexes) may share one blob. A reference is the key
+``blobref:<sha256>:<owner>``. Nothing is deleted when the last reference goes: the same
+transaction marks the blob orphaned (``orphan:<sha256>`` = ``{"since": <time>}``), and the
+sweeper (:mod:`devpi_core.blob_gc`) deletes blobs orphaned longer than the grace period.
+:func:`add_ref` of a marked blob clears the mark (the blob is live again).
+
+The sweeper never holds the writer lock while it talks to the blob store. Per batch it marks
+the blobs it is about to delete *deleting* (``"deleting": <time>``) in one transaction, deletes
+them outside, and records each deleted one as *gone* (``blobgone:<sha256>`` = ``{"at": <time>}``)
+in a second transaction. So:
+
+- a blob without a mark and without a gone record is stored (every writer puts content
+  before the transaction that refers to it);
+- a blob marked *deleting* may vanish at any moment: :func:`add_ref` refuses it with
+  :class:`BlobCollecting` (409, retry); an uploader that still has its content re-puts it
+  once the sweep is over instead (``devpi_core_stages.storing.NewBlobs``);
+- a blob with a recent gone record may have been deleted after the caller's put (an object
+  store checks the put time and deletes in two requests): :func:`add_ref` then asks the blob
+  store whether it is there, under the writer lock, while no sweep can delete it.
+
+So no transaction ever commits a reference to a missing blob.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, Any
 
 from devpi_core.errors import Conflict
-from devpi_core.interfaces import StashKey
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from devpi_core.interfaces import BlobStore, MetadataStore, ReadTransaction, WriteTransaction
 
-    from devpi_core.interfaces import BlobStore, MetadataStore, WriteTransaction
-
-# Blobs this transaction left without references so far (and has a clean-up registered for).
-_DOOMED = StashKey[set[str]]()
+ORPHAN_PREFIX = "orphan:"
+GONE_PREFIX = "blobgone:"
 
 
-def _key(sha256: str, owner: str) -> str:
+class BlobCollecting(Conflict):
+    """The content is being garbage-collected right now (409: the client may retry)."""
+
+    def __init__(self, sha256: str) -> None:
+        super().__init__(
+            "the file's content is being garbage-collected while it was stored; please retry"
+        )
+        self.sha256 = sha256
+
+
+def ref_key(sha256: str, owner: str) -> str:
+    """The key recording that ``owner`` uses blob ``sha256``."""
     return f"blobref:{sha256}:{owner}"
 
 
-def _doomed(tx: WriteTransaction) -> set[str]:
-    # Blobs this transaction left without references so far. A later add_ref in the same
-    # transaction (a file moved to another version, a rebuilt wheel with the same METADATA)
-    # rescues its blob: the deletion is decided by the transaction's final state.
-    return tx.stash.setdefault(_DOOMED, set())
+def orphan_key(sha256: str) -> str:
+    """The key marking blob ``sha256`` unreferenced (and maybe being deleted)."""
+    return f"{ORPHAN_PREFIX}{sha256}"
+
+
+def gone_key(sha256: str) -> str:
+    """The key recording that the sweeper deleted blob ``sha256`` (kept for a while)."""
+    return f"{GONE_PREFIX}{sha256}"
+
+
+def orphan_mark(tx: ReadTransaction, sha256: str) -> dict[str, Any] | None:
+    """The orphan mark of ``sha256`` (``since``, and ``deleting`` while a sweep deletes it)."""
+    mark = tx.get(orphan_key(sha256))
+    return dict(mark) if mark is not None else None
+
+
+def is_deleting(tx: ReadTransaction, sha256: str) -> bool:
+    """Whether a sweep may be deleting ``sha256`` right now."""
+    mark = orphan_mark(tx, sha256)
+    return mark is not None and mark.get("deleting") is not None
+
+
+def maybe_missing(tx: WriteTransaction, blobs: BlobStore, sha256: str) -> bool:
+    """Whether blob ``sha256`` may be missing although the caller put it: it is being deleted,
+    or a sweep deleted it recently and the store does not have it (asked only then)."""
+    if is_deleting(tx, sha256):
+        return True
+    return tx.get(gone_key(sha256)) is not None and not blobs.exists(sha256)
 
 
 def add_ref(tx: WriteTransaction, blobs: BlobStore, sha256: str, owner: str) -> None:
-    """Record that ``owner`` (for example ``alice/dev/pkg-1.0.tar.gz``) uses blob ``sha256``."""
-    if not blobs.exists(sha256):
-        raise Conflict("the file was deleted while it was being stored; please retry")
-    tx.set(_key(sha256, owner), 1)
-    _doomed(tx).discard(sha256)
+    """Record that ``owner`` (for example ``alice/dev/pkg-1.0.tar.gz``) uses blob ``sha256``.
+
+    The caller has put the content before (or it is referenced already). Raises
+    :class:`BlobCollecting` when a sweep is deleting it, or deleted it after that put.
+    """
+    if maybe_missing(tx, blobs, sha256):
+        raise BlobCollecting(sha256)
+    tx.delete(orphan_key(sha256))  # live again
+    tx.delete(gone_key(sha256))  # stored again since
+    tx.set(ref_key(sha256, owner), 1)
 
 
 def drop_ref(
@@ -50,36 +103,25 @@ def drop_ref(
     *,
     store: MetadataStore | None = None,
 ) -> None:
-    """Forget ``owner``'s use of ``sha256``; delete the blob after commit if still unused then.
+    """Forget ``owner``'s use of ``sha256``; the last one marks the blob orphaned since now.
 
-    Pass the ``store`` the transaction belongs to: the deletion then re-checks under the
-    writer lock. Without it the blob is deleted in the ``after_commit`` callback, which is
-    only safe while no other writer can add a reference meanwhile (one thread, one process).
+    The blob stays for the grace period (``storage.blob_gc_grace``); a later :func:`add_ref`
+    (in this transaction or another) makes it live again. ``blobs`` and ``store`` are no
+    longer needed and accepted for the callers written when deletion happened here.
     """
-    tx.delete(_key(sha256, owner))
-    if next(tx.keys(f"blobref:{sha256}:"), None) is None:
-        doomed = _doomed(tx)
-        if sha256 not in doomed:
-            doomed.add(sha256)
-            tx.after_commit(_collector(doomed, blobs, sha256, store))
+    tx.delete(ref_key(sha256, owner))
+    mark_orphan(tx, sha256)
 
 
-def _collector(
-    doomed: set[str], blobs: BlobStore, sha256: str, store: MetadataStore | None
-) -> Callable[[int], None]:
-    def collect(_serial: int) -> None:
-        if sha256 not in doomed:  # referenced again later in the same transaction
-            return
-        if store is None:
-            blobs.delete(sha256)
-            return
-        with store.write() as tx:
-            if not has_refs(tx, sha256):
-                blobs.delete(sha256)
-
-    return collect
+def mark_orphan(tx: WriteTransaction, sha256: str, *, since: float | None = None) -> bool:
+    """Mark ``sha256`` orphaned since ``since`` (now) unless referenced or marked already;
+    return whether it was marked."""
+    if has_refs(tx, sha256) or tx.get(orphan_key(sha256)) is not None:
+        return False
+    tx.set(orphan_key(sha256), {"since": time.time() if since is None else since})
+    return True
 
 
-def has_refs(tx: WriteTransaction, sha256: str) -> bool:
+def has_refs(tx: ReadTransaction, sha256: str) -> bool:
     """Whether any owner still uses ``sha256``."""
     return next(tx.keys(f"blobref:{sha256}:"), None) is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import threading
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -13,7 +14,7 @@ import pytest
 import requests
 
 from devpi_core.testing.dists import Dist, DistSpec, make_wheel
-from devpi_core.testing.plugin import ServerProcess, server_config, write_config
+from devpi_core.testing.plugin import ServerProcess, bin_path, server_config, write_config
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -147,6 +148,13 @@ def test_concurrent_different_uploads_to_non_volatile_index(server):
     winner = wheels[results.index(200)]
     files = simple_files(server.url, "alice/prod", "racing")
     assert [f["hashes"]["sha256"] for f in files] == [winner.sha256]
+    # the losers' contents wait for garbage collection (storage.blob_gc_grace); collect now
+    collected = subprocess.run(
+        [bin_path("devpi-core"), "gc", "--serverdir", str(server.serverdir),
+         "--config", str(server.config), "--grace", "0"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert collected.returncode == 0, collected.stdout + collected.stderr
     blobs, scratch = blobs_and_scratch(server)
     new = blobs - before_blobs
     assert winner.sha256 in new

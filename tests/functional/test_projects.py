@@ -170,6 +170,8 @@ def test_deleted_files_leave_no_blobs(alice):
     # the same content is still used by alice/prod
     assert blobs.exists(wheel.sha256)
     alice.request("DELETE", "/alice/prod/pkg/1.0?force", status=200)
+    assert blobs.exists(wheel.sha256), "kept for the garbage collection grace period"
+    services.blob_collector(alice.app.app.registry).sweep(grace=0)
     assert not blobs.exists(wheel.sha256)
     assert not blobs.exists(sdist.sha256)
 

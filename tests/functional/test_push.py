@@ -191,6 +191,7 @@ def test_deleting_a_release_drops_its_toxresults(alice):
     sha = path.split("#sha256=")[1]
     alice.request("DELETE", href, status=200)
     assert not [link for link in links(alice, "alice/dev") if link["rel"] == "toxresult"]
+    services.blob_collector(alice.app.app.registry).sweep(grace=0)
     assert not services.blob_store(alice.app.app.registry).exists(sha)
 
 

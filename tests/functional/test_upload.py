@@ -186,6 +186,7 @@ def test_volatile_index_replaces_file_and_logs_overwrite(alice):
     assert link["log"][0]["count"] == 1
     assert link["log"][0]["who"] is None
     assert "dst" not in link["log"][0]
+    services.blob_collector(alice.app.app.registry).sweep(grace=0)
     blobs = set(services.blob_store(alice.app.app.registry).iter_blobs())
     assert first.sha256 not in blobs
     assert second.sha256 in blobs
@@ -213,6 +214,7 @@ def test_non_volatile_index_refuses_different_file(alice):
     assert response.status == f"409 {first.filename} already exists in non-volatile index"
     [link] = version_json(alice, "alice/prod", "hello-world", "1.0")["+links"]
     assert link["hash_spec"] == f"sha256={first.sha256}"
+    services.blob_collector(alice.app.app.registry).sweep(grace=0)
     assert other.sha256 not in set(services.blob_store(alice.app.app.registry).iter_blobs())
 
 

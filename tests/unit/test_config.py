@@ -93,7 +93,8 @@ def test_unknown_section_lists_the_valid_ones(tmp_path):
 def test_unknown_key_without_a_close_match_lists_choices(tmp_path):
     path = write(tmp_path, "storage:\n  zzz: 1\n")
     assert errors_of(path) == [
-        f"{path}:2: storage.zzz: unknown key; expected one of: blobs, metadata"
+        f"{path}:2: storage.zzz: unknown key; expected one of: "
+        "blob_gc_grace, blob_gc_interval, blobs, metadata"
     ]
 
 

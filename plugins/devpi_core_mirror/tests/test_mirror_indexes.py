@@ -149,6 +149,7 @@ def test_deleting_a_cached_file_drops_the_blob_but_keeps_the_link(make_mirror):
     m.wait_cached()
     m.client.request("DELETE", url, status=200)
     assert m.page("hello")["files"][0]["filename"] == w.filename
+    services.blob_collector(m.registry).sweep(grace=0)  # the blob goes after the grace period
     m.upstream.clear()
     assert m.client.app.get(url).body == w.content
     assert m.upstream.count("/files/") == 1
@@ -174,6 +175,8 @@ def test_deleting_the_index_removes_its_blobs(make_mirror):
     m.client.app.get(url)
     m.wait_cached()
     m.client.request("DELETE", "/root/fake", status=201)
+    assert services.blob_store(m.registry).exists(w.sha256), "kept for the grace period"
+    services.blob_collector(m.registry).sweep(grace=0)
     assert not services.blob_store(m.registry).exists(w.sha256)
 
 
