@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from devpi_core import services
+from devpi_core.testing.dists import Dist
 from devpi_core.testing.upstream import FakeUpstream
 from devpi_core_mirror.status import status_from_html, status_from_json
 
@@ -227,12 +228,11 @@ def test_a_new_page_of_many_files_unmarks_by_range_not_one_read_per_file():
     assert tx.gets == 2
 
 
-def test_a_removed_file_listed_again_on_a_new_big_page_is_served_again(make_mirror):
+def test_a_removed_file_listed_again_on_a_new_big_page_is_served_again(mirror):
     """A removed file's record outlives deleting the project (it is not on the page); when the
     page is fetched anew with the file listed again, the file is served again."""
-    mirror = make_mirror()
-    for i in range(40):
-        mirror.upstream.add("hello", sdist("hello", f"0.{i}"))
+    for i in range(40):  # enough files for the commit to read their records by range
+        mirror.upstream.add("hello", Dist(f"hello-0.{i}.tar.gz", b"%d" % i))
     dist = sdist("hello", "1.1")
     mirror.upstream.add("hello", dist)
     url = cached_download(mirror, "hello", dist.filename)
