@@ -191,10 +191,11 @@ def parse_json(body: bytes, base_url: str, project: str) -> tuple[UpstreamFile, 
         raise MalformedPage(f"unsupported api-version {version!r}")
     chosen: dict[str, UpstreamFile] = {}
     belongs = _Belongs(project)
+    join = RelativeLinks(base_url)
     for entry in data["files"]:
         if type(entry) is not dict:
             continue
-        made = _plain_json_file(entry, belongs)
+        made = _plain_json_file(entry, belongs, join)
         if made is None:
             made = _json_file(entry, base_url, belongs)
         if made is not None:
@@ -202,11 +203,15 @@ def parse_json(body: bytes, base_url: str, project: str) -> tuple[UpstreamFile, 
     return tuple(chosen.values())
 
 
-def _plain_json_file(entry: dict[str, Any], belongs: _Belongs) -> UpstreamFile | None:
-    """The common entry (one sha256, an absolute plain URL, well-typed fields, no metadata
-    hashes) checked with a few C-level calls; None sends anything else to :func:`_json_file`,
-    which also drops what is not a file of the project."""
+def _plain_json_file(
+    entry: dict[str, Any], belongs: _Belongs, join: RelativeLinks
+) -> UpstreamFile | None:
+    """The common entry (one sha256, a plain URL, absolute or a plain relative path,
+    well-typed fields, no metadata hashes) checked with a few C-level calls; None sends anything
+    else to :func:`_json_file`, which also drops what is not a file of the project."""
     filename, url, hashes = entry.get("filename"), entry.get("url"), entry.get("hashes")
+    if type(url) is str and not url.startswith(("https://", "http://")):
+        url = join(url)
     if (
         type(filename) is not str
         or type(url) is not str
@@ -235,6 +240,52 @@ def _plain_json_file(entry: dict[str, Any], belongs: _Belongs) -> UpstreamFile |
     return UpstreamFile(
         filename, url, hashes, requires_python or None, yanked, None, size, upload_time
     )
+
+
+class RelativeLinks:
+    """``urljoin(base_url, link)`` for the links of one page, in a few string operations for
+    the usual relative link (``../../files/<dir>/<name>``: leading ``../`` or ``./``, then
+    plain segments); None for anything else, which then goes through ``urljoin``.
+
+    Upstreams that are themselves mirrors (devpi, proxies) link relatively; ``urljoin`` was
+    three quarters of the time to read their big pages.
+    """
+
+    _SPECIAL = re.compile(r"[?#;:\\\x00-\x20\x7f-\U0010ffff]|//|(?:^|/)\.\.?(?:/|$)")
+
+    def __init__(self, base_url: str) -> None:
+        self.origin = ""
+        self.dirs: list[str] | None = None
+        scheme, sep, rest = base_url.partition("://")
+        netloc, slash, path = rest.partition("/")
+        if (
+            scheme in ("http", "https")
+            and sep
+            and slash
+            and netloc
+            and self._SPECIAL.search(path) is None
+            and self._SPECIAL.search(netloc.replace(":", "")) is None
+        ):
+            self.origin = f"{scheme}://{netloc}/"
+            self.dirs = path.split("/")[:-1]
+
+    def __call__(self, link: str) -> str | None:
+        dirs = self.dirs
+        if dirs is None:
+            return None
+        up = 0
+        while True:
+            if link.startswith("../"):
+                up += 1
+                link = link[3:]
+            elif link.startswith("./"):
+                link = link[2:]
+            else:
+                break
+        if not link or link[0] == "/" or up > len(dirs) or self._SPECIAL.search(link):
+            return None
+        kept = dirs[: len(dirs) - up]
+        return self.origin + "/".join([*kept, link])
 
 
 def _json_file(entry: dict[str, Any], base_url: str, belongs: _Belongs) -> UpstreamFile | None:

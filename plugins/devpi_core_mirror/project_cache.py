@@ -19,7 +19,7 @@ from devpi_core_mirror.cache import MISSING, STALE, STORE, Outcome, PageState, S
 from devpi_core_mirror.part import IndexPart
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
     from devpi_core.interfaces import ReadTransaction, WriteTransaction
     from devpi_core.records import ProjectStatus
@@ -337,13 +337,39 @@ class Takedowns:
     def apply(self, tx: WriteTransaction, index: str) -> None:
         """Mark or unmark the ``f:`` records (a file and its ``.metadata``) within ``tx``."""
         for names, removed in ((self.gone, True), (self.back, False)):
-            for name in names:
-                for filename in (name, name + ".metadata"):
-                    key = layout.file_key(index, filename)
-                    value = tx.get(key)
-                    if value is None or ("removed" in value) == removed:
-                        continue
-                    changed = {k: v for k, v in value.items() if k != "removed"}
-                    if removed:
-                        changed["removed"] = round(self.at, 3)
-                    tx.set(key, changed)
+            for key, value in file_records(tx, index, names):
+                if ("removed" in value) == removed:
+                    continue
+                changed = {k: v for k, v in value.items() if k != "removed"}
+                if removed:
+                    changed["removed"] = round(self.at, 3)
+                tx.set(key, changed)
+
+
+SCAN_FROM = 64
+
+
+def file_records(
+    tx: ReadTransaction, index: str, names: Iterable[str]
+) -> list[tuple[str, Mapping[str, Any]]]:
+    """The ``f:`` records there are of the files ``names`` and their ``.metadata``.
+
+    A few names are looked up one by one; many (every file of a page seen for the first time,
+    when hardly any has a record) by one range scan per file-name prefix, not one read per
+    file: a 9,000-file page cost 18,000 reads in its commit.
+    """
+    wanted = {name + suffix for name in names for suffix in ("", ".metadata")}
+    start = layout.files_prefix(index)
+    if len(wanted) < SCAN_FROM:
+        found = ((start + filename, tx.get(start + filename)) for filename in sorted(wanted))
+        return [(key, value) for key, value in found if value is not None]
+    prefixes: list[str] = []
+    for prefix in sorted({filename.split("-", 1)[0] for filename in wanted}):
+        if not prefixes or not prefix.startswith(prefixes[-1]):  # "a" covers "ab"
+            prefixes.append(prefix)
+    return [
+        (key, value)
+        for prefix in prefixes
+        for key, value in tx.items(start + prefix)
+        if key[len(start) :] in wanted
+    ]

@@ -5,13 +5,19 @@ Pages are refreshed with the mirror's own mechanism (``POST .../refresh``), neve
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import pytest
 
 from devpi_core import services
+from devpi_core.testing.dists import Dist
 from devpi_core.testing.upstream import FakeUpstream
 from devpi_core_mirror.status import status_from_html, status_from_json
 
 from .conftest import sdist, wheel
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 PEP691 = "application/vnd.pypi.simple.v1+json"
 
@@ -178,3 +184,64 @@ def test_keep_removed_serves_cached_copies_of_removed_files(make_mirror, fake_up
     refresh(m, "hello")
     assert [f["filename"] for f in m.page("hello")["files"]] == ["hello-1.0-py3-none-any.whl"]
     assert m.client.app.get(url).body == dist.content
+
+
+class CountingTx:
+    """A dict as a write transaction that counts single-key reads."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+        self.gets = 0
+
+    def get(self, key: str) -> Any:
+        self.gets += 1
+        return self.data.get(key)
+
+    def items(self, prefix: str) -> Iterator[tuple[str, Any]]:
+        return iter([(k, v) for k, v in sorted(self.data.items()) if k.startswith(prefix)])
+
+    def set(self, key: str, value: Any) -> None:
+        self.data[key] = value
+
+
+def test_a_new_page_of_many_files_unmarks_by_range_not_one_read_per_file():
+    from devpi_core_mirror import layout  # noqa: PLC0415 - the plugin loads with the app
+    from devpi_core_mirror.project_cache import Takedowns  # noqa: PLC0415
+
+    names = {f"many-1.{i}.tar.gz" for i in range(2000)} | {"many_x-1.0-py3-none-any.whl"}
+    key = layout.file_key("root/fake", "many-1.7.tar.gz")
+    meta = layout.file_key("root/fake", "many_x-1.0-py3-none-any.whl.metadata")
+    other = layout.file_key("root/fake", "other-1.0.tar.gz")
+    tx: Any = CountingTx({
+        key: {"sha256": "a", "removed": 1.0},
+        meta: {"sha256": "b", "removed": 1.0},
+        other: {"sha256": "c", "removed": 1.0},
+    })
+    Takedowns(back=frozenset(names), at=2.0).apply(tx, "root/fake")
+    assert tx.data == {key: {"sha256": "a"}, meta: {"sha256": "b"}, other: tx.data[other]}
+    assert "removed" in tx.data[other]
+    assert tx.gets == 0  # was two reads per file: 4,002 for this page
+    # a few names are read one by one (a scan could read many more records)
+    tx = CountingTx({key: {"sha256": "a"}})
+    Takedowns(gone=frozenset({"many-1.7.tar.gz"}), at=2.0).apply(tx, "root/fake")
+    assert tx.data[key] == {"sha256": "a", "removed": 2.0}
+    assert tx.gets == 2
+
+
+def test_a_removed_file_listed_again_on_a_new_big_page_is_served_again(mirror):
+    """A removed file's record outlives deleting the project (it is not on the page); when the
+    page is fetched anew with the file listed again, the file is served again."""
+    for i in range(40):  # enough files for the commit to read their records by range
+        mirror.upstream.add("hello", Dist(f"hello-0.{i}.tar.gz", b"%d" % i))
+    dist = sdist("hello", "1.1")
+    mirror.upstream.add("hello", dist)
+    url = cached_download(mirror, "hello", dist.filename)
+    mirror.upstream.remove_file("hello", dist.filename)
+    refresh(mirror, "hello")
+    assert "removed from the upstream" in gone(mirror, url)
+    mirror.client.request("DELETE", "/root/fake/hello", status=200)
+    mirror.settle()
+    mirror.upstream.add("hello", dist)
+    assert len(mirror.page("hello")["files"]) == 41
+    mirror.settle()
+    assert mirror.client.app.get(url).body == dist.content
