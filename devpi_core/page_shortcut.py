@@ -6,6 +6,7 @@ whole answer is a few dictionary lookups, and Pyramid's request object, tweens a
 response cost about as much again as waitress itself. This execution policy (Pyramid's hook
 around each request) answers those requests with the same bytes and headers the full path
 would send (``views.simple`` and the request tween), and hands everything else to Pyramid.
+Stored files of public indexes take the same way (:mod:`devpi_core.file_shortcut`).
 
 It stands aside entirely when anything could answer differently: a documentation origin
 (``server.docs_url``), links made absolute (``outside_url``, ``absolute_urls``, a proxy's
@@ -23,6 +24,7 @@ from pyramid.interfaces import ITweens
 from pyramid.router import default_execution_policy
 
 from devpi_core import services
+from devpi_core.file_shortcut import FileAnswer, FileShortcut
 from devpi_core.metrics import Metrics
 from devpi_core.model.names import normalize
 from devpi_core.simple_pages import SimplePages
@@ -83,6 +85,7 @@ class PageShortcut:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
         self.pages = services.lookup(registry, SimplePages)
+        self.files = FileShortcut(registry)
         self.devpi_headers = DevpiHeaders(registry)
         self.metrics = services.lookup(registry, Metrics)
         self.max_age = services.settings(registry).server.simple_max_age
@@ -93,16 +96,26 @@ class PageShortcut:
             return default_execution_policy(environ, router)
         start = time.perf_counter()
         try:
-            found = self.answer(environ)
+            found = self.answer(environ) or self.file_answer(environ)
         except Exception:  # noqa: BLE001 - the full path answers it, errors included
             found = None
         if found is None:
             return default_execution_policy(environ, router)
+        route, answer, length = found
         seconds = time.perf_counter() - start
-        self.metrics.observe_request(PAGE_ROUTE, "GET", 200, seconds)  # as the full path counts
+        self.metrics.observe_request(route, "GET", 200, seconds)  # as the full path counts
         if access_log.isEnabledFor(logging.INFO):
-            log_access(environ, 200, len(found.body), seconds)
-        return found
+            log_access(environ, 200, length, seconds)
+        return answer
+
+    def file_answer(self, environ: dict[str, Any]) -> tuple[str, FileAnswer, int] | None:
+        """A stored file of a public index (:mod:`devpi_core.file_shortcut`), else None."""
+        found = self.files.answer(environ)
+        if found is None:
+            return None
+        route, serial, answer = found
+        self.devpi_headers.add(answer.headers, self.devpi_headers.request_id(environ), serial)
+        return route, answer, answer.size
 
     def _cache_control(self, until_change: float | None) -> str:
         """``max-age`` as the full path sends it: capped by a serve policy's next change."""
@@ -110,7 +123,7 @@ class PageShortcut:
             return self.cache_control
         return f"max-age={max(0, min(self.max_age, int(until_change)))}"
 
-    def answer(self, environ: dict[str, Any]) -> _Answer | None:
+    def answer(self, environ: dict[str, Any]) -> tuple[str, _Answer, int] | None:
         """The answer to a plain GET of a warm public page, else None."""
         if environ.get("REQUEST_METHOD") != "GET" or any(environ.get(k) for k in _ASIDE):
             return None
@@ -144,4 +157,4 @@ class PageShortcut:
         headers.append(("Content-Length", str(body.size)))
         rid = self.devpi_headers.request_id(environ)
         self.devpi_headers.add(headers, rid, served.serial, sniffed=False)
-        return _Answer(headers, body.data)
+        return PAGE_ROUTE, _Answer(headers, body.data), body.size
