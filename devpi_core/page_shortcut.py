@@ -9,8 +9,9 @@ would send (``views.simple`` and the request tween), and hands everything else t
 Stored files of public indexes take the same way (:mod:`devpi_core.file_shortcut`).
 
 It stands aside entirely when anything could answer differently: a documentation origin
-(``server.docs_url``), links made absolute (``outside_url``, ``absolute_urls``, a proxy's
-``X-Outside-Url``), or tweens or request/response subscribers besides core's own.
+(``server.docs_url``), or tweens or request/response subscribers besides core's own; pages
+also when links are made absolute (``outside_url``, ``absolute_urls``, a proxy's
+``X-Outside-Url``), which files do not depend on.
 """
 
 from __future__ import annotations
@@ -73,17 +74,18 @@ def execution_policy(registry: Registry) -> PageShortcut | None:
     server = services.settings(registry).server
     tweens = registry.queryUtility(ITweens)
     names = {name for name, _factory in tweens.implicit()} if tweens is not None else set()
-    aside = server.docs_url or server.outside_url or server.absolute_urls
-    if aside or names - CORE_TWEENS or (tweens is not None and tweens.explicit):
+    if server.docs_url or names - CORE_TWEENS or (tweens is not None and tweens.explicit):
         return None
-    return PageShortcut(registry)
+    # absolute links change pages, never files
+    return PageShortcut(registry, pages=not (server.outside_url or server.absolute_urls))
 
 
 class PageShortcut:
     """A Pyramid execution policy: the shortcut, else Pyramid's own handling."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, *, pages: bool = True) -> None:
         self.registry = registry
+        self.answers_pages = pages
         self.pages = services.lookup(registry, SimplePages)
         self.files = FileShortcut(registry)
         self.devpi_headers = DevpiHeaders(registry)
@@ -125,7 +127,11 @@ class PageShortcut:
 
     def answer(self, environ: dict[str, Any]) -> tuple[str, _Answer, int] | None:
         """The answer to a plain GET of a warm public page, else None."""
-        if environ.get("REQUEST_METHOD") != "GET" or any(environ.get(k) for k in _ASIDE):
+        if (
+            not self.answers_pages
+            or environ.get("REQUEST_METHOD") != "GET"
+            or any(environ.get(k) for k in _ASIDE)
+        ):
             return None
         path = environ.get("PATH_INFO", "")
         match = PAGE_PATH.match(path)

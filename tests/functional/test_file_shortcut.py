@@ -150,3 +150,21 @@ def test_a_cached_mirror_file_is_answered_until_a_policy_holds_it(mirror):
     refused = mirror.app.get(url, status=403)
     assert "pkg 2.0" in refused.json["message"]
     assert mirror.full == [url]
+
+
+def test_files_take_the_shortcut_when_pages_link_absolutely(make_app, monkeypatch):
+    client = make_app({"server": {"outside_url": "http://pkgs.example.invalid/"}})
+    client.create_and_login("alice")
+    client.create_index("alice/dev")
+    wheel = make_wheel(DistSpec("hello", "1.0"))
+    client.upload("alice/dev", wheel, name="hello")
+    client.logout()
+    page = client.simple("alice/dev", "hello", json_api=True).json
+    url = page["files"][0]["url"]
+    assert url.startswith("http://pkgs.example.invalid/alice/dev/")  # absolute
+    path = url[len("http://pkgs.example.invalid"):]
+    _count_full(client, monkeypatch)
+    assert client.app.get(path).body == wheel.content
+    assert client.full == []  # the file came from the shortcut
+    client.simple("alice/dev", "hello", json_api=True)
+    assert client.full == ["/alice/dev/+simple/hello/"]  # absolute pages: the full path
