@@ -164,7 +164,7 @@ def test_files_take_the_shortcut_when_pages_link_absolutely(make_app, monkeypatc
     assert url.startswith("http://pkgs.example.invalid/alice/dev/")  # absolute
     path = url[len("http://pkgs.example.invalid"):]
     _count_full(client, monkeypatch)
-    assert client.app.get(path).body == wheel.content
-    assert client.full == []  # the file came from the shortcut
     client.simple("alice/dev", "hello", json_api=True)
     assert client.full == ["/alice/dev/+simple/hello/"]  # absolute pages: the full path
+    assert client.app.get(path).body == wheel.content
+    assert client.full == ["/alice/dev/+simple/hello/"]  # the file came from the shortcut
