@@ -5,13 +5,14 @@ file that is in a blob store on this machine, of a public index, the answer is t
 few headers; Pyramid's request, routing, tweens and webob's response cost several times what
 reading the file does. :class:`FileShortcut` answers those with the bytes and headers
 :func:`devpi_core.views.files.blob_response` sends (through waitress's ``wsgi.file_wrapper``,
-so the event loop reads the file, as the full path does), and leaves everything else to the
-full path: ``HEAD``, ``Range``, any conditional request, ``Accept: application/json``, a query,
-a file not stored yet, a withheld (quarantined or removed) file, a held version, an index or
-base that is not public, a blob store that is not local or redirects.
+which :mod:`devpi_core.connections` hands to ``os.sendfile``, as for the full path), and
+leaves everything else to the full path: ``HEAD``, ``Range``, any conditional request,
+``Accept: application/json``, a query, a file not stored yet, a withheld (quarantined or
+removed) file, a held version, an index or base that is not public, a blob store that is not
+local or redirects.
 
-The execution policy of :mod:`devpi_core.page_shortcut` asks it; it stands aside where the page
-shortcut does.
+The execution policy of :mod:`devpi_core.page_shortcut` asks it; it stands aside where that
+policy does (a docs origin, other tweens or subscribers), but not for absolute links.
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ if TYPE_CHECKING:
 
 # /<user>/<index>/<kind>/<relpath>, as the core routes file_f, file_f_alias, file_e, file_e_alias
 FILE_PATH = re.compile(r"^/([^+/][^/]*)/([^+/][^/]*)/([+_][fe])/(.+)$")
-# files remembered per serial (a few hundred bytes each)
-MAX_REFS = 20_000
+# files remembered per serial (about a kilobyte each; a lock file has a hundred or so)
+MAX_REFS = 4096
 ROUTES = {"+f": "file_f", "_f": "file_f_alias", "+e": "file_e", "_e": "file_e_alias"}
 # any of these and the full path answers: ranges, conditions, a query, devpi's file JSON
 _ASIDE = (
