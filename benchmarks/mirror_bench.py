@@ -405,7 +405,10 @@ def ceiling_phase(target: Target, work: Path, seconds: int) -> None:
         index = mirror_index(target.server, fake.url, "root/ceiling")
         path = f"/{index}/+simple/ceiling-300/"
         for form, accept in (("html", "text/html"), ("json", PEP691)):
-            reply = requests.get(target.server.url + path, headers={"Accept": accept}, timeout=60)
+            # wrk asks without Accept-Encoding: so must the reference (a gzipped reply's
+            # Content-Length made the bare app cut the decoded body to the compressed size)
+            reply = requests.get(target.server.url + path, timeout=60,
+                                 headers={"Accept": accept, "Accept-Encoding": "identity"})
             reply.raise_for_status()
             headers = [
                 (k, v) for k, v in reply.raw.headers.items() if k.lower() not in _OWN_HEADERS

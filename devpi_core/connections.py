@@ -11,20 +11,28 @@ whole server, forever. Two additions close that gap:
   silent longest and are not being answered are closed to make room (as nginx reuses idle
   keep-alive connections), so idle sockets cannot lock new clients out.
 
-Both hook into waitress 3's channel and server classes (``received``, ``maintenance``,
-``readable``, ``active_channels``); ``tests/security/test_security_connections.py`` pins that
-behaviour.
+Files on disk (a ``wsgi.file_wrapper`` over a real file, as stored release files are served)
+go out with ``os.sendfile``: waitress reads every block into Python twice (once to send it,
+once more to skip past it); the kernel copies it once, with no Python per block.
+
+These hook into waitress 3's channel and server classes (``received``, ``_flush_some``,
+``maintenance``, ``readable``, ``active_channels``); ``tests/security/test_security_connections.py``
+and ``tests/unit/test_sendfile.py`` pin that behaviour.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import resource
+import stat
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from waitress.adjustments import Adjustments
+from waitress.buffers import ReadOnlyFileBasedBuffer
 from waitress.channel import HTTPChannel
 from waitress.server import TcpWSGIServer
 from waitress.task import ThreadedTaskDispatcher
@@ -37,6 +45,23 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 # File descriptors besides the connections: the database, blobs being read, upstream sockets.
 SPARE_FILES = 256
+SENDFILE = hasattr(os, "sendfile")
+# as waitress's dispatcher: the peer is gone, the connection closes
+_DISCONNECTED = frozenset(
+    {errno.ECONNRESET, errno.ENOTCONN, errno.ESHUTDOWN, errno.ECONNABORTED, errno.EPIPE,
+     errno.EBADF}
+)
+
+
+def file_descriptor(outbuf: object) -> int | None:
+    """The descriptor of a regular file behind a ``wsgi.file_wrapper``, else None."""
+    if not SENDFILE or not isinstance(outbuf, ReadOnlyFileBasedBuffer):
+        return None
+    try:
+        fd = outbuf.file.fileno()
+        return fd if stat.S_ISREG(os.fstat(fd).st_mode) else None
+    except (AttributeError, OSError, ValueError):  # no fileno (BytesIO), closed
+        return None
 
 
 @dataclass(frozen=True)
@@ -68,6 +93,56 @@ class DeadlineChannel(HTTPChannel):  # type: ignore[misc]  # waitress has no typ
         else:
             self.request_bytes += len(data)
         return result
+
+    def _flush_some(self, do_close: bool = True) -> bool:
+        """Send what is queued (waitress's loop), a file on disk with ``os.sendfile``."""
+        sent = 0
+        while True:
+            outbuf = self.outbufs[0]
+            outbuflen = outbuf.__len__()  # as waitress: no OverflowError on 32-bit Pythons
+            fd = file_descriptor(outbuf) if outbuflen > 0 else None
+            while outbuflen > 0:
+                if fd is not None:
+                    num_sent = self._sendfile(outbuf, fd, outbuflen, do_close)
+                else:
+                    num_sent = self.send(outbuf.get(self.sendbuf_len), do_close=do_close)
+                    if num_sent:
+                        outbuf.skip(num_sent, True)
+                if not num_sent:  # the socket takes no more for now (or is gone)
+                    return self._sent(sent)
+                outbuflen -= num_sent
+                sent += num_sent
+                self.total_outbufs_len -= num_sent
+            if len(self.outbufs) == 1:  # the last outbuf stays: it is the writable one
+                return self._sent(sent)
+            done = self.outbufs.pop(0)
+            try:
+                done.close()
+            except Exception:
+                self.logger.exception("Unexpected error when closing an outbuf")
+
+    def _sent(self, sent: int) -> bool:
+        if sent:
+            self.last_activity = time.time()
+        return bool(sent)
+
+    def _sendfile(self, outbuf: Any, fd: int, length: int, do_close: bool) -> int:
+        """Send up to ``length`` bytes of the file from its position; what was sent."""
+        offset = outbuf.file.tell()
+        try:
+            num_sent = os.sendfile(self.socket.fileno(), fd, offset, length)
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
+                return 0
+            if exc.errno in _DISCONNECTED:
+                if do_close:
+                    self.handle_close()
+                return 0
+            raise
+        if num_sent:
+            outbuf.file.seek(offset + num_sent)
+            outbuf.remain -= num_sent
+        return num_sent
 
     def overdue(self, now: float, deadline: RequestDeadline) -> bool:
         """Whether the request being received has missed its deadline."""

@@ -31,6 +31,8 @@ ROUTE_KEY = "devpi_core.route"
 _NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 # methods a client may invent are counted together, so label values stay a small set
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# remembered label combinations (routes x methods x statuses seen; more are still counted)
+MAX_CHILDREN = 1000
 # simple pages and small files take milliseconds; big uploads and cold mirror fills minutes
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 # metadata transactions take from tens of microseconds (a SQLite read) to seconds (a lock wait)
@@ -123,6 +125,9 @@ class Metrics:
             buckets=STORE_BUCKETS,
             registry=self.registry,
         )
+        # the labelled children per (route, method, status): labels() validates and locks on
+        # every call, which was a fifth of a warm page's answer; the set of keys is small
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def time_store(self, store: MetadataStore, backend: str) -> None:
         """Time every ``store.read()`` and ``store.write()`` from now on (in core, for every
@@ -143,9 +148,15 @@ class Metrics:
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """Count one answered request."""
-        method = method if method in _METHODS else "other"
-        self.requests.labels(route, method, str(status)).inc()
-        self.latency.labels(route).observe(seconds)
+        key = (route, method, status)
+        children = self._children.get(key)
+        if children is None:
+            label = method if method in _METHODS else "other"
+            children = (self.requests.labels(route, label, str(status)), self.latency.labels(route))
+            if len(self._children) < MAX_CHILDREN:  # odd methods and routes: not remembered
+                self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def add_source(self, read: Callable[[], Iterable[tuple[str, str, float]]]) -> None:
         """Report what ``read()`` returns on every scrape (``(name, kind, value)`` triples)."""

@@ -6,10 +6,12 @@ whole answer is a few dictionary lookups, and Pyramid's request object, tweens a
 response cost about as much again as waitress itself. This execution policy (Pyramid's hook
 around each request) answers those requests with the same bytes and headers the full path
 would send (``views.simple`` and the request tween), and hands everything else to Pyramid.
+Stored files of public indexes take the same way (:mod:`devpi_core.file_shortcut`).
 
 It stands aside entirely when anything could answer differently: a documentation origin
-(``server.docs_url``), links made absolute (``outside_url``, ``absolute_urls``, a proxy's
-``X-Outside-Url``), or tweens or request/response subscribers besides core's own.
+(``server.docs_url``), or tweens or request/response subscribers besides core's own; pages
+also when links are made absolute (``outside_url``, ``absolute_urls``, a proxy's
+``X-Outside-Url``), which files do not depend on.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pyramid.interfaces import ITweens
 from pyramid.router import default_execution_policy
 
 from devpi_core import services
+from devpi_core.file_shortcut import FileAnswer, FileShortcut
 from devpi_core.metrics import Metrics
 from devpi_core.model.names import normalize
 from devpi_core.simple_pages import SimplePages
@@ -71,18 +74,20 @@ def execution_policy(registry: Registry) -> PageShortcut | None:
     server = services.settings(registry).server
     tweens = registry.queryUtility(ITweens)
     names = {name for name, _factory in tweens.implicit()} if tweens is not None else set()
-    aside = server.docs_url or server.outside_url or server.absolute_urls
-    if aside or names - CORE_TWEENS or (tweens is not None and tweens.explicit):
+    if server.docs_url or names - CORE_TWEENS or (tweens is not None and tweens.explicit):
         return None
-    return PageShortcut(registry)
+    # absolute links change pages, never files
+    return PageShortcut(registry, pages=not (server.outside_url or server.absolute_urls))
 
 
 class PageShortcut:
     """A Pyramid execution policy: the shortcut, else Pyramid's own handling."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, *, pages: bool = True) -> None:
         self.registry = registry
+        self.answers_pages = pages
         self.pages = services.lookup(registry, SimplePages)
+        self.files = FileShortcut(registry)
         self.devpi_headers = DevpiHeaders(registry)
         self.metrics = services.lookup(registry, Metrics)
         self.max_age = services.settings(registry).server.simple_max_age
@@ -93,16 +98,26 @@ class PageShortcut:
             return default_execution_policy(environ, router)
         start = time.perf_counter()
         try:
-            found = self.answer(environ)
+            found = self.answer(environ) or self.file_answer(environ)
         except Exception:  # noqa: BLE001 - the full path answers it, errors included
             found = None
         if found is None:
             return default_execution_policy(environ, router)
+        route, answer, length = found
         seconds = time.perf_counter() - start
-        self.metrics.observe_request(PAGE_ROUTE, "GET", 200, seconds)  # as the full path counts
+        self.metrics.observe_request(route, "GET", 200, seconds)  # as the full path counts
         if access_log.isEnabledFor(logging.INFO):
-            log_access(environ, 200, len(found.body), seconds)
-        return found
+            log_access(environ, 200, length, seconds)
+        return answer
+
+    def file_answer(self, environ: dict[str, Any]) -> tuple[str, FileAnswer, int] | None:
+        """A stored file of a public index (:mod:`devpi_core.file_shortcut`), else None."""
+        found = self.files.answer(environ)
+        if found is None:
+            return None
+        route, serial, answer = found
+        self.devpi_headers.add(answer.headers, self.devpi_headers.request_id(environ), serial)
+        return route, answer, answer.size
 
     def _cache_control(self, until_change: float | None) -> str:
         """``max-age`` as the full path sends it: capped by a serve policy's next change."""
@@ -110,9 +125,13 @@ class PageShortcut:
             return self.cache_control
         return f"max-age={max(0, min(self.max_age, int(until_change)))}"
 
-    def answer(self, environ: dict[str, Any]) -> _Answer | None:
+    def answer(self, environ: dict[str, Any]) -> tuple[str, _Answer, int] | None:
         """The answer to a plain GET of a warm public page, else None."""
-        if environ.get("REQUEST_METHOD") != "GET" or any(environ.get(k) for k in _ASIDE):
+        if (
+            not self.answers_pages
+            or environ.get("REQUEST_METHOD") != "GET"
+            or any(environ.get(k) for k in _ASIDE)
+        ):
             return None
         path = environ.get("PATH_INFO", "")
         match = PAGE_PATH.match(path)
@@ -144,4 +163,4 @@ class PageShortcut:
         headers.append(("Content-Length", str(body.size)))
         rid = self.devpi_headers.request_id(environ)
         self.devpi_headers.add(headers, rid, served.serial, sniffed=False)
-        return _Answer(headers, body.data)
+        return PAGE_ROUTE, _Answer(headers, body.data), body.size

@@ -1,0 +1,82 @@
+"""devpi_core.connections sends files on disk with os.sendfile: the same bytes as waitress's
+own path, keep-alive intact after them, and anything that is not a real file sent as before."""
+
+from __future__ import annotations
+
+import http.client
+import io
+import os
+import threading
+
+import pytest
+from waitress import wasyncore
+
+from devpi_core import connections
+from devpi_core.connections import RequestDeadline, create_server
+
+pytestmark = pytest.mark.skipif(not connections.SENDFILE, reason="no os.sendfile here")
+SIZE = 3 * 1024 * 1024 + 17  # more than a socket buffer takes at once
+
+
+@pytest.fixture
+def served(tmp_path, monkeypatch):
+    content = os.urandom(SIZE)
+    path = tmp_path / "blob"
+    path.write_bytes(content)
+    calls = []
+    real = os.sendfile
+
+    def counted(*args):
+        sent = real(*args)
+        calls.append(sent)
+        return sent
+
+    monkeypatch.setattr(os, "sendfile", counted)
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Length", str(SIZE))])
+        wrapper = environ["wsgi.file_wrapper"]
+        if environ["PATH_INFO"] == "/memory":
+            return wrapper(io.BytesIO(content), 1 << 18)  # no descriptor: waitress's own way
+        return wrapper(path.open("rb"), 1 << 18)
+
+    server = create_server(app, deadline=RequestDeadline(30, 1000), host="127.0.0.1", port=0,
+                           threads=2)
+    stop = threading.Event()
+
+    def loop():
+        while not stop.is_set():
+            wasyncore.loop(timeout=0.05, map=server._map, use_poll=True, count=1)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield server.effective_port, content, calls
+    finally:
+        stop.set()
+        thread.join(10)
+        server.task_dispatcher.shutdown()
+        wasyncore.close_all(server._map)
+
+
+def _get(conn: http.client.HTTPConnection, path: str) -> bytes:
+    conn.request("GET", path)
+    response = conn.getresponse()
+    assert response.status == 200
+    assert response.getheader("Content-Length") == str(SIZE)
+    return response.read()
+
+
+def test_a_file_goes_out_with_sendfile_and_the_connection_stays_usable(served):
+    port, content, calls = served
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        assert _get(conn, "/file") == content
+        assert sum(calls) == SIZE  # every byte went through sendfile
+        assert _get(conn, "/file") == content  # the same connection, the next response
+        assert sum(calls) == 2 * SIZE
+        used = len(calls)
+        assert _get(conn, "/memory") == content
+        assert len(calls) == used  # no descriptor: sent from Python, as waitress does
+    finally:
+        conn.close()
