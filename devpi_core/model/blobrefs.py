@@ -34,9 +34,17 @@ def _doomed(tx: WriteTransaction) -> set[str]:
     return tx.stash.setdefault(_DOOMED, set())
 
 
-def add_ref(tx: WriteTransaction, blobs: BlobStore, sha256: str, owner: str) -> None:
-    """Record that ``owner`` (for example ``alice/dev/pkg-1.0.tar.gz``) uses blob ``sha256``."""
-    if not blobs.exists(sha256):
+def add_ref(
+    tx: WriteTransaction, blobs: BlobStore, sha256: str, owner: str, *, stored: bool = False
+) -> None:
+    """Record that ``owner`` (for example ``alice/dev/pkg-1.0.tar.gz``) uses blob ``sha256``.
+
+    ``stored``: the caller itself stored the blob in this run, and nothing can have deleted it
+    since (``devpi-core import`` into a new server): the check that it still exists (a
+    request per blob on S3) is skipped. Uploads keep the check: it guards against a
+    concurrent clean-up.
+    """
+    if not stored and not blobs.exists(sha256):
         raise Conflict("the file was deleted while it was being stored; please retry")
     tx.set(_key(sha256, owner), 1)
     _doomed(tx).discard(sha256)

@@ -66,7 +66,8 @@ def restore_project(
     old = layout.page_files(tx.get(layout.page_key(index, project)))
     rows = [f for f in old if f.filename not in names] + new
     for restored, f in zip(files, new, strict=True):
-        add_ref(tx, blobs, restored.sha256, layout.blob_owner(index, f.filename))
+        add_ref(tx, blobs, restored.sha256, layout.blob_owner(index, f.filename),
+                stored=True)
         tx.set(layout.file_key(index, f.filename), {
             "relpath": layout.relpath(index, f),
             "project": project,

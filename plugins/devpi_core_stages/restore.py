@@ -103,9 +103,10 @@ def restore_project(
         by_name[restored.filename] = rec
         record["files"][restored.filename] = rec
         owner = f"{stage.name}/{restored.filename}"
-        add_ref(tx, stage.env.blobs, restored.sha256, owner)
+        add_ref(tx, stage.env.blobs, restored.sha256, owner, stored=True)
         if rec.get("core_metadata"):
-            add_ref(tx, stage.env.blobs, rec["core_metadata"]["sha256"], f"{owner}.metadata")
+            add_ref(tx, stage.env.blobs, rec["core_metadata"]["sha256"], f"{owner}.metadata",
+                    stored=True)
         tx.set(layout.file_key(stage.name, restored.filename), [project, restored.version])
     for version, record in records.items():
         tx.set(layout.version_key(stage.name, project, version), record)
