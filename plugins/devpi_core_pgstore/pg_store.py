@@ -53,6 +53,10 @@ _ITEM_PAGE = 200
 # A write transaction buffers this many keys (or bytes of values) before writing them.
 FLUSH_KEYS = 2000
 FLUSH_BYTES = 8 * 1024 * 1024
+# After a transaction that wrote this many search documents (an import, a big index deleted),
+# the search table's statistics are refreshed at once: with stale ones the planner reads every
+# document instead of asking the GIN index (autovacuum would only catch up a minute later).
+ANALYZE_AFTER = 1000
 Conn = psycopg.Connection[tuple[Any, ...]]
 
 
@@ -126,6 +130,7 @@ class _Write(_Read, WriteTransaction):
         self._pending: dict[str, str | None] = {}
         self._pending_bytes = 0
         self._docs: dict[str, tuple[str, ...]] = {}
+        self.search_rows = 0  # search documents written or removed
 
     def set(self, key: str, value: Any) -> None:
         text = _dumps(value)
@@ -150,6 +155,7 @@ class _Write(_Read, WriteTransaction):
             self.changed.add(key)
             if key.startswith(search.PREFIX):
                 search_index.write(self.conn, self.search_table, (), [key])
+                self.search_rows += 1
         return row is not None
 
     def get(self, key: str) -> Any:
@@ -185,8 +191,9 @@ class _Write(_Read, WriteTransaction):
                 (gone,),
             ).fetchall()
             self.changed.update(key for (key,) in rows)
-            search_index.write(self.conn, self.search_table, (),
-                               [key for key in gone if key.startswith(search.PREFIX)])
+            docs_gone = [key for key in gone if key.startswith(search.PREFIX)]
+            search_index.write(self.conn, self.search_table, (), docs_gone)
+            self.search_rows += len(docs_gone)
         keys = [key for key, text in pending.items() if text is not None]
         if not keys:
             return
@@ -204,8 +211,9 @@ class _Write(_Read, WriteTransaction):
         ).fetchall()
         written = [key for (key,) in rows]
         self.changed.update(written)
-        search_index.write(self.conn, self.search_table,
-                           [docs[key] for key in written if key in docs], ())
+        rows_written = [docs[key] for key in written if key in docs]
+        search_index.write(self.conn, self.search_table, rows_written, ())
+        self.search_rows += len(rows_written)
 
     def after_commit(self, callback: Callable[[int], None]) -> None:
         self.callbacks.append(callback)
@@ -331,10 +339,19 @@ class PgStore(MetadataStore):
                 raise
         if tx.changed:
             self._observe(tx.new_serial)
+            if tx.search_rows >= ANALYZE_AFTER:
+                self._analyze("search_doc")
             # After the commit and outside the writer lock (which COMMIT released): a
             # callback must not assume no other writer has committed since.
             for callback in tx.callbacks:
                 callback(tx.new_serial)
+
+    def _analyze(self, table: str) -> None:
+        try:
+            with self._connection() as conn:
+                conn.execute(f"ANALYZE {self._table(table)}")
+        except (psycopg.Error, ServiceUnavailable) as exc:  # only a query plan is at stake
+            log.warning("PostgreSQL metadata store: ANALYZE %s: %s", table, exc)
 
     def _commit(self, conn: Conn, tx: _Write) -> None:
         conn.execute(

@@ -107,6 +107,7 @@ def _create_search_tables(conn: psycopg.Connection[Any], quoted: str, version: i
             f"UPDATE {quoted}.meta SET value = %s WHERE name = 'schema'",  # noqa: S608
             (SCHEMA_VERSION,),
         )
+    conn.execute(f"ANALYZE {quoted}.search_doc")
     log.warning("PostgreSQL schema %s upgraded to version %d: %d search documents indexed",
                 quoted, SCHEMA_VERSION, count)
 

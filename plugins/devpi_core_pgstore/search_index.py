@@ -31,6 +31,11 @@ _TOP = max(search.WEIGHTS)
 RANK_WEIGHTS = "{%g,0,%g,%g}" % (  # noqa: UP031 - a PostgreSQL array literal
     search.WEIGHTS[3] / _TOP, search.WEIGHTS[1] / _TOP, search.WEIGHTS[0] / _TOP)
 _MAX_CHAR = "\U0010ffff"
+# The scope test beside a word or trigram match, kept out of the (scope, name) index on
+# purpose: nearly every document is in the searched scopes, and after a bulk write (before
+# autovacuum's ANALYZE) the planner would read all of them through that index instead of
+# asking the GIN index (seen: 300 ms instead of 2 ms at 20,000 documents).
+_IN_SCOPES = "(scope || '') = ANY(%s)"
 
 
 def row(key: str, doc: Mapping[str, Any]) -> tuple[str, ...]:
@@ -131,7 +136,7 @@ class Searcher:
         # substrings: the trigram index (three characters and more), else read the names
         condition = "name LIKE %s" if len(needle) >= 3 else "strpos(name, %s) > 0"
         rows += self._run(
-            f"SELECT scope, name FROM {self.table} WHERE scope = ANY(%s)"  # noqa: S608
+            f"SELECT scope, name FROM {self.table} WHERE {_IN_SCOPES}"  # noqa: S608
             f" AND {condition} LIMIT %s",
             (scopes, _like(needle) if len(needle) >= 3 else needle, limit),
         )
@@ -147,7 +152,7 @@ class Searcher:
             return []
         rows = self._run(
             f"SELECT scope, name, ts_rank(%s, tsv, q) AS r FROM {self.table},"  # noqa: S608
-            " to_tsquery('simple', %s) AS q WHERE tsv @@ q AND scope = ANY(%s)"
+            f" to_tsquery('simple', %s) AS q WHERE tsv @@ q AND {_IN_SCOPES}"
             " ORDER BY r DESC LIMIT %s",
             (RANK_WEIGHTS, tsquery(query.words), list(query.scopes), search.MAX_MATCHES),
         )
@@ -158,7 +163,7 @@ class Searcher:
         """How many projects match the words but not the name (those are counted already)."""
         rows = self._run(
             f"SELECT count(*) FROM {self.table} WHERE tsv @@ to_tsquery('simple', %s)"  # noqa: S608
-            " AND scope = ANY(%s) AND strpos(name, %s) = 0",
+            f" AND {_IN_SCOPES} AND strpos(name, %s) = 0",
             (tsquery(query.words), list(query.scopes), query.needle or "\n"),
         )
         return int(rows[0][0])

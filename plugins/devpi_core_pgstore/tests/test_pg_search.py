@@ -12,6 +12,7 @@ from devpi_core.testing.plugin import import_component
 
 psycopg = import_component("psycopg", "the 'postgresql' extra is not installed")
 
+from devpi_core_pgstore import pg_store  # noqa: E402 - after the skip
 from devpi_core_pgstore.pg_store import PgStore  # noqa: E402 - after the skip
 from devpi_core_pgstore.settings import PgstoreSettings  # noqa: E402 - after the skip
 
@@ -144,3 +145,18 @@ def test_buffered_writes_are_read_back_in_the_transaction(store):
     with store.read() as tx:
         assert dict(tx.items("k:")) == {"k:late": 4, "k:new": 2, "k:same": 1}
     assert store.changed_keys(1) == ["k:late", "k:new", "k:old"]
+
+
+def test_a_bulk_write_of_documents_refreshes_the_planner_statistics(store, postgres_dsn,
+                                                                    monkeypatch):
+    monkeypatch.setattr(pg_store, "ANALYZE_AFTER", 5)
+    put_docs(store)  # three documents: below the threshold
+    query = ("SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables "
+             "WHERE schemaname = 'devpi' AND relname = 'search_doc'")
+    with psycopg.connect(postgres_dsn) as conn:
+        assert conn.execute(query).fetchone() == (False,)
+    with store.write() as tx:
+        for n in range(5):
+            search.put(tx, "a/dev", f"pkg{n}", {"summary": "bulk"})
+    with psycopg.connect(postgres_dsn) as conn:
+        assert conn.execute(query).fetchone() == (True,)
