@@ -8,17 +8,23 @@ Reported: p50 and p99 per kind of query (goal: p99 <= 50 ms), the server's CPU t
 (read from /proc: less sensitive to a loaded machine than wall time) and the store's own query
 time for the first page (in the benchmark process).
 
-Run: ``.venv/bin/python benchmarks/search_bench.py [--projects 50000] [--rounds 40]``.
+``--metadata postgresql`` runs the same on the PostgreSQL metadata store (a throw-away server,
+as the tests start it); ``--metadata both`` runs SQLite, then PostgreSQL.
+
+Run: ``.venv/bin/python benchmarks/search_bench.py [--projects 50000] [--rounds 40]
+[--metadata sqlite|postgresql|both]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import statistics
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import requests
 
@@ -31,6 +37,10 @@ from devpi_core_stages import layout  # noqa: E402
 from harness import start_devpi_core, table, workdir  # noqa: E402 - after the path set-up
 
 from devpi_core import search  # noqa: E402
+from devpi_core.testing.postgres import running_postgres  # noqa: E402
+
+if TYPE_CHECKING:
+    from devpi_core.interfaces import MetadataStore
 
 USER, PASSWORD = "bench", "bench-password-1"
 INDEX = f"{USER}/dev"
@@ -47,7 +57,7 @@ def vocabulary(rng: random.Random, size: int = 6000) -> list[str]:
     return sorted(words)
 
 
-def fill(store: SQLiteStore, projects: int, rng: random.Random) -> list[str]:
+def fill(store: MetadataStore, projects: int, rng: random.Random) -> list[str]:
     """Write ``projects`` projects (one version each) with their search documents."""
     words = vocabulary(rng)
     names = []
@@ -75,22 +85,40 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def main() -> None:  # noqa: PLR0915 - one linear script
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--projects", type=int, default=50_000)
-    parser.add_argument("--rounds", type=int, default=40)
-    parser.add_argument("--reuse", type=Path, help="a work directory a previous run filled")
-    args = parser.parse_args()
+def open_store(metadata: str, serverdir: Path, dsn: str) -> MetadataStore:
+    if metadata == "postgresql":
+        from devpi_core_pgstore.pg_store import PgStore  # noqa: PLC0415 - optional extra
+        from devpi_core_pgstore.settings import PgstoreSettings  # noqa: PLC0415
+
+        return PgStore(PgstoreSettings(dsn=dsn, pool_min=1, pool_max=2))
+    return SQLiteStore(str(serverdir / "metadata.sqlite"))
+
+
+def server_config(metadata: str, dsn: str) -> str:
+    if metadata == "postgresql":
+        return ("logging: {access_log: false}\nstorage: {metadata: postgresql}\n"
+                f"plugins: {{pgstore: {{dsn: '{dsn}'}}}}\n")
+    return ""
+
+
+Rows = list[tuple[object, ...]]
+
+
+def measure(  # noqa: PLR0915 - one linear script
+    metadata: str, args: argparse.Namespace, dsn: str
+) -> tuple[str, Rows]:
+    """Fill (or reuse) a server on ``metadata`` and time its queries: the table's title, rows."""
     rng = random.Random(42)
+    config = server_config(metadata, dsn)
     if args.reuse:
         work, serverdir, filled = args.reuse, args.reuse / "core-serverdir", 0.0
-        store = SQLiteStore(str(serverdir / "metadata.sqlite"))
+        store = open_store(metadata, serverdir, dsn)
         with store.read() as tx:
             start = len(layout.projects_prefix(INDEX))
             names = [key[start:] for key in tx.keys(layout.projects_prefix(INDEX))]
     else:
-        work = workdir("search")
-        server = start_devpi_core(work)
+        work = workdir(f"search-{metadata}")
+        server = start_devpi_core(work, config=config)
         try:
             session = requests.Session()
             session.put(f"{server.url}/{USER}", json={"password": PASSWORD}).raise_for_status()
@@ -99,7 +127,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script
         finally:
             server.stop()
         serverdir = server.serverdir
-        store = SQLiteStore(str(serverdir / "metadata.sqlite"))
+        store = open_store(metadata, serverdir, dsn)
         began = time.perf_counter()
         names = fill(store, args.projects, rng)
         filled = time.perf_counter() - began
@@ -123,8 +151,8 @@ def main() -> None:  # noqa: PLR0915 - one linear script
                 tx.search(search.SearchQuery(text, (INDEX,), limit=20))
             store_ms[kind] = (time.perf_counter() - start) / 5 * 1000
     store.close()
-    server = start_devpi_core(work, serverdir=serverdir)
-    rows = []
+    server = start_devpi_core(work, config=config, serverdir=serverdir)
+    rows: Rows = []
     try:
         session = requests.Session()
         # root/pypi's upstream list (hundreds of thousands of names) is searched by name too
@@ -149,10 +177,35 @@ def main() -> None:  # noqa: PLR0915 - one linear script
                          percentile(latencies, 0.99), cpu_ms, store_ms[kind]))
     finally:
         server.stop()
-    print(table(f"/+search over {args.projects:,} stage projects (filled in {filled:.0f} s) and "
-                f"{mirror_names:,} mirror names, {args.rounds} requests each, one at a time",
-                ("query", "text", "found", "p50 ms", "p99 ms", "server CPU ms", "store ms"),
-                rows))
+    title = (f"{metadata}: /+search over {args.projects:,} stage projects (filled in "
+             f"{filled:.0f} s) and {mirror_names:,} mirror names, {args.rounds} requests each, "
+             "one at a time")
+    return title, rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--projects", type=int, default=50_000)
+    parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--metadata", choices=("sqlite", "postgresql", "both"), default="sqlite",
+                        help="the metadata store (postgresql: a throw-away server, as the "
+                             "tests start it)")
+    parser.add_argument("--reuse", type=Path, help="a work directory a previous run filled "
+                        "(sqlite only)")
+    args = parser.parse_args()
+    stores = ("sqlite", "postgresql") if args.metadata == "both" else (args.metadata,)
+    tables = []
+    with contextlib.ExitStack() as stack:
+        dsn = ""
+        if "postgresql" in stores:
+            if args.reuse:
+                parser.error("--reuse works with --metadata sqlite only")
+            dsn = stack.enter_context(running_postgres()).create_database()
+        for metadata in stores:
+            tables.append(measure(metadata, args, dsn))
+    for title, rows in tables:
+        print(table(title, ("query", "text", "found", "p50 ms", "p99 ms", "server CPU ms",
+                            "store ms"), rows))
 
 
 if __name__ == "__main__":

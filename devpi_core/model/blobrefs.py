@@ -88,10 +88,16 @@ def add_ref(tx: WriteTransaction, blobs: BlobStore, sha256: str, owner: str) -> 
     The caller has put the content before (or it is referenced already). Raises
     :class:`BlobCollecting` when a sweep is deleting it, or deleted it after that put.
     """
-    if maybe_missing(tx, blobs, sha256):
+    mark, gone = tx.get(orphan_key(sha256)), tx.get(gone_key(sha256))
+    if (mark is not None and mark.get("deleting") is not None) or (
+        gone is not None and not blobs.exists(sha256)
+    ):
         raise BlobCollecting(sha256)
-    tx.delete(orphan_key(sha256))  # live again
-    tx.delete(gone_key(sha256))  # stored again since
+    # deleted only when there (a delete of an untouched key is a round trip on PostgreSQL)
+    if mark is not None:
+        tx.delete(orphan_key(sha256))  # live again
+    if gone is not None:
+        tx.delete(gone_key(sha256))  # stored again since
     tx.set(ref_key(sha256, owner), 1)
 
 

@@ -21,6 +21,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from devpi_core import search
 from devpi_core.errors import ServiceUnavailable, StartupError
 from devpi_core.interfaces import (
     SERIAL_BOUND,
@@ -29,11 +30,13 @@ from devpi_core.interfaces import (
     WriteTransaction,
     serial_problems,
 )
+from devpi_core_pgstore import search_index
 from devpi_core_pgstore.schema import SCHEMA_VERSION, create_schema
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from devpi_core.search import SearchQuery, SearchResult
     from devpi_core_pgstore.settings import PgstoreSettings
 
 log = logging.getLogger(__name__)
@@ -55,6 +58,13 @@ _ITEM_PAGE = 200
 POOL_SLICE = 0.25
 PROBE_EVERY = 0.5
 PROBE_TIMEOUT = 2
+# A write transaction buffers this many keys (or bytes of values) before writing them.
+FLUSH_KEYS = 2000
+FLUSH_BYTES = 8 * 1024 * 1024
+# After a transaction that wrote this many search documents (an import, a big index deleted),
+# the search table's statistics are refreshed at once: with stale ones the planner reads every
+# document instead of asking the GIN index (autovacuum would only catch up a minute later).
+ANALYZE_AFTER = 1000
 Conn = psycopg.Connection[tuple[Any, ...]]
 
 
@@ -66,6 +76,7 @@ class _Read(ReadTransaction):
     def __init__(self, conn: Conn, schema: str, serial: int) -> None:
         self.conn = conn
         self.kv = f'"{schema}".kv'
+        self.search_table = f'"{schema}".search_doc'
         self.serial = serial
 
     def _one(self, column: str, key: str) -> Any:
@@ -86,6 +97,7 @@ class _Read(ReadTransaction):
     def _scan(self, columns: str, prefix: str, page: int) -> Iterator[tuple[Any, ...]]:
         low, op, high = prefix, ">=", prefix + _MAX_CHAR
         while True:
+            self._before_scan(prefix)
             rows = self.conn.execute(
                 f"SELECT {columns} FROM {self.kv} WHERE key {op} %s AND key < %s "  # noqa: S608
                 f"ORDER BY key LIMIT {page}",
@@ -96,6 +108,9 @@ class _Read(ReadTransaction):
                 return
             low, op = rows[-1][0], ">"
 
+    def _before_scan(self, prefix: str) -> None:
+        """Called before each page of a prefix scan (a write transaction writes its buffer)."""
+
     def items(self, prefix: str) -> Iterator[tuple[str, Any]]:
         for key, value in self._scan("key, value", prefix, _ITEM_PAGE):
             yield key, json.loads(value)
@@ -104,36 +119,109 @@ class _Read(ReadTransaction):
         for (key,) in self._scan("key", prefix, _KEY_PAGE):
             yield key
 
+    def search(self, query: SearchQuery) -> SearchResult:
+        """Ranked by PostgreSQL's indexes (:mod:`devpi_core_pgstore.search_index`)."""
+        return search_index.Searcher(self.conn, self.search_table).find(query)
+
 
 class _Write(_Read, WriteTransaction):
+    """Sets and deletes are buffered and written a batch at a time (one statement each for
+    the keys and their search rows, instead of a round trip per key): before a read that
+    could see them, when the buffer is full, and at commit."""
+
     def __init__(self, conn: Conn, schema: str, serial: int) -> None:
         super().__init__(conn, schema, serial)
         self.new_serial = serial + 1
         self.changed: set[str] = set()
         self.callbacks: list[Callable[[int], None]] = []
+        # key -> canonical JSON, or None for a deletion; the search rows of "search:" keys
+        self._pending: dict[str, str | None] = {}
+        self._pending_bytes = 0
+        self._docs: dict[str, tuple[str, ...]] = {}
+        self.search_rows = 0  # search documents written or removed
 
     def set(self, key: str, value: Any) -> None:
         text = _dumps(value)
-        # Compared by hash inside PostgreSQL: an unchanged multi-megabyte value is neither
-        # sent back nor detoasted, and writes no WAL.
-        row = self.conn.execute(
-            f"INSERT INTO {self.kv} AS t (key, serial, vhash, value) VALUES (%s, %s, %s, %s) "  # noqa: S608
-            "ON CONFLICT (key) DO UPDATE SET serial = excluded.serial, "
-            "vhash = excluded.vhash, value = excluded.value "
-            "WHERE t.vhash IS DISTINCT FROM excluded.vhash RETURNING 1",
-            (key, self.new_serial, hashlib.sha256(text.encode()).digest(), text),
-        ).fetchone()
-        if row is not None:
-            self.changed.add(key)
+        self._pending[key] = text
+        self._pending_bytes += len(text)
+        if key.startswith(search.PREFIX):
+            self._docs[key] = search_index.row(key, value if isinstance(value, dict) else {})
+        if len(self._pending) >= FLUSH_KEYS or self._pending_bytes >= FLUSH_BYTES:
+            self.flush()
 
     def delete(self, key: str) -> bool:
+        if key in self._pending:  # decided by this transaction: no need to ask
+            existed = self._pending[key] is not None
+            self._pending[key] = None
+            self._docs.pop(key, None)
+            return existed
         row = self.conn.execute(
             f"DELETE FROM {self.kv} WHERE key = %s RETURNING 1",  # noqa: S608 - fixed names
             (key,),
         ).fetchone()
         if row is not None:
             self.changed.add(key)
+            if key.startswith(search.PREFIX):
+                search_index.write(self.conn, self.search_table, (), [key])
+                self.search_rows += 1
         return row is not None
+
+    def get(self, key: str) -> Any:
+        if key in self._pending:
+            text = self._pending[key]
+            return None if text is None else json.loads(text)
+        return super().get(key)
+
+    def key_serial(self, key: str) -> int | None:
+        if key in self._pending:
+            self.flush()
+        return super().key_serial(key)
+
+    def _before_scan(self, prefix: str) -> None:
+        if any(key.startswith(prefix) for key in self._pending):
+            self.flush()
+
+    def search(self, query: SearchQuery) -> SearchResult:
+        if self._docs or any(key.startswith(search.PREFIX) for key in self._pending):
+            self.flush()
+        return super().search(query)
+
+    def flush(self) -> None:
+        """Write the buffered sets and deletes; remember which keys really changed."""
+        if not self._pending:
+            return
+        pending, docs = self._pending, self._docs
+        self._pending, self._docs, self._pending_bytes = {}, {}, 0
+        gone = [key for key, text in pending.items() if text is None]
+        if gone:
+            rows = self.conn.execute(
+                f"DELETE FROM {self.kv} WHERE key = ANY(%s) RETURNING key",  # noqa: S608
+                (gone,),
+            ).fetchall()
+            self.changed.update(key for (key,) in rows)
+            docs_gone = [key for key in gone if key.startswith(search.PREFIX)]
+            search_index.write(self.conn, self.search_table, (), docs_gone)
+            self.search_rows += len(docs_gone)
+        keys = [key for key, text in pending.items() if text is not None]
+        if not keys:
+            return
+        texts = [pending[key] for key in keys]
+        # Compared by hash inside PostgreSQL: an unchanged multi-megabyte value is neither
+        # sent back nor detoasted, and writes no WAL.
+        hashes = [hashlib.sha256(str(text).encode()).digest() for text in texts]
+        rows = self.conn.execute(
+            f"INSERT INTO {self.kv} AS t (key, serial, vhash, value) "  # noqa: S608
+            "SELECT k, %s, h, v FROM unnest(%s::text[], %s::bytea[], %s::text[]) AS u(k, h, v) "
+            "ON CONFLICT (key) DO UPDATE SET serial = excluded.serial, "
+            "vhash = excluded.vhash, value = excluded.value "
+            "WHERE t.vhash IS DISTINCT FROM excluded.vhash RETURNING t.key",
+            (self.new_serial, keys, hashes, texts),
+        ).fetchall()
+        written = [key for (key,) in rows]
+        self.changed.update(written)
+        rows_written = [docs[key] for key in written if key in docs]
+        search_index.write(self.conn, self.search_table, rows_written, ())
+        self.search_rows += len(rows_written)
 
     def after_commit(self, callback: Callable[[int], None]) -> None:
         self.callbacks.append(callback)
@@ -291,6 +379,7 @@ class PgStore(MetadataStore):
                 raise
             try:
                 yield tx
+                tx.flush()
                 if tx.changed:
                     self._commit(conn, tx)
                 else:
@@ -302,10 +391,19 @@ class PgStore(MetadataStore):
                 raise
         if tx.changed:
             self._observe(tx.new_serial)
+            if tx.search_rows >= ANALYZE_AFTER:
+                self._analyze("search_doc")
             # After the commit and outside the writer lock (which COMMIT released): a
             # callback must not assume no other writer has committed since.
             for callback in tx.callbacks:
                 callback(tx.new_serial)
+
+    def _analyze(self, table: str) -> None:
+        try:
+            with self._connection() as conn:
+                conn.execute(f"ANALYZE {self._table(table)}")
+        except (psycopg.Error, ServiceUnavailable) as exc:  # only a query plan is at stake
+            log.warning("PostgreSQL metadata store: ANALYZE %s: %s", table, exc)
 
     def _commit(self, conn: Conn, tx: _Write) -> None:
         conn.execute(

@@ -420,3 +420,23 @@ def test_mirrored_files_go_out_and_back_in_devpi_export_format(
                           str(tmp_path / "export"))
     assert code == 0, err
     _check_mirrored_served(again)
+
+
+def test_import_does_not_ask_the_blob_store_about_blobs_it_stored(dump, target, capsys,
+                                                                   monkeypatch):
+    # on S3 each question is a HEAD request: the import stored these blobs itself
+    asked = []
+    exists = FileBlobStore.exists
+
+    def counted(self: FileBlobStore, sha256: str) -> bool:
+        asked.append(sha256)
+        return exists(self, sha256)
+
+    monkeypatch.setattr(FileBlobStore, "exists", counted)
+    code, out, err = run(capsys, "import", *target, str(dump))
+    assert code == 0, err
+    assert "imported 2 users, 2 indexes, 1 projects, 2 files" in out
+    assert asked == []
+    for core in opened(target):  # the references are written all the same
+        with core.store.read() as tx:
+            assert any(key.startswith(f"blobref:{WHEEL.sha256}:") for key in tx.keys("blobref:"))

@@ -154,7 +154,7 @@ def test_backend_is_chosen_by_name_and_needs_a_dsn(postgres_dsn, tmp_path):
     store = backend.factory(str(tmp_path), {"dsn": postgres_dsn, "schema": "other"})
     try:
         assert store.current_serial() == 0
-        assert store.schema_version() == 1
+        assert store.schema_version() == 2
     finally:
         store.close()
 
