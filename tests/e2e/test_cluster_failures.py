@@ -59,6 +59,11 @@ log = logging.getLogger(__name__)
 JSON = "application/vnd.pypi.simple.v1+json"
 RETRY = 30.0  # how long a client keeps retrying connection errors, 502 and 503
 CHAOS_SECONDS = 10.0
+# Readers check files acknowledged at least this long ago. Nodes see other nodes' commits
+# within the serial bound (0.1 s; the lag itself is measured by the store contract tests and
+# benchmarks/cluster_bench.py), which a loaded 2-core machine can stretch: what is checked
+# here is that acknowledged data never goes missing, not how fast it shows.
+VISIBLE_WITHIN = 2.0
 CHAOS_SEED = int(os.environ.get("DEVPI_CORE_CHAOS_SEED", "20261207"))
 TEST_USER = "devpi-pgtest"  # the system user local-cluster.sh itself creates when root
 
@@ -261,6 +266,7 @@ class Traffic:
     def __init__(self, cluster: Cluster, user: str, index: str, project: str) -> None:
         self.cluster, self.user, self.index, self.project = cluster, user, index, project
         self.acknowledged: dict[str, str] = {}
+        self.acked_at: dict[str, float] = {}
         self.failures: list[str] = []
         self.statuses: dict[int, int] = {}
         self.downloads = 0
@@ -308,6 +314,7 @@ class Traffic:
                 if response.status_code == 200:
                     with self.lock:
                         self.acknowledged[dist.filename] = dist.sha256
+                        self.acked_at[dist.filename] = time.monotonic()
                 elif response.status_code != 409:  # 409: an earlier, unanswered try stored it
                     self._fail(f"upload {dist.filename}: {response.status_code} {response.text}")
                 break
@@ -315,8 +322,10 @@ class Traffic:
     def reader(self, bases: list[str], seed: int) -> None:
         rng = random.Random(seed)
         while not self.stop.is_set():
+            settled = time.monotonic() - VISIBLE_WITHIN
             with self.lock:
-                known = dict(self.acknowledged)
+                known = {name: sha256 for name, sha256 in self.acknowledged.items()
+                         if self.acked_at[name] <= settled}
             if not known:
                 self.stop.wait(0.05)
                 continue
@@ -372,9 +381,9 @@ class Traffic:
         """Every acknowledged file is listed on every node and has its bytes."""
         assert not self.failures, self.failures
         for i in range(1, self.cluster.nodes + 1):
-            files = page_files(self.cluster.node(i), self.index, self.project)
-            assert files is not None
-            assert set(self.acknowledged) <= set(files), sorted(set(self.acknowledged) - set(files))
+            wait_for(lambda i=i: set(self.acknowledged) <= set(  # type: ignore[misc]
+                page_files(self.cluster.node(i), self.index, self.project) or ()),
+                f"acknowledged files missing on node {i}", timeout=VISIBLE_WITHIN)
         files = page_files(self.cluster.lb, self.index, self.project) or {}
         for name, sha256 in self.acknowledged.items():
             assert hashlib.sha256(fetch(files[name])).hexdigest() == sha256, name
