@@ -325,7 +325,7 @@ class Traffic:
             settled = time.monotonic() - VISIBLE_WITHIN
             with self.lock:
                 known = {name: sha256 for name, sha256 in self.acknowledged.items()
-                         if self.acked_at[name] <= settled}
+                         if self.acked_at.get(name, 0.0) <= settled}
             if not known:
                 self.stop.wait(0.05)
                 continue
