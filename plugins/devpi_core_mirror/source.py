@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
@@ -27,6 +28,10 @@ log = logging.getLogger(__name__)
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 ACCEPT = f"{JSON_TYPE}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
 DEFAULT_PAGE_LIMIT = 256 * 1024 * 1024
+# Pages parsed at once, in all mirrors of the process. Parsing holds the GIL, so more threads do
+# not parse faster; but each holds its decoded page (ten times the body: 20 MB and more for the
+# biggest projects), and uv asks for dozens of cold pages at once.
+_PARSING = threading.BoundedSemaphore(2)
 
 
 def upstream_serial(response: requests.Response) -> int | None:
@@ -76,7 +81,8 @@ class SimpleSource(MirrorSource):
             is_json = _is_json(response)
             parse = parse_json if is_json else parse_html
             try:
-                files = parse(body, response.url, project)
+                with _PARSING:
+                    files = parse(body, response.url, project)
             except MalformedPage as exc:
                 raise UpstreamUnavailable(f"upstream page {url} is malformed: {exc}") from None
         project_status = status_from_page(body, is_json=is_json)
