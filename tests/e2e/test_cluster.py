@@ -16,7 +16,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import pytest
 import requests
@@ -33,7 +33,7 @@ from cluster_run import (
     upload,
 )
 
-from devpi_core.testing.devpiclient import unique
+from devpi_core.testing.devpiclient import DevpiCLI, setup_user, unique
 from devpi_core.testing.dists import Dist, DistSpec, make_wheel
 from devpi_core.testing.plugin import FAST_HASHING, bin_path, clean_env, write_config
 from devpi_core.testing.upstream import FakeUpstream
@@ -91,6 +91,33 @@ def test_twine_upload_on_one_node_installs_at_once_through_the_lb_and_another(
             assert (install.result() / "clusterapp" / "__init__.py").read_text() == (
                 "VALUE = 'cluster'\n"
             )
+
+
+def test_devpi_client_through_the_lb_uploads_pushes_and_lists_on_every_node(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    devpi = DevpiCLI.create(tmp_path / "devpi")
+    user = setup_user(devpi, cluster.lb)
+    made = user.api().request("PUT", f"{user.name}/prod", json={"bases": []})
+    assert made.status_code == 200, made.text
+    wheel = make_wheel(DistSpec("viaclient", "1.0"))
+    devpi("upload", str(wheel.write(tmp_path)))
+    devpi("push", "viaclient==1.0", f"{user.name}/prod")
+    # what the LB acknowledged, every node shows at once: devpi-client asking each node, and
+    # the pushed file's bytes from another node
+    for i in range(1, cluster.nodes + 1):
+        listed_here = devpi("list", "--index", f"{cluster.node(i)}/{user.name}/prod",
+                            "viaclient").out
+        assert wheel.filename in listed_here, (i, listed_here)
+    page_url = f"{cluster.node(3)}/{user.name}/prod/+simple/viaclient/"
+    page = requests.get(page_url, headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+                        timeout=30)
+    assert page.status_code == 200, page.text
+    (entry,) = page.json()["files"]
+    assert entry["filename"] == wheel.filename
+    got = requests.get(urljoin(page_url, entry["url"]), timeout=30)
+    assert got.status_code == 200
+    assert got.content == wheel.content
 
 
 def test_a_login_token_from_one_node_works_on_another(cluster: Cluster) -> None:
