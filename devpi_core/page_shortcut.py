@@ -125,7 +125,7 @@ class PageShortcut:
             return self.cache_control
         return f"max-age={max(0, min(self.max_age, int(until_change)))}"
 
-    def answer(self, environ: dict[str, Any]) -> tuple[str, _Answer, int] | None:
+    def answer(self, environ: dict[str, Any]) -> tuple[str, _Answer | FileAnswer, int] | None:
         """The answer to a plain GET of a warm public page, else None."""
         if (
             not self.answers_pages
@@ -158,9 +158,10 @@ class PageShortcut:
         if page.gzipped is not None and "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
             body = page.gzipped
             headers.append(("Content-Encoding", "gzip"))
-        if body.data is None or body.size > LARGE_BODY:
-            return None
         headers.append(("Content-Length", str(body.size)))
         rid = self.devpi_headers.request_id(environ)
         self.devpi_headers.add(headers, rid, served.serial, sniffed=False)
+        if body.data is None or body.size > LARGE_BODY:
+            # as the full path sends it: from the cached bytes or the page's own temp file
+            return PAGE_ROUTE, FileAnswer(headers, body.reader(), body.size), body.size
         return PAGE_ROUTE, _Answer(headers, body.data), body.size

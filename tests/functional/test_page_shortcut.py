@@ -67,3 +67,25 @@ def test_no_shortcut_with_a_docs_origin(make_app):
     assert page_shortcut.execution_policy(client.app.app.registry) is None
     plain = make_app()
     assert page_shortcut.execution_policy(plain.app.app.registry) is not None
+
+
+def test_a_large_page_from_its_temp_file_skips_pyramid_and_answers_the_same(alice, monkeypatch):
+    from devpi_core import page_bodies  # noqa: PLC0415
+    from devpi_core.views import simple  # noqa: PLC0415
+
+    # pages of popular projects are megabytes: spilled to temp files and sent from there
+    for module in (page_shortcut, simple):
+        monkeypatch.setattr(module, "LARGE_BODY", 64)
+    monkeypatch.setattr(page_bodies, "SPILL_MIN", 64)
+    path = "/alice/dev/+simple/large/"
+    alice.login("alice")
+    alice.upload("alice/dev", make_wheel(DistSpec("large", "1.0")), name="large")
+    alice.logout()
+    for headers in WARM:
+        cold = alice.app.get(path, headers=headers)
+        alice.full.clear()
+        warm = alice.app.get(path, headers=headers)
+        assert alice.full == [], headers
+        assert len(warm.body) > 64
+        assert warm.body == cold.body
+        assert _headers(warm) == _headers(cold)
