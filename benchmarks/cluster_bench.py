@@ -1,7 +1,8 @@
 """A cluster through HAProxy: scaling of warm pages, consistency lag, node loss, cold lock.
 
 Usage: ``.venv/bin/python benchmarks/cluster_bench.py [--seconds 10] [--projects 20]
-[--lag-samples 200] [--cold-rounds 2] [--phases scaling,lag,loss,cold] [--wrk t2,t1,t1-pinned]``.
+[--lag-samples 200] [--cold-rounds 2] [--cold-upstream fake|real] [--phases scaling,lag,loss,cold]
+[--wrk t2,t1,t1-pinned]``.
 Starts ``contrib/cluster/local-cluster.sh`` with two nodes (PostgreSQL, moto, HAProxy; see
 docs/scale-out.rst), uploads one wheel to each of ``--projects`` projects, warms every simple
 page on every node, then:
@@ -19,8 +20,9 @@ page on every node, then:
   requests (non-2xx, connection errors) are counted until HAProxy marks node2 DOWN and after,
   with the detection time; node2 is restarted afterwards;
 - cold: ``pip download --no-deps`` of mirror_bench's quick lock (30 wheels from a local fake
-  upstream) from a fresh mirror index, through HAProxy and through a single default node
-  (SQLite and files), alternately for ``--cold-rounds``: wall time, pip's and the servers' CPU.
+  upstream; ``--cold-upstream real``: PEERS.md's 91-wheel lock from the real index) from a
+  fresh mirror index, through HAProxy and through a single default node (SQLite and files),
+  alternately for ``--cold-rounds``: wall time, pip's and the servers' CPU.
 
 Prints tables; the cluster is stopped at the end.
 """
@@ -190,15 +192,16 @@ def node_loss(nodes: cluster_phases.Cluster, paths: list[str]) -> None:
     cluster("restart-node", directory, "2")
 
 
-def cold_lock(nodes: cluster_phases.Cluster, base: Path, rounds: int) -> None:
+def cold_lock(nodes: cluster_phases.Cluster, base: Path, rounds: int, *, real: bool) -> None:
     """The cold lock through the cluster and through a single default node."""
-    runs = cluster_phases.cold_lock(nodes, base / "cold", rounds)
+    runs = cluster_phases.cold_lock(nodes, base / "cold", rounds, real=real)
+    upstream = "the real index" if real else "local fake upstream"
     best: dict[str, cluster_phases.ColdRun] = {}
     for run in runs:
         if run.label not in best or run.seconds < best[run.label].seconds:
             best[run.label] = run
     print(harness.table(
-        "cold lock: pip download --no-deps from a fresh mirror index (local fake upstream)",
+        f"cold lock: pip download --no-deps from a fresh mirror index ({upstream})",
         ("server", "wall s", "files", "pip CPU s", "server CPU s", "by process"),
         [(r.label, r.seconds, r.files, r.client_cpu, sum(r.server_cpu.values()),
           " ".join(f"{k}={v:.1f}" for k, v in r.server_cpu.items())) for r in runs]))
@@ -221,6 +224,9 @@ def main() -> int:
     parser.add_argument("--projects", type=int, default=20)
     parser.add_argument("--lag-samples", type=int, default=200)
     parser.add_argument("--cold-rounds", type=int, default=2)
+    parser.add_argument("--cold-upstream", choices=("fake", "real"), default="fake",
+                        help="the cold phase's upstream: the quick lock from a local fake, or "
+                             "PEERS.md's 91-wheel lock from the real index (needs the network)")
     parser.add_argument("--phases", default="scaling,lag,loss,cold",
                         help="comma-separated: scaling, lag, loss, cold")
     parser.add_argument("--wrk", default="t2,t1,t1-pinned",
@@ -253,7 +259,7 @@ def main() -> int:
         if "loss" in phases:
             node_loss(nodes, paths)
         if "cold" in phases:
-            cold_lock(nodes, base, args.cold_rounds)
+            cold_lock(nodes, base, args.cold_rounds, real=args.cold_upstream == "real")
     finally:
         cluster("stop", directory)
     return 0

@@ -170,11 +170,12 @@ class ColdRun:
     server_cpu: dict[str, float]
 
 
-def cold_lock(cluster: Cluster, work: Path, rounds: int) -> list[ColdRun]:
-    """``pip download --no-deps`` of the quick lock from a cold mirror index, alternately
-    through the cluster's HAProxy and through a single default (SQLite + files) node."""
+def cold_lock(cluster: Cluster, work: Path, rounds: int, *, real: bool = False) -> list[ColdRun]:
+    """``pip download --no-deps`` of the quick lock (local fake upstream) or, with ``real``,
+    PEERS.md's 91-wheel lock (the real upstream) from a cold mirror index, alternately through
+    the cluster's HAProxy and through a single default (SQLite + files) node."""
     work.mkdir(parents=True, exist_ok=True)
-    load = mirror_bench.quick_workload(work)
+    load = mirror_bench.real_workload() if real else mirror_bench.quick_workload(work)
     single = mirror_bench.start("devpi-core", work / "single", load)
     runs = []
     try:

@@ -7,7 +7,9 @@ file, so a client that disconnects does not disturb the fill, and late joiners s
 zero. Small files (``verify_before_send``) are held back until they are verified, so a bad hash
 is a clean 502; larger ones stream as they arrive, all but their last byte, which is sent once
 size and hashes check out: a client sees the transfer break off if they do not, and never holds
-a complete file with the wrong hash.
+a complete file with the wrong hash. Clients that come once the content is verified read it
+through the fill's own handle on the temp file, while the blob store takes it and the reference
+is committed: no waiting for those, and nothing read back from the blob store.
 
 Processes sharing a store (nodes of a cluster, several servers on one serverdir) coordinate
 through a :class:`FillLease`: the fill that takes the lease ``fill:<index>:<file>`` downloads
@@ -201,10 +203,12 @@ class Fill:
                 with BlobIngest(self.blobs, self.tmpdir) as ingest:
                     for name in self.job.hashes:
                         ingest.also_hash(name)
-                    if self.passthrough:
-                        # clients who come after the download stored nothing read this handle
-                        self._spare = open(ingest.path, "rb")  # noqa: SIM115
-                        weakref.finalize(self, self._spare.close)
+                    # Clients who come once the content is verified read this handle (the
+                    # temp file is moved into the blob store or deleted meanwhile): reading
+                    # the stored blob back would be a GET on an object store, and would wait
+                    # for the commit. A pass-through's clients read it after the end too.
+                    self._spare = open(ingest.path, "rb")  # noqa: SIM115
+                    weakref.finalize(self, self._spare.close)
                     with self.cond:
                         self.path = ingest.path
                         self.size = stream.size if stream.size is not None else self.job.size
@@ -291,17 +295,18 @@ class Fill:
 
         With ``verified`` nothing is returned before the content passed its checks.
         """
-        # past STREAMING the temp file is being handed to the blob store: wait for DONE then
-        self.wait((STREAMING,), idle_timeout)
+        self.wait((STREAMING, VERIFIED), idle_timeout)
         with self.cond:
             state, error = self.state, self.error
             # opened under the lock: the temp file is only moved or removed after the state
-            # left STREAMING (a failure is announced before the temp file is deleted)
-            handle: BinaryIO | _Positional | None = (
-                open(self.path, "rb") if state == STREAMING else None  # noqa: SIM115
-            )
-        if handle is None and state == VERIFIED:
-            # it went past STREAMING between the wait and the lock: the blob is being stored
+            # left STREAMING (a failure is announced before the temp file is deleted); past
+            # it, the verified content is read from the fill's own handle
+            handle: BinaryIO | _Positional | None = None
+            if state == STREAMING:
+                handle = open(self.path, "rb")  # noqa: SIM115
+            elif state in (VERIFIED, DONE) and self._spare is not None:
+                handle = _Positional(self._spare)
+        if handle is None and state == VERIFIED:  # no handle of its own: read the stored blob
             state = self.wait((DONE,), idle_timeout)
             error = self.error
         if verified and handle is not None:
@@ -320,12 +325,9 @@ class Fill:
                 raise UpstreamUnavailable(
                     f"upstream did not start sending {self.job.filename} in time", status=504
                 )
-            if state == DONE and self.sha256 is None and self._spare is not None:
-                handle = _Positional(self._spare)  # a pass-through that ended just now
-            elif self.sha256 is None or state != DONE:
+            if self.sha256 is None or state != DONE:
                 raise UpstreamUnavailable(f"{self.job.filename} is still being stored; retry")
-            else:
-                handle = open_blob(self.sha256)
+            handle = open_blob(self.sha256)
         return FileStream(
             self._tail(handle, idle_timeout),
             self.size,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from devpi_core.errors import Gone, NotFound, UpstreamUnavailable
 from devpi_core.indextypes import FileRef, FileStream, IndexEnv, IndexType
-from devpi_core.model.blobrefs import add_ref, drop_ref
+from devpi_core.model.blobrefs import add_ref, drop_ref, has_refs
 from devpi_core.model.names import project_candidates
 from devpi_core.records import (
     IndexRecord,
@@ -19,7 +19,7 @@ from devpi_core.records import (
     hash_spec,
 )
 from devpi_core_mirror import layout, restore
-from devpi_core_mirror.fills import STREAMING, FileJob, Fill, FillEnv, FillLease
+from devpi_core_mirror.fills import STREAMING, VERIFIED, FileJob, Fill, FillEnv, FillLease
 from devpi_core_mirror.leases import Lease
 from devpi_core_mirror.pages import version_of
 from devpi_core_mirror.service import MirrorService
@@ -116,6 +116,15 @@ class MirrorIndex(IndexType):
             else:
                 value = tx.get(layout.file_key(self.name, filename))
             sha = value["sha256"] if value else None
+        return sha
+
+    def _referenced_sha(self, hashes: Mapping[str, str], tx: ReadTransaction) -> str | None:
+        """The upstream's sha256 of a file this mirror has not recorded, if some index refers
+        to a blob of that content (a reference always has its blob, so the metadata store
+        answers and the blob store is not asked: a HEAD request each on an object store)."""
+        sha = hashes.get("sha256")
+        if sha is None or len(sha) != FULL_SHA256 or not has_refs(tx, sha):
+            return None
         return sha
 
     def _is_cached(self, filename: str, hashes: Mapping[str, str]) -> bool:
@@ -246,7 +255,7 @@ class MirrorIndex(IndexType):
             f.filename,
             project,
             version,
-            self._cached_sha(f.filename, f.hashes),
+            None,  # not recorded here: open_uncached finds content stored meanwhile
             dict(f.hashes),
             size=f.size,
             meta=meta,
@@ -269,7 +278,7 @@ class MirrorIndex(IndexType):
             filename,
             project,
             version,
-            self._cached_sha(filename, hashes),
+            None,
             hashes,
             meta=meta,
             rel="metadata",
@@ -309,20 +318,23 @@ class MirrorIndex(IndexType):
         counters.add("waiting")
         try:
             # the fill times out first (following another process, then its own download)
-            fill.wait((STREAMING,), settings.fill_follow_wait + settings.file_timeout * 2 + 1)
+            fill.wait(
+                (STREAMING, VERIFIED), settings.fill_follow_wait + settings.file_timeout * 2 + 1
+            )
         finally:
             counters.add("waiting", -1)
         small = fill.size is not None and fill.size <= settings.verify_before_send
         return fill.reader(self.env.blobs.open, settings.file_timeout, verified=small)
 
     def _stored(self, ref: FileRef) -> str | None:
-        """The blob of ``ref`` if a fill stored it since the view looked (else None)."""
-        if ref.sha256 is not None:
-            return ref.sha256 if self.env.blobs.exists(ref.sha256) else None
-        found = self.get_file(ref.relpath)
-        if found is None or found.sha256 is None or not self.env.blobs.exists(found.sha256):
-            return None
-        return found.sha256
+        """The blob of ``ref`` if a fill (of any process) stored it since the view looked, or
+        some index refers to that content (else None). Followers ask this every 50 ms: the
+        metadata store answers, never the blob store."""
+        with self.env.store.read() as tx:
+            record = tx.get(layout.file_key(self.name, ref.filename))
+            if record is not None and record["relpath"] == ref.relpath:
+                return str(record["sha256"])
+            return self._referenced_sha(ref.hashes, tx)
 
     def _stored_stream(self, ref: FileRef) -> FileStream:
         sha256 = self._stored(ref)

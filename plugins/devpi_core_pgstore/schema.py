@@ -76,6 +76,7 @@ def create_schema(conn: psycopg.Connection[Any], schema: str) -> None:
                 is None:
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
         _statements(conn, TABLES.format(s=quoted, version=SCHEMA_VERSION))
+        _compress_with_lz4(conn, quoted)
         row = conn.execute(
             f"SELECT value FROM {quoted}.meta WHERE name = 'schema'"  # noqa: S608 - fixed names
         ).fetchone()
@@ -88,6 +89,22 @@ def create_schema(conn: psycopg.Connection[Any], schema: str) -> None:
             f"the PostgreSQL schema {schema} has version {row[0]}; "
             f"this devpi-core knows up to {SCHEMA_VERSION}: upgrade devpi-core"
         )
+
+
+def _compress_with_lz4(conn: psycopg.Connection[Any], quoted: str) -> None:
+    """Values (a mirror page of thousands of files is megabytes of JSON) are compressed with
+    lz4 where the server has it (PostgreSQL 14+ built with lz4): the default pglz made a 2.7 MB
+    page's insert take 45 ms instead of 14 ms. Values stored before stay as they are; asked
+    first, so a running cluster's table is not locked again at every start."""
+    row = conn.execute(
+        "SELECT a.attcompression, s.enumvals FROM pg_attribute a "
+        "JOIN pg_settings s ON s.name = 'default_toast_compression' "
+        "WHERE a.attrelid = %s::regclass AND a.attname = 'value'",
+        (f"{quoted}.kv",),
+    ).fetchone()
+    if row is None or row[0] == "l" or "lz4" not in (row[1] or ()):
+        return  # an older server (no such setting), already lz4, or built without it
+    conn.execute(f"ALTER TABLE {quoted}.kv ALTER COLUMN value SET COMPRESSION lz4".encode())
 
 
 def _create_search_tables(conn: psycopg.Connection[Any], quoted: str, version: int) -> None:

@@ -174,8 +174,8 @@ def test_no_second_fetch_when_a_fill_stored_the_file_meanwhile():
 
 def test_a_client_arriving_while_the_blob_is_stored_gets_the_blob():
     # The fill moves on from "streaming" to "verified" (its temp file about to go into the blob
-    # store) between a client's wait and its look at the state: the client must wait for the
-    # blob instead of failing.
+    # store) between a client's wait and its look at the state, and it has no handle of its own
+    # on the content: the client must wait for the blob instead of failing.
     job = FileJob("k", "http://up/x-1.0.tar.gz", "x-1.0.tar.gz", {}, 5)
     env = FillEnv(None, None, "", None, threading.Event())  # type: ignore[arg-type]
 
@@ -188,7 +188,7 @@ def test_a_client_arriving_while_the_blob_is_stored_gets_the_blob():
         raced = False
 
         def wait(self, states, timeout):
-            if states == (STREAMING,) and not self.raced:
+            if states == (STREAMING, VERIFIED) and not self.raced:
                 self.raced = True
                 self.state = VERIFIED  # the fill got further right after the wait returned
                 threading.Timer(0.05, store).start()
@@ -206,3 +206,25 @@ def test_a_client_arriving_while_the_blob_is_stored_gets_the_blob():
     stream = fill.reader(open_blob, idle_timeout=5)
     assert b"".join(stream.chunks) == b"hello"
     assert opened == ["ab" * 32]
+
+
+def test_a_client_arriving_after_the_check_reads_the_fills_copy_before_the_commit(tmp_path):
+    # Verified content is served from the fill's own handle on its temp file, which the blob
+    # store may already have moved or deleted: no read back from the blob store (a GET on an
+    # object store) and no waiting for the metadata commit.
+    job = FileJob("k", "http://up/x-1.0.tar.gz", "x-1.0.tar.gz", {}, 5)
+    env = FillEnv(None, None, "", None, threading.Event())  # type: ignore[arg-type]
+    fill = Fill(job, env, lambda sha: None)
+    temp = tmp_path / "tmp"
+    temp.write_bytes(b"hello")
+    fill._spare = open(temp, "rb")  # noqa: SIM115 - as _download opens it
+    temp.unlink()  # handed to the blob store
+    fill.state, fill.written = VERIFIED, 5
+
+    def open_blob(sha256):
+        raise AssertionError("the blob store was asked")
+
+    stream = fill.reader(open_blob, idle_timeout=0.2, verified=True)
+    assert b"".join(stream.chunks) == b"hello"
+    assert fill.state == VERIFIED  # answered while the commit is still under way
+    fill._spare.close()

@@ -164,3 +164,23 @@ def test_only_the_lease_holder_refreshes_the_project_list(two_nodes, fake_upstre
     _store(node_b).release_lease("names:root/fake", "other-node")
     assert "hello" in node_b.client.get("/root/fake/+simple/").text
     wait_until(lambda: node_b.metric("upstream_list_requests") == 1)
+
+
+def test_a_cold_download_asks_the_blob_store_nothing_but_the_put(make_mirror, monkeypatch):
+    # On an object store every question is a request (HEAD, GET): whether a cold file is
+    # stored is answered by the metadata store, and the first client reads the verified
+    # download itself, not the blob read back.
+    mirror = make_mirror()
+    dist = wheel("hello", "1.0")
+    mirror.upstream.add("hello", dist)
+    url = mirror.file_url("hello", dist.filename)
+    blobs = services.blob_store(mirror.registry)
+    asked: list[str] = []
+    for name in ("exists", "stat", "size", "open"):
+        original = getattr(blobs, name)
+        monkeypatch.setattr(blobs, name, lambda *a, _o=original, _n=name, **k: (
+            asked.append(_n), _o(*a, **k))[1])
+    assert mirror.client.app.get(url).body == dist.content
+    mirror.wait_cached()
+    assert asked == []
+    assert mirror.client.app.get(url).body == dist.content  # now from the blob store

@@ -53,6 +53,24 @@ def test_keys_are_in_byte_order_whatever_the_database_collation(icu_dsn):
         store.close()
 
 
+def test_values_are_compressed_with_lz4_where_the_server_has_it(postgres_dsn):
+    with psycopg.connect(postgres_dsn) as conn:
+        row = conn.execute(
+            "SELECT enumvals FROM pg_settings WHERE name = 'default_toast_compression'"
+        ).fetchone()
+    if row is None or "lz4" not in row[0]:
+        pytest.skip("this PostgreSQL has no lz4 (older than 14, or built without it)")
+    store = make_store(postgres_dsn)
+    store.close()
+    make_store(postgres_dsn).close()  # a second start finds it set and changes nothing
+    with psycopg.connect(postgres_dsn) as conn:
+        compression = conn.execute(
+            "SELECT attcompression FROM pg_attribute WHERE attrelid = 'devpi.kv'::regclass "
+            "AND attname = 'value'"
+        ).fetchone()
+    assert compression == ("l",)
+
+
 def test_a_stuck_writer_elsewhere_is_a_503_with_retry_after(postgres_dsn):
     store = make_store(postgres_dsn, lock_timeout=0.2)
     try:
