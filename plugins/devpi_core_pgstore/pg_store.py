@@ -207,11 +207,13 @@ class _Write(_Read, WriteTransaction):
             return
         texts = [pending[key] for key in keys]
         # Compared by hash inside PostgreSQL: an unchanged multi-megabyte value is neither
-        # sent back nor detoasted, and writes no WAL.
+        # sent back nor detoasted, and writes no WAL. The arrays go in binary (%b): as text
+        # every quote of a value's JSON is escaped, and PostgreSQL's array parser took 360 ms
+        # for a 2.8 MB mirror page (15 ms in binary).
         hashes = [hashlib.sha256(str(text).encode()).digest() for text in texts]
         rows = self.conn.execute(
             f"INSERT INTO {self.kv} AS t (key, serial, vhash, value) "  # noqa: S608
-            "SELECT k, %s, h, v FROM unnest(%s::text[], %s::bytea[], %s::text[]) AS u(k, h, v) "
+            "SELECT k, %s, h, v FROM unnest(%b::text[], %b::bytea[], %b::text[]) AS u(k, h, v) "
             "ON CONFLICT (key) DO UPDATE SET serial = excluded.serial, "
             "vhash = excluded.vhash, value = excluded.value "
             "WHERE t.vhash IS DISTINCT FROM excluded.vhash RETURNING t.key",

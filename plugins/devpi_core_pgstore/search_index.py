@@ -53,7 +53,7 @@ def row(key: str, doc: Mapping[str, Any]) -> tuple[str, ...]:
 def upsert_sql(table: str) -> str:
     """One statement writing many rows (each argument an array, one per column of row())."""
     names = (*COLUMNS, *_WORDS)
-    arrays = ", ".join("%s::text[]" for _ in names)
+    arrays = ", ".join("%b::text[]" for _ in names)  # binary: see pg_store's flush
     updates = ", ".join(f"{name} = excluded.{name}" for name in (*COLUMNS[1:], "tsv"))
     return (
         f"INSERT INTO {table} ({', '.join(COLUMNS)}, tsv) "  # noqa: S608 - fixed names

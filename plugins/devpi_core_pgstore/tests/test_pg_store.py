@@ -71,6 +71,23 @@ def test_values_are_compressed_with_lz4_where_the_server_has_it(postgres_dsn):
     assert compression == ("l",)
 
 
+def test_values_with_every_kind_of_quoting_survive_the_binary_batch(postgres_dsn):
+    # the batched upsert sends its arrays in binary; text arrays would need every quote,
+    # backslash, brace and comma escaped
+    tricky = ['"{a,b}"', "back\\slash", "NULL", "", "é ☃ \u0000", {"k": ['"', "\\", "}{"]}]
+    store = make_store(postgres_dsn)
+    try:
+        with store.write() as tx:
+            for i, value in enumerate(tricky):
+                tx.set(f"k:{i}", value)
+            tx.set('k:"{,}"', "key with quotes")
+        with store.read() as tx:
+            assert [tx.get(f"k:{i}") for i in range(len(tricky))] == tricky
+            assert tx.get('k:"{,}"') == "key with quotes"
+    finally:
+        store.close()
+
+
 def test_a_stuck_writer_elsewhere_is_a_503_with_retry_after(postgres_dsn):
     store = make_store(postgres_dsn, lock_timeout=0.2)
     try:
