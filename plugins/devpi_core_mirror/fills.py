@@ -381,17 +381,18 @@ class Fills:
         self.stop = threading.Event()
 
     def get(
-        self, job: FileJob, make: Callable[[FileJob], Fill], stored: Callable[[], bool]
+        self, job: FileJob, make: Callable[[FileJob], Fill], stored: Callable[[], bool] | None
     ) -> Fill | None:
         """The fill for ``job.key``, started if none is under way; None if ``stored()`` says
-        the content arrived meanwhile (a fill that just finished)."""
+        the content arrived meanwhile (a fill that just finished). Without ``stored`` the fill
+        looks itself (a leased fill does once it holds the lease)."""
         with self._lock:
             fill = self._active.get(job.key)
             if fill is not None and fill.joinable():
                 return fill  # a DONE fill's readers read the committed blob
             # A fill leaves _active only after its blob is stored, so a request that found no
             # blob before, and no fill now, must look again before fetching a second time.
-            if stored():
+            if stored is not None and stored():
                 return None
             fill = make(job)
             self._active[job.key] = fill

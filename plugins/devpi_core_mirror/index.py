@@ -307,10 +307,10 @@ class MirrorIndex(IndexType):
             lambda: self._stored(ref),
             settings.fill_follow_wait,
         )
+        # no look at the store first: the fill looks once it holds the lease (a process that
+        # stored the file released it after its commit), one transaction fewer per cold file
         fill = self.service.fills.get(
-            job,
-            lambda j: Fill(j, env, lambda sha: self._committed(ref, sha), shared),
-            lambda: self._stored(ref) is not None,
+            job, lambda j: Fill(j, env, lambda sha: self._committed(ref, sha), shared), None
         )
         if fill is None:
             return self._stored_stream(ref)

@@ -15,6 +15,7 @@ import json
 import logging
 import threading
 import time
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -58,6 +59,8 @@ _ITEM_PAGE = 200
 POOL_SLICE = 0.25
 PROBE_EVERY = 0.5
 PROBE_TIMEOUT = 2
+# seconds a pooled connection may have been unused before the pool checks it (a round trip)
+CHECK_IDLE = 1.0
 # A write transaction buffers this many keys (or bytes of values) before writing them.
 FLUSH_KEYS = 2000
 FLUSH_BYTES = 8 * 1024 * 1024
@@ -254,12 +257,14 @@ class PgStore(MetadataStore):
             max_size=settings.pool_max,
             kwargs={"autocommit": True},
             configure=self._configure,
-            check=ConnectionPool.check_connection,
+            check=self._check,
             # waiting for a connection is bounded like waiting for the writer lock
             timeout=settings.lock_timeout,
             open=True,
             name=f"devpi-{schema}",
         )
+        # when each pooled connection was last given back (see _check)
+        self._returned: weakref.WeakKeyDictionary[Conn, float] = weakref.WeakKeyDictionary()
         self._listener: threading.Thread | None = None
         # every node shares one configuration: without listeners, a NOTIFY per commit would
         # only cost the server a queue entry nobody reads
@@ -271,6 +276,15 @@ class PgStore(MetadataStore):
             )
             self._listener.start()
 
+    def _check(self, conn: Conn) -> None:
+        """Checked before use (a round trip) only after CHECK_IDLE unused: a connection that
+        just answered is alive, and a round trip is a fifth of a short read transaction. One
+        that broke since (the database restarted within that second) fails its request with a
+        503, and the pool replaces it."""
+        returned = self._returned.get(conn)
+        if returned is None or time.monotonic() - returned > CHECK_IDLE:
+            ConnectionPool.check_connection(conn)
+
     def _configure(self, conn: Conn) -> None:
         # A hung or stopped node must not hold the writer lock for ever.
         conn.execute(f"SET idle_in_transaction_session_timeout = {self._idle_ms}")
@@ -278,11 +292,18 @@ class PgStore(MetadataStore):
     def _table(self, name: str) -> str:
         return f'"{self.schema}".{name}'
 
-    def _serial(self, conn: Conn, *, lock: bool = False) -> int:
+    def _serial(self, conn: Conn, *, lock: bool = False, begin: str = "") -> int:
+        """The committed serial; with ``begin``, those statements (a BEGIN, settings) are sent
+        in the same round trip, ahead of the query."""
         suffix = " FOR UPDATE" if lock else ""
-        row = conn.execute(
-            f"SELECT value FROM {self._table('meta')} WHERE name = 'serial'{suffix}"  # noqa: S608
-        ).fetchone()
+        query = f"SELECT value FROM {self._table('meta')} WHERE name = 'serial'{suffix}"  # noqa: S608
+        if not begin:
+            row = conn.execute(query).fetchone()
+        else:
+            cursor = conn.execute(f"{begin}; {query}".encode())
+            for _ in range(begin.count(";") + 1):  # to the query's result
+                cursor.nextset()
+            row = cursor.fetchone()
         assert row is not None
         return int(row[0])
 
@@ -307,10 +328,14 @@ class PgStore(MetadataStore):
         while True:
             wait = min(POOL_SLICE, max(0.0, deadline - time.monotonic()))
             try:
-                return stack.enter_context(self.pool.connection(timeout=wait))
+                conn = stack.enter_context(self.pool.connection(timeout=wait))
             except PoolTimeout:
                 if time.monotonic() >= deadline or not self._reachable():
                     raise
+                continue
+            # runs before the pool takes it back (the stack unwinds in reverse)
+            stack.callback(self._returned.__setitem__, conn, time.monotonic())
+            return conn
 
     def _reachable(self) -> bool:
         """Whether the database accepts a new connection (asked at most every PROBE_EVERY)."""
@@ -354,9 +379,8 @@ class PgStore(MetadataStore):
     @contextlib.contextmanager
     def read(self) -> Iterator[ReadTransaction]:
         with self._connection() as conn:
-            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             try:
-                serial = self._serial(conn)
+                serial = self._serial(conn, begin="BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 self._observe(serial)
                 yield _Read(conn, self.schema, serial)
             finally:
@@ -365,10 +389,9 @@ class PgStore(MetadataStore):
     @contextlib.contextmanager
     def write(self) -> Iterator[WriteTransaction]:
         with self._connection() as conn:
-            conn.execute("BEGIN")
             try:
-                conn.execute(f"SET LOCAL lock_timeout = {int(self.lock_timeout * 1000)}")
-                tx = _Write(conn, self.schema, self._serial(conn, lock=True))
+                begin = f"BEGIN; SET LOCAL lock_timeout = {int(self.lock_timeout * 1000)}"
+                tx = _Write(conn, self.schema, self._serial(conn, lock=True, begin=begin))
             except pg_errors.LockNotAvailable:
                 conn.execute("ROLLBACK")
                 retry = max(1, round(self.lock_timeout))
