@@ -88,6 +88,32 @@ def test_values_with_every_kind_of_quoting_survive_the_binary_batch(postgres_dsn
         store.close()
 
 
+def test_a_connection_used_just_now_is_not_checked_again(postgres_dsn, monkeypatch):
+    # the pool's check is a round trip of its own: only connections unused for a while
+    from psycopg_pool import ConnectionPool  # noqa: PLC0415 - after the skip
+
+    checked = []
+    original = ConnectionPool.check_connection
+
+    def counted(conn):
+        checked.append(conn)
+        original(conn)
+
+    monkeypatch.setattr(ConnectionPool, "check_connection", staticmethod(counted))
+    store = PgStore(PgstoreSettings(dsn=postgres_dsn, pool_min=1, pool_max=1))
+    try:
+        for _ in range(5):
+            with store.read() as tx:
+                tx.get("k")
+        assert len(checked) <= 1  # the first use of the pool's one connection, at most
+        monkeypatch.setattr(pg_store, "CHECK_IDLE", 0.0)
+        with store.read() as tx:
+            tx.get("k")
+        assert len(checked) >= 1
+    finally:
+        store.close()
+
+
 def test_a_stuck_writer_elsewhere_is_a_503_with_retry_after(postgres_dsn):
     store = make_store(postgres_dsn, lock_timeout=0.2)
     try:
