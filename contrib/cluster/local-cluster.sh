@@ -199,6 +199,12 @@ frontend devpi
 
 backend nodes
     balance roundrobin
+    # a client's keep-alive connection stays on one node while it is up: an installer asks
+    # for a page, then for files of it, and the node that fetched the page has it parsed in
+    # memory (another node reads it back from the database); new connections still spread.
+    # Without "http-reuse never" idle node connections are shared and the preference is lost.
+    option prefer-last-server
+    http-reuse never
     # other methods only when the connection failed: a node may have acted on them
     http-request disable-l7-retry unless METH_GET
     option httpchk GET /+ready
