@@ -329,12 +329,17 @@ class MirrorIndex(IndexType):
     def _stored(self, ref: FileRef) -> str | None:
         """The blob of ``ref`` if a fill (of any process) stored it since the view looked, or
         some index refers to that content (else None). Followers ask this every 50 ms: the
-        metadata store answers, never the blob store."""
+        metadata store answers, never the blob store (a reference always has its blob)."""
         with self.env.store.read() as tx:
             record = tx.get(layout.file_key(self.name, ref.filename))
             if record is not None and record["relpath"] == ref.relpath:
                 return str(record["sha256"])
-            return self._referenced_sha(ref.hashes, tx)
+            sha256 = self._referenced_sha(ref.hashes, tx)
+        if sha256 is not None:
+            # stored for another index (an upload, another mirror): recorded here as if this
+            # mirror had downloaded it, so the next request is served like any cached file
+            self._committed(ref, sha256)
+        return sha256
 
     def _stored_stream(self, ref: FileRef) -> FileStream:
         sha256 = self._stored(ref)

@@ -191,3 +191,20 @@ def test_a_cold_download_asks_the_blob_store_nothing_but_the_put(make_mirror, mo
     mirror.wait_cached()
     assert asked == []
     assert mirror.client.app.get(url).body == dist.content  # now from the blob store
+
+
+def test_content_stored_for_another_mirror_is_recorded_without_a_download(make_mirror):
+    # the same upstream file through a second mirror: no second upstream GET, and the second
+    # mirror then has it recorded like a file it downloaded (served as cached from then on)
+    first = make_mirror()
+    dist = wheel("hello", "1.0")
+    first.upstream.add("hello", dist)
+    assert first.download("hello", dist.filename).body == dist.content
+    first.wait_cached()
+    first.client.create_index("root/second", type="mirror", mirror_url=first.upstream.url)
+    second = Mirror(first.client, first.upstream, index="root/second")
+    gets = first.upstream.count(FILES)
+    assert second.download("hello", dist.filename).body == dist.content
+    assert first.upstream.count(FILES) == gets
+    with _store(second).read() as tx:
+        assert tx.get(f"mirror:root/second:f:{dist.filename}") is not None
