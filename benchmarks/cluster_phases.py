@@ -170,6 +170,17 @@ class ColdRun:
     server_cpu: dict[str, float]
 
 
+def forget(url: str, password: str, name: str, gc: list[str]) -> None:
+    """Delete the mirror index ``root/<name>`` and collect its blobs at once (``gc`` is the
+    ``devpi-core gc`` command of that server), so the next round's files are cold again: a
+    new mirror of the same upstream would otherwise find every file's content stored."""
+    reply = login(url, password).delete(f"{url}/root/{name}", timeout=120)
+    assert reply.status_code in (200, 201), reply.text
+    done = subprocess.run([*gc, "--grace", "0"], capture_output=True, text=True, check=False,
+                          env=mirror_bench.clean_env())
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def cold_lock(cluster: Cluster, work: Path, rounds: int, *, real: bool = False) -> list[ColdRun]:
     """``pip download --no-deps`` of the quick lock (local fake upstream) or, with ``real``,
     PEERS.md's 91-wheel lock (the real upstream) from a cold mirror index, alternately through
@@ -177,15 +188,22 @@ def cold_lock(cluster: Cluster, work: Path, rounds: int, *, real: bool = False) 
     work.mkdir(parents=True, exist_ok=True)
     load = mirror_bench.real_workload() if real else mirror_bench.quick_workload(work)
     single = mirror_bench.start("devpi-core", work / "single", load)
+    core = str(mirror_bench.CORE_BIN / "devpi-core")
+    single_gc = [core, "gc", "--serverdir", str(work / "single" / "core-serverdir"),
+                 "--config", str(work / "single" / "core-config.yml")]
+    cluster_gc = [core, "gc", "--serverdir", str(cluster.directory / "node1"),
+                  "--config", cluster.values["CONFIG"]]
     runs = []
     try:
         password = cluster.values["ROOT_PASSWORD"]
         for n in range(rounds):
-            targets: Sequence[tuple[str, str, str, Mapping[str, Callable[[], float]]]] = (
-                ("single node", single.url, "", {"node": single.cpu_seconds}),
-                ("cluster (2 nodes)", cluster.lb, password, cluster.processes(2)),
+            targets: Sequence[
+                tuple[str, str, str, Mapping[str, Callable[[], float]], list[str]]
+            ] = (
+                ("single node", single.url, "", {"node": single.cpu_seconds}, single_gc),
+                ("cluster (2 nodes)", cluster.lb, password, cluster.processes(2), cluster_gc),
             )
-            for label, url, root_password, readers in targets:
+            for label, url, root_password, readers, gc in targets:
                 index = mirror(url, root_password, f"cold{n}", load.upstream_url)
                 window = CpuWindow(readers).start()
                 seconds, files, cpu = mirror_bench.pip_download(index, load, work / "dl")
@@ -193,6 +211,7 @@ def cold_lock(cluster: Cluster, work: Path, rounds: int, *, real: bool = False) 
                 runs.append(ColdRun(label, seconds, files, cpu, window.used))
                 print(f"cold lock {label} round {n}: {seconds:.2f} s, {files} files, server "
                       f"CPU {sum(window.used.values()):.2f} s", file=sys.stderr)
+                forget(url, root_password, f"cold{n}", gc)
     finally:
         single.stop()
         if load.fake is not None:

@@ -208,3 +208,33 @@ def test_content_stored_for_another_mirror_is_recorded_without_a_download(make_m
     assert first.upstream.count(FILES) == gets
     with _store(second).read() as tx:
         assert tx.get(f"mirror:root/second:f:{dist.filename}") is not None
+
+
+@pytest.mark.parametrize("what", ["project", "index"])
+def test_deleting_a_mirror_asks_only_about_the_files_it_cached(make_mirror, monkeypatch, what):
+    # a page lists many files of which few are cached; deleting used to ask the blob store
+    # about every listed one (a HEAD each on S3) and delete a record key for each
+    mirror = make_mirror()
+    dists = [wheel("hello", f"1.{i}") for i in range(40)]
+    for dist in dists:
+        mirror.upstream.add("hello", dist)
+    assert mirror.download("hello", dists[0].filename).body == dists[0].content
+    mirror.wait_cached()
+    blobs = services.blob_store(mirror.registry)
+    asked: list[str] = []
+    original = blobs.exists
+
+    def exists(sha256: str) -> bool:
+        asked.append(sha256)
+        return original(sha256)
+
+    monkeypatch.setattr(blobs, "exists", exists)
+    if what == "project":
+        mirror.client.request("DELETE", "/root/fake/hello", status=200)
+    else:
+        mirror.client.request("DELETE", "/root/fake", status=201)  # devpi-server's status
+    assert asked == []
+    with _store(mirror).read() as tx:
+        assert tx.get(f"orphan:{dists[0].sha256}") is not None  # its only reference is gone
+        assert list(tx.keys("mirror:root/fake:f:")) == []
+        assert list(tx.keys(f"blobref:{dists[0].sha256}:")) == []
