@@ -174,8 +174,10 @@ def forget(url: str, password: str, name: str, gc: list[str]) -> None:
     """Delete the mirror index ``root/<name>`` and collect its blobs at once (``gc`` is the
     ``devpi-core gc`` command of that server), so the next round's files are cold again: a
     new mirror of the same upstream would otherwise find every file's content stored."""
+    started = time.monotonic()
     reply = login(url, password).delete(f"{url}/root/{name}", timeout=120)
     assert reply.status_code in (200, 201), reply.text
+    print(f"deleted root/{name} in {time.monotonic() - started:.2f} s", file=sys.stderr)
     done = subprocess.run([*gc, "--grace", "0"], capture_output=True, text=True, check=False,
                           env=mirror_bench.clean_env())
     assert done.returncode == 0, done.stdout + done.stderr
