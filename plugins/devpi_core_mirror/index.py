@@ -105,9 +105,7 @@ class MirrorIndex(IndexType):
         return links
 
     def _cached_sha(self, filename: str, hashes: Mapping[str, str]) -> str | None:
-        sha = hashes.get("sha256")
-        if sha is not None and len(sha) != FULL_SHA256:  # a link's short hash names no blob
-            sha = None
+        sha = _full_sha256(hashes)
         if sha is None:
             with self.env.store.read() as tx:
                 value = tx.get(layout.file_key(self.name, filename))
@@ -118,10 +116,8 @@ class MirrorIndex(IndexType):
         """The upstream's sha256 of a file this mirror has not recorded, if some index refers
         to a blob of that content (a reference always has its blob, so the metadata store
         answers and the blob store is not asked: a HEAD request each on an object store)."""
-        sha = hashes.get("sha256")
-        if sha is None or len(sha) != FULL_SHA256 or not has_refs(tx, sha):
-            return None
-        return sha
+        sha = _full_sha256(hashes)
+        return sha if sha is not None and has_refs(tx, sha) else None
 
     def _is_cached(self, filename: str, hashes: Mapping[str, str]) -> bool:
         sha = self._cached_sha(filename, hashes)
@@ -308,8 +304,7 @@ class MirrorIndex(IndexType):
         fill = self.service.fills.get(
             job, lambda j: Fill(j, env, lambda sha: self._committed(ref, sha), shared), None
         )
-        if fill is None:
-            return self._stored_stream(ref)
+        assert fill is not None  # without a look first, get() always gives a fill
         counters = self.service.counters
         counters.add("waiting")
         try:
@@ -336,13 +331,6 @@ class MirrorIndex(IndexType):
             # mirror had downloaded it, so the next request is served like any cached file
             self._committed(ref, sha256)
         return sha256
-
-    def _stored_stream(self, ref: FileRef) -> FileStream:
-        sha256 = self._stored(ref)
-        if sha256 is None:
-            raise UpstreamUnavailable(f"{ref.filename} is still being stored; retry")
-        handle = self.env.blobs.open(sha256)
-        return FileStream(iter(lambda: handle.read(1 << 18), b""), ref.size, close=handle.close)
 
     def _committed(self, ref: FileRef, sha256: str) -> None:
         record = {
@@ -458,6 +446,12 @@ class MirrorIndex(IndexType):
         for key in list(tx.keys(layout.prefix(self.name))):
             tx.delete(key)
         tx.after_commit(lambda _serial: self.service.drop(self.name))
+
+
+def _full_sha256(hashes: Mapping[str, str]) -> str | None:
+    """The sha256 of a link's hashes, if whole (a link's short hash names no blob)."""
+    sha = hashes.get("sha256")
+    return sha if sha is not None and len(sha) == FULL_SHA256 else None
 
 
 def _quarantine_message(filename: str, project: str, status: ProjectStatus) -> str:

@@ -58,8 +58,7 @@ def test_values_are_compressed_with_lz4_where_the_server_has_it(postgres_dsn):
         row = conn.execute(
             "SELECT enumvals FROM pg_settings WHERE name = 'default_toast_compression'"
         ).fetchone()
-    if row is None or "lz4" not in row[0]:
-        pytest.skip("this PostgreSQL has no lz4 (older than 14, or built without it)")
+    has_lz4 = row is not None and "lz4" in row[0]
     store = make_store(postgres_dsn)
     store.close()
     make_store(postgres_dsn).close()  # a second start finds it set and changes nothing
@@ -68,7 +67,8 @@ def test_values_are_compressed_with_lz4_where_the_server_has_it(postgres_dsn):
             "SELECT attcompression FROM pg_attribute WHERE attrelid = 'devpi.kv'::regclass "
             "AND attname = 'value'"
         ).fetchone()
-    assert compression == ("l",)
+    # without lz4 (older than 14, or built without it) the column keeps the server's default
+    assert compression == (("l",) if has_lz4 else ("",))
 
 
 def test_values_with_every_kind_of_quoting_survive_the_binary_batch(postgres_dsn):
