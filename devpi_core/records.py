@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+# Mapping at run time: msgspec resolves UpstreamFile's annotations to decode stored pages
+from collections.abc import Mapping  # noqa: TC003
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
 NO_HASHES: Mapping[str, str] = MappingProxyType({})
 

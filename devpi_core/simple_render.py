@@ -64,10 +64,10 @@ class _Hrefs:
 
     def __call__(self, relpath: str) -> str:
         if relpath.startswith(self.own_files):  # the common case, with the fewest steps
-            return self.own_files_href + relpath[len(self.own_files):]
+            return self.own_files_href + relpath[len(self.own_files) :]
         path = installer_path(relpath)
         if path.startswith(self.own):
-            return self.own_prefix + path[len(self.own):]
+            return self.own_prefix + path[len(self.own) :]
         return self.root + path
 
 
@@ -101,8 +101,8 @@ def project_html(
     PEP 792 status meta tags."""
     href_of = _Hrefs(prefix, index)
     out = [
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta name=\"pypi:repository-version\" "
-        f"content=\"{PROJECT_API_VERSION}\">{status_meta(status)}<title>{escape(title)}</title>"
+        '<!DOCTYPE html>\n<html lang="en">\n<head><meta name="pypi:repository-version" '
+        f'content="{PROJECT_API_VERSION}">{status_meta(status)}<title>{escape(title)}</title>'
         f"</head>\n<body><h1>{escape(title)}</h1>\n"
     ]
     own_stage = escape(index)
@@ -124,6 +124,20 @@ def project_html(
     return "".join(out).encode("utf-8")
 
 
+class _JsonFile(msgspec.Struct, omit_defaults=True):
+    """One file of a PEP 691 page; fields at their default are left out."""
+
+    filename: str
+    url: str
+    hashes: Any
+    requires_python: str | None = msgspec.field(name="requires-python", default=None)
+    yanked: bool | str = False
+    core_metadata: Any = msgspec.field(name="core-metadata", default=None)
+    dist_info_metadata: Any = msgspec.field(name="dist-info-metadata", default=None)
+    size: int | None = None
+    upload_time: str | None = msgspec.field(name="upload-time", default=None)
+
+
 def project_json(
     name: str,
     links: Sequence[Link],
@@ -132,29 +146,40 @@ def project_json(
     status: ProjectStatus | None = None,
 ) -> bytes:
     """The PEP 691 page of one project on ``index`` (api-version 1.4: PEP 700's ``versions``,
-    ``size``, ``upload-time`` and PEP 792's ``project-status``)."""
+    ``size``, ``upload-time`` and PEP 792's ``project-status``).
+
+    Built column by column: the file entries are structs made and encoded at C level, so a
+    page of thousands of files costs a few list comprehensions in Python.
+    """
     href_of = _Hrefs(prefix, index)
-    files = []
+    files: list[_JsonFile] = []
     versions: set[str] = set()
-    for link in links:
-        entry: dict[str, Any] = {
-            "filename": link.filename,
-            "url": href_of(link.relpath),
-            "hashes": link.hashes,
-        }
-        if link.requires_python:
-            entry["requires-python"] = link.requires_python
-        if link.yanked is not False:
-            entry["yanked"] = link.yanked
-        if link.core_metadata:
-            entry["core-metadata"] = entry["dist-info-metadata"] = link.core_metadata
-        if link.size is not None:
-            entry["size"] = link.size
-        if link.upload_time:
-            entry["upload-time"] = link.upload_time
-        if link.version:
-            versions.add(link.version)
-        files.append(entry)
+    if links:
+        filenames, relpaths, hashes, requires, yanked, cores, sizes, times, vers = zip(
+            *links, strict=True
+        )
+        own, own_href, cut = href_of.own_files, href_of.own_files_href, len(href_of.own_files)
+        hrefs = [
+            own_href + relpath[cut:] if relpath.startswith(own) else href_of(relpath)
+            for relpath in relpaths
+        ]
+        # "" and {} are left out like None
+        given = [[value or None for value in column] for column in (requires, cores, times)]
+        files = list(
+            map(
+                _JsonFile,
+                filenames,
+                hrefs,
+                hashes,
+                given[0],
+                yanked,
+                given[1],
+                given[1],
+                sizes,
+                given[2],
+            )
+        )
+        versions.update(filter(None, vers))
     page = {
         "meta": {"api-version": PROJECT_API_VERSION},
         "name": name,
@@ -162,16 +187,16 @@ def project_json(
         "versions": sorted(versions, key=version_sort_key),
         "files": files,
     }
-    # compiled encoding (a fifth of the stdlib's time on a 10,000-file page), UTF-8 as is;
-    # hashes may be read-only mappings: the hook encodes them as objects
+    # compiled encoding, UTF-8 as is; hashes may be read-only mappings: the hook encodes them
+    # as objects
     return _ENCODER.encode(page)
 
 
 def list_html(title: str, names: Iterable[str]) -> Iterator[bytes]:
     """The PEP 503 project list, streamed in chunks."""
     yield (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta name=\"pypi:repository-version\" "
-        f"content=\"{API_VERSION}\"><title>{escape(title)}</title></head>\n"
+        '<!DOCTYPE html>\n<html lang="en">\n<head><meta name="pypi:repository-version" '
+        f'content="{API_VERSION}"><title>{escape(title)}</title></head>\n'
         f"<body><h1>{escape(title)}</h1>\n"
     ).encode()
     for chunk in _chunks(names):

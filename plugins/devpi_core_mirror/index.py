@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import replace
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 from devpi_core.errors import Gone, NotFound, UpstreamUnavailable
@@ -21,7 +22,7 @@ from devpi_core.records import (
 from devpi_core_mirror import layout, restore
 from devpi_core_mirror.fills import STREAMING, VERIFIED, FileJob, Fill, FillEnv, FillLease
 from devpi_core_mirror.leases import Lease
-from devpi_core_mirror.pages import version_of
+from devpi_core_mirror.pages import version_of, versions_of
 from devpi_core_mirror.project_cache import file_records
 from devpi_core_mirror.service import MirrorService
 
@@ -85,24 +86,34 @@ class MirrorIndex(IndexType):
             links = [link for link in links if self._is_cached(link.filename, link.hashes)]
         return links
 
-    def _links(self, project: str, files: Iterable[UpstreamFile]) -> list[Link]:
-        links = []
-        for f in files:
-            core = f.core_metadata
-            links.append(
-                Link(
-                    f.filename,
-                    layout.relpath(self.name, f),
-                    f.hashes,
-                    f.requires_python,
-                    f.yanked,
-                    core if core and "sha256" in core else None,
-                    f.size,
-                    f.upload_time,
-                    version_of(f.filename, project),
-                )
-            )
-        return links
+    def _links(self, project: str, files: Sequence[UpstreamFile]) -> list[Link]:
+        """The links of a page, built column by column: the per-file work is a few list
+        comprehensions, and the links themselves are made at C level (a page of the lock's
+        91 projects lists 125,000 files; a Python call per link was a third of its render)."""
+        if not files:
+            return []
+        filenames, _urls, hashes, requires, yanked, cores, sizes, times = zip(*files, strict=True)
+        own = f"{self.name}/+f/"
+        relpaths = [
+            f"{own}{sha[:3]}/{sha[3:16]}/{f.filename}"
+            if (sha := f.hashes.get("sha256"))
+            else layout.relpath(self.name, f)
+            for f in files
+        ]
+        core_links = [core if core and "sha256" in core else None for core in cores]
+        rows = zip(
+            filenames,
+            relpaths,
+            hashes,
+            requires,
+            yanked,
+            core_links,
+            sizes,
+            times,
+            versions_of(filenames, project),
+            strict=True,
+        )
+        return list(map(tuple.__new__, repeat(Link), rows))
 
     def _cached_sha(self, filename: str, hashes: Mapping[str, str]) -> str | None:
         sha = _full_sha256(hashes)

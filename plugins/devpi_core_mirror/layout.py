@@ -123,11 +123,18 @@ def page_record(files: Sequence[UpstreamFile]) -> dict[str, Any]:
     return {"rows": _ENCODER.encode(rows).decode()}
 
 
+# the rows straight into named tuples, in C (a third of json.loads and a call per row)
+_PAGE_DECODER = msgspec.json.Decoder(list[UpstreamFile])
+
+
 def page_files(value: Mapping[str, Any] | None) -> list[UpstreamFile]:
     """The files of a ``p:`` value (none for None)."""
     if not value:
         return []
-    return [UpstreamFile(*row) for row in json.loads(value["rows"])]
+    try:
+        return _PAGE_DECODER.decode(value["rows"])
+    except msgspec.ValidationError:  # a row of an unexpected shape: read it as before
+        return [UpstreamFile(*row) for row in json.loads(value["rows"])]
 
 
 _ROWS = json.JSONDecoder()

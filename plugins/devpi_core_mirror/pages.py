@@ -18,6 +18,7 @@ import msgspec
 
 from devpi_core.model.names import ARCHIVE_SUFFIXES, normalize
 from devpi_core.records import UpstreamFile
+from devpi_core_mirror.typed_page import read_plain_page
 
 HASH_LENGTHS = {
     "md5": 32,
@@ -39,14 +40,19 @@ class MalformedPage(ValueError):
 
 
 # -- file names -----------------------------------------------------------------------------
-_SUFFIX = re.compile("(" + "|".join(re.escape(x) for x in ARCHIVE_SUFFIXES) + ")$", re.IGNORECASE)
+# longest first, so ".tar.bz2" is taken before ".bz2"
+_SUFFIXES = tuple(sorted(ARCHIVE_SUFFIXES, key=len, reverse=True))
 _V_DIGITS = {f"v{d}" for d in "0123456789"}
 
 
 def strip_suffix(filename: str) -> str | None:
     """``filename`` without its archive suffix, or None if it is not an archive."""
-    match = _SUFFIX.search(filename)
-    return filename[: match.start()] if match else None
+    lower = filename.lower()
+    if lower.endswith(_SUFFIXES):  # one C-level test for the usual answer
+        for suffix in _SUFFIXES:
+            if lower.endswith(suffix):
+                return filename[: -len(suffix)]
+    return None
 
 
 def is_archive_of(filename: str, project: str) -> bool:
@@ -56,7 +62,7 @@ def is_archive_of(filename: str, project: str) -> bool:
         or len(filename) > 255
         or filename.startswith(".")
         or _BAD_FILENAME.search(filename)
-        or _SUFFIX.search(filename) is None
+        or not filename.lower().endswith(_SUFFIXES)
     ):
         return False
     if filename.endswith(".whl"):
@@ -82,6 +88,17 @@ def version_of(filename: str, project: str) -> str | None:
         if normalize("-".join(parts[:i])) == project:
             return "-".join(parts[i:]) or None
     return None
+
+
+def versions_of(filenames: Iterable[str], project: str) -> list[str | None]:
+    """:func:`version_of` of each file name, a wheel's with one split (most files of a big
+    page are wheels)."""
+    return [
+        parts[1]
+        if filename.endswith(".whl") and len(parts := filename.split("-", 2)) > 2
+        else version_of(filename, project)
+        for filename in filenames
+    ]
 
 
 def _is_plain(url: str) -> bool:
@@ -179,6 +196,11 @@ def _add(chosen: dict[str, UpstreamFile], f: UpstreamFile) -> None:
 # -- PEP 691 JSON ---------------------------------------------------------------------------
 def parse_json(body: bytes, base_url: str, project: str) -> tuple[UpstreamFile, ...]:
     """The files of a PEP 691 (api-version 1.x) project page."""
+    belongs = _Belongs(project)
+    join = RelativeLinks(base_url)
+    plain = read_plain_page(body, belongs, join)
+    if plain is not None:
+        return plain
     try:
         data = _DECODER.decode(body)  # compiled: about half the stdlib's time on big pages
     except (msgspec.DecodeError, ValueError) as exc:
@@ -190,8 +212,6 @@ def parse_json(body: bytes, base_url: str, project: str) -> tuple[UpstreamFile, 
     if not version.startswith("1."):
         raise MalformedPage(f"unsupported api-version {version!r}")
     chosen: dict[str, UpstreamFile] = {}
-    belongs = _Belongs(project)
-    join = RelativeLinks(base_url)
     for entry in data["files"]:
         if type(entry) is not dict:
             continue

@@ -50,3 +50,50 @@ def test_parse_json_reads_what_the_stdlib_reads():
          "hashes": {"sha256": SHA}, "size": 2**40, "yanked": "é"}]}
     (found,) = parse_json(json.dumps(page).encode(), "http://up.invalid/simple/x/", "x")
     assert (found.filename, found.size, found.yanked) == ("x-1.0.tar.gz", 2**40, "é")
+
+
+def _reference_entry(link, url):
+    """One file as the per-link renderer wrote it (before the entries became structs)."""
+    entry = {"filename": link.filename, "url": url, "hashes": dict(link.hashes)}
+    if link.requires_python:
+        entry["requires-python"] = link.requires_python
+    if link.yanked is not False:
+        entry["yanked"] = link.yanked
+    if link.core_metadata:
+        entry["core-metadata"] = entry["dist-info-metadata"] = dict(link.core_metadata)
+    if link.size is not None:
+        entry["size"] = link.size
+    if link.upload_time:
+        entry["upload-time"] = link.upload_time
+    return entry
+
+
+def test_project_json_entries_leave_out_what_is_empty_in_their_order():
+    own = "alice/dev/+f/abc/0123456789abc/"
+    links = [
+        Link("p-1.0.tar.gz", own + "p-1.0.tar.gz", {"sha256": SHA}, version="1.0"),
+        Link("p-1.1.tar.gz", own + "p-1.1.tar.gz", {"sha256": SHA}, requires_python="",
+             yanked="", core_metadata={}, size=0, upload_time="", version="1.1"),
+        Link("p-1.2.tar.gz", own + "p-1.2.tar.gz", {}, requires_python=">=3", yanked=True,
+             core_metadata={"sha256": SHA}, size=7, upload_time="2024-01-01T00:00:00Z"),
+        Link("p-2.0.zip", "root/pypi/+f/abc/0123456789abc/p-2.0.zip", {"md5": "0" * 32},
+             yanked=False, version="2.0"),
+        Link("p-2.1.zip", "root/pypi/+e/https_host_dir/p-2.1.zip", version="2.1"),
+    ]
+    # the page is /alice/dev/+simple/p/: its own files from the index, others from the root
+    body = project_json("p", links, "../../../../", "alice/dev")
+    page = json.loads(body)
+    urls = [
+        "../../_f/abc/0123456789abc/p-1.0.tar.gz",
+        "../../_f/abc/0123456789abc/p-1.1.tar.gz",
+        "../../_f/abc/0123456789abc/p-1.2.tar.gz",
+        "../../../../root/pypi/_f/abc/0123456789abc/p-2.0.zip",
+        "../../../../root/pypi/_e/https_host_dir/p-2.1.zip",
+    ]
+    assert page["files"] == [_reference_entry(link, url) for link, url in zip(links, urls)]
+    assert [list(entry) for entry in page["files"]][2] == [
+        "filename", "url", "hashes", "requires-python", "yanked", "core-metadata",
+        "dist-info-metadata", "size", "upload-time",
+    ]
+    assert page["versions"] == ["1.0", "1.1", "2.0", "2.1"]
+    assert json.loads(project_json("p", [], "../../", "alice/dev"))["files"] == []
