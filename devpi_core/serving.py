@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import errno
+import gc
 import logging
 import socket
 from typing import TYPE_CHECKING, Any
@@ -78,6 +79,7 @@ def run(
             announce(f"devpi-core {__version__} serving {settings.server.serverdir} on {url}")
             root_url = settings.server.outside_url or url
             announce(f"  {client_setup(root_url, example_index(app.registry))}")
+            settle_garbage_collector()
             # waitress turns Ctrl-C (and SIGTERM, see cli) into a return after its workers finish
             server.run()
         except KeyboardInterrupt:
@@ -89,6 +91,17 @@ def run(
         services.shutdown(app.registry)
     announce("devpi-core stopped")
     return 0
+
+
+def settle_garbage_collector() -> None:
+    """Leave what start-up built out of later collections (``gc.freeze``).
+
+    The app, its plugins and their imports are some hundred thousand objects that live as
+    long as the process; without this every full collection walks them all again, and a cold
+    mirror page of thousands of files triggers several: about a tenth of its CPU time.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 M_TRIM_THRESHOLD = -1

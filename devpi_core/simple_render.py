@@ -124,7 +124,7 @@ def project_html(
     return "".join(out).encode("utf-8")
 
 
-class _JsonFile(msgspec.Struct, omit_defaults=True):
+class _JsonFile(msgspec.Struct, omit_defaults=True, gc=False):
     """One file of a PEP 691 page; fields at their default are left out."""
 
     filename: str

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 Hashes = dict[str, str]
 
 
-class _Entry(msgspec.Struct):
+class _Entry(msgspec.Struct, gc=False):
     filename: str
     url: str
     hashes: Hashes = {}

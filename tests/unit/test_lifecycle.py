@@ -149,3 +149,16 @@ def test_the_mirror_registers_no_plugin_at_run_time(make_app, fake_upstream):
     status = client.get_json("/+status")["result"]
     assert "devpi_mirror_writes_pending" in {m[0] for m in status["metrics"]}
     assert [name for name, _plugin in plugins.pm.list_name_plugin()] == before
+
+
+def test_what_start_up_built_is_left_out_of_later_collections():
+    import gc  # noqa: PLC0415
+
+    from devpi_core.serving import settle_garbage_collector  # noqa: PLC0415
+
+    before = gc.get_freeze_count()
+    try:
+        settle_garbage_collector()
+        assert gc.get_freeze_count() > before
+    finally:
+        gc.unfreeze()

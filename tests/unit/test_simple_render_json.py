@@ -90,7 +90,8 @@ def test_project_json_entries_leave_out_what_is_empty_in_their_order():
         "../../../../root/pypi/_f/abc/0123456789abc/p-2.0.zip",
         "../../../../root/pypi/_e/https_host_dir/p-2.1.zip",
     ]
-    assert page["files"] == [_reference_entry(link, url) for link, url in zip(links, urls)]
+    expected = [_reference_entry(link, url) for link, url in zip(links, urls, strict=True)]
+    assert page["files"] == expected
     assert [list(entry) for entry in page["files"]][2] == [
         "filename", "url", "hashes", "requires-python", "yanked", "core-metadata",
         "dist-info-metadata", "size", "upload-time",
