@@ -39,6 +39,10 @@ JSON = "json"
 
 
 GZIP_MIN = 1024
+# Renders at once. A render is Python work under the GIL, so more of them in parallel finish
+# no sooner; but each holds the links of its page and the page being built (a few kilobytes
+# per listed file), and uv asks for dozens of cold pages at once: this bounds the memory.
+_RENDERING = threading.BoundedSemaphore(2)
 
 try:
     # Intel ISA-L: on the simple pages of a 91-project lock, level 1 compresses 470 MB/s with
@@ -340,8 +344,9 @@ class SimplePages:
             if (w := self.indexes.type_of(r).page_warning(project)) is not None
         )
         if entry is None or entry.token != token:
-            served = self._served_links(record, project, order, serial, contributors.stages)
-            page = self._render(record, project, served, policies, fmt=fmt, prefix=prefix)
+            with _RENDERING:
+                served = self._served_links(record, project, order, serial, contributors.stages)
+                page = self._render(record, project, served, policies, fmt=fmt, prefix=prefix)
             # rendering may move the serve policies' keys on (see ServePolicy.state)
             _policies, policy_keys, max_age = self._policies(record, project, order)
             token = (*token[:3], policy_keys)

@@ -57,6 +57,20 @@ class JobQueue:
                 self._cond.wait(remaining)
         return True
 
+    def wait_below(self, count: int, timeout: float = 60.0) -> bool:
+        """Wait until fewer than ``count`` jobs are queued or running (backpressure for a
+        producer whose jobs hold memory); False if ``timeout`` passed first."""
+        if threading.current_thread() is self._thread:
+            return True
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self._jobs) + self._busy >= count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+        return True
+
     def pending(self) -> int:
         """Jobs submitted and not finished."""
         with self._cond:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 PARSED_PAGES = 2
+PENDING_PAGES = 2
 MAX_STATES = 100_000
 
 
@@ -259,6 +260,10 @@ class ProjectPages(IndexPart):
             # rendered pages built on the old files stay valid until the store's serial moves:
             # a page that changed is committed before it is answered
             self.writes.flush()
+        elif changed:
+            # each queued page holds its files in memory until stored: with dozens of cold
+            # pages asked at once (uv) the queue would hold them all
+            self.writes.wait_below(PENDING_PAGES + 1)
 
     def _write(
         self,

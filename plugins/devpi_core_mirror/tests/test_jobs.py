@@ -56,6 +56,24 @@ def test_close_runs_what_is_queued_and_later_jobs_run_in_the_caller():
     assert done == ["queued", threading.current_thread().name]
 
 
+def test_wait_below_waits_until_the_queue_is_short_enough():
+    writes = JobQueue("test-jobs")
+    gate = threading.Event()
+    writes.submit(lambda: gate.wait(10))
+    writes.submit(lambda: None)
+    assert writes.wait_below(3, timeout=0) is True
+    assert writes.wait_below(2, timeout=0.05) is False
+    waiter = threading.Thread(target=writes.wait_below, args=(1,))
+    waiter.start()
+    waiter.join(0.2)
+    assert waiter.is_alive()  # two jobs still queued or running
+    gate.set()
+    waiter.join(10)
+    assert not waiter.is_alive()
+    assert writes.pending() == 0
+    writes.close()
+
+
 def _blocked(mirror):
     """Hold the write-behind thread until the returned event is set."""
     gate = threading.Event()
@@ -151,3 +169,27 @@ def test_deleting_an_index_with_cached_pages_does_not_wait_for_queued_writes(
     mirror.settle()
     with services.metadata_store(mirror.registry).read() as tx:
         assert list(tx.keys(layout.prefix("root/fake"))) == []
+
+
+def test_cold_pages_wait_while_the_queue_holds_too_many_unstored(mirror):
+    """Each queued page holds its files in memory until stored; uv asks for dozens of cold
+    pages at once, so a request waits while ``PENDING_PAGES`` are queued."""
+    from devpi_core_mirror.project_cache import PENDING_PAGES  # noqa: PLC0415
+
+    for i in range(PENDING_PAGES + 1):
+        mirror.upstream.add(f"p{i}", wheel(f"p{i}", "1.0"))
+    gate = _blocked(mirror)  # one job running: room for PENDING_PAGES - 1 pages more
+    answered: list[str] = []
+    try:
+        for i in range(PENDING_PAGES - 1):
+            assert mirror.page(f"p{i}")["files"]
+        last = f"p{PENDING_PAGES}"
+        requester = threading.Thread(target=lambda: answered.append(mirror.page(last)["name"]))
+        requester.start()
+        requester.join(0.3)
+        assert requester.is_alive()
+        assert answered == []
+    finally:
+        gate.set()
+    requester.join(10)
+    assert answered == [last]

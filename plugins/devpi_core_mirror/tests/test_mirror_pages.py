@@ -355,3 +355,45 @@ def test_a_file_of_a_page_another_node_answered_is_fetched_not_a_404(make_mirror
     pages = fake_upstream.count("/simple/hello/")
     second.client.app.get(url.replace("hello-1.0", "hello-2.0"), status=404)
     assert fake_upstream.count("/simple/hello/") == pages
+
+
+def test_at_most_two_cold_pages_are_rendered_at_once(mirror, monkeypatch):
+    """A render holds its page's links and the page being built; uv asks for dozens of cold
+    pages at once, and more renders in parallel would only hold more memory (the GIL)."""
+    import threading  # noqa: PLC0415
+
+    from devpi_core import simple_pages  # noqa: PLC0415
+
+    inside: list[str] = []
+    lock, release = threading.Lock(), threading.Event()
+    original = simple_pages.SimplePages._render
+
+    def held(self, record, project, *args, **kwargs):
+        with lock:
+            inside.append(project)
+        release.wait(10)
+        return original(self, record, project, *args, **kwargs)
+
+    monkeypatch.setattr(simple_pages.SimplePages, "_render", held)
+    names = [f"p{i}" for i in range(4)]
+    for name in names:
+        mirror.upstream.add(name, wheel(name, "1.0"))
+    pages: dict[str, list[str]] = {}
+
+    def ask(name: str) -> None:
+        pages[name] = [f["filename"] for f in mirror.page(name)["files"]]
+
+    threads = [threading.Thread(target=ask, args=(name,)) for name in names]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while len(inside) < 2 and time.monotonic() < deadline:
+        threads[0].join(0.01)
+    for thread in threads:
+        thread.join(0.05)  # the others had time to enter if nothing held them back
+    assert len(inside) == 2
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    assert sorted(inside) == names
+    assert pages == {name: [f"{name}-1.0-py3-none-any.whl"] for name in names}
