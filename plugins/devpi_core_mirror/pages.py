@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
@@ -177,6 +177,31 @@ class _Belongs:
                 known = self.prefixes[prefix] = normalize(prefix) == self.project
             return known
         return is_archive_of(filename, self.project)
+
+    def each(self, filenames: Sequence[str]) -> list[bool]:
+        """The answer for every name; when all are safe path segments (checked once, on the
+        names joined by a slash, which none may hold), a wheel's is its prefix's."""
+        joined = "/".join(filenames)
+        if (
+            not filenames
+            or joined.count("/") != len(filenames) - 1
+            or "\\" in joined
+            or not joined.isprintable()
+            or joined.startswith((".", "/"))
+            or joined.endswith("/")
+            or "/." in joined
+            or "//" in joined
+            or max(map(len, filenames)) > 255
+        ):
+            return list(map(self, filenames))
+        prefixes = self.prefixes
+        return [
+            known
+            if filename.endswith(".whl")
+            and (known := prefixes.get(filename.partition("-")[0])) is not None
+            else self(filename)
+            for filename in filenames
+        ]
 
 
 def _make_file(belongs: _Belongs, filename: str, url: str, **fields: Any) -> UpstreamFile | None:

@@ -10,7 +10,7 @@ import pytest
 
 from devpi_core_mirror import pages
 from devpi_core_mirror.pages import RelativeLinks, _Belongs, parse_json
-from devpi_core_mirror.typed_page import read_plain_page
+from devpi_core_mirror.typed_page import _DECODER, _read_columns, read_plain_page
 
 BASE = "https://index.example/simple/foo-bar/"
 SHA = "0123456789abcdef" * 4
@@ -74,6 +74,23 @@ def test_a_plain_page_is_read_in_one_pass_with_the_general_files(monkeypatch):
     assert joined == "https://index.example/files/foo_bar-1.8-py3-none-any.whl"
 
 
+# one origin, unique names: the column-wise read (the others above need the per-entry one)
+ONE_ORIGIN = [
+    e for e in PLAIN
+    if e["url"].startswith("https://files.example/p/") and e["filename"] != "foo-bar-1.0.tar.gz"
+]
+
+
+def test_a_page_of_one_origin_and_unique_names_is_read_by_columns(monkeypatch):
+    body = page(*ONE_ORIGIN)
+    by_columns = _read_columns(_DECODER.decode(body).files, _Belongs("foo-bar"))
+    assert by_columns is not None
+    assert by_columns == typed(body) == general(body, monkeypatch)
+    assert len(by_columns) == len(ONE_ORIGIN) - 1  # foo-barbaz is another project's
+    # the per-entry read is left for pages the columns do not fit
+    assert _read_columns(_DECODER.decode(page(*PLAIN)).files, _Belongs("foo-bar")) is None
+
+
 ODD = [
     entry(hashes={"md5": "0" * 32}),
     entry(hashes={"sha256": SHA, "md5": "0" * 32}),
@@ -97,9 +114,10 @@ ODD = [
 ]
 
 
+@pytest.mark.parametrize("others", [PLAIN, ONE_ORIGIN], ids=["entries", "columns"])
 @pytest.mark.parametrize("odd", ODD, ids=range(len(ODD)))
-def test_an_odd_entry_sends_the_page_the_general_way(odd, monkeypatch):
-    body = page(*PLAIN, odd)
+def test_an_odd_entry_sends_the_page_the_general_way(odd, others, monkeypatch):
+    body = page(*others, odd)
     assert typed(body) is None
     assert parse_json(body, BASE, "foo-bar") == general(body, monkeypatch)
 
@@ -113,7 +131,8 @@ def test_another_api_version_goes_the_general_way():
 def test_random_pages_read_the_same_both_ways(monkeypatch):
     rng = random.Random(691)
     for _round in range(200):
-        chosen = [rng.choice(PLAIN) for _ in range(rng.randint(0, 8))]
+        pool = rng.choice([PLAIN, ONE_ORIGIN])
+        chosen = rng.sample(pool, rng.randint(0, len(pool)))
         if rng.random() < 0.3:
             chosen.insert(rng.randint(0, len(chosen)), rng.choice(ODD))
         body = page(*chosen)
