@@ -80,3 +80,20 @@ def test_a_file_goes_out_with_sendfile_and_the_connection_stays_usable(served):
         assert len(calls) == used  # no descriptor: sent from Python, as waitress does
     finally:
         conn.close()
+
+
+def test_a_streamed_answer_pauses_before_waitress_moves_it_to_a_temp_file():
+    """waitress buffers a streamed answer in memory up to ``outbuf_overflow`` and in a temp
+    file beyond; the server pauses the stream below that, so a cold file's bytes are not
+    written to disk a second time while a slow client reads."""
+    from dataclasses import replace  # noqa: PLC0415
+
+    from devpi_core.blobs import CHUNK  # noqa: PLC0415
+    from devpi_core.config import ServerSettings  # noqa: PLC0415
+    from devpi_core.serving import _listen  # noqa: PLC0415
+
+    server = _listen(lambda environ, start_response: [], replace(ServerSettings(), port=0))
+    try:
+        assert server.adj.outbuf_high_watermark + CHUNK < server.adj.outbuf_overflow
+    finally:
+        server.close()
