@@ -41,6 +41,8 @@ def test_wal_mode_and_synchronous_setting(path):
         assert pragma(normal, "journal_mode") == "wal"
         assert pragma(normal, "synchronous") == 1
         assert pragma(full, "synchronous") == 2
+        # a small page cache per pooled connection (SQLite's default is 2,000 KiB each)
+        assert pragma(normal, "cache_size") == -256
     finally:
         normal.close()
         full.close()
