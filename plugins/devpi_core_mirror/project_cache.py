@@ -363,18 +363,24 @@ def file_records(
     when hardly any has a record) by one range scan per file-name prefix, not one read per
     file: a 9,000-file page cost 18,000 reads in its commit.
     """
-    wanted = {name + suffix for name in names for suffix in ("", ".metadata")}
+    named = set(names)
     start = layout.files_prefix(index)
-    if len(wanted) < SCAN_FROM:
-        found = ((start + filename, tx.get(start + filename)) for filename in sorted(wanted))
+    if len(named) * 2 < SCAN_FROM:
+        wanted = sorted({name + suffix for name in named for suffix in ("", ".metadata")})
+        found = ((start + filename, tx.get(start + filename)) for filename in wanted)
         return [(key, value) for key, value in found if value is not None]
     prefixes: list[str] = []
-    for prefix in sorted({filename.split("-", 1)[0] for filename in wanted}):
+    for prefix in sorted({filename.split("-", 1)[0] for filename in named}):
         if not prefixes or not prefix.startswith(prefixes[-1]):  # "a" covers "ab"
             prefixes.append(prefix)
-    return [
-        (key, value)
-        for prefix in prefixes
-        for key, value in tx.items(start + prefix)
-        if key[len(start) :] in wanted
-    ]
+    # a page seen for the first time usually has no records: only what the scans find is
+    # checked against the names (no set of every name with and without ".metadata")
+    result = []
+    for prefix in prefixes:
+        for key, value in tx.items(start + prefix):
+            filename = key[len(start) :]
+            if filename in named or (
+                filename.endswith(".metadata") and filename[: -len(".metadata")] in named
+            ):
+                result.append((key, value))
+    return result

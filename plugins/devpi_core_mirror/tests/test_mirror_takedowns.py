@@ -245,3 +245,23 @@ def test_a_removed_file_listed_again_on_a_new_big_page_is_served_again(mirror):
     assert len(mirror.page("hello")["files"]) == 41
     mirror.settle()
     assert mirror.client.app.get(url).body == dist.content
+
+
+def test_file_records_are_found_by_name_and_metadata_few_or_many():
+    from devpi_core.testing.memstore import MemoryStore  # noqa: PLC0415
+    from devpi_core_mirror import layout  # noqa: PLC0415
+    from devpi_core_mirror.project_cache import SCAN_FROM, file_records  # noqa: PLC0415
+
+    store = MemoryStore()
+    stored = ["a-1.whl", "a-1.whl.metadata", "a-2.whl", "ab-1.whl", "b-1.tar.gz.metadata",
+              "c-1.whl.metadata", "z-9.whl"]
+    with store.write() as tx:
+        for filename in stored:
+            tx.set(layout.file_key("root/m", filename), {"name": filename})
+    few = ["a-1.whl", "b-1.tar.gz", "c-1.whl.metadata"]
+    many = few + [f"a-{i}.zip" for i in range(100, 100 + SCAN_FROM)]
+    expected = ["a-1.whl", "a-1.whl.metadata", "b-1.tar.gz.metadata", "c-1.whl.metadata"]
+    with store.read() as tx:
+        for names in (few, many):
+            found = [value["name"] for _key, value in file_records(tx, "root/m", names)]
+            assert sorted(found) == expected
