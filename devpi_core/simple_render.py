@@ -158,11 +158,7 @@ def project_json(
         filenames, relpaths, hashes, requires, yanked, cores, sizes, times, vers = zip(
             *links, strict=True
         )
-        own, own_href, cut = href_of.own_files, href_of.own_files_href, len(href_of.own_files)
-        hrefs = [
-            own_href + relpath[cut:] if relpath.startswith(own) else href_of(relpath)
-            for relpath in relpaths
-        ]
+        hrefs = list(map(href_of, relpaths))
         # "" and {} are left out like None
         given = [[value or None for value in column] for column in (requires, cores, times)]
         files = list(

@@ -11,6 +11,7 @@ from devpi_core.errors import Gone, NotFound, UpstreamUnavailable
 from devpi_core.indextypes import FileRef, FileStream, IndexEnv, IndexType
 from devpi_core.model.blobrefs import add_ref, drop_ref, has_refs
 from devpi_core.model.names import project_candidates
+from devpi_core.model.relpaths import hashdir_relpath
 from devpi_core.records import (
     IndexRecord,
     Link,
@@ -93,9 +94,8 @@ class MirrorIndex(IndexType):
         if not files:
             return []
         filenames, _urls, hashes, requires, yanked, cores, sizes, times = zip(*files, strict=True)
-        own = f"{self.name}/+f/"
         relpaths = [
-            f"{own}{sha[:3]}/{sha[3:16]}/{f.filename}"
+            hashdir_relpath(self.name, sha, f.filename)
             if (sha := f.hashes.get("sha256"))
             else layout.relpath(self.name, f)
             for f in files

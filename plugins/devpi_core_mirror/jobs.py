@@ -46,16 +46,7 @@ class JobQueue:
 
     def flush(self, timeout: float = 60.0) -> bool:
         """Wait until every job submitted so far has run; False if ``timeout`` passed first."""
-        if threading.current_thread() is self._thread:
-            return True  # a job waiting for itself
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while self._jobs or self._busy:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-        return True
+        return self.wait_below(1, timeout)
 
     def wait_below(self, count: int, timeout: float = 60.0) -> bool:
         """Wait until fewer than ``count`` jobs are queued or running (backpressure for a

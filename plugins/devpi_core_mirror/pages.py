@@ -18,7 +18,7 @@ import msgspec
 
 from devpi_core.model.names import ARCHIVE_SUFFIXES, normalize
 from devpi_core.records import UpstreamFile
-from devpi_core_mirror.typed_page import read_plain_page
+from devpi_core_mirror.typed_page import is_plain_url, is_sha256, read_plain_page
 
 HASH_LENGTHS = {
     "md5": 32,
@@ -133,11 +133,8 @@ def clean_url(url: str) -> str | None:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
 
 
-_HEX64 = re.compile(r"[0-9a-f]{64}")
-# a file name that is safe as one path segment, and an absolute http(s) URL with a host, no
-# userinfo, no fragment and nothing but printable ASCII: what nearly every link looks like
+# a file name that is safe as one path segment (plain URLs and digests: typed_page)
 _SAFE_NAME = re.compile(r"[^./\\\x00-\x1f\x7f][^/\\\x00-\x1f\x7f]{0,254}")
-_PLAIN_URL = re.compile(r'https?://[!"$-.0-?A-~]+/[!"$-~]*')
 
 
 def _hashes(value: Any) -> dict[str, str]:
@@ -145,7 +142,7 @@ def _hashes(value: Any) -> dict[str, str]:
         return {}
     if len(value) == 1:  # the usual {"sha256": "<64 lowercase hex>"}
         digest = value.get("sha256")
-        if isinstance(digest, str) and _HEX64.fullmatch(digest):
+        if isinstance(digest, str) and is_sha256(digest):
             return {"sha256": digest}
     result = {}
     for given, digest in value.items():
@@ -262,7 +259,7 @@ def _plain_json_file(
         or type(url) is not str
         or type(hashes) is not dict
         or len(hashes) != 1
-        or _PLAIN_URL.fullmatch(url) is None
+        or not is_plain_url(url)
     ):
         return None
     sha256 = hashes.get("sha256")
@@ -272,7 +269,7 @@ def _plain_json_file(
     upload_time = entry.get("upload-time")
     if (
         type(sha256) is not str
-        or _HEX64.fullmatch(sha256) is None
+        or is_sha256(sha256) is None
         or (requires_python is not None and type(requires_python) is not str)
         or (yanked is not False and yanked is not True and type(yanked) is not str)
         or (size is not None and (type(size) is not int or size < 0))
