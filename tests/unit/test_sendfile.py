@@ -23,12 +23,12 @@ def served(tmp_path, monkeypatch):
     content = os.urandom(SIZE)
     path = tmp_path / "blob"
     path.write_bytes(content)
-    calls = []
+    calls = _Calls()
     real = os.sendfile
 
     def counted(*args):
         sent = real(*args)
-        calls.append(sent)
+        calls.add(sent)
         return sent
 
     monkeypatch.setattr(os, "sendfile", counted)
@@ -59,6 +59,29 @@ def served(tmp_path, monkeypatch):
         wasyncore.close_all(server._map)
 
 
+class _Calls:
+    """The byte counts sendfile returned. The server's loop thread records a call only after
+    the kernel took the bytes, so the client may have read them all by then: readers wait
+    for the count they expect, with a deadline."""
+
+    def __init__(self) -> None:
+        self._counts: list[int] = []
+        self._changed = threading.Condition()
+
+    def add(self, sent: int) -> None:
+        with self._changed:
+            self._counts.append(sent)
+            self._changed.notify_all()
+
+    def reach(self, total: int, timeout: float = 30.0) -> int:
+        """The number of calls once their bytes add up to at least ``total``."""
+        with self._changed:
+            assert self._changed.wait_for(lambda: sum(self._counts) >= total, timeout), (
+                f"sendfile sent {sum(self._counts)} of {total} bytes")
+            assert sum(self._counts) == total
+            return len(self._counts)
+
+
 def _get(conn: http.client.HTTPConnection, path: str) -> bytes:
     conn.request("GET", path)
     response = conn.getresponse()
@@ -72,12 +95,11 @@ def test_a_file_goes_out_with_sendfile_and_the_connection_stays_usable(served):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
         assert _get(conn, "/file") == content
-        assert sum(calls) == SIZE  # every byte went through sendfile
+        calls.reach(SIZE)  # every byte went through sendfile
         assert _get(conn, "/file") == content  # the same connection, the next response
-        assert sum(calls) == 2 * SIZE
-        used = len(calls)
+        used = calls.reach(2 * SIZE)
         assert _get(conn, "/memory") == content
-        assert len(calls) == used  # no descriptor: sent from Python, as waitress does
+        assert calls.reach(2 * SIZE) == used  # no descriptor: sent from Python, as waitress does
     finally:
         conn.close()
 
