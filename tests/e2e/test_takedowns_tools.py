@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -69,6 +70,21 @@ def setup_indexes(url: str, upstream_url: str) -> None:
     assert session.put(f"{url}/root/dev", json={"bases": "root/fake"}, timeout=10).ok
 
 
+def wait_cached(url: str, count: int, timeout: float = 30) -> None:
+    """Wait until the server stored ``count`` downloaded files. A fill records its file only
+    after the last byte went out, so a client can have the whole file before it is cached
+    (and a page refresh marks only the files recorded by then as removed upstream)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = requests.get(f"{url}/+status", headers={"Accept": "application/json"},
+                              timeout=10)
+        metrics = {name: value for name, _kind, value in status.json()["result"]["metrics"]}
+        if metrics["devpi_mirror_files_cached"] >= count:
+            return
+        assert time.monotonic() < deadline, f"{count} files were not cached in {timeout} s"
+        time.sleep(0.02)
+
+
 def test_pip_and_uv_see_removed_files_and_quarantine(
     devpi_server, fake_upstream, tmp_path, capsys
 ):
@@ -83,6 +99,7 @@ def test_pip_and_uv_see_removed_files_and_quarantine(
     urls = {f["filename"]: urljoin(f"{simple}dep/", f["url"]) for f in page["files"]}
     for url in urls.values():  # both cached, as an earlier install would have left them
         assert requests.get(url, timeout=10).status_code == 200
+    wait_cached(server.url, 2)
 
     # 1.1 disappears upstream: resolvers fall back to 1.0, a locked URL gets 410
     fake_upstream.remove_file("dep", new.filename)
