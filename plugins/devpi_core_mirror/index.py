@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
+import time
+from dataclasses import dataclass, replace
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,14 @@ if TYPE_CHECKING:
 
 METADATA = ".metadata"
 FULL_SHA256 = 64
+
+
+@dataclass(frozen=True)
+class PageFileRef(FileRef):
+    """A file found on a cached page, not downloaded yet. ``page_token`` names that page: the
+    download's commit checks whether a page committed since still lists the file."""
+
+    page_token: int | None = None
 
 
 class MirrorIndex(IndexType):
@@ -225,14 +234,16 @@ class MirrorIndex(IndexType):
         for project in candidates:
             if not self.rt.pages.is_known(project) and not (fetch and self._fetched(project)):
                 continue
+            # read before the lookup: a page changed in between makes the commit look again
+            token = self.rt.pages.state(project).token
             f = self.rt.pages.find(project, target)
             if f is None:
                 continue
             base = layout.relpath(self.name, f)
             if relpath == base:
-                return self._file_ref(relpath, project, f)
+                return self._file_ref(relpath, project, f, token)
             if relpath == base + METADATA and f.core_metadata:
-                return self._metadata_ref(relpath, project, f)
+                return self._metadata_ref(relpath, project, f, token)
             return None
         return None
 
@@ -243,7 +254,9 @@ class MirrorIndex(IndexType):
         except UpstreamUnavailable:
             return False
 
-    def _file_ref(self, relpath: str, project: str, f: UpstreamFile) -> FileRef:
+    def _file_ref(
+        self, relpath: str, project: str, f: UpstreamFile, token: int | None
+    ) -> PageFileRef:
         version = version_of(f.filename, project)
         meta = {
             "hash_spec": hash_spec(f.hashes),
@@ -253,7 +266,7 @@ class MirrorIndex(IndexType):
             "version": version,
             "size": f.size,
         }
-        return FileRef(
+        return PageFileRef(
             relpath,
             f.filename,
             project,
@@ -262,9 +275,12 @@ class MirrorIndex(IndexType):
             dict(f.hashes),
             size=f.size,
             meta=meta,
+            page_token=token,
         )
 
-    def _metadata_ref(self, relpath: str, project: str, f: UpstreamFile) -> FileRef:
+    def _metadata_ref(
+        self, relpath: str, project: str, f: UpstreamFile, token: int | None
+    ) -> PageFileRef:
         assert f.core_metadata is not None
         filename = f.filename + METADATA
         hashes = dict(f.core_metadata)
@@ -276,7 +292,7 @@ class MirrorIndex(IndexType):
             "project": project,
             "version": version,
         }
-        return FileRef(
+        return PageFileRef(
             relpath,
             filename,
             project,
@@ -285,6 +301,7 @@ class MirrorIndex(IndexType):
             hashes,
             meta=meta,
             rel="metadata",
+            page_token=token,
         )
 
     def open_uncached(self, ref: FileRef) -> FileStream | None:
@@ -355,8 +372,23 @@ class MirrorIndex(IndexType):
             "sha256": sha256,
         }
         with self.env.store.write() as tx:
+            if self._dropped_since(tx, ref):
+                record["removed"] = round(time.time(), 3)
             add_ref(tx, self.env.blobs, sha256, layout.blob_owner(self.name, ref.filename))
             tx.set(layout.file_key(self.name, ref.filename), record)
+
+    def _dropped_since(self, tx: ReadTransaction, ref: FileRef) -> bool:
+        """Whether a page committed since ``ref`` was found no longer lists its file. That
+        page's commit marked the records of the files it dropped (``Takedowns``), but a
+        download records its file only once the client has it: without this look, a file
+        removed upstream meanwhile would be recorded, and served, as a live one."""
+        if not isinstance(ref, PageFileRef):
+            return False
+        token = layout.read_state(tx.get(layout.state_key(self.name, ref.project)))[3]
+        if token is not None and token == ref.page_token:
+            return False  # the page it was found on: one small read per download
+        page = tx.get(layout.page_key(self.name, ref.project))
+        return layout.find_file(page, ref.filename.removesuffix(METADATA)) is None
 
     def refresh(self, project: str) -> None:
         self.rt.pages.refresh(project)

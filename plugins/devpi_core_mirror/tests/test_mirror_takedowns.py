@@ -5,6 +5,7 @@ Pages are refreshed with the mirror's own mechanism (``POST .../refresh``), neve
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from devpi_core import services
 from devpi_core.testing.dists import Dist
 from devpi_core.testing.upstream import FakeUpstream
+from devpi_core_mirror.index import MirrorIndex
 from devpi_core_mirror.status import status_from_html, status_from_json
 
 from .conftest import sdist, wheel
@@ -170,6 +172,38 @@ def test_file_removed_upstream_is_unlinked_and_no_longer_served(mirror):
     refresh(mirror, "hello")
     assert len(mirror.page("hello")["files"]) == 2
     assert mirror.client.app.get(removed).status_int == 200
+
+
+def test_a_file_removed_while_it_downloads_is_recorded_as_removed(mirror, monkeypatch):
+    """A download records its file once the client has it; a page refresh that dropped the
+    file meanwhile found no record to mark. The late record is marked then, and a file the
+    page still lists is recorded as live."""
+    mirror.upstream.add("hello", wheel("hello", "1.0"))
+    mirror.upstream.add("hello", sdist("hello", "1.1"))
+    kept = mirror.file_url("hello", "hello-1.0-py3-none-any.whl")
+    removed = mirror.file_url("hello", "hello-1.1.tar.gz")
+    go, waiting = threading.Event(), threading.Semaphore(0)
+    commit = MirrorIndex._committed
+
+    def held(self, ref, sha256):
+        waiting.release()
+        assert go.wait(10)
+        commit(self, ref, sha256)
+
+    monkeypatch.setattr(MirrorIndex, "_committed", held)
+    assert mirror.client.app.get(removed).status_int == 200
+    assert mirror.client.app.get(kept).status_int == 200
+    for _ in range(2):  # both downloads are done and wait to record their files
+        assert waiting.acquire(timeout=10)
+    mirror.upstream.remove_file("hello", "hello-1.1.tar.gz")
+    refresh(mirror, "hello")  # its commit finds no record of 1.1 to mark
+    go.set()
+    mirror.wait_cached(2)
+    assert "removed from the upstream" in gone(mirror, removed)
+    assert mirror.client.app.get(kept).status_int == 200
+    upstream_files = mirror.upstream.count("/files/")
+    mirror.client.app.get(removed, status=410)
+    assert mirror.upstream.count("/files/") == upstream_files  # recorded, not fetched again
 
 
 def test_keep_removed_serves_cached_copies_of_removed_files(make_mirror, fake_upstream):
