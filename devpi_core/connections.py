@@ -11,6 +11,8 @@ whole server, forever. Two additions close that gap:
   silent longest and are not being answered are closed to make room (as nginx reuses idle
   keep-alive connections), so idle sockets cannot lock new clients out.
 
+Once the server falls quiet after requests, the heap is trimmed (:mod:`devpi_core.heap`).
+
 Files on disk (a ``wsgi.file_wrapper`` over a real file, as stored release files are served)
 go out with ``os.sendfile``: waitress reads every block into Python twice (once to send it,
 once more to skip past it); the kernel copies it once, with no Python per block.
@@ -38,6 +40,7 @@ from waitress.server import TcpWSGIServer
 from waitress.task import ThreadedTaskDispatcher
 
 from devpi_core.errors import StartupError
+from devpi_core.heap import IdleTrim, malloc_trim
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -85,6 +88,7 @@ class DeadlineChannel(HTTPChannel):  # type: ignore[misc]  # waitress has no typ
     def received(self, data: bytes) -> bool:
         """Parse ``data`` as waitress does, and note when a new request began."""
         before = self.request
+        self.server.received += len(data)
         result = bool(super().received(data))
         if self.request is None:
             self.request_started = None  # every request in data is complete
@@ -160,15 +164,19 @@ class GuardedServer(TcpWSGIServer):  # type: ignore[misc]  # waitress has no typ
 
     channel_class = DeadlineChannel
 
+    received = 0  # bytes of requests, on the loop's thread: activity for the idle trim
+
     def __init__(self, application: Any, *, deadline: RequestDeadline, **kw: Any) -> None:
         self.deadline = deadline
+        self.idle_trim = IdleTrim(malloc_trim())
         super().__init__(application, **kw)
 
     def _channels(self) -> list[DeadlineChannel]:
         return [c for c in list(self.active_channels.values()) if isinstance(c, DeadlineChannel)]
 
     def maintenance(self, now: float) -> None:
-        """Close idle connections (waitress) and those whose request missed its deadline."""
+        """Close idle connections (waitress) and those whose request missed its deadline;
+        trim the heap once quiet."""
         super().maintenance(now)
         clock = time.monotonic()
         for channel in self._channels():
@@ -176,6 +184,8 @@ class GuardedServer(TcpWSGIServer):  # type: ignore[misc]  # waitress has no typ
                 log.info("closing the connection from %s: its request did not arrive within "
                          "the deadline (server.request_timeout)", channel.addr[0])
                 channel.will_close = True
+        tasks = self.task_dispatcher
+        self.idle_trim.tick(self.received, busy=bool(tasks.active_count or tasks.queue))
 
     def readable(self) -> bool:
         """Make room before the connection limit is reached, then accept as waitress does."""

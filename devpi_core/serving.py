@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import errno
-import gc
 import logging
 import socket
 from typing import TYPE_CHECKING, Any
@@ -16,6 +13,7 @@ from devpi_core.bootstrap import initialise_data
 from devpi_core.config import Settings
 from devpi_core.connections import RequestDeadline, create_server
 from devpi_core.errors import StartupError
+from devpi_core.heap import limit_malloc_arenas, settle_garbage_collector
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -91,42 +89,6 @@ def run(
         services.shutdown(app.registry)
     announce("devpi-core stopped")
     return 0
-
-
-def settle_garbage_collector() -> None:
-    """Leave what start-up built out of later collections (``gc.freeze``).
-
-    The app, its plugins and their imports are some hundred thousand objects that live as
-    long as the process; without this every full collection walks them all again, and a cold
-    mirror page of thousands of files triggers several: about a tenth of its CPU time.
-    """
-    gc.collect()
-    gc.freeze()
-
-
-M_TRIM_THRESHOLD = -1
-M_MMAP_THRESHOLD = -3
-M_ARENA_MAX = -8
-MMAP_THRESHOLD = 1024 * 1024
-
-
-def limit_malloc_arenas(arenas: int = 2) -> None:
-    """Keep glibc from hoarding freed memory: few arenas, large blocks always mapped.
-
-    Every thread that moves large buffers (file transfers, big pages) otherwise keeps a few MB
-    of freed memory in its own arena: with 16 workers and the mirror's fill threads that was
-    about 100 MB more resident memory for the same work, with no throughput gained. glibc also
-    raises its mmap threshold after the first large free, after which multi-megabyte pages and
-    upstream bodies are carved from the heap and stay resident once freed; a fixed threshold
-    keeps them in their own mappings, returned to the system when freed.
-    """
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.mallopt(M_ARENA_MAX, arenas)  # must run before the threads start
-        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
-        libc.mallopt(M_TRIM_THRESHOLD, 2 * MMAP_THRESHOLD)
-    except (OSError, AttributeError):
-        log.debug("mallopt is not available (not glibc): leaving malloc alone")
 
 
 # A streamed answer (a mirror file while it downloads) pauses while this much is waiting for

@@ -154,7 +154,7 @@ def test_the_mirror_registers_no_plugin_at_run_time(make_app, fake_upstream):
 def test_what_start_up_built_is_left_out_of_later_collections():
     import gc  # noqa: PLC0415
 
-    from devpi_core.serving import settle_garbage_collector  # noqa: PLC0415
+    from devpi_core.heap import settle_garbage_collector  # noqa: PLC0415
 
     before = gc.get_freeze_count()
     try:
