@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import waitress.server
-from waitress import wasyncore
 from webob import Request, Response
 
 from devpi_core.model.names import normalize
+from devpi_core.testing.waitress_loop import serve_until
 from devpi_core.web import best_offer
 
 if TYPE_CHECKING:
@@ -151,23 +151,13 @@ class FakeUpstream:
         self.port = int(self._server.effective_port)
         self._stopping = threading.Event()
         self._thread = threading.Thread(
-            target=self._serve,
+            target=serve_until,  # "down" means down: keep-alive connections close too
             args=(self._server, self._stopping),
             name="fake-upstream",
             daemon=True,
         )
         self._thread.start()
         return self
-
-    @staticmethod
-    def _serve(server: Any, stopping: threading.Event) -> None:
-        # waitress' own run() has no stop; poll until told, then close everything in this
-        # thread, dropping open keep-alive connections too, so "down" means down
-        while not stopping.is_set():
-            wasyncore.loop(timeout=0.05, map=server._map, use_poll=True, count=1)
-        server.close()
-        wasyncore.close_all(server._map)
-        server.task_dispatcher.shutdown(timeout=5)
 
     def stop(self) -> None:
         """Stop listening: connections are refused until :meth:`start` (upstream down)."""

@@ -12,18 +12,17 @@ from __future__ import annotations
 import http.client
 import io
 import struct
-import threading
 import tracemalloc
 import zipfile
 
 import pytest
 import waitress
 from devpi_core_stages import docs
-from waitress import wasyncore
 from webob import Request
 
 from devpi_core.errors import NotFound
 from devpi_core.testing.dists import DistSpec, make_wheel
+from devpi_core.testing.waitress_loop import served
 
 PAGE = "<html><head><link rel='stylesheet' href='style.css'></head><body><h1>Docs</h1>" \
        "<img src='logo.png'><script>fetch('/alice/+api')</script></body></html>"
@@ -265,21 +264,8 @@ def test_member_over_the_cap_is_refused_before_decompressing(bomb_alice, monkeyp
 def waitress_url(bomb_alice):
     """``bomb_alice``'s app served by waitress on 127.0.0.1 (aborting is waitress's part)."""
     server = waitress.create_server(bomb_alice.app.app, host="127.0.0.1", port=0, threads=2)
-    stopping = threading.Event()
-
-    def serve():
-        # as in devpi_core.testing.upstream: waitress' run() has no stop, so poll
-        while not stopping.is_set():
-            wasyncore.loop(timeout=0.05, map=server._map, use_poll=True, count=1)
-        server.close()
-        wasyncore.close_all(server._map)
-        server.task_dispatcher.shutdown(timeout=5)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{server.effective_port}"
-    stopping.set()
-    thread.join(timeout=10)
+    with served(server):
+        yield f"127.0.0.1:{server.effective_port}"
 
 
 @pytest.mark.parametrize(

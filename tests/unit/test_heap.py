@@ -6,10 +6,9 @@ from __future__ import annotations
 import http.client
 import threading
 
-from waitress import wasyncore
-
 from devpi_core.connections import RequestDeadline, create_server
 from devpi_core.heap import IdleTrim, malloc_trim
+from devpi_core.testing.waitress_loop import served
 
 
 class Trims:
@@ -77,15 +76,7 @@ def test_the_server_trims_once_it_falls_quiet_after_a_request():
                            threads=2, cleanup_interval=1)
     trims = Trims()
     server.idle_trim = IdleTrim(trims, quiet_ticks=1)
-    stop = threading.Event()
-
-    def loop():
-        while not stop.is_set():
-            wasyncore.loop(timeout=0.05, map=server._map, use_poll=True, count=1)
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    try:
+    with served(server):
         assert server.received == 0
         conn = http.client.HTTPConnection("127.0.0.1", server.effective_port, timeout=30)
         conn.request("GET", "/")
@@ -93,8 +84,3 @@ def test_the_server_trims_once_it_falls_quiet_after_a_request():
         conn.close()
         assert server.received > 0
         trims.reach(1)  # within a few maintenance rounds (one a second)
-    finally:
-        stop.set()
-        thread.join(10)
-        server.task_dispatcher.shutdown()
-        wasyncore.close_all(server._map)

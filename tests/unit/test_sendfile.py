@@ -9,10 +9,10 @@ import os
 import threading
 
 import pytest
-from waitress import wasyncore
 
 from devpi_core import connections
 from devpi_core.connections import RequestDeadline, create_server
+from devpi_core.testing import waitress_loop
 
 pytestmark = pytest.mark.skipif(not connections.SENDFILE, reason="no os.sendfile here")
 SIZE = 3 * 1024 * 1024 + 17  # more than a socket buffer takes at once
@@ -42,21 +42,8 @@ def served(tmp_path, monkeypatch):
 
     server = create_server(app, deadline=RequestDeadline(30, 1000), host="127.0.0.1", port=0,
                            threads=2)
-    stop = threading.Event()
-
-    def loop():
-        while not stop.is_set():
-            wasyncore.loop(timeout=0.05, map=server._map, use_poll=True, count=1)
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    try:
+    with waitress_loop.served(server):
         yield server.effective_port, content, calls
-    finally:
-        stop.set()
-        thread.join(10)
-        server.task_dispatcher.shutdown()
-        wasyncore.close_all(server._map)
 
 
 class _Calls:
