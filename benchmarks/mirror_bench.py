@@ -125,6 +125,15 @@ class Target:
             self.sampler = None
         return float(self.numbers.get("rss_peak_mib", 0.0))  # type: ignore[arg-type]
 
+    def memory(self) -> str:
+        """Resident memory now and the peak so far, for the progress lines (which phase
+        made the peak)."""
+        if self.sampler is None:
+            return ""
+        before = float(self.numbers.get("rss_peak_mib", 0.0))  # type: ignore[arg-type]
+        now = self.server.rss_kib() / 1024
+        return f", RSS {now:.0f} MiB (peak so far {max(self.sampler.peak, before, now):.0f})"
+
 
 # -- workloads ------------------------------------------------------------------------------
 def random_wheel(name: str, version: str, size: int) -> Dist:
@@ -340,7 +349,8 @@ def measured(target: Target, key: str, run: Run, cpu_before: float) -> None:
 def through(target: Target, key: str, do: Callable[[], Run]) -> None:
     cpu = target.server.cpu_seconds()
     measured(target, key, do(), cpu)
-    progress(target.name, key, runs(target, key)[-1], target.numbers[key + "_cpu"][-1])  # type: ignore[index]
+    progress(target.name, key, runs(target, key)[-1], target.numbers[key + "_cpu"][-1],  # type: ignore[index]
+             target.memory())
 
 
 def directly(direct: Target, key: str, run: Run) -> None:
@@ -348,11 +358,11 @@ def directly(direct: Target, key: str, run: Run) -> None:
     progress("direct", key, run, None)
 
 
-def progress(name: str, key: str, run: Run, cpu: float | None) -> None:
+def progress(name: str, key: str, run: Run, cpu: float | None, memory: str = "") -> None:
     """A line on stderr per measurement, so a run cut short still reports what it measured."""
     server = f", server CPU {cpu:.2f} s" if cpu is not None else ""
     sys.stderr.write(f"# {name} {key}: {run[0]:.2f} s, {run[1]} done, client CPU {run[2]:.2f} s"
-                     f"{server}\n")
+                     f"{server}{memory}\n")
     sys.stderr.flush()
 
 
@@ -384,11 +394,13 @@ def load_phases(targets: list[Target], load: Workload, work: Path, seconds: int)
                 script=script,
             )
             target.numbers[f"pages_{form}"] = result
+            sys.stderr.write(f"# {target.name} cached pages {form}{target.memory()}\n")
         url = target.server.url + big_file_url(target, load)
         requests.get(url, timeout=300).raise_for_status()
         cpu = target.server.cpu_seconds()
         target.numbers["file"] = wrk(url, seconds=seconds, connections=8, threads=2)
         target.numbers["file_cpu"] = target.server.cpu_seconds() - cpu
+        sys.stderr.write(f"# {target.name} big file{target.memory()}\n")
 
 
 CEILING_FILES = 300

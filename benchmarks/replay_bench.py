@@ -25,10 +25,16 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import requests
 from harness import WORK, start_devpi_core, table
 from mirror_bench import PEP691, login, pip_download, real_workload, uv_install
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from mirror_bench import Workload
 
 REPLAY = WORK / "replay"
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
@@ -128,48 +134,16 @@ def run(rounds: int) -> str:
             for n in range(rounds):
                 seconds, _count, _ = measure(upstream, load, work / f"direct-{client}")
                 numbers.setdefault(f"{client} direct, s", []).append(seconds)
-                shutil.rmtree(work / "server", ignore_errors=True)
-                server = start_devpi_core(
-                    work,
-                    config="logging: {access_log: false}\n"
-                    "server: {outbound_allow: ['127.0.0.1']}\n",
-                    serverdir=work / "server",
+                _core_round(upstream, load, work, client, measure, numbers)
+                for variant, store in (("pass-through", None), ("pass-through storing", work)):
+                    seconds, cpu = _through_floor(upstream, load, work, measure, store)
+                    numbers.setdefault(f"{client} {variant}, server CPU s", []).append(cpu)
+                    numbers.setdefault(f"{client} {variant}, s", []).append(seconds)
+                print(
+                    f"# {client} round {n}: { {k: v[-1] for k, v in numbers.items()} }",
+                    file=sys.stderr,
+                    flush=True,
                 )
-                try:
-                    pid, session = server.process.pid, login(server.url)
-                    for index in ("pages", "lock"):
-                        config = {"type": "mirror", "mirror_url": upstream}
-                        session.put(f"{server.url}/root/{index}", json=config).raise_for_status()
-                    before = _cpu(pid)
-                    for name in _recorded_names():
-                        requests.get(
-                            f"{server.url}/root/pages/+simple/{name}/",
-                            headers={"Accept": PEP691, "Accept-Encoding": "gzip"},
-                            timeout=120,
-                        ).raise_for_status()
-                    numbers.setdefault("cold pages only, server CPU s", []).append(
-                        _cpu(pid) - before
-                    )
-                    time.sleep(1)  # the write-behind thread stores the last pages
-                    before = _cpu(pid)
-                    seconds, count, _ = measure(
-                        f"{server.url}/root/lock/+simple/", load, work / f"core-{client}"
-                    )
-                    assert count == load.count, f"{count} of {load.count} files through {client}"
-                    numbers.setdefault(f"{client} cold, server CPU s", []).append(
-                        _cpu(pid) - before
-                    )
-                    numbers.setdefault(f"{client} cold, s", []).append(seconds)
-                    rss = _rss_mib(pid)
-                    numbers.setdefault(f"{client} cold, peak MiB", []).append(rss["VmHWM"])
-                    numbers.setdefault(f"{client} cold, after MiB", []).append(rss["VmRSS"])
-                    print(
-                        f"# {client} round {n}: { {k: v[-1] for k, v in numbers.items()} }",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-                finally:
-                    server.stop()
     finally:
         replay.stdin.close()  # type: ignore[union-attr]
         replay.wait(10)
@@ -178,6 +152,75 @@ def run(rounds: int) -> str:
         for key, values in numbers.items()
     ]
     return table("cold lock, replayed upstream", ("measure", "min", "median", "rounds"), rows)
+
+
+def _core_round(
+    upstream: str,
+    load: Workload,
+    work: Path,
+    client: str,
+    measure: Callable[[str, Workload, Path], tuple[float, int, float]],
+    numbers: dict[str, list[float]],
+) -> None:
+    """One round on a fresh devpi-core: every page cold, then the lock through ``client``."""
+    shutil.rmtree(work / "server", ignore_errors=True)
+    server = start_devpi_core(
+        work,
+        config="logging: {access_log: false}\nserver: {outbound_allow: ['127.0.0.1']}\n",
+        serverdir=work / "server",
+    )
+    try:
+        pid, session = server.process.pid, login(server.url)
+        for index in ("pages", "lock"):
+            config = {"type": "mirror", "mirror_url": upstream}
+            session.put(f"{server.url}/root/{index}", json=config).raise_for_status()
+        before = _cpu(pid)
+        for name in _recorded_names():
+            requests.get(
+                f"{server.url}/root/pages/+simple/{name}/",
+                headers={"Accept": PEP691, "Accept-Encoding": "gzip"},
+                timeout=120,
+            ).raise_for_status()
+        numbers.setdefault("cold pages only, server CPU s", []).append(_cpu(pid) - before)
+        time.sleep(1)  # the write-behind thread stores the last pages
+        before = _cpu(pid)
+        lock = f"{server.url}/root/lock/+simple/"
+        seconds, count, _ = measure(lock, load, work / f"core-{client}")
+        assert count == load.count, f"{count} of {load.count} files through {client}"
+        numbers.setdefault(f"{client} cold, server CPU s", []).append(_cpu(pid) - before)
+        numbers.setdefault(f"{client} cold, s", []).append(seconds)
+        rss = _rss_mib(pid)
+        numbers.setdefault(f"{client} cold, peak MiB", []).append(rss["VmHWM"])
+        numbers.setdefault(f"{client} cold, after MiB", []).append(rss["VmRSS"])
+    finally:
+        server.stop()
+
+
+def _through_floor(
+    upstream: str,
+    load: Workload,
+    work: Path,
+    measure: Callable[[str, Workload, Path], tuple[float, int, float]],
+    store: Path | None,
+) -> tuple[float, float]:
+    """The lock through ``passthrough.py`` (the stack's floor): wall time, its CPU seconds."""
+    stored = None if store is None else store / "passthrough-store"
+    args = [sys.executable, str(Path(__file__).with_name("passthrough.py")), upstream]
+    if stored is not None:
+        shutil.rmtree(stored, ignore_errors=True)
+        stored.mkdir(parents=True)
+        args += ["--store", str(stored)]
+    proxy = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proxy.stdout is not None
+        url = proxy.stdout.readline().strip()
+        before = _cpu(proxy.pid)
+        seconds, count, _ = measure(f"{url}/simple/", load, work / "floor")
+        assert count == load.count, f"{count} of {load.count} files through the pass-through"
+        return seconds, _cpu(proxy.pid) - before
+    finally:
+        proxy.stdin.close()  # type: ignore[union-attr]
+        proxy.wait(10)
 
 
 def _recorded_names() -> list[str]:
