@@ -88,7 +88,7 @@ class Server:
     def cpu_seconds(self) -> float:
         """User plus system CPU time the process and its live children (gunicorn's worker)
         have used so far, read from Linux ``/proc``."""
-        return sum(_cpu_of(pid) for pid in self.pids())
+        return sum(cpu_of(pid) for pid in self.pids())
 
     def pids(self) -> list[int]:
         """The process and its direct children."""
@@ -112,7 +112,8 @@ class Server:
         return sum(int(v) for v in out.split())
 
 
-def _cpu_of(pid: int) -> float:
+def cpu_of(pid: int) -> float:
+    """User plus system CPU seconds of process ``pid`` (0 once it is gone)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:

@@ -117,22 +117,24 @@ class Target:
         self.sampler = RssSampler(self.server)
         self.sampler.peak = peak
 
+    def recorded_peak(self) -> float:
+        """The peak resident memory of the samplers stopped so far, MiB."""
+        return float(self.numbers.get("rss_peak_mib", 0.0))  # type: ignore[arg-type]
+
     def stop_sampling(self) -> float:
         if self.sampler is not None:
-            peak = self.sampler.stop()
-            before = float(self.numbers.get("rss_peak_mib", 0.0))  # type: ignore[arg-type]
-            self.numbers["rss_peak_mib"] = max(peak, before)
+            self.numbers["rss_peak_mib"] = max(self.sampler.stop(), self.recorded_peak())
             self.sampler = None
-        return float(self.numbers.get("rss_peak_mib", 0.0))  # type: ignore[arg-type]
+        return self.recorded_peak()
 
     def memory(self) -> str:
         """Resident memory now and the peak so far, for the progress lines (which phase
         made the peak)."""
         if self.sampler is None:
             return ""
-        before = float(self.numbers.get("rss_peak_mib", 0.0))  # type: ignore[arg-type]
         now = self.server.rss_kib() / 1024
-        return f", RSS {now:.0f} MiB (peak so far {max(self.sampler.peak, before, now):.0f})"
+        peak = max(self.sampler.peak, self.recorded_peak(), now)
+        return f", RSS {now:.0f} MiB (peak so far {peak:.0f})"
 
 
 # -- workloads ------------------------------------------------------------------------------

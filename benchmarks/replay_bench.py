@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -28,8 +26,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import requests
-from harness import WORK, start_devpi_core, table
+from harness import WORK, cpu_of, start_devpi_core, table
 from mirror_bench import PEP691, login, pip_download, real_workload, uv_install
+from passthrough import LINKS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -93,18 +92,12 @@ def serve() -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Replay)
     server.daemon_threads = True
     url = f"http://127.0.0.1:{server.server_port}"
-    links = re.compile(rb'https?://[^/"]+/packages/')
     for page in (REPLAY / "pages").glob("*.json"):
-        _Replay.pages[page.stem] = links.sub(url.encode() + b"/packages/", page.read_bytes())
+        _Replay.pages[page.stem] = LINKS.sub(url.encode() + b"/packages/", page.read_bytes())
     _Replay.files = {f.name: f for f in (REPLAY / "files").iterdir()}
     print(url, flush=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     sys.stdin.read()  # until the benchmark closes the pipe
-
-
-def _cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _rss_mib(pid: int) -> dict[str, float]:
@@ -174,20 +167,20 @@ def _core_round(
         for index in ("pages", "lock"):
             config = {"type": "mirror", "mirror_url": upstream}
             session.put(f"{server.url}/root/{index}", json=config).raise_for_status()
-        before = _cpu(pid)
+        before = cpu_of(pid)
         for name in _recorded_names():
             requests.get(
                 f"{server.url}/root/pages/+simple/{name}/",
                 headers={"Accept": PEP691, "Accept-Encoding": "gzip"},
                 timeout=120,
             ).raise_for_status()
-        numbers.setdefault("cold pages only, server CPU s", []).append(_cpu(pid) - before)
+        numbers.setdefault("cold pages only, server CPU s", []).append(cpu_of(pid) - before)
         time.sleep(1)  # the write-behind thread stores the last pages
-        before = _cpu(pid)
+        before = cpu_of(pid)
         lock = f"{server.url}/root/lock/+simple/"
         seconds, count, _ = measure(lock, load, work / f"core-{client}")
         assert count == load.count, f"{count} of {load.count} files through {client}"
-        numbers.setdefault(f"{client} cold, server CPU s", []).append(_cpu(pid) - before)
+        numbers.setdefault(f"{client} cold, server CPU s", []).append(cpu_of(pid) - before)
         numbers.setdefault(f"{client} cold, s", []).append(seconds)
         rss = _rss_mib(pid)
         numbers.setdefault(f"{client} cold, peak MiB", []).append(rss["VmHWM"])
@@ -214,10 +207,10 @@ def _through_floor(
     try:
         assert proxy.stdout is not None
         url = proxy.stdout.readline().strip()
-        before = _cpu(proxy.pid)
+        before = cpu_of(proxy.pid)
         seconds, count, _ = measure(f"{url}/simple/", load, work / "floor")
         assert count == load.count, f"{count} of {load.count} files through the pass-through"
-        return seconds, _cpu(proxy.pid) - before
+        return seconds, cpu_of(proxy.pid) - before
     finally:
         proxy.stdin.close()  # type: ignore[union-attr]
         proxy.wait(10)

@@ -384,7 +384,7 @@ class MirrorIndex(IndexType):
         removed upstream meanwhile would be recorded, and served, as a live one."""
         if not isinstance(ref, PageFileRef):
             return False
-        token = layout.read_state(tx.get(layout.state_key(self.name, ref.project)))[3]
+        token = self.rt.pages.stored_state(tx, ref.project)[3]
         if token is not None and token == ref.page_token:
             return False  # the page it was found on: one small read per download
         page = tx.get(layout.page_key(self.name, ref.project))

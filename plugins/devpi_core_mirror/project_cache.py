@@ -66,7 +66,7 @@ class ProjectPages(IndexPart):
         if found is not None:
             return found
         with self.env.store.read() as tx:
-            serial, etag, at, token = self._stored_state(tx, project)
+            serial, etag, at, token = self.stored_state(tx, project)
             status = layout.read_status(tx.get(layout.state_key(self.index, project)))
         fresh_until = at + self.expiry if token is not None else 0.0
         loaded = PageState(token, serial, etag, at, fresh_until, project_status=status)
@@ -84,7 +84,7 @@ class ProjectPages(IndexPart):
             known = tx.get(layout.state_key(self.index, project)) is not None
         return known and self.state(project).token is not None
 
-    def _stored_state(
+    def stored_state(
         self, tx: ReadTransaction, project: str
     ) -> tuple[int | None, str | None, float, int | None]:
         """``(serial, etag, fetched_at, token)`` as stored (the ``s:`` and ``p:`` keys are
@@ -138,7 +138,7 @@ class ProjectPages(IndexPart):
             return hit
         with self.env.store.read() as tx:
             value = tx.get(layout.page_key(self.index, project))
-            token = self._stored_state(tx, project)[3]
+            token = self.stored_state(tx, project)[3]
         files = tuple(layout.page_files(value))
         return self._remember(project, token, files)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -19,6 +18,7 @@ import pytest
 import requests
 
 from devpi_core.cli import main
+from devpi_core.testing.contracts import wait_until
 from devpi_core.testing.dists import DistSpec, make_wheel
 from devpi_core.testing.plugin import bin_path, clean_env
 
@@ -74,15 +74,14 @@ def wait_cached(url: str, count: int, timeout: float = 30) -> None:
     """Wait until the server stored ``count`` downloaded files. A fill records its file only
     after the last byte went out, so a client can have the whole file before it is cached
     (and a page refresh marks only the files recorded by then as removed upstream)."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def cached() -> float:
         status = requests.get(f"{url}/+status", headers={"Accept": "application/json"},
                               timeout=10)
         metrics = {name: value for name, _kind, value in status.json()["result"]["metrics"]}
-        if metrics["devpi_mirror_files_cached"] >= count:
-            return
-        assert time.monotonic() < deadline, f"{count} files were not cached in {timeout} s"
-        time.sleep(0.02)
+        return float(metrics["devpi_mirror_files_cached"])
+
+    wait_until(lambda: cached() >= count, timeout)
 
 
 def test_pip_and_uv_see_removed_files_and_quarantine(

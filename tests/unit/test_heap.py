@@ -4,44 +4,27 @@ requests are worked on or when nothing happened."""
 from __future__ import annotations
 
 import http.client
-import threading
 
 from devpi_core.connections import RequestDeadline, create_server
 from devpi_core.heap import IdleTrim, malloc_trim
+from devpi_core.testing.contracts import wait_until
 from devpi_core.testing.waitress_loop import served
 
 
-class Trims:
-    """A trim that counts its calls and lets a test wait for them."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.changed = threading.Condition()
-
-    def __call__(self) -> None:
-        with self.changed:
-            self.count += 1
-            self.changed.notify_all()
-
-    def reach(self, count: int, timeout: float = 30.0) -> None:
-        with self.changed:
-            assert self.changed.wait_for(lambda: self.count >= count, timeout), self.count
-
-
 def test_trims_once_after_quiet_ticks_and_not_while_idle():
-    trims = Trims()
-    trim = IdleTrim(trims, quiet_ticks=2)
+    trims: list[int] = []
+    trim = IdleTrim(lambda: trims.append(1), quiet_ticks=2)
     assert [trim.tick(0, busy=False) for _ in range(5)] == [False] * 5  # nothing happened yet
     assert not trim.tick(100, busy=False)  # activity since the last tick
     assert not trim.tick(100, busy=False)  # quiet for one tick
     assert trim.tick(100, busy=False)  # and two: trimmed
     assert [trim.tick(100, busy=False) for _ in range(5)] == [False] * 5  # once per spell
-    assert trims.count == 1
+    assert len(trims) == 1
 
 
 def test_work_in_progress_or_new_activity_postpones_the_trim():
-    trims = Trims()
-    trim = IdleTrim(trims, quiet_ticks=2)
+    trims: list[int] = []
+    trim = IdleTrim(lambda: trims.append(1), quiet_ticks=2)
     trim.tick(10, busy=False)
     for _ in range(4):  # a long request: no new bytes, but a worker is busy
         assert not trim.tick(10, busy=True)
@@ -52,7 +35,7 @@ def test_work_in_progress_or_new_activity_postpones_the_trim():
     assert not trim.tick(30, busy=False)
     assert not trim.tick(30, busy=False)
     assert trim.tick(30, busy=False)  # the next quiet spell trims again
-    assert trims.count == 2
+    assert len(trims) == 2
 
 
 def test_without_a_trim_function_nothing_runs():
@@ -74,8 +57,8 @@ def test_the_server_trims_once_it_falls_quiet_after_a_request():
 
     server = create_server(app, deadline=RequestDeadline(30, 1000), host="127.0.0.1", port=0,
                            threads=2, cleanup_interval=1)
-    trims = Trims()
-    server.idle_trim = IdleTrim(trims, quiet_ticks=1)
+    trims: list[int] = []
+    server.idle_trim = IdleTrim(lambda: trims.append(1), quiet_ticks=1)
     with served(server):
         assert server.received == 0
         conn = http.client.HTTPConnection("127.0.0.1", server.effective_port, timeout=30)
@@ -83,4 +66,4 @@ def test_the_server_trims_once_it_falls_quiet_after_a_request():
         assert conn.getresponse().read() == b"ok"
         conn.close()
         assert server.received > 0
-        trims.reach(1)  # within a few maintenance rounds (one a second)
+        wait_until(lambda: trims, timeout=30)  # within a few maintenance rounds (one a second)

@@ -6,13 +6,13 @@ from __future__ import annotations
 import http.client
 import io
 import os
-import threading
 
 import pytest
 
 from devpi_core import connections
 from devpi_core.connections import RequestDeadline, create_server
 from devpi_core.testing import waitress_loop
+from devpi_core.testing.contracts import wait_until
 
 pytestmark = pytest.mark.skipif(not connections.SENDFILE, reason="no os.sendfile here")
 SIZE = 3 * 1024 * 1024 + 17  # more than a socket buffer takes at once
@@ -23,12 +23,12 @@ def served(tmp_path, monkeypatch):
     content = os.urandom(SIZE)
     path = tmp_path / "blob"
     path.write_bytes(content)
-    calls = _Calls()
+    calls: list[int] = []
     real = os.sendfile
 
     def counted(*args):
         sent = real(*args)
-        calls.add(sent)
+        calls.append(sent)
         return sent
 
     monkeypatch.setattr(os, "sendfile", counted)
@@ -46,27 +46,13 @@ def served(tmp_path, monkeypatch):
         yield server.effective_port, content, calls
 
 
-class _Calls:
-    """The byte counts sendfile returned. The server's loop thread records a call only after
-    the kernel took the bytes, so the client may have read them all by then: readers wait
-    for the count they expect, with a deadline."""
-
-    def __init__(self) -> None:
-        self._counts: list[int] = []
-        self._changed = threading.Condition()
-
-    def add(self, sent: int) -> None:
-        with self._changed:
-            self._counts.append(sent)
-            self._changed.notify_all()
-
-    def reach(self, total: int, timeout: float = 30.0) -> int:
-        """The number of calls once their bytes add up to at least ``total``."""
-        with self._changed:
-            assert self._changed.wait_for(lambda: sum(self._counts) >= total, timeout), (
-                f"sendfile sent {sum(self._counts)} of {total} bytes")
-            assert sum(self._counts) == total
-            return len(self._counts)
+def _sent(calls: list[int], total: int) -> int:
+    """The number of sendfile calls once their bytes add up to ``total``. The server's loop
+    thread records a call only after the kernel took the bytes, so the client may have read
+    them all by then: wait for the count, with a deadline."""
+    wait_until(lambda: sum(calls) >= total, timeout=30)
+    assert sum(calls) == total
+    return len(calls)
 
 
 def _get(conn: http.client.HTTPConnection, path: str) -> bytes:
@@ -82,11 +68,11 @@ def test_a_file_goes_out_with_sendfile_and_the_connection_stays_usable(served):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
         assert _get(conn, "/file") == content
-        calls.reach(SIZE)  # every byte went through sendfile
+        _sent(calls, SIZE)  # every byte went through sendfile
         assert _get(conn, "/file") == content  # the same connection, the next response
-        used = calls.reach(2 * SIZE)
+        used = _sent(calls, 2 * SIZE)
         assert _get(conn, "/memory") == content
-        assert calls.reach(2 * SIZE) == used  # no descriptor: sent from Python, as waitress does
+        assert _sent(calls, 2 * SIZE) == used  # no descriptor: sent from Python, as waitress does
     finally:
         conn.close()
 
